@@ -1,0 +1,1 @@
+"""rtaudio.gui: the PySide6 desktop window (imports the engine; the engine never imports it)."""

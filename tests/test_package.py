@@ -1,0 +1,100 @@
+"""Packaging and layering: wheel contents, import boundaries, the CLI entry point."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STDLIB = set(sys.stdlib_module_names)
+
+
+def _imports(path: Path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def test_models_import_only_torch_and_numpy() -> None:
+    for path in (ROOT / "models").glob("*.py"):
+        foreign = _imports(path) - STDLIB - {"torch", "numpy", "safetensors", "__future__"}
+        assert not foreign, f"{path.name} imports {foreign}"
+
+
+def test_engine_never_imports_the_gui() -> None:
+    code = "import sys, rtaudio, rtaudio.models, rtaudio.cli; print('PySide6' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    for path in (ROOT / "rtaudio").rglob("*.py"):
+        assert not {"PySide6", "pyqtgraph"} & _imports(path), path
+
+
+@pytest.mark.slow
+def test_wheel_contains_and_imports_all_packages(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("rtaudio-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for f in (
+        "rtaudio/__init__.py",
+        "rtaudio/models/__init__.py",
+        "rtaudio/gui/__init__.py",
+        "rtaudio/py.typed",
+        "rtaudio/models/py.typed",
+        "rtaudio/models/tasnet.py",
+    ):
+        assert f in names, f
+    code = "import rtaudio.models as m, rtaudio.gui; print(m.__file__); print(len(m.list_models()))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(wheel), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
+    file, count = out.stdout.split()
+    assert str(wheel) in file and int(count) >= 8
+
+
+def test_cli_lists_models_and_benchmarks_json() -> None:
+    exe = Path(sys.executable).with_name("rtaudio")
+    out = subprocess.run([str(exe), "models"], capture_output=True, text=True, check=True)
+    assert "mitas" in out.stdout and "xception" in out.stdout
+    out = subprocess.run(
+        [str(exe), "bench", "models", "--model", "mitas", "--calls", "5", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = json.loads(out.stdout)["models"]
+    assert [r["chunk_ms"] for r in rows] == [10.0, 20.0]
+    assert all(r["rtf"] > 0 and r["median_ms"] <= r["p95_ms"] for r in rows)
+    bad = subprocess.run(
+        [str(exe), "bench", "models", "--model", "nope"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "unknown model" in bad.stderr
