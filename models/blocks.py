@@ -222,10 +222,15 @@ def make_norm2d(kind: str, channels: int) -> nn.Module:
     raise ConfigError(f"unknown 2-D norm {kind!r}; choose batch or none")
 
 
-def _pad_2d(padding: str | int, kernel: int, dilation: int) -> int:
+def _pad_2d(
+    padding: str | int, kernel: int | tuple[int, int], dilation: int
+) -> int | tuple[int, int]:
+    """Conv2d padding; a rectangular ``(kh, kw)`` kernel gets ``same`` padding per axis."""
     if isinstance(padding, int):
         return padding
     if padding == "same":
+        if isinstance(kernel, tuple):
+            return (dilation * (kernel[0] - 1) // 2, dilation * (kernel[1] - 1) // 2)
         return dilation * (kernel - 1) // 2
     if padding == "valid":
         return 0
@@ -233,12 +238,16 @@ def _pad_2d(padding: str | int, kernel: int, dilation: int) -> int:
 
 
 class PyramidDepthwiseConv2d(nn.Module):
-    """Depthwise convs with kernels ``k1..kn`` applied in parallel and summed (PydMobileNet)."""
+    """Depthwise convs with kernels ``k1..kn`` applied in parallel and summed (PydMobileNet).
+
+    A kernel may be rectangular, ``(kh, kw)``: ``[(3, 1)]`` is a single 3x1 depthwise conv
+    (ESResNet's attention branch).
+    """
 
     def __init__(
         self,
         channels: int,
-        kernel_sizes: Sequence[int],
+        kernel_sizes: Sequence[int | tuple[int, int]],
         stride: int = 1,
         dilation: int = 1,
         depth_multiplier: int = 1,
@@ -273,7 +282,8 @@ class SeparableConv2d(nn.Module):
     """Depthwise (or pyramid depthwise) conv -> [mid norm/act] -> pointwise -> norm -> act.
 
     ``kernel_size`` may be a sequence of kernel sizes, which makes the depthwise stage a
-    :class:`PyramidDepthwiseConv2d`. MobileNet uses ``mid_norm="batch", mid_act="relu"``;
+    :class:`PyramidDepthwiseConv2d`; its entries may be rectangular ``(kh, kw)`` pairs, so
+    ``[(3, 1)]`` is one 3x1 depthwise kernel. MobileNet uses ``mid_norm="batch", mid_act="relu"``;
     Xception uses no mid norm (its ReLU comes before the block).
     """
 
@@ -281,7 +291,7 @@ class SeparableConv2d(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | Sequence[int] = 3,
+        kernel_size: int | Sequence[int | tuple[int, int]] = 3,
         stride: int = 1,
         dilation: int = 1,
         depth_multiplier: int = 1,

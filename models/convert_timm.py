@@ -136,8 +136,12 @@ def mobilenetv1_config(sd: Mapping[str, Tensor], **overrides: Any) -> MobileNetV
     arch = "mobilenetv1_100"
     num_classes, features = _shape(sd, "classifier.weight", arch)
     in_chans = _shape(sd, "conv_stem.weight", arch)[1]
-    kw = dict(alpha=features / MOBILENET_V1_LAYERS[-1][0], num_classes=num_classes)
-    kw.update(in_chans=in_chans, act="relu6")
+    kw: dict[str, Any] = {
+        "alpha": features / MOBILENET_V1_LAYERS[-1][0],
+        "num_classes": num_classes,
+        "in_chans": in_chans,
+        "act": "relu6",
+    }
     kw.update(_image_overrides(in_chans, overrides))
     try:
         cfg = get_config("mobilenet_v1", **kw)
@@ -154,9 +158,13 @@ def xception_config(sd: Mapping[str, Tensor], **overrides: Any) -> XceptionConfi
     in_chans = _shape(sd, "conv1.weight", arch)[1]
     blocks = {int(k.split(".")[0][5:]) for k in sd if k.startswith("block") and k[5].isdigit()}
     if not blocks or blocks != set(range(1, max(blocks) + 1)) or max(blocks) < 4:
-        raise WeightsError(f"{arch}: expected residual blocks block1..blockN (N >= 4), got {blocks}")
-    kw = dict(num_classes=num_classes, in_chans=in_chans, width=features / 2048)
-    kw.update(middle_blocks=max(blocks) - 4)
+        raise WeightsError(f"{arch}: expected blocks block1..blockN with N >= 4, got {blocks}")
+    kw: dict[str, Any] = {
+        "num_classes": num_classes,
+        "in_chans": in_chans,
+        "width": features / 2048,
+        "middle_blocks": max(blocks) - 4,
+    }
     kw.update(_image_overrides(in_chans, overrides))
     try:
         cfg = get_config("xception", **kw)
@@ -192,9 +200,7 @@ def remap(
         raise WeightsError(
             f"{source}: unexpected key {unexpected[0]!r} ({len(unexpected)} unexpected in all)"
         )
-    missing = sorted(
-        k for k in key_map if k not in state_dict and not k.endswith(OPTIONAL_SUFFIX)
-    )
+    missing = sorted(k for k in key_map if k not in state_dict and not k.endswith(OPTIONAL_SUFFIX))
     if missing:
         raise WeightsError(f"{source}: missing key {missing[0]!r} ({len(missing)} missing in all)")
     out: dict[str, Tensor] = {}

@@ -144,7 +144,9 @@ class MobileNetV1Config:
                 f"mobilenet: unknown activation {self.act!r}; choose {', '.join(ACTIVATIONS)}"
             )
         if self.channel_divisor < 1:
-            raise ConfigError(f"mobilenet: channel_divisor must be >= 1, got {self.channel_divisor}")
+            raise ConfigError(
+                f"mobilenet: channel_divisor must be >= 1, got {self.channel_divisor}"
+            )
         check_image_config(
             "mobilenet",
             num_classes=self.num_classes,

@@ -4,7 +4,8 @@ Reference:
     Hussain & Haque, "SwishNet: A Fast Convolutional Neural Network for Speech, Music and Noise
     Classification and Segmentation", arXiv:1812.00149, 2018.
 
-Architecture (paper, Fig. 2, with rtaudio's separable convs). Every convolution is a *causal
+Architecture (the paper's network as laid out by its public re-implementations, with rtaudio's
+separable convs; the placement of the swish is rtaudio's reading). Every convolution is a *causal
 gated* conv: ``g(x) = tanh(a) * sigmoid(b)`` where ``[a; b]`` are the two halves of the output of
 one causal depthwise-separable conv (depthwise taps on ``x[t - (P-1) d .. t]``, then a pointwise
 conv to ``2 F`` channels), so ``g`` has ``F`` channels. With width multiplier ``w`` and

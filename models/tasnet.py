@@ -36,7 +36,7 @@ References:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -169,6 +169,21 @@ def _bias(conv: nn.Conv1d) -> Tensor:
     return torch.zeros(conv.out_channels, dtype=conv.weight.dtype, device=conv.weight.device)
 
 
+class _FusedBlock(NamedTuple):
+    """One TCN block's weights laid out for time-major streaming."""
+
+    w_in: Tensor
+    b_in: Tensor
+    a1: Tensor
+    bn1_scale: Tensor | None
+    bn1_shift: Tensor | None
+    w_dw: Tensor  # P, H
+    b_dw: Tensor
+    a2: Tensor
+    w_rs: Tensor  # residual and skip 1x1 convs stacked, norm2 folded in when it is a BN
+    b_rs: Tensor
+
+
 def _share_index(mode: str, r: int, x: int, layers: int) -> int:
     if mode == "none":
         return r * layers + x
@@ -232,7 +247,7 @@ class TCN(nn.Module):
             for x in range(cfg.layers)
         ]
         self._fused_key: tuple[int, ...] = ()
-        self._fused_cache: list[tuple[Tensor, ...]] | None = None
+        self._fused_cache: tuple[tuple[Tensor, Tensor], list[_FusedBlock]] | None = None
 
         self._tracked_cache: list[Tensor] | None = None
 
@@ -285,8 +300,8 @@ class TCN(nn.Module):
             )
         return (self.in_norm.init_state(batch), tuple(norm_states))
 
-    def _fused(self) -> list[tuple[Tensor, ...]]:
-        """Per-block streaming weights: 2-D matrices, BatchNorms folded where exact.
+    def _fused(self) -> tuple[tuple[Tensor, Tensor], list[_FusedBlock]]:
+        """Streaming weights: 2-D matrices, BatchNorms folded into the adjacent 1x1 convs.
 
         Cached, and rebuilt whenever any parameter or buffer changes (tensor version counters),
         so training or loading new weights can never leave a stale copy in use.
@@ -297,11 +312,16 @@ class TCN(nn.Module):
             key = ()
         if not key or self._fused_key != key or self._fused_cache is None:
             with torch.no_grad():
-                self._fused_cache = [self._fuse_block(*p) for p in self.plan]
+                w_b, b_b = self.bottleneck.matrix(), _bias(self.bottleneck.conv)
+                if isinstance(self.in_norm, BatchNorm):  # W (x a + c) + b = (W a) x + (W c + b)
+                    a, c = self.in_norm.affine()
+                    w_b, b_b = w_b * a, b_b + w_b @ c
+                head = (w_b.contiguous(), b_b)
+                self._fused_cache = (head, [self._fuse_block(*p) for p in self.plan])
             self._fused_key = key
         return self._fused_cache
 
-    def _fuse_block(self, i: int, d: int, idw: int, ipw: int, stack: int) -> tuple[Tensor, ...]:
+    def _fuse_block(self, i: int, d: int, idw: int, ipw: int, stack: int) -> _FusedBlock:
         dw = _typed(self.dw[idw], DepthwiseConv1d).conv
         pw_in = _typed(self.pw_in[ipw], Pointwise1d)
         pw_res = _typed(self.pw_res[ipw], Pointwise1d)
@@ -311,15 +331,21 @@ class TCN(nn.Module):
             w_rs = torch.cat((w_rs, pw_skip.matrix()))
             b_rs = torch.cat((b_rs, _bias(pw_skip.conv)))
         norm2 = self.norm2[i]
-        if isinstance(norm2, BatchNorm):  # W (y * a + c) + b == (W a) y + (W c + b): exact
+        if isinstance(norm2, BatchNorm):  # W (y a + c) + b == (W a) y + (W c + b): exact
             a, c = norm2.affine()
             b_rs = b_rs + w_rs @ c
             w_rs = w_rs * a
-        return (
+        norm1 = self.norm1[i]
+        bn1_scale, bn1_shift = norm1.affine() if isinstance(norm1, BatchNorm) else (None, None)
+        return _FusedBlock(
             pw_in.matrix().contiguous(),
             _bias(pw_in.conv),
+            _typed(self.act1[i], nn.PReLU).weight,
+            bn1_scale,
+            bn1_shift,
             dw.weight[:, 0].T.contiguous(),  # P, H
             _bias(dw),
+            _typed(self.act2[i], nn.PReLU).weight,
             w_rs.contiguous(),
             b_rs,
         )
@@ -329,24 +355,30 @@ class TCN(nn.Module):
     ) -> tuple[Tensor, State]:
         """Streaming masks: ``w`` is time-major ``[B, F, N]``; returns ``[B, F, C, N]``."""
         s_in, s_blocks = state
-        assert isinstance(s_in, tuple) and isinstance(s_blocks, tuple)
-        x, s_in = self.in_norm.step(w, s_in)
-        x = self.bottleneck.step(x)
+        (w_b, b_b), fused = self._fused()
+        if isinstance(self.in_norm, BatchNorm):  # folded into the bottleneck
+            x = F.linear(w, w_b, b_b)
+        else:
+            x, s_in = self.in_norm.step(w, s_in)
+            x = F.linear(x, w_b, b_b)
         t = x.shape[1]
         nb = self.cfg.bn_channels
         p_taps = self.cfg.kernel_size
         skip: Tensor | None = None
         new_blocks: list[State] = []
-        fused = self._fused()
         for (i, d, _, _, stack), s_block, f in zip(self.plan, s_blocks, fused, strict=True):
             s1, s_dw, s2 = s_block
-            w_in, b_in, w_dw, b_dw, w_rs, b_rs = f
+            w_in, b_in, a1, bn1_scale, bn1_shift, w_dw, b_dw, a2, w_rs, b_rs = f
             y = F.linear(x, w_in, b_in)
             if stack >= 0:
                 assert aux_bias is not None
                 y = y + aux_bias[stack].T[:, None, :]
-            norm1: Norm1d = self.norm1[i]  # type: ignore[assignment]
-            y, s1 = norm1.step(self.act1[i](y), s1)
+            y = F.prelu(y, a1)
+            if bn1_scale is not None and bn1_shift is not None:
+                y = torch.addcmul(bn1_shift, y, bn1_scale)
+            else:
+                norm1: Norm1d = self.norm1[i]  # type: ignore[assignment]
+                y, s1 = norm1.step(y, s1)
             # causal depthwise conv over [history ; y] with dilation d (time-major)
             (cache,) = s_dw
             yc = torch.cat((cache, y), dim=1)
@@ -354,7 +386,7 @@ class TCN(nn.Module):
             y = torch.addcmul(b_dw, yc[:, :t], w_dw[0])
             for j in range(1, p_taps):
                 y = torch.addcmul(y, yc[:, j * d : j * d + t], w_dw[j])
-            y = self.act2[i](y)
+            y = F.prelu(y, a2)
             if not isinstance(self.norm2[i], BatchNorm):  # else folded into w_rs
                 norm2: Norm1d = self.norm2[i]  # type: ignore[assignment]
                 y, s2 = norm2.step(y, s2)

@@ -124,3 +124,31 @@ def to_json(rows: Sequence[StepTiming]) -> str:
         },
         indent=2,
     )
+
+
+def example_input(name: str) -> tuple[tuple[Tensor, ...], dict[str, Any]]:
+    """A representative input for MAC counting: 1 s of audio, the config's image size, or
+    32 tokens."""
+    family = models.get_variant(name).family
+    cfg: Any = models.get_config(name)
+    if family == "mitas":
+        return (torch.randn(1, SAMPLE_RATE),), {}
+    if family == "tsenet":
+        return (torch.randn(1, SAMPLE_RATE),), {"embedding": torch.zeros(1, cfg.emb_dim)}
+    if family == "swishnet":
+        return (torch.randn(1, cfg.n_mfcc, 1000 // FRAME_HOP_MS),), {}
+    if family == "esresnet":
+        return (torch.randn(1, cfg.sample_rate),), {}
+    if family == "slicenet":
+        return (
+            torch.randint(3, cfg.src_vocab, (1, 32)),
+            torch.randint(3, cfg.tgt_vocab, (1, 32)),
+        ), {}
+    return (torch.randn(1, *cfg.input_size),), {}
+
+
+def model_stats(name: str) -> tuple[int, int]:
+    """(parameters, MACs on :func:`example_input`)."""
+    net = models.create(name)
+    args, kwargs = example_input(name)
+    return models.count_params(net), models.count_macs(net, *args, **kwargs)

@@ -29,9 +29,26 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     import rtaudio.models as models
 
-    for name in models.list_models():
+    names = args.model or models.list_models()
+    if args.markdown:
+        print("| name | family | what it is | params | MACs |\n|---|---|---|---:|---:|")
+    for name in names:
         v = models.get_variant(name)
-        print(f"{name:<22} {v.family:<13} {v.description}")
+        if args.markdown or args.stats:
+            from rtaudio.bench import model_stats
+
+            params, macs = model_stats(name)
+            if args.markdown:
+                print(
+                    f"| `{name}` | {v.family} | {v.description} | {params:,} | {macs / 1e6:,.1f}M |"
+                )
+            else:
+                print(
+                    f"{name:<22} {v.family:<13} {params:>12,} {macs / 1e6:>12,.1f}M  "
+                    f"{v.description}"
+                )
+        else:
+            print(f"{name:<22} {v.family:<13} {v.description}")
     return 0
 
 
@@ -53,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_cmd_bench)
 
     m = sub.add_parser("models", help="list the model zoo")
+    m.add_argument("--stats", action="store_true", help="count parameters and MACs")
+    m.add_argument("--markdown", action="store_true", help="a Markdown table with counts")
+    m.add_argument("--model", action="append", help="only these models (repeatable)")
     m.set_defaults(func=_cmd_models)
     return p
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+
 from rtaudio.models import ConfigError, count_macs, count_params
 from rtaudio.models.blocks import (
     DepthwiseConv1d,
@@ -14,7 +16,6 @@ from rtaudio.models.blocks import (
 )
 from rtaudio.models.norms import CumulativeLayerNorm, GlobalLayerNorm, check_causal_norm, make_norm
 from streaming_utils import assert_causal_by_gradient, assert_stream_matches_offline, random_chunks
-from torch import nn
 
 
 class TimeMajor(nn.Module):

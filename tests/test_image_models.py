@@ -17,9 +17,7 @@ from rtaudio.models.pydmobilenet import PydMobileNetConfig
 from rtaudio.models.xception import XceptionBlock, XceptionConfig
 
 IMAGE_FAMILIES = ("mobilenet", "xception", "pydmobilenet")
-IMAGE_VARIANTS = [
-    n for n in models.list_models() if models.get_variant(n).family in IMAGE_FAMILIES
-]
+IMAGE_VARIANTS = [n for n in models.list_models() if models.get_variant(n).family in IMAGE_FAMILIES]
 
 
 def test_every_image_family_has_variants() -> None:
@@ -117,8 +115,9 @@ def test_xception_layout() -> None:
 
 
 def test_xception_width_and_depth_options() -> None:
-    small = models.create("xception", width=0.5, middle_blocks=4, num_classes=5, in_chans=1,
-                          mean=(0.5,), std=(0.5,))
+    small = models.create(
+        "xception", width=0.5, middle_blocks=4, num_classes=5, in_chans=1, mean=(0.5,), std=(0.5,)
+    )
     assert len(small.middle) == 4
     assert small.num_features == 1024
     assert count_params(small) < 22_855_952 / 3
@@ -151,8 +150,9 @@ PYD_TABLE: list[tuple[dict[str, Any], float, int]] = [
 
 
 @pytest.mark.parametrize(("kwargs", "paper_m", "released"), PYD_TABLE)
-def test_pydmobilenet_params_match_paper(kwargs: dict[str, Any], paper_m: float,
-                                         released: int) -> None:
+def test_pydmobilenet_params_match_paper(
+    kwargs: dict[str, Any], paper_m: float, released: int
+) -> None:
     model = models.build(PydMobileNetConfig(**kwargs))
     n = count_params(model)
     assert abs(n / 1e6 - paper_m) / paper_m < 0.05

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from rtaudio.models import ConfigError
-from rtaudio.models.registry import config_from_dict, register
 
 from rtaudio import models
+from rtaudio.models import ConfigError
+from rtaudio.models.registry import config_from_dict, register
 
 REQUIRED = (
     "mitas",

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from rtaudio.models import ConfigError, StreamingError
-from rtaudio.models.slicenet import SliceNet, SliceNetConfig, shift_right, timing_signal
 from torch import Tensor
 
 from rtaudio import models
+from rtaudio.models import ConfigError, StreamingError
+from rtaudio.models.slicenet import SliceNet, SliceNetConfig, shift_right, timing_signal
 from tests.streaming_utils import random_chunks
 
 PAD, BOS, EOS = 0, 1, 2

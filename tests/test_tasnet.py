@@ -6,6 +6,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from rtaudio import models
 from rtaudio.models import ConfigError, Streamer, StreamingError, WeightsError
 from rtaudio.models.tasnet import SHARING, MiTAS, TseNet
 from streaming_utils import (
@@ -16,8 +18,6 @@ from streaming_utils import (
     random_chunks,
     stream,
 )
-
-from rtaudio import models
 
 SMALL = dict(
     enc_kernel=16,

@@ -1,0 +1,203 @@
+"""Sliding-window classifiers behind lookahead buffers, and the silence gate.
+
+Time is counted in 16 kHz samples since the stream started. A classifier labels consecutive
+spans of ``hop`` samples; span ``k`` is ``[k*hop, (k+1)*hop)``. Its label is computed from a
+window of audio ending at ``E = (k+1)*hop + lookahead`` and is emitted only once ``E`` samples
+have arrived, so a label never uses audio past its span end + lookahead, and is never emitted
+before that audio exists. A span whose RMS level is below the silence threshold is labelled
+``silence`` without running the classifier.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+import torch
+
+from rtaudio.config import SAMPLE_RATE
+from rtaudio.features import FeatureConfig, Frames
+from rtaudio.results import Label
+
+SILENCE = "silence"
+
+
+def level_db(x: np.ndarray) -> float:
+    """RMS level in dBFS (-120 for digital silence)."""
+    if x.size == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    return max(-120.0, 20.0 * np.log10(max(rms, 1e-6)))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return np.asarray(e / e.sum())
+
+
+class AudioHistory:
+    """The last ``capacity`` samples of the stream, addressed by absolute sample index."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._buf = np.zeros(capacity, np.float32)
+        self.end = 0  # absolute index one past the newest sample
+
+    def push(self, x: np.ndarray) -> None:
+        n = x.size
+        if n >= self.capacity:
+            self._buf[:] = x[-self.capacity :]
+        else:
+            self._buf = np.roll(self._buf, -n)
+            self._buf[-n:] = x
+        self.end += n
+
+    def get(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``[start, stop)``; zeros before the stream began."""
+        if stop > self.end or stop - start > self.capacity or start < self.end - self.capacity:
+            raise ValueError(f"samples [{start}, {stop}) are not in the history")
+        out = np.zeros(stop - start, np.float32)
+        lo = max(start, 0)
+        if stop > lo:
+            a = self.capacity - (self.end - lo)
+            out[lo - start :] = self._buf[a : a + stop - lo]
+        return out
+
+
+class Tagger:
+    """Base: span scheduling, silence gate, label construction."""
+
+    name: str
+
+    def __init__(
+        self,
+        name: str,
+        labels: tuple[str, ...],
+        hop_ms: float,
+        lookahead_ms: float,
+        window_ms: float,
+        silence_db: float,
+    ) -> None:
+        self.name = name
+        self.labels = labels
+        self.hop = round(hop_ms * SAMPLE_RATE / 1000)
+        self.lookahead = round(lookahead_ms * SAMPLE_RATE / 1000)
+        self.window = round(window_ms * SAMPLE_RATE / 1000)
+        self.silence_db = silence_db
+        self.next_span = 0
+        self.ms = 0.0  # compute time spent in the last update
+
+    @property
+    def history_needed(self) -> int:
+        return self.window + self.hop + self.lookahead
+
+    def reset(self) -> None:
+        self.next_span = 0
+
+    def due_spans(self, received: int) -> list[int]:
+        out = []
+        while (self.next_span + 1) * self.hop + self.lookahead <= received:
+            out.append(self.next_span)
+            self.next_span += 1
+        return out
+
+    def on_frames(self, frames: Frames) -> None:
+        """Feature frames completed by the newest chunk (used by frame-based taggers)."""
+
+    def scores(self, window_start: int, window_end: int, audio: AudioHistory) -> np.ndarray:
+        raise NotImplementedError
+
+    def update(self, audio: AudioHistory) -> list[Label]:
+        out: list[Label] = []
+        received = audio.end
+        for k in self.due_spans(received):
+            start, end = k * self.hop, (k + 1) * self.hop
+            w_end = end + self.lookahead
+            w_start = w_end - self.window
+            common = dict(
+                model=self.name,
+                start=start / SAMPLE_RATE,
+                end=end / SAMPLE_RATE,
+                lookahead=self.lookahead / SAMPLE_RATE,
+                window=(max(0, w_start) / SAMPLE_RATE, w_end / SAMPLE_RATE),
+                emitted_at=received / SAMPLE_RATE,
+            )
+            if level_db(audio.get(start, end)) < self.silence_db:
+                out.append(Label(label=SILENCE, scores={}, **common))  # type: ignore[arg-type]
+                continue
+            p = self.scores(w_start, w_end, audio)
+            scores = {lab: float(v) for lab, v in zip(self.labels, p, strict=True)}
+            best = self.labels[int(np.argmax(p))]
+            out.append(Label(label=best, scores=scores, **common))  # type: ignore[arg-type]
+        return out
+
+
+class SwishNetTagger(Tagger):
+    """SwishNet streamed frame by frame (causal); a label averages the per-frame logits of the
+    frames whose analysis windows lie inside the label's window."""
+
+    def __init__(
+        self,
+        model: Any,
+        features: FeatureConfig,
+        hop_ms: float,
+        lookahead_ms: float,
+        window_ms: float,
+        silence_db: float,
+    ) -> None:
+        labels = tuple(model.config.labels)
+        super().__init__("swishnet", labels, hop_ms, lookahead_ms, window_ms, silence_db)
+        self.model = model
+        self.features = features
+        self.state = model.init_state(1)
+        n_frames = self.history_needed // features.hop_length + 4
+        self._logits: deque[tuple[int, np.ndarray]] = deque(maxlen=n_frames)
+
+    def reset(self) -> None:
+        super().reset()
+        self.state = self.model.init_state(1)
+        self._logits.clear()
+
+    def on_frames(self, frames: Frames) -> None:
+        if not len(frames):
+            return
+        x = torch.from_numpy(np.ascontiguousarray(frames.mfcc.T))[None]  # 1, n_mfcc, F
+        with torch.inference_mode():
+            logits, self.state = self.model.step(x, self.state)
+        z = logits[0].T.numpy()  # F, classes
+        for i in range(z.shape[0]):
+            self._logits.append((frames.start + i, z[i]))
+
+    def scores(self, window_start: int, window_end: int, audio: AudioHistory) -> np.ndarray:
+        hop, half = self.features.hop_length, self.features.n_fft // 2
+        sel = [
+            z
+            for f, z in self._logits
+            if f * hop + half <= window_end and f * hop >= max(window_start, 0)
+        ]
+        if not sel:  # window shorter than one analysis frame
+            sel = [self._logits[-1][1]]
+        return softmax(np.mean(sel, axis=0))
+
+
+class ESResNetTagger(Tagger):
+    """ESResNet on the waveform window ending at span end + lookahead."""
+
+    def __init__(
+        self,
+        model: Any,
+        hop_ms: float,
+        lookahead_ms: float,
+        window_ms: float,
+        silence_db: float,
+    ) -> None:
+        labels = tuple(model.config.labels)
+        super().__init__("esresnet", labels, hop_ms, lookahead_ms, window_ms, silence_db)
+        self.model = model
+
+    def scores(self, window_start: int, window_end: int, audio: AudioHistory) -> np.ndarray:
+        x = torch.from_numpy(audio.get(window_start, window_end))[None]
+        with torch.inference_mode():
+            logits = self.model(x)[0].numpy()
+        return softmax(logits)

@@ -1,0 +1,565 @@
+"""The streaming engine: microphone (or file) in, labels, separated voice and latency out.
+
+Threads, and which of them may block:
+
+* **audio input callback** (PortAudio's thread): copies the block into a preallocated
+  :class:`~rtaudio.ring.RingBuffer`, notes its ADC time in a bounded queue, counts overflows.
+  No torch, no logging, no allocation beyond the copy, never blocks.
+* **file feeder** (``rtaudio-file``, file sources only): does what the callback does, paced by
+  the clock (``realtime``) or as fast as the worker consumes (batch).
+* **worker** (``rtaudio-worker``): the only thread that computes. Pulls audio, converts it to
+  16 kHz mono (soxr), cuts fixed chunks, runs :class:`~rtaudio.pipeline.Processor`, writes the
+  voice to the playback ring and the WAV recorders, publishes a
+  :class:`~rtaudio.results.ChunkResult` per chunk. Blocks only on the input queue.
+* **audio output callback** (PortAudio's thread): copies from the playback ring, zero-fills and
+  counts underflows, notes the DAC time. Never blocks.
+* **subscribers** (terminal view, GUI timer, JSONL writer): read their own bounded
+  :class:`~rtaudio.results.Channel`; a slow subscriber loses its oldest results, the engine
+  never waits for it.
+
+Drop policy: when more than ``max_backlog_ms`` of audio waits for the worker (live sources
+only), the oldest whole chunks are discarded and counted in ``dropped``; the backlog, and so
+memory and latency, stay bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from rtaudio.audiofile import AudioFileError, check_finite, mixdown, probe, read_audio
+from rtaudio.config import SAMPLE_RATE, EngineConfig
+from rtaudio.devices import DeviceError, resolve
+from rtaudio.latency import LatencyStats, LatencySummary
+from rtaudio.pipeline import Processor
+from rtaudio.results import Bus, Channel, ChunkResult, LatencyRecord
+from rtaudio.ring import RingBuffer
+
+log = logging.getLogger(__name__)
+
+_NOTIFY_SLOTS = 256
+
+
+def _resampler_delay_ms(rate_in: int, rate_out: int) -> float:
+    """Group delay of soxr's streaming resampler, measured with an impulse."""
+    if rate_in == rate_out:
+        return 0.0
+    rs = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32", quality="HQ")
+    x = np.zeros(rate_in // 5, np.float32)
+    x[0] = 1.0
+    y = np.concatenate(
+        (rs.resample_chunk(x), rs.resample_chunk(np.zeros(rate_in // 5, np.float32), last=True))
+    )
+    return float(np.argmax(np.abs(y))) / rate_out * 1000
+
+
+# ----------------------------------------------------------------------------------- inputs
+
+
+class _Input:
+    """An audio producer writing ``[n, channels]`` float32 blocks into a ring."""
+
+    rate: int
+    channels: int
+    realtime = True
+
+    def __init__(self) -> None:
+        self.ring: RingBuffer | None = None
+        self.notify: queue.Queue[tuple[int, float]] = queue.Queue(_NOTIFY_SLOTS)
+        self.finished = threading.Event()
+        self.error: str | None = None
+        self.status_flags = 0
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def alive(self) -> bool:
+        return True
+
+
+class _MicInput(_Input):
+    def __init__(self, cfg: EngineConfig) -> None:
+        super().__init__()
+        import sounddevice as sd
+
+        self._sd = sd
+        dev = resolve(cfg.input_device, "input")
+        self.device = dev
+        self.rate = int(cfg.input_rate or dev.default_samplerate)
+        self.channels = cfg.input_channels or 1
+        if self.channels > dev.max_input_channels:
+            raise DeviceError(
+                f"input device {dev.name!r} has {dev.max_input_channels} channels, "
+                f"{self.channels} requested"
+            )
+        self.blocksize = max(1, round(self.rate * cfg.chunk_ms / 1000))
+        self.ring = RingBuffer(self.rate * 4, self.channels)
+        self._stream: Any = None
+
+    def _callback(self, indata: np.ndarray, frames: int, t: Any, status: Any) -> None:
+        # PortAudio thread: copy, timestamp, return. Nothing else.
+        ring = self.ring
+        assert ring is not None
+        if status:
+            self.status_flags += 1
+        now = time.perf_counter()
+        adc = t.inputBufferAdcTime
+        adc_perf = now - (t.currentTime - adc) if adc > 0 else now - frames / self.rate
+        start = ring.written
+        if ring.write(indata):
+            with contextlib.suppress(queue.Full):
+                self.notify.put_nowait((start, adc_perf))
+
+    def open(self) -> None:
+        sd = self._sd
+        try:
+            sd.check_input_settings(
+                device=self.device.index,
+                channels=self.channels,
+                samplerate=self.rate,
+                dtype="float32",
+            )
+            self._stream = sd.InputStream(
+                device=self.device.index,
+                channels=self.channels,
+                samplerate=self.rate,
+                blocksize=self.blocksize,
+                dtype="float32",
+                latency="low",
+                callback=self._callback,
+            )
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as e:
+            raise DeviceError(
+                f"cannot open input {self.device.name!r} at {self.rate} Hz x {self.channels}: {e}"
+            ) from None
+
+    def alive(self) -> bool:
+        return self._stream is not None and bool(self._stream.active)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.abort()
+                self._stream.close()
+            except self._sd.PortAudioError:
+                pass
+            self._stream = None
+
+
+class _FileInput(_Input):
+    """A sound file as the microphone, at real-time pace or as fast as it is consumed."""
+
+    def __init__(self, cfg: EngineConfig) -> None:
+        super().__init__()
+        assert cfg.source is not None
+        self.info = probe(cfg.source)
+        self.rate = self.info.sample_rate
+        self.channels = 1
+        self.realtime = cfg.realtime
+        self.block = max(1, round(self.rate * cfg.chunk_ms / 1000))
+        self.ring = RingBuffer(self.rate * 4, 1)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="rtaudio-file", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        ring = self.ring
+        assert ring is not None
+        t0 = time.perf_counter()
+        written = 0
+        try:
+            with sf.SoundFile(str(self.info.path)) as f:
+                while not self._stop.is_set():
+                    data = f.read(self.block, dtype="float32", always_2d=True)
+                    if data.shape[0] == 0:
+                        break
+                    x = mixdown(data)[:, None]
+                    check_finite(x, str(self.info.path))
+                    due = t0 + written / self.rate
+                    if self.realtime:
+                        delay = due + x.shape[0] / self.rate - time.perf_counter()
+                        if delay > 0:
+                            self._stop.wait(delay)
+                    else:
+                        while ring.capacity - ring.available() < x.shape[0]:
+                            if self._stop.wait(0.001):
+                                return
+                        due = time.perf_counter()
+                    start = ring.written
+                    if ring.write(x):
+                        with contextlib.suppress(queue.Full):
+                            self.notify.put(
+                                (start, due), timeout=None if not self.realtime else 0.0
+                            )
+                    written += x.shape[0]
+        except (AudioFileError, sf.LibsndfileError, RuntimeError) as e:
+            self.error = str(e)
+        finally:
+            self.finished.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+
+# ---------------------------------------------------------------------------------- outputs
+
+
+class _Playback:
+    """Mono playback through a PortAudio output stream fed from a ring."""
+
+    def __init__(self, cfg: EngineConfig) -> None:
+        import sounddevice as sd
+
+        self._sd = sd
+        self.device = resolve(cfg.output_device, "output")
+        self.rate = int(cfg.output_rate or self.device.default_samplerate)
+        self.channels = min(2, self.device.max_output_channels)
+        self.blocksize = max(1, round(self.rate * cfg.chunk_ms / 1000))
+        self.ring = RingBuffer(self.rate * 2, 1)
+        self._mono = np.zeros((self.blocksize * 4, 1), np.float32)
+        self.underflows = 0
+        self.started = False  # set once audio has been written
+        self.dac_ref: tuple[int, float] | None = None  # (ring read position, DAC perf time)
+        self._stream: Any = None
+        self.resampler = (
+            None
+            if self.rate == SAMPLE_RATE
+            else soxr.ResampleStream(SAMPLE_RATE, self.rate, 1, dtype="float32", quality="HQ")
+        )
+
+    def _callback(self, outdata: np.ndarray, frames: int, t: Any, status: Any) -> None:
+        # PortAudio thread: copy out, zero-fill, count, timestamp. Nothing else.
+        now = time.perf_counter()
+        pos = self.ring.read_pos
+        mono = (
+            self._mono[:frames]
+            if frames <= self._mono.shape[0]
+            else np.zeros((frames, 1), np.float32)
+        )
+        got = self.ring.read_into(mono)
+        outdata[:] = mono
+        if got < frames and self.started:
+            self.underflows += 1
+        dac = t.outputBufferDacTime
+        self.dac_ref = (pos, now + (dac - t.currentTime) if dac > 0 else now)
+
+    def open(self) -> None:
+        sd = self._sd
+        try:
+            sd.check_output_settings(
+                device=self.device.index,
+                channels=self.channels,
+                samplerate=self.rate,
+                dtype="float32",
+            )
+            self._stream = sd.OutputStream(
+                device=self.device.index,
+                channels=self.channels,
+                samplerate=self.rate,
+                blocksize=self.blocksize,
+                dtype="float32",
+                latency="low",
+                callback=self._callback,
+            )
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as e:
+            raise DeviceError(
+                f"cannot open output {self.device.name!r} at {self.rate} Hz: {e}"
+            ) from None
+        self.latency_s = float(self._stream.latency)
+
+    def write(self, voice16k: np.ndarray) -> float:
+        """Queue 16 kHz audio; returns the predicted DAC time of its first sample."""
+        x = voice16k if self.resampler is None else self.resampler.resample_chunk(voice16k)
+        w = self.ring.written
+        ref = self.dac_ref
+        if ref is not None:
+            dac = ref[1] + (w - ref[0]) / self.rate
+        else:
+            dac = time.perf_counter() + self.ring.available() / self.rate + self.latency_s
+        if x.size:
+            self.ring.write(x[:, None])
+            self.started = True
+        return dac
+
+    def close(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.abort()
+                self._stream.close()
+            except self._sd.PortAudioError:
+                pass
+            self._stream = None
+
+
+class WavRecorder:
+    """16 kHz mono 16-bit WAV, flushed every second so a crash loses at most about that."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._f = sf.SoundFile(str(path), "w", SAMPLE_RATE, 1, subtype="PCM_16")
+        self._since_flush = 0
+
+    def write(self, x: np.ndarray) -> None:
+        self._f.write(np.clip(x, -1.0, 1.0))
+        self._since_flush += x.size
+        if self._since_flush >= SAMPLE_RATE:
+            self._f.flush()
+            self._since_flush = 0
+
+    def close(self) -> None:
+        self._f.close()
+
+
+# ----------------------------------------------------------------------------------- engine
+
+
+@dataclass
+class EngineStatus:
+    state: str = "idle"  # idle | enrolling | running | finished | error | stopped
+    message: str = ""
+    input_name: str = ""
+    output_name: str = ""
+    input_rate: int = 0
+    trained: dict[str, bool] = field(default_factory=dict)
+
+
+class Engine:
+    """Runs the live pipeline on its own threads; see the module docstring."""
+
+    def __init__(self, cfg: EngineConfig, threads: int = 1) -> None:
+        self.cfg = cfg
+        self.threads = threads
+        self.results: Bus[ChunkResult] = Bus()
+        self.status = EngineStatus()
+        self.stats = LatencyStats()
+        self.dropped = 0
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._input: _Input | None = None
+        self._playback: _Playback | None = None
+        self._recorders: dict[str, WavRecorder] = {}
+        self.processor: Processor | None = None
+        self.error: BaseException | None = None
+
+    # ------------------------------------------------------------------ control
+    def subscribe(self, maxsize: int = 512) -> Channel[ChunkResult]:
+        return self.results.subscribe(maxsize)
+
+    def start(self) -> None:
+        """Open devices and files, load models, start the threads. Raises on bad setup."""
+        cfg = self.cfg
+        enrollment = read_audio(cfg.enroll) if cfg.enroll else None
+        self._input = _FileInput(cfg) if cfg.source else _MicInput(cfg)
+        in_rate = self._input.rate
+        extra = _resampler_delay_ms(in_rate, SAMPLE_RATE)
+        if cfg.play:
+            self._playback = _Playback(cfg)
+            extra += _resampler_delay_ms(SAMPLE_RATE, self._playback.rate)
+        self.processor = Processor(cfg, enrollment, extra_latency_ms=extra)
+        self.status.trained = dict(self.processor.trained)
+        self.status.input_rate = in_rate
+        inp = self._input
+        self.status.input_name = inp.device.name if isinstance(inp, _MicInput) else str(cfg.source)
+        if cfg.record_dir:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            out = Path(cfg.record_dir)
+            if cfg.record in ("input", "both"):
+                self._recorders["input"] = WavRecorder(out / f"rtaudio-{stamp}-input.wav")
+            if cfg.record in ("output", "both") and cfg.separate != "off":
+                self._recorders["output"] = WavRecorder(out / f"rtaudio-{stamp}-voice.wav")
+        try:
+            if self._playback is not None:
+                self._playback.open()
+                self.status.output_name = self._playback.device.name
+            self._input.open()
+        except BaseException:
+            self._close_io()
+            raise
+        self.status.state = "enrolling" if not self.processor.enrolled else "running"
+        self._worker = threading.Thread(target=self._run, name="rtaudio-worker", daemon=True)
+        self._worker.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the threads, close the streams and flush the recordings. Idempotent."""
+        self._stop.set()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout)
+        self._close_io()
+        for rec in self._recorders.values():
+            rec.close()
+        self._recorders.clear()
+        if self.status.state not in ("finished", "error"):
+            self.status.state = "stopped"
+        self.results.close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the worker to end (file source finished, error or stop)."""
+        if self._worker is None:
+            return True
+        self._worker.join(timeout)
+        return not self._worker.is_alive()
+
+    def __enter__(self) -> Engine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def recordings(self) -> dict[str, Path]:
+        return {k: r.path for k, r in self._recorders.items()}
+
+    def summary(self) -> LatencySummary:
+        inp, pb = self._input, self._playback
+        overflows = (inp.ring.overflows if inp and inp.ring else 0) + (
+            inp.status_flags if inp else 0
+        )
+        return self.stats.summary(
+            overflows=overflows,
+            underflows=pb.underflows if pb else 0,
+            dropped=self.dropped,
+        )
+
+    def _close_io(self) -> None:
+        if self._input is not None:
+            self._input.close()
+        if self._playback is not None:
+            self._playback.close()
+
+    # ------------------------------------------------------------------- worker
+    def _run(self) -> None:
+        torch.set_num_threads(self.threads)
+        try:
+            self._loop()
+        except Exception as e:  # reported to the user through status; never a silent death
+            log.exception("engine worker failed")
+            self.error = e
+            self.status.state = "error"
+            self.status.message = f"{type(e).__name__}: {e}"
+        finally:
+            for rec in self._recorders.values():
+                rec.close()
+            self.results.close()
+
+    def _loop(self) -> None:
+        cfg, inp, proc = self.cfg, self._input, self.processor
+        assert inp is not None and inp.ring is not None and proc is not None
+        n = cfg.chunk_samples
+        rate = inp.rate
+        rs = (
+            None
+            if rate == SAMPLE_RATE
+            else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        )
+        pending = np.zeros(0, np.float32)
+        pending_start = 0  # 16 kHz index of pending[0]
+        ref: tuple[int, float] | None = None  # (native index, ADC time)
+        native_read = 0
+        enroll_buf: list[np.ndarray] = []
+        max_backlog = max(2, round(cfg.max_backlog_ms / cfg.chunk_ms))
+        idle_since = time.perf_counter()
+        while not self._stop.is_set():
+            try:
+                item = inp.notify.get(timeout=0.05)
+            except queue.Empty:
+                item = None
+            while item is not None:
+                ref = item  # newest block's (start index, ADC time)
+                try:
+                    item = inp.notify.get_nowait()
+                except queue.Empty:
+                    item = None
+            avail = inp.ring.available()
+            eof = inp.finished.is_set() and avail == 0 and inp.notify.empty()
+            if avail == 0 and not eof:
+                if inp.error:
+                    raise AudioFileError(inp.error)
+                if not inp.alive() and time.perf_counter() - idle_since > 1.0:
+                    self.status.message = "input stream stopped (device lost?)"
+                continue
+            idle_since = time.perf_counter()
+            block = inp.ring.read(avail)
+            x = mixdown(block)
+            native_read += block.shape[0]
+            if rs is not None:
+                x = rs.resample_chunk(x, last=eof)
+            pending = np.concatenate((pending, x)) if pending.size else x
+            if eof and pending.size % n:  # pad the last partial chunk with silence
+                pending = np.concatenate((pending, np.zeros(n - pending.size % n, np.float32)))
+            chunks = pending.size // n
+            if inp.realtime and chunks > max_backlog:  # drop policy: oldest chunks go
+                drop = chunks - max_backlog
+                self.dropped += drop
+                pending = pending[drop * n :]
+                pending_start += drop * n
+                chunks -= drop
+                proc.skip(drop * n)
+            for i in range(chunks):
+                chunk = pending[i * n : (i + 1) * n]
+                s16 = pending_start + i * n
+                native = s16 * rate / SAMPLE_RATE
+                adc = ref[1] + (native - ref[0]) / rate if ref else time.perf_counter()
+                if not proc.enrolled:
+                    enroll_buf.append(chunk)
+                    if len(enroll_buf) * n >= cfg.enroll_seconds * SAMPLE_RATE:
+                        proc.enroll(np.concatenate(enroll_buf))
+                        enroll_buf.clear()
+                        self.status.state = "running"
+                self._process(chunk, adc, chunks - i - 1)
+            pending = pending[chunks * n :]
+            pending_start += chunks * n
+            if eof:
+                self.status.state = "finished"
+                return
+
+    def _process(self, chunk: np.ndarray, adc: float, backlog: int) -> None:
+        proc = self.processor
+        assert proc is not None
+        dequeued = time.perf_counter()
+        result, voice = proc.process(chunk, adc, dequeued, backlog)
+        out = voice if voice is not None else chunk
+        dac = None
+        if self._playback is not None:
+            dac = self._playback.write(out)
+        if "input" in self._recorders:
+            self._recorders["input"].write(chunk)
+        if voice is not None and "output" in self._recorders:
+            self._recorders["output"].write(voice)
+        rec = result.latency
+        delay = (proc.separator.latency / SAMPLE_RATE) if proc.separator else 0.0
+        e2e = None if dac is None else (dac - rec.adc_time + delay) * 1000
+        latency = LatencyRecord(
+            **{
+                **rec.__dict__,
+                "processing_ms": (time.perf_counter() - dequeued) * 1000,
+                "dac_time": dac,
+                "end_to_end_ms": e2e,
+            },
+        )
+        self.stats.add(latency)
+        s = self.summary()
+        counters = {"overflows": s.overflows, "underflows": s.underflows, "dropped": s.dropped}
+        self.results.publish(
+            ChunkResult(**{**result.__dict__, "latency": latency, "counters": counters})
+        )

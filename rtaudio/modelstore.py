@@ -1,0 +1,35 @@
+"""Find and load the weights the engine runs: shipped ones, or a user's directory."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+from torch import nn
+
+import rtaudio.models as models
+
+log = logging.getLogger(__name__)
+
+
+def shipped_weights_dir() -> Path:
+    return Path(str(resources.files("rtaudio.models"))) / "weights"
+
+
+def weights_path(name: str, weights_dir: str | Path | None = None) -> Path:
+    return Path(weights_dir or shipped_weights_dir()) / f"{name}.safetensors"
+
+
+def load_model(name: str, weights_dir: str | Path | None = None) -> tuple[nn.Module, bool]:
+    """``(model in eval mode, trained)``. Without a weights file the model is untrained.
+
+    A weights file that exists but is unreadable or does not fit raises
+    :class:`rtaudio.models.WeightsError`: a broken file is never silently replaced.
+    """
+    family = models.get_variant(name).family
+    path = weights_path(name, weights_dir)
+    if path.exists():
+        return models.load(path, family=family), True
+    log.warning("no trained weights for %s at %s: running it untrained", name, path)
+    return models.create(name).eval(), False

@@ -1,0 +1,201 @@
+"""The per-chunk processing of the engine, without threads or devices.
+
+:class:`Processor` takes 16 kHz mono chunks and returns a :class:`ChunkResult` plus the
+separated voice. The live engine, the batch CLI and the pipeline benchmark all run this same
+code, so batch results equal what live monitoring shows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from rtaudio.classify import AudioHistory, ESResNetTagger, SwishNetTagger, Tagger, level_db
+from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
+from rtaudio.features import FeatureConfig, FeatureExtractor
+from rtaudio.modelstore import load_model
+from rtaudio.results import ChunkResult, Label, LatencyRecord
+
+
+class SeparatorStream:
+    """MiTAS or TseNet streamed chunk by chunk (zero lookahead)."""
+
+    def __init__(self, name: str, model: nn.Module, embedding: torch.Tensor | None = None) -> None:
+        self.name = name
+        self.model = model
+        self.embedding = embedding
+        self.latency = int(model.latency)  # type: ignore[arg-type]
+        self.reset()
+
+    def reset(self) -> None:
+        if self.embedding is not None:
+            self.state = self.model.init_state(1, self.embedding)  # type: ignore[operator]
+        else:
+            self.state = self.model.init_state(1)  # type: ignore[operator]
+
+    def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            y, self.state = self.model.step(torch.from_numpy(chunk)[None], self.state)  # type: ignore[operator]
+        return np.asarray(y[0, 0].numpy(), np.float32)
+
+
+def embed_enrollment(model: nn.Module, audio: np.ndarray) -> torch.Tensor:
+    """TseNet speaker embedding of a 16 kHz enrollment clip (at least 0.5 s of non-silence)."""
+    if audio.size < SAMPLE_RATE // 2:
+        raise ConfigError(f"enrollment is {audio.size / SAMPLE_RATE:.2f} s; need at least 0.5 s")
+    if level_db(audio) < -60:
+        raise ConfigError("enrollment is silent (below -60 dBFS)")
+    with torch.inference_mode():
+        return model.embed(torch.from_numpy(np.ascontiguousarray(audio, np.float32))[None])  # type: ignore[operator]
+
+
+@dataclass
+class Counters:
+    overflows: int = 0
+    underflows: int = 0
+    dropped: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"overflows": self.overflows, "underflows": self.underflows, "dropped": self.dropped}
+
+
+class Processor:
+    """Features, separation and classifiers for consecutive 16 kHz chunks.
+
+    Args:
+        cfg: engine settings (chunk size, separator, classifiers, lookaheads...).
+        enrollment: 16 kHz audio of the target speaker when ``cfg.separate == "tsenet"``
+            (from a WAV or recorded live); may be set later with :meth:`enroll`.
+        extra_latency_ms: resampler and device delays to add to the algorithmic latency.
+    """
+
+    def __init__(
+        self,
+        cfg: EngineConfig,
+        enrollment: np.ndarray | None = None,
+        extra_latency_ms: float = 0.0,
+    ) -> None:
+        self.cfg = cfg
+        self.features = FeatureExtractor(FeatureConfig())
+        self.trained: dict[str, bool] = {}
+        self.taggers: list[Tagger] = []
+        for name in cfg.classifiers:
+            model, self.trained[name] = load_model(name, cfg.weights_dir)
+            if name == "swishnet":
+                self.taggers.append(
+                    SwishNetTagger(
+                        model,
+                        self.features.cfg,
+                        cfg.swishnet_hop_ms,
+                        cfg.swishnet_lookahead_ms,
+                        cfg.swishnet_window_ms,
+                        cfg.silence_db,
+                    )
+                )
+            else:
+                self.taggers.append(
+                    ESResNetTagger(
+                        model,
+                        cfg.esresnet_hop_ms,
+                        cfg.esresnet_lookahead_ms,
+                        cfg.esresnet_window_ms,
+                        cfg.silence_db,
+                    )
+                )
+        need = max([t.history_needed for t in self.taggers], default=cfg.chunk_samples)
+        self.history = AudioHistory(need + 2 * cfg.chunk_samples)
+        self.separator: SeparatorStream | None = None
+        self._sep_model: nn.Module | None = None
+        if cfg.separate != "off":
+            self._sep_model, self.trained[cfg.separate] = load_model(cfg.separate, cfg.weights_dir)
+            if cfg.separate == "mitas":
+                self.separator = SeparatorStream("mitas", self._sep_model)
+            elif enrollment is not None:
+                self.enroll(enrollment)
+        self.extra_latency_ms = extra_latency_ms
+        self.index = 0
+
+    @property
+    def enrolled(self) -> bool:
+        return self.cfg.separate != "tsenet" or self.separator is not None
+
+    def enroll(self, audio: np.ndarray) -> None:
+        """Set (or replace) TseNet's target speaker from 16 kHz enrollment audio."""
+        if self._sep_model is None or self.cfg.separate != "tsenet":
+            raise ConfigError("enrollment needs separate=tsenet")
+        emb = embed_enrollment(self._sep_model, audio)
+        self.separator = SeparatorStream("tsenet", self._sep_model, emb)
+
+    @property
+    def algorithmic_ms(self) -> float:
+        """Chunk + separator window + resampling: the delay of the separated voice."""
+        sep = self.separator.latency / SAMPLE_RATE * 1000 if self.separator else 0.0
+        return self.cfg.chunk_ms + sep + self.extra_latency_ms
+
+    def skip(self, n: int) -> None:
+        """Account for ``n`` dropped samples: stream time advances over them as silence, the
+        separator restarts (its history is broken), nothing is computed."""
+        self.history.push(np.zeros(n, np.float32))
+        self.features.skip(n)
+        if self.separator is not None:
+            self.separator.reset()
+
+    def process(
+        self, chunk: np.ndarray, adc_time: float, dequeued: float | None = None, backlog: int = 0
+    ) -> tuple[ChunkResult, np.ndarray | None]:
+        """Process one chunk of ``cfg.chunk_samples`` samples."""
+        if chunk.shape != (self.cfg.chunk_samples,):
+            raise ValueError(f"chunk must be {self.cfg.chunk_samples} samples, got {chunk.shape}")
+        t0 = time.perf_counter() if dequeued is None else dequeued
+        start = self.history.end
+        self.history.push(chunk)
+        frames = self.features.push(chunk)
+        t1 = time.perf_counter()
+        model_ms: dict[str, float] = {}
+        voice = None
+        if self.separator is not None:
+            voice = self.separator(chunk)
+            t2 = time.perf_counter()
+            model_ms[self.separator.name] = (t2 - t1) * 1000
+            t1 = t2
+        labels: list[Label] = []
+        for tagger in self.taggers:
+            tagger.on_frames(frames)
+            labels.extend(tagger.update(self.history))
+            t2 = time.perf_counter()
+            model_ms[tagger.name] = (t2 - t1) * 1000
+            t1 = t2
+        lvl = level_db(chunk)
+        chunk_s = self.cfg.chunk_samples / SAMPLE_RATE
+        done = time.perf_counter()
+        rec = LatencyRecord(
+            index=self.index,
+            adc_time=adc_time,
+            dequeued=t0,
+            feature_ms=(t1 - t0) * 1000 - sum(model_ms.values()),
+            model_ms=model_ms,
+            processing_ms=(done - t0) * 1000,
+            queue_ms=max(0.0, (t0 - (adc_time + chunk_s)) * 1000),
+            dac_time=None,
+            algorithmic_ms=self.algorithmic_ms,
+            end_to_end_ms=None,
+            backlog=backlog,
+        )
+        result = ChunkResult(
+            index=self.index,
+            start=start / SAMPLE_RATE,
+            end=self.history.end / SAMPLE_RATE,
+            level_db=lvl,
+            silent=lvl < self.cfg.silence_db,
+            spectrogram=frames.logmel,
+            labels=tuple(labels),
+            latency=rec,
+            separated=voice is not None,
+        )
+        self.index += 1
+        return result, voice
