@@ -8,6 +8,7 @@ APT_PACKAGES=(
   python3-venv
   libportaudio2 libsndfile1            # audio I/O (sounddevice, soundfile)
   pulseaudio pulseaudio-utils          # the virtual sound card used by the tests
+  libasound2-plugins                   # ALSA -> PulseAudio bridge that PortAudio uses
   sox espeak-ng                        # test signals and speech
 )
 

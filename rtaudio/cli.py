@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from rtaudio.audiofile import AudioFileError
+    from rtaudio.config import ConfigError
+    from rtaudio.devices import DeviceError
+    from rtaudio.features import FeatureConfigError
+    from rtaudio.models import ConfigError as ModelConfigError
+    from rtaudio.models import WeightsError
+
+    return (
+        CliError,
+        ConfigError,
+        DeviceError,
+        AudioFileError,
+        WeightsError,
+        ModelConfigError,
+        FeatureConfigError,
+    )
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from rtaudio import bench
     from rtaudio import models as models
 
-    if args.what != "models":
-        print(
-            f"rtaudio bench: unknown benchmark {args.what!r} (available: models)", file=sys.stderr
-        )
-        return 2
+    if args.what == "pipeline":
+        from rtaudio.bench_pipeline import bench_pipeline, format_pipeline
+
+        report = bench_pipeline(args.chunk_ms, seconds=args.seconds, source=args.source)
+        print(json.dumps(report, indent=2) if args.json else format_pipeline(report))
+        return 0
     names = args.model or list(bench.CAUSAL_AUDIO_MODELS)
     unknown = [n for n in names if n not in models.list_models()]
     if unknown:
-        print(f"rtaudio bench: unknown model(s) {', '.join(unknown)}", file=sys.stderr)
-        return 2
+        raise CliError(f"unknown model(s) {', '.join(unknown)}")
     rows = bench.bench_models(names, args.chunk_ms, calls=args.calls)
     print(bench.to_json(rows) if args.json else bench.format_table(rows))
     return 0
@@ -52,6 +76,53 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from rtaudio.devices import list_devices
+
+    devs = list_devices()
+    if args.json:
+        print(json.dumps([d.to_json() for d in devs], indent=2))
+        return 0
+    print(f"{'#':>3}  {'name':<32} {'host API':<12} {'in':>3} {'out':>3} {'rate':>7}")
+    for d in devs:
+        mark = ("<" if d.default_input else " ") + (">" if d.default_output else " ")
+        print(
+            f"{d.index:>3}{mark} {d.name[:32]:<32} {d.hostapi[:12]:<12} "
+            f"{d.max_input_channels:>3} {d.max_output_channels:>3} {d.default_samplerate:>7.0f}"
+        )
+    print("(< default input, > default output)")
+    return 0
+
+
+def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
+    o: dict[str, object] = {
+        "input_device": args.input,
+        "output_device": args.output,
+        "separate": args.separate,
+        "enroll": args.enroll,
+        "enroll_seconds": args.enroll_seconds,
+        "chunk_ms": args.chunk_ms,
+        "record_dir": args.record,
+        "source": args.source,
+        "classifiers": args.classifiers,
+    }
+    if args.play:
+        o["play"] = True
+    if args.lookahead_ms is not None:
+        o["swishnet_lookahead_ms"] = o["esresnet_lookahead_ms"] = args.lookahead_ms
+    return {k: v for k, v in o.items() if v is not None}
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from rtaudio import config
+    from rtaudio.monitor import run_monitor
+
+    cfg = config.load(args.config, **_engine_overrides(args))
+    if args.duration is not None and args.duration <= 0:
+        raise CliError("--duration must be positive")
+    return run_monitor(cfg, duration=args.duration, jsonl=args.jsonl)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rtaudio import __version__
 
@@ -59,31 +130,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"rtaudio {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
+    m = sub.add_parser("monitor", help="live labels, separation and latency in the terminal")
+    m.add_argument("--config", help="TOML file of engine settings (CLI flags override it)")
+    m.add_argument("--input", help="input device (index or name; default: system default)")
+    m.add_argument("--output", help="output device for --play")
+    m.add_argument("--separate", choices=["off", "mitas", "tsenet"], help="separation mode")
+    m.add_argument("--enroll", metavar="WAV", help="target speaker clip for --separate tsenet")
+    m.add_argument(
+        "--enroll-seconds",
+        type=float,
+        metavar="N",
+        help="enroll the target from the first N seconds of live input",
+    )
+    m.add_argument("--play", action="store_true", help="play the separated voice (or the input)")
+    m.add_argument("--lookahead-ms", type=float, help="classifier lookahead, 0-500 ms")
+    m.add_argument("--chunk-ms", type=float, help="processing chunk (default 10 ms)")
+    m.add_argument("--classifiers", help="comma list: swishnet,esresnet (empty for none)")
+    m.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    m.add_argument("--record", metavar="DIR", help="write input / separated WAVs here")
+    m.add_argument("--jsonl", metavar="FILE", help="write labels and latency as JSON lines")
+    m.add_argument("--source", metavar="FILE", help="play a sound file as the microphone")
+    m.set_defaults(func=_cmd_monitor)
+
+    d = sub.add_parser("devices", help="list audio input and output devices")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=_cmd_devices)
+
     b = sub.add_parser("bench", help="benchmarks (one CPU thread)")
-    b.add_argument("what", choices=["models"], help="what to benchmark")
+    b.add_argument("what", choices=["models", "pipeline"], help="what to benchmark")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.add_argument("--model", action="append", help="model name (repeatable; default: all causal)")
     b.add_argument(
         "--chunk-ms", type=float, nargs="+", default=[10.0, 20.0], help="chunk lengths in ms"
     )
-    b.add_argument("--calls", type=int, default=400, help="timed step calls per row")
+    b.add_argument("--calls", type=int, default=400, help="timed step calls per row (models)")
+    b.add_argument("--seconds", type=float, default=20.0, help="audio to process (pipeline)")
+    b.add_argument("--source", help="sound file to feed the pipeline (default: generated)")
     b.set_defaults(func=_cmd_bench)
 
-    m = sub.add_parser("models", help="list the model zoo")
-    m.add_argument("--stats", action="store_true", help="count parameters and MACs")
-    m.add_argument("--markdown", action="store_true", help="a Markdown table with counts")
-    m.add_argument("--model", action="append", help="only these models (repeatable)")
-    m.set_defaults(func=_cmd_models)
+    ms = sub.add_parser("models", help="list the model zoo")
+    ms.add_argument("--stats", action="store_true", help="count parameters and MACs")
+    ms.add_argument("--markdown", action="store_true", help="a Markdown table with counts")
+    ms.add_argument("--model", action="append", help="only these models (repeatable)")
+    ms.set_defaults(func=_cmd_models)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    errors = _user_errors()
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except errors as e:
+        print(f"rtaudio {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

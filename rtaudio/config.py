@@ -35,6 +35,8 @@ class EngineConfig:
         separate: ``off``, ``mitas`` (voice from background) or ``tsenet`` (target speaker).
         enroll: WAV of the target speaker for ``tsenet``; or ``enroll_seconds`` of live input.
         play: play the separated voice (or the input when ``separate`` is off).
+        playback_buffer_ms: jitter buffer before playback (re)starts: more is safer, less is
+            faster.
         classifiers: which classifiers run.
         swishnet_lookahead_ms / esresnet_lookahead_ms: audio past a label's span that the
             classifier may use (0-500); the label is emitted only once that audio has arrived.
@@ -61,6 +63,7 @@ class EngineConfig:
     enroll: str | None = None
     enroll_seconds: float = 0.0
     play: bool = False
+    playback_buffer_ms: float = 20.0
     classifiers: tuple[str, ...] = CLASSIFIERS
     swishnet_lookahead_ms: float = 200.0
     esresnet_lookahead_ms: float = 200.0
@@ -110,6 +113,8 @@ class EngineConfig:
             raise bad("input_channels must be 1..64")
         if not -120 <= self.silence_db <= 0:
             raise bad("silence_db must be -120..0 dBFS")
+        if not 0 <= self.playback_buffer_ms <= 1000:
+            raise bad("playback_buffer_ms must be 0..1000")
         if self.max_backlog_ms < 2 * self.chunk_ms:
             raise bad("max_backlog_ms must be at least two chunks")
         if self.record not in RECORD_WHAT:

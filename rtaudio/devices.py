@@ -83,3 +83,13 @@ def resolve(spec: str | int | None, kind: str) -> Device:
         names = ", ".join(f"{d.index}: {d.name}" for d in partial)
         raise DeviceError(f"{kind} device {spec!r} is ambiguous ({names}); use the index")
     raise DeviceError(f"no {kind} device matches {spec!r}; see `rtaudio devices`")
+
+
+def refresh() -> None:
+    """Re-scan devices (PortAudio only enumerates them when it starts)."""
+    sd = _sd()
+    try:
+        sd._terminate()
+        sd._initialize()
+    except sd.PortAudioError as e:
+        raise DeviceError(f"cannot re-scan audio devices ({e})") from None

@@ -135,7 +135,7 @@ class _MicInput(_Input):
                 device=self.device.index,
                 channels=self.channels,
                 samplerate=self.rate,
-                blocksize=self.blocksize,
+                blocksize=0,  # whatever the host delivers: lowest latency
                 dtype="float32",
                 latency="low",
                 callback=self._callback,
@@ -236,7 +236,11 @@ class _Playback:
         self.ring = RingBuffer(self.rate * 2, 1)
         self._mono = np.zeros((self.blocksize * 4, 1), np.float32)
         self.underflows = 0
-        self.started = False  # set once audio has been written
+        # jitter buffer: (re)start reading only once this much audio is queued
+        self.prefill = max(1, round(self.rate * cfg.playback_buffer_ms / 1000))
+        self.primed = False
+        self.first_fill = self.prefill  # raised to cover the host buffer once it is known
+        self.draining = False  # the source has ended: running dry is not an underflow
         self.dac_ref: tuple[int, float] | None = None  # (ring read position, DAC perf time)
         self._stream: Any = None
         self.resampler = (
@@ -254,10 +258,18 @@ class _Playback:
             if frames <= self._mono.shape[0]
             else np.zeros((frames, 1), np.float32)
         )
-        got = self.ring.read_into(mono)
+        if not self.primed and self.ring.available() >= self.first_fill:
+            self.primed = True
+            self.first_fill = self.prefill
+        if self.primed:
+            got = self.ring.read_into(mono)
+            if got < frames:
+                self.primed = False
+                if not self.draining:
+                    self.underflows += 1
+        else:
+            mono[:] = 0
         outdata[:] = mono
-        if got < frames and self.started:
-            self.underflows += 1
         dac = t.outputBufferDacTime
         self.dac_ref = (pos, now + (dac - t.currentTime) if dac > 0 else now)
 
@@ -285,6 +297,8 @@ class _Playback:
                 f"cannot open output {self.device.name!r} at {self.rate} Hz: {e}"
             ) from None
         self.latency_s = float(self._stream.latency)
+        # the host fills its own buffer in a burst at start: queue that much before starting
+        self.first_fill = self.prefill + round(2 * self.latency_s * self.rate)
 
     def write(self, voice16k: np.ndarray) -> float:
         """Queue 16 kHz audio; returns the predicted DAC time of its first sample."""
@@ -297,7 +311,6 @@ class _Playback:
             dac = time.perf_counter() + self.ring.available() / self.rate + self.latency_s
         if x.size:
             self.ring.write(x[:, None])
-            self.started = True
         return dac
 
     def close(self) -> None:
@@ -360,6 +373,7 @@ class Engine:
         self._recorders: dict[str, WavRecorder] = {}
         self.processor: Processor | None = None
         self.error: BaseException | None = None
+        self.recordings: dict[str, Path] = {}
 
     # ------------------------------------------------------------------ control
     def subscribe(self, maxsize: int = 512) -> Channel[ChunkResult]:
@@ -367,6 +381,23 @@ class Engine:
 
     def start(self) -> None:
         """Open devices and files, load models, start the threads. Raises on bad setup."""
+        if self.processor is None:
+            self.prepare()
+        assert self._input is not None and self.processor is not None
+        try:
+            if self._playback is not None:
+                self._playback.open()
+                self.status.output_name = self._playback.device.name
+            self._input.open()
+        except BaseException:
+            self._close_io()
+            raise
+        self.status.state = "enrolling" if not self.processor.enrolled else "running"
+        self._worker = threading.Thread(target=self._run, name="rtaudio-worker", daemon=True)
+        self._worker.start()
+
+    def prepare(self) -> None:
+        """Everything before the threads: read enrollment, resolve devices, load models."""
         cfg = self.cfg
         enrollment = read_audio(cfg.enroll) if cfg.enroll else None
         self._input = _FileInput(cfg) if cfg.source else _MicInput(cfg)
@@ -387,17 +418,7 @@ class Engine:
                 self._recorders["input"] = WavRecorder(out / f"rtaudio-{stamp}-input.wav")
             if cfg.record in ("output", "both") and cfg.separate != "off":
                 self._recorders["output"] = WavRecorder(out / f"rtaudio-{stamp}-voice.wav")
-        try:
-            if self._playback is not None:
-                self._playback.open()
-                self.status.output_name = self._playback.device.name
-            self._input.open()
-        except BaseException:
-            self._close_io()
-            raise
-        self.status.state = "enrolling" if not self.processor.enrolled else "running"
-        self._worker = threading.Thread(target=self._run, name="rtaudio-worker", daemon=True)
-        self._worker.start()
+            self.recordings = {k: r.path for k, r in self._recorders.items()}
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the threads, close the streams and flush the recordings. Idempotent."""
@@ -425,10 +446,6 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    @property
-    def recordings(self) -> dict[str, Path]:
-        return {k: r.path for k, r in self._recorders.items()}
 
     def summary(self) -> LatencySummary:
         inp, pb = self._input, self._playback
@@ -531,7 +548,20 @@ class Engine:
             pending_start += chunks * n
             if eof:
                 self.status.state = "finished"
+                if self._playback is not None:
+                    self._playback.draining = True
+                    self._drain_playback()
                 return
+
+    def _drain_playback(self, timeout: float = 5.0) -> None:
+        """Let queued output play out before the engine reports it has finished."""
+        pb = self._playback
+        assert pb is not None
+        end = time.perf_counter() + timeout
+        while pb.ring.available() and pb.primed and time.perf_counter() < end:
+            if self._stop.wait(0.01):
+                return
+        self._stop.wait(pb.latency_s)
 
     def _process(self, chunk: np.ndarray, adc: float, backlog: int) -> None:
         proc = self.processor

@@ -1,0 +1,149 @@
+"""``rtaudio monitor``: the engine with a live terminal view and a JSONL log, no GUI."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from rtaudio.classify import SILENCE
+from rtaudio.config import EngineConfig
+from rtaudio.engine import Engine
+from rtaudio.latency import LatencySummary
+from rtaudio.results import ChunkResult, Label
+
+
+def _bar(p: float, width: int = 20) -> str:
+    n = round(max(0.0, min(1.0, p)) * width)
+    return "#" * n + "." * (width - n)
+
+
+class TerminalView:
+    """Keeps the latest label per model and renders a small status screen."""
+
+    def __init__(self, engine: Engine, out: IO[str]) -> None:
+        self.engine = engine
+        self.out = out
+        self.tty = out.isatty()
+        self.latest: dict[str, Label] = {}
+        self.level_db = -120.0
+        self.stream_time = 0.0
+
+    def update(self, results: list[ChunkResult]) -> None:
+        for r in results:
+            for lab in r.labels:
+                self.latest[lab.model] = lab
+            self.level_db = r.level_db
+            self.stream_time = r.end
+
+    def render(self, s: LatencySummary) -> str:
+        st = self.engine.status
+        cfg = self.engine.cfg
+        lines = [
+            f"rtaudio monitor  [{st.state}]  input: {st.input_name} @ {st.input_rate} Hz"
+            + (f"  output: {st.output_name}" if st.output_name else ""),
+            f"time {self.stream_time:7.1f} s   level {self.level_db:6.1f} dBFS   "
+            f"separation: {cfg.separate}{' (playing)' if cfg.play else ''}",
+        ]
+        untrained = [k for k, v in st.trained.items() if not v]
+        if untrained:
+            lines.append(f"WARNING untrained models (no weights): {', '.join(untrained)}")
+        for model in cfg.classifiers:
+            lab = self.latest.get(model)
+            if lab is None:
+                wait = getattr(cfg, model + "_lookahead_ms")
+                lines.append(f"{model:<9} (waiting for audio: {wait:.0f} ms lookahead)")
+                continue
+            head = f"{model:<9} {lab.label:<16} [{lab.start:6.2f}-{lab.end:6.2f} s]"
+            lines.append(head)
+            if lab.label != SILENCE:
+                top = sorted(lab.scores.items(), key=lambda kv: -kv[1])[:3]
+                lines.extend(f"    {k:<16} {_bar(v)} {v:5.2f}" for k, v in top)
+        e2e = "-" if s.end_to_end_ms is None else f"{s.end_to_end_ms:.1f}"
+        lines.append(
+            f"latency  p50 {s.p50_ms:.2f} ms  p95 {s.p95_ms:.2f} ms  max {s.max_ms:.2f} ms  "
+            f"algorithmic {s.algorithmic_ms:.1f} ms  end-to-end {e2e} ms"
+        )
+        lines.append(
+            f"xruns    overflows {s.overflows}  underflows {s.underflows}  dropped {s.dropped}"
+        )
+        if st.message:
+            lines.append(f"note: {st.message}")
+        return "\n".join(lines)
+
+    def show(self, s: LatencySummary) -> None:
+        text = self.render(s)
+        if self.tty:
+            self.out.write("\x1b[H\x1b[J" + text + "\n")
+        else:
+            self.out.write(text.splitlines()[-2] + "\n")
+        self.out.flush()
+
+
+def run_monitor(
+    cfg: EngineConfig,
+    duration: float | None = None,
+    jsonl: str | None = None,
+    out: IO[str] | None = None,
+    refresh_hz: float = 4.0,
+) -> int:
+    """Run until ``duration`` elapses, a file source ends, or Ctrl-C. Returns an exit code."""
+    out = out or sys.stdout
+    engine = Engine(cfg)
+    channel = engine.subscribe(maxsize=8192)
+    log: IO[str] | None = None
+    if jsonl:
+        Path(jsonl).parent.mkdir(parents=True, exist_ok=True)
+        log = open(jsonl, "w", buffering=1)  # noqa: SIM115  (closed in finally)
+    view = TerminalView(engine, out)
+    engine.start()
+    t0 = time.monotonic()
+    next_stat = t0 + 1.0
+    interrupted = False
+    try:
+        while True:
+            time.sleep(1.0 / refresh_hz)
+            results = channel.drain()
+            view.update(results)
+            if log is not None:
+                for r in results:
+                    for lab in r.labels:
+                        log.write(json.dumps(lab.to_json()) + "\n")
+            now = time.monotonic()
+            s = engine.summary()
+            if now >= next_stat:
+                next_stat += 1.0
+                if log is not None:
+                    log.write(json.dumps(s.to_json(view.stream_time)) + "\n")
+            view.show(s)
+            if engine.status.state in ("finished", "error"):
+                break
+            if duration is not None and now - t0 >= duration:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        engine.stop()
+        results = channel.drain()
+        view.update(results)
+        s = engine.summary()
+        if log is not None:
+            for r in results:
+                for lab in r.labels:
+                    log.write(json.dumps(lab.to_json()) + "\n")
+            log.write(json.dumps(s.to_json(view.stream_time)) + "\n")
+            log.close()
+    print(
+        f"stopped{' (Ctrl-C)' if interrupted else ''}: {s.chunks} chunks, p50 {s.p50_ms:.2f} ms, "
+        f"p95 {s.p95_ms:.2f} ms, overflows {s.overflows}, underflows {s.underflows}, "
+        f"dropped {s.dropped}",
+        file=sys.stderr,
+    )
+    for kind, path in engine.recordings.items():
+        print(f"recorded {kind}: {path}", file=sys.stderr)
+    if engine.status.state == "error":
+        print(f"rtaudio monitor: {engine.status.message}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,193 @@
+"""Per-chunk processing: lookahead semantics, silence gate, drop policy, config."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from rtaudio import config as engine_config
+from rtaudio.classify import AudioHistory, Tagger
+from rtaudio.config import ConfigError, EngineConfig
+from rtaudio.engine import Engine
+from rtaudio.pipeline import Processor
+from rtaudio.results import Bus, Channel
+
+SR = 16000
+
+
+def _signal(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    tone = 0.3 * np.sin(2 * np.pi * (300 + 200 * np.sin(3 * t)) * t)
+    return (tone + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def _processor(cfg: EngineConfig) -> Processor:
+    """A processor whose (possibly untrained) models are the same every time."""
+    torch.manual_seed(0)
+    return Processor(cfg)
+
+
+def _run(proc: Processor, x: np.ndarray) -> list:
+    n = proc.cfg.chunk_samples
+    labels = []
+    for i in range(0, x.size - n + 1, n):
+        result, _ = proc.process(x[i : i + n], adc_time=0.0)
+        labels.extend(result.labels)
+    return labels
+
+
+@pytest.mark.parametrize("lookahead_ms", [0.0, 120.0, 500.0])
+def test_labels_never_use_audio_past_span_end_plus_lookahead(lookahead_ms: float) -> None:
+    cfg = EngineConfig(
+        swishnet_lookahead_ms=lookahead_ms,
+        esresnet_lookahead_ms=lookahead_ms,
+        esresnet_hop_ms=250.0,
+    )
+    a = _signal(3.0, 0)
+    cut = int(1.7 * SR)
+    b = a.copy()
+    b[cut:] = _signal(3.0, 1)[cut:] * 3  # different audio from the cut on
+    la, lb = _run(_processor(cfg), a), _run(_processor(cfg), b)
+    assert len(la) == len(lb) > 0
+    assert {lab.model for lab in la} == {"swishnet", "esresnet"}
+    changed_after_cut = 0
+    for x, y in zip(la, lb, strict=True):
+        assert (x.model, x.start, x.end) == (y.model, y.start, y.end)
+        assert x.window[1] == pytest.approx(x.end + lookahead_ms / 1000)
+        assert x.emitted_at >= x.window[1] - 1e-9  # never before its audio arrived
+        if x.window[1] * SR <= cut:
+            assert x.scores == y.scores, f"{x.model} label for {x.start}-{x.end}s saw the future"
+        elif x.scores != y.scores:
+            changed_after_cut += 1
+    assert changed_after_cut > 0  # the check is not vacuous
+
+
+def test_label_spans_tile_the_stream_and_lag_by_lookahead() -> None:
+    cfg = EngineConfig(
+        swishnet_lookahead_ms=200.0, swishnet_hop_ms=100.0, classifiers=("swishnet",)
+    )
+    proc = Processor(cfg)
+    labels = _run(proc, _signal(2.0, 3))
+    spans = [(round(lab.start, 3), round(lab.end, 3)) for lab in labels]
+    assert spans == [(round(k * 0.1, 3), round((k + 1) * 0.1, 3)) for k in range(len(spans))]
+    # after 2 s of audio, spans up to 2.0 - 0.2 s have been labelled
+    assert spans[-1][1] == pytest.approx(1.8)
+
+
+def test_silence_gate_labels_silence_without_running_the_classifier() -> None:
+    class Counting(Tagger):
+        calls = 0
+
+        def scores(self, window_start: int, window_end: int, audio: AudioHistory) -> np.ndarray:
+            Counting.calls += 1
+            return np.array([1.0, 0.0])
+
+    tagger = Counting("count", ("a", "b"), 100.0, 0.0, 500.0, silence_db=-50.0)
+    hist = AudioHistory(SR)
+    hist.push(np.zeros(SR // 2, np.float32))
+    labels = tagger.update(hist)
+    assert [lab.label for lab in labels] == ["silence"] * 5 and Counting.calls == 0
+    hist.push(_signal(0.5, 4))
+    labels = tagger.update(hist)
+    assert [lab.label for lab in labels] == ["a"] * 5 and Counting.calls == 5
+
+
+def test_audio_history_addresses_absolute_samples() -> None:
+    h = AudioHistory(100)
+    h.push(np.arange(60, dtype=np.float32))
+    h.push(np.arange(60, 130, dtype=np.float32))
+    np.testing.assert_array_equal(h.get(120, 130), np.arange(120, 130))
+    fresh = AudioHistory(100)
+    fresh.push(np.arange(1, 11, dtype=np.float32))
+    np.testing.assert_array_equal(fresh.get(-5, 5), [0, 0, 0, 0, 0, 1, 2, 3, 4, 5])
+    with pytest.raises(ValueError):
+        h.get(10, 20)  # forgotten
+    with pytest.raises(ValueError):
+        h.get(125, 135)  # not yet arrived
+
+
+class SlowTagger(Tagger):
+    """A deliberately slow model: 25 ms of work for every 10 ms chunk."""
+
+    def __init__(self) -> None:
+        super().__init__("slow", ("x",), 10.0, 0.0, 100.0, silence_db=-120.0)
+
+    def update(self, audio: AudioHistory) -> list:
+        time.sleep(0.025)
+        return []
+
+
+def test_drop_policy_under_a_slow_model(tmp_path: Path) -> None:
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, _signal(3.0, 5), SR)
+    cfg = EngineConfig(source=str(wav), classifiers=(), max_backlog_ms=100.0)
+    engine = Engine(cfg)
+    results = engine.subscribe(100_000)
+    engine.prepare()
+    assert engine.processor is not None
+    engine.processor.taggers.append(SlowTagger())
+    engine.start()
+    assert engine.wait(20)
+    engine.stop()
+    chunks = results.drain()
+    total = 3.0 * SR / cfg.chunk_samples
+    assert engine.dropped > 0.3 * total  # it could not keep up, so it dropped...
+    assert len(chunks) + engine.dropped == pytest.approx(total, abs=2)  # ...and counted all
+    backlog = max(r.latency.backlog for r in chunks)
+    assert backlog <= 10  # never more than max_backlog_ms of audio waiting
+    assert chunks[-1].counters["dropped"] == engine.dropped
+    # stream time keeps running across dropped chunks
+    assert chunks[-1].end == pytest.approx(3.0, abs=0.02)
+
+
+def test_channel_drops_oldest_and_never_blocks() -> None:
+    bus: Bus[int] = Bus()
+    slow: Channel[int] = bus.subscribe(maxsize=3)
+    fast = bus.subscribe(maxsize=100)
+    for i in range(10):
+        bus.publish(i)
+    assert slow.drain() == [7, 8, 9] and slow.dropped == 7
+    assert fast.drain() == list(range(10))
+    assert slow.get(timeout=0.01) is None
+
+
+def test_config_from_toml_with_overrides(tmp_path: Path) -> None:
+    p = tmp_path / "rtaudio.toml"
+    p.write_text('[engine]\nchunk_ms = 20\nseparate = "mitas"\nclassifiers = ["swishnet"]\n')
+    cfg = engine_config.load(p, swishnet_lookahead_ms=300)
+    assert cfg.chunk_ms == 20.0 and cfg.chunk_samples == 320
+    assert cfg.separate == "mitas" and cfg.classifiers == ("swishnet",)
+    assert cfg.swishnet_lookahead_ms == 300.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"chunk_ms": 0.03}, "chunk_ms"),
+        ({"swishnet_lookahead_ms": 900}, "0..500"),
+        ({"separate": "demucs"}, "separate"),
+        ({"separate": "tsenet"}, "enroll"),
+        ({"classifiers": ["yamnet"]}, "unknown classifier"),
+        ({"chunk_ms": "fast"}, "should be float"),
+        ({"colour": "blue"}, "unknown setting"),
+        ({"input_rate": 1000}, "input_rate"),
+    ],
+)
+def test_config_errors_are_clear(overrides: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        engine_config.load(None, **overrides)
+
+
+def test_bad_toml_file_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text("chunk_ms = = 3")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        engine_config.load(p)
+    with pytest.raises(ConfigError, match="no such file"):
+        engine_config.load(tmp_path / "missing.toml")
