@@ -191,3 +191,47 @@ def test_bad_toml_file_is_a_clear_error(tmp_path: Path) -> None:
         engine_config.load(p)
     with pytest.raises(ConfigError, match="no such file"):
         engine_config.load(tmp_path / "missing.toml")
+
+
+def test_tsenet_enrolls_from_wav_or_from_live_input(tmp_path: Path) -> None:
+    enroll = tmp_path / "me.wav"
+    sf.write(enroll, _signal(2.0, 7), SR)
+    src = tmp_path / "mix.wav"
+    sf.write(src, _signal(3.0, 8), SR)
+    # from a WAV: separated from the first chunk
+    engine = Engine(
+        EngineConfig(
+            source=str(src), realtime=False, separate="tsenet", enroll=str(enroll), classifiers=()
+        )
+    )
+    ch = engine.subscribe(100_000)
+    engine.start()
+    assert engine.wait(30)
+    engine.stop()
+    results = ch.drain()
+    assert results and all(r.separated for r in results)
+    # live: the first second of input enrolls the target, separation starts after it
+    engine = Engine(
+        EngineConfig(
+            source=str(src), realtime=False, separate="tsenet", enroll_seconds=1.0, classifiers=()
+        )
+    )
+    ch = engine.subscribe(100_000)
+    engine.start()
+    assert engine.wait(30)
+    engine.stop()
+    results = ch.drain()
+    first = next(i for i, r in enumerate(results) if r.separated)
+    assert results[first].start == pytest.approx(1.0, abs=0.011)
+    assert all(r.separated for r in results[first:])
+
+
+def test_tsenet_refuses_silent_or_short_enrollment(tmp_path: Path) -> None:
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, np.zeros(SR * 2, np.float32), SR)
+    with pytest.raises(ConfigError, match="silent"):
+        Engine(EngineConfig(source=str(quiet), separate="tsenet", enroll=str(quiet))).prepare()
+    short = tmp_path / "short.wav"
+    sf.write(short, _signal(0.2, 9), SR)
+    with pytest.raises(ConfigError, match="at least 0.5 s"):
+        Engine(EngineConfig(source=str(short), separate="tsenet", enroll=str(short))).prepare()
