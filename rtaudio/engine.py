@@ -17,6 +17,13 @@ Threads, and which of them may block:
   :class:`~rtaudio.results.Channel`; a slow subscriber loses its oldest results, the engine
   never waits for it.
 
+Live controls (safe from any thread, e.g. a GUI; the worker picks them up at the next chunk):
+:attr:`Engine.monitor` (play the input or the separated voice), :attr:`Engine.muted`,
+:meth:`Engine.start_recording` / :meth:`Engine.stop_recording`, and
+:meth:`Engine.request_enrollment` (new TseNet target from a clip or from the next N seconds of
+input; progress in :attr:`Engine.enrollment`). They are plain attributes the worker reads, a
+lock around the WAV writers, and a queue of enrollment requests: nothing the worker waits on.
+
 Drop policy: when more than ``max_backlog_ms`` of audio waits for the worker (live sources
 only), the oldest whole chunks are discarded and counted in ``dropped``; the backlog, and so
 memory and latency, stay bounded.
@@ -39,16 +46,17 @@ import soxr
 import torch
 
 from rtaudio.audiofile import AudioFileError, check_finite, mixdown, probe, read_audio
-from rtaudio.config import SAMPLE_RATE, EngineConfig
+from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
 from rtaudio.devices import DeviceError, resolve
 from rtaudio.latency import LatencyStats, LatencySummary
-from rtaudio.pipeline import Processor
+from rtaudio.pipeline import Processor, check_enrollment
 from rtaudio.results import Bus, Channel, ChunkResult, LatencyRecord
 from rtaudio.ring import RingBuffer
 
 log = logging.getLogger(__name__)
 
 _NOTIFY_SLOTS = 256
+MONITOR_SOURCES = ("input", "separated")
 
 
 def _resampler_delay_ms(rate_in: int, rate_out: int) -> float:
@@ -62,6 +70,43 @@ def _resampler_delay_ms(rate_in: int, rate_out: int) -> float:
         (rs.resample_chunk(x), rs.resample_chunk(np.zeros(rate_in // 5, np.float32), last=True))
     )
     return float(np.argmax(np.abs(y))) / rate_out * 1000
+
+
+def _open_stream(
+    sd: Any,
+    kind: str,
+    index: int,
+    name: str,
+    channels: int,
+    rate: int,
+    blocksize: int,
+    callback: Any,
+) -> Any:
+    """Open and start a PortAudio input or output stream, or raise a clear DeviceError."""
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    cls = sd.InputStream if kind == "input" else sd.OutputStream
+    try:
+        check(device=index, channels=channels, samplerate=rate, dtype="float32")
+        stream = cls(
+            device=index,
+            channels=channels,
+            samplerate=rate,
+            blocksize=blocksize,
+            dtype="float32",
+            latency="low",
+            callback=callback,
+        )
+        stream.start()
+    except (sd.PortAudioError, ValueError) as e:
+        raise DeviceError(f"cannot open {kind} {name!r} at {rate} Hz x {channels}: {e}") from None
+    return stream
+
+
+def _close_stream(sd: Any, stream: Any) -> None:
+    if stream is not None:
+        with contextlib.suppress(sd.PortAudioError):
+            stream.abort()
+            stream.close()
 
 
 # ----------------------------------------------------------------------------------- inputs
@@ -123,40 +168,23 @@ class _MicInput(_Input):
                 self.notify.put_nowait((start, adc_perf))
 
     def open(self) -> None:
-        sd = self._sd
-        try:
-            sd.check_input_settings(
-                device=self.device.index,
-                channels=self.channels,
-                samplerate=self.rate,
-                dtype="float32",
-            )
-            self._stream = sd.InputStream(
-                device=self.device.index,
-                channels=self.channels,
-                samplerate=self.rate,
-                blocksize=0,  # whatever the host delivers: lowest latency
-                dtype="float32",
-                latency="low",
-                callback=self._callback,
-            )
-            self._stream.start()
-        except (sd.PortAudioError, ValueError) as e:
-            raise DeviceError(
-                f"cannot open input {self.device.name!r} at {self.rate} Hz x {self.channels}: {e}"
-            ) from None
+        self._stream = _open_stream(
+            self._sd,
+            "input",
+            self.device.index,
+            self.device.name,
+            self.channels,
+            self.rate,
+            0,
+            self._callback,  # blocksize 0: whatever the host delivers, lowest latency
+        )
 
     def alive(self) -> bool:
         return self._stream is not None and bool(self._stream.active)
 
     def close(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.abort()
-                self._stream.close()
-            except self._sd.PortAudioError:
-                pass
-            self._stream = None
+        _close_stream(self._sd, self._stream)
+        self._stream = None
 
 
 class _FileInput(_Input):
@@ -274,28 +302,16 @@ class _Playback:
         self.dac_ref = (pos, now + (dac - t.currentTime) if dac > 0 else now)
 
     def open(self) -> None:
-        sd = self._sd
-        try:
-            sd.check_output_settings(
-                device=self.device.index,
-                channels=self.channels,
-                samplerate=self.rate,
-                dtype="float32",
-            )
-            self._stream = sd.OutputStream(
-                device=self.device.index,
-                channels=self.channels,
-                samplerate=self.rate,
-                blocksize=self.blocksize,
-                dtype="float32",
-                latency="low",
-                callback=self._callback,
-            )
-            self._stream.start()
-        except (sd.PortAudioError, ValueError) as e:
-            raise DeviceError(
-                f"cannot open output {self.device.name!r} at {self.rate} Hz: {e}"
-            ) from None
+        self._stream = _open_stream(
+            self._sd,
+            "output",
+            self.device.index,
+            self.device.name,
+            self.channels,
+            self.rate,
+            self.blocksize,
+            self._callback,
+        )
         self.latency_s = float(self._stream.latency)
         # the host fills its own buffer in a burst at start: queue that much before starting
         self.first_fill = self.prefill + round(2 * self.latency_s * self.rate)
@@ -314,13 +330,8 @@ class _Playback:
         return dac
 
     def close(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.abort()
-                self._stream.close()
-            except self._sd.PortAudioError:
-                pass
-            self._stream = None
+        _close_stream(self._sd, self._stream)
+        self._stream = None
 
 
 class WavRecorder:
@@ -374,6 +385,12 @@ class Engine:
         self.processor: Processor | None = None
         self.error: BaseException | None = None
         self.recordings: dict[str, Path] = {}
+        # live controls: written by any thread, read by the worker once per chunk
+        self.monitor = "separated"  # what is played: "input" or "separated" (when separating)
+        self.muted = False  # play silence (the stream keeps running, timing is kept)
+        self.enrollment: tuple[float, float] | None = None  # (seconds collected, needed)
+        self._rec_lock = threading.Lock()
+        self._requests: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
 
     # ------------------------------------------------------------------ control
     def subscribe(self, maxsize: int = 512) -> Channel[ChunkResult]:
@@ -412,13 +429,7 @@ class Engine:
         inp = self._input
         self.status.input_name = inp.device.name if isinstance(inp, _MicInput) else str(cfg.source)
         if cfg.record_dir:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            out = Path(cfg.record_dir)
-            if cfg.record in ("input", "both"):
-                self._recorders["input"] = WavRecorder(out / f"rtaudio-{stamp}-input.wav")
-            if cfg.record in ("output", "both") and cfg.separate != "off":
-                self._recorders["output"] = WavRecorder(out / f"rtaudio-{stamp}-voice.wav")
-            self.recordings = {k: r.path for k, r in self._recorders.items()}
+            self.start_recording(cfg.record_dir, cfg.record)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the threads, close the streams and flush the recordings. Idempotent."""
@@ -426,9 +437,7 @@ class Engine:
         if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(timeout)
         self._close_io()
-        for rec in self._recorders.values():
-            rec.close()
-        self._recorders.clear()
+        self.stop_recording()
         if self.status.state not in ("finished", "error"):
             self.status.state = "stopped"
         self.results.close()
@@ -439,6 +448,65 @@ class Engine:
             return True
         self._worker.join(timeout)
         return not self._worker.is_alive()
+
+    # ------------------------------------------------------------ live controls
+    def set_monitor(self, what: str) -> None:
+        """Play the ``input`` or the ``separated`` voice (input while nothing is separated)."""
+        if what not in MONITOR_SOURCES:
+            raise ConfigError(f"monitor={what!r}; choose one of {', '.join(MONITOR_SOURCES)}")
+        self.monitor = what
+
+    @property
+    def recording(self) -> bool:
+        return bool(self._recorders)
+
+    def start_recording(self, directory: str | Path, what: str = "both") -> dict[str, Path]:
+        """Write new WAVs (16 kHz) of the input and/or the separated voice into ``directory``,
+        from the next chunk on; a recording in progress is closed first. Returns the paths."""
+        if what not in ("input", "output", "both"):
+            raise ConfigError(f"record={what!r}; choose one of input, output, both")
+        out = Path(directory)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        names = {"input": "input", "output": "voice"}
+        paths: dict[str, Path] = {}
+        for kind, suffix in names.items():
+            if what not in (kind, "both") or (kind == "output" and self.cfg.separate == "off"):
+                continue
+            path, k = out / f"rtaudio-{stamp}-{suffix}.wav", 1
+            while path.exists():  # two recordings in the same second
+                k += 1
+                path = out / f"rtaudio-{stamp}-{k}-{suffix}.wav"
+            paths[kind] = path
+        recorders = {kind: WavRecorder(path) for kind, path in paths.items()}
+        with self._rec_lock:
+            old, self._recorders = self._recorders, recorders
+            self.recordings = dict(paths)
+        for rec in old.values():
+            rec.close()
+        return dict(paths)
+
+    def stop_recording(self) -> dict[str, Path]:
+        """Close the WAVs being written (idempotent); returns their paths."""
+        with self._rec_lock:
+            old, self._recorders = self._recorders, {}
+        for rec in old.values():
+            rec.close()
+        return {kind: rec.path for kind, rec in old.items()}
+
+    def request_enrollment(self, audio: np.ndarray | None = None, seconds: float = 0.0) -> None:
+        """New TseNet target speaker while running: from 16 kHz ``audio``, or from the next
+        ``seconds`` of input (progress in :attr:`enrollment`; the old target keeps working
+        meanwhile). The worker applies it; if it fails, ``status.message`` says why and the
+        previous target stays."""
+        if self.cfg.separate != "tsenet":
+            raise ConfigError("enrollment needs separate=tsenet")
+        if audio is not None:
+            check_enrollment(audio)
+            self._requests.put(("audio", np.ascontiguousarray(audio, np.float32)))
+        elif 0 < seconds <= 60:
+            self._requests.put(("live", float(seconds)))
+        else:
+            raise ConfigError("enrollment needs audio or 0 < seconds <= 60")
 
     def __enter__(self) -> Engine:
         self.start()
@@ -475,8 +543,8 @@ class Engine:
             self.status.state = "error"
             self.status.message = f"{type(e).__name__}: {e}"
         finally:
-            for rec in self._recorders.values():
-                rec.close()
+            self.stop_recording()
+            self.enrollment = None
             self.results.close()
 
     def _loop(self) -> None:
@@ -494,9 +562,23 @@ class Engine:
         ref: tuple[int, float] | None = None  # (native index, ADC time)
         native_read = 0
         enroll_buf: list[np.ndarray] = []
+        enroll_need = 0.0 if proc.enrolled else cfg.enroll_seconds  # seconds still to collect
+        if enroll_need:
+            self.enrollment = (0.0, enroll_need)
         max_backlog = max(2, round(cfg.max_backlog_ms / cfg.chunk_ms))
         idle_since = time.perf_counter()
         while not self._stop.is_set():
+            while not self._requests.empty():
+                kind, value = self._requests.get_nowait()
+                enroll_buf.clear()
+                if kind == "audio":
+                    enroll_need = 0.0
+                    self.enrollment = None
+                    self._enroll(value, "the enrollment clip")
+                else:
+                    enroll_need = value
+                    self.enrollment = (0.0, value)
+                    self.status.state = "enrolling"
             try:
                 item = inp.notify.get(timeout=0.05)
             except queue.Empty:
@@ -537,11 +619,19 @@ class Engine:
                 s16 = pending_start + i * n
                 native = s16 * rate / SAMPLE_RATE
                 adc = ref[1] + (native - ref[0]) / rate if ref else time.perf_counter()
-                if not proc.enrolled:
+                if enroll_need > 0:
                     enroll_buf.append(chunk)
-                    if len(enroll_buf) * n >= cfg.enroll_seconds * SAMPLE_RATE:
-                        proc.enroll(np.concatenate(enroll_buf))
+                    got = len(enroll_buf) * n / SAMPLE_RATE
+                    self.enrollment = (got, enroll_need)
+                    if got >= enroll_need - 1e-9:
+                        audio = np.concatenate(enroll_buf)
                         enroll_buf.clear()
+                        enroll_need = 0.0
+                        self.enrollment = None
+                        if proc.enrolled:
+                            self._enroll(audio, f"{got:.1f} s of input")
+                        else:  # the first target: without it there is nothing to separate
+                            proc.enroll(audio)
                         self.status.state = "running"
                 self._process(chunk, adc, chunks - i - 1)
             pending = pending[chunks * n :]
@@ -552,6 +642,17 @@ class Engine:
                     self._playback.draining = True
                     self._drain_playback()
                 return
+
+    def _enroll(self, audio: np.ndarray, what: str) -> None:
+        """Replace the target speaker; a failure is reported and the old target kept."""
+        assert self.processor is not None
+        try:
+            self.processor.enroll(audio)
+        except ConfigError as e:
+            self.status.message = f"enrollment failed ({e}); the previous target is kept"
+        else:
+            self.status.message = f"target speaker enrolled from {what}"
+        self.status.state = "running"
 
     def _drain_playback(self, timeout: float = 5.0) -> None:
         """Let queued output play out before the engine reports it has finished."""
@@ -568,14 +669,21 @@ class Engine:
         assert proc is not None
         dequeued = time.perf_counter()
         result, voice = proc.process(chunk, adc, dequeued, backlog)
-        out = voice if voice is not None else chunk
+        out, played = chunk, "input"
+        if voice is not None and self.monitor == "separated":
+            out, played = voice, "separated"
+        if self.muted:
+            out, played = np.zeros_like(chunk), "muted"
         dac = None
         if self._playback is not None:
             dac = self._playback.write(out)
-        if "input" in self._recorders:
-            self._recorders["input"].write(chunk)
-        if voice is not None and "output" in self._recorders:
-            self._recorders["output"].write(voice)
+        else:
+            played = "none"
+        with self._rec_lock:
+            if "input" in self._recorders:
+                self._recorders["input"].write(chunk)
+            if voice is not None and "output" in self._recorders:
+                self._recorders["output"].write(voice)
         rec = result.latency
         delay = (proc.separator.latency / SAMPLE_RATE) if proc.separator else 0.0
         e2e = None if dac is None else (dac - rec.adc_time + delay) * 1000
@@ -591,5 +699,7 @@ class Engine:
         s = self.summary()
         counters = {"overflows": s.overflows, "underflows": s.underflows, "dropped": s.dropped}
         self.results.publish(
-            ChunkResult(**{**result.__dict__, "latency": latency, "counters": counters})
+            ChunkResult(
+                **{**result.__dict__, "latency": latency, "counters": counters, "played": played}
+            )
         )

@@ -81,3 +81,18 @@ def assert_offline_causal(model: nn.Module, x: Tensor, cut: int) -> None:
     assert x.grad[..., :cut].abs().max().item() > 0
     future = x.grad[..., cut:].abs().max().item()
     assert future == 0, f"offline output leaks future input (grad {future:.3g})"
+
+
+def randomise_batchnorm(model: nn.Module, seed: int = 3) -> None:
+    """Give every BatchNorm non-trivial statistics and affine weights, so folding them into
+    neighbouring layers (as streaming code does) is really exercised."""
+    g = torch.Generator().manual_seed(seed)
+    for mod in model.modules():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            assert mod.running_mean is not None and mod.running_var is not None
+            n = mod.num_features
+            mod.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
+            mod.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            if mod.affine:
+                mod.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+                mod.bias.data.copy_(torch.randn(n, generator=g) * 0.1)

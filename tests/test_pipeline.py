@@ -233,5 +233,5 @@ def test_tsenet_refuses_silent_or_short_enrollment(tmp_path: Path) -> None:
         Engine(EngineConfig(source=str(quiet), separate="tsenet", enroll=str(quiet))).prepare()
     short = tmp_path / "short.wav"
     sf.write(short, _signal(0.2, 9), SR)
-    with pytest.raises(ConfigError, match="at least 0.5 s"):
+    with pytest.raises(ConfigError, match=r"at least 0\.5 s"):
         Engine(EngineConfig(source=str(short), separate="tsenet", enroll=str(short))).prepare()

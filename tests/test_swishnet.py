@@ -19,6 +19,7 @@ from streaming_utils import (
     assert_offline_causal,
     assert_stream_matches_offline,
     random_chunks,
+    randomise_batchnorm,
     stream,
 )
 
@@ -27,17 +28,6 @@ def _net(name: str = "swishnet", **overrides: object) -> SwishNet:
     net = models.create(name, **overrides)
     assert isinstance(net, SwishNet)
     return net.eval()
-
-
-def _randomise_batchnorm(net: torch.nn.Module) -> None:
-    gen = torch.Generator().manual_seed(1)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm1d):
-            assert m.running_mean is not None and m.running_var is not None
-            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.3)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -131,7 +121,7 @@ def test_one_frame_steps_match_offline_past_the_receptive_field() -> None:
 @pytest.mark.parametrize("norm", ["batch", "cln"])
 def test_stream_matches_offline_with_norms(norm: str) -> None:
     net = _net("swishnet_slim", norm=norm)
-    _randomise_batchnorm(net)
+    randomise_batchnorm(net)
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(2, 20, 90, generator=gen)
     assert_stream_matches_offline(net, x, random_chunks(90, gen, 17), atol=1e-5)

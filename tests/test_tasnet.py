@@ -16,6 +16,7 @@ from streaming_utils import (
     assert_stream_matches_offline,
     delayed,
     random_chunks,
+    randomise_batchnorm,
     stream,
 )
 
@@ -29,18 +30,6 @@ SMALL = dict(
     layers=3,
     stacks=2,
 )
-
-
-def _randomise_bn(model: torch.nn.Module) -> None:
-    """Give BatchNorms non-trivial running statistics so folding them is really tested."""
-    g = torch.Generator().manual_seed(3)
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.BatchNorm1d):
-            assert mod.running_mean is not None and mod.running_var is not None
-            mod.running_mean.copy_(torch.randn(mod.num_features, generator=g) * 0.3)
-            mod.running_var.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
-            mod.weight.data.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
-            mod.bias.data.copy_(torch.randn(mod.num_features, generator=g) * 0.1)
 
 
 class WithEmbedding(torch.nn.Module):
@@ -120,7 +109,7 @@ def test_mitas_stream_equals_offline(
     net = models.create(
         "mitas", **SMALL, norm=norm, share_depthwise=share[0], share_pointwise=share[1]
     )
-    _randomise_bn(net)
+    randomise_batchnorm(net)
     x = torch.randn(2, 900)
     chunks = random_chunks(900, torch.Generator().manual_seed(seed), max_chunk)
     assert_stream_matches_offline(net, x, chunks)
@@ -135,7 +124,7 @@ def test_stream_one_sample_and_seconds_chunks() -> None:
 
 def test_shipped_mitas_streams_exactly() -> None:
     net = models.create("mitas")
-    _randomise_bn(net)
+    randomise_batchnorm(net)
     x = torch.randn(1, 4000)
     assert_stream_matches_offline(net, x, [160] * 25)
 
@@ -152,7 +141,7 @@ def test_stream_output_length_and_latency() -> None:
 @pytest.mark.parametrize("name", ["mitas", "tsenet"])
 def test_causal_by_gradient(name: str) -> None:
     net = models.create(name, **SMALL)
-    _randomise_bn(net)
+    randomise_batchnorm(net)
     if isinstance(net, TseNet):
         net = WithEmbedding(net, torch.randn(1, net.config.emb_dim))
     x = torch.randn(1, 700)
@@ -209,7 +198,7 @@ def test_fused_stream_weights_follow_training() -> None:
 
 def test_tsenet_streams_exactly_with_embedding() -> None:
     net = models.create("tsenet", **SMALL)
-    _randomise_bn(net)
+    randomise_batchnorm(net)
     net.eval()
     emb = net.embed(torch.randn(2, 8000))
     assert emb.shape == (2, net.config.emb_dim)
@@ -267,7 +256,7 @@ def test_tsenet_config_is_single_source() -> None:
 @pytest.mark.parametrize("name", ["mitas", "tsenet"])
 def test_save_load_round_trip(name: str, tmp_path) -> None:
     net = models.create(name, **SMALL)
-    _randomise_bn(net)
+    randomise_batchnorm(net)
     net.eval()
     path = models.save(net, tmp_path / f"{name}.safetensors", meta={"note": "test"})
     back = models.load(path, family=name)
