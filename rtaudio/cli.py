@@ -94,6 +94,50 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if args.data_command == "summary":
+        summary = Path(args.dir) / "summary.json"
+        if not summary.is_file():
+            raise CliError(f"{summary} not found (build the corpus first)")
+        s = json.loads(summary.read_text())
+        if args.json:
+            print(json.dumps(s, indent=2))
+            return 0
+        print(f"{s['clips']} clips, {s['hours']:.2f} h (seed {s['seed']})")
+        for key, h in s["hours_by_kind_split"].items():
+            print(f"  {key:<24} {h:7.2f} h")
+        for n in s["notices"]:
+            print(f"  note: {n}")
+        return 0
+    from rtaudio.data.build import KINDS, BuildConfig, build
+
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise CliError(
+            f"--kinds: unknown {', '.join(bad) or '(none)'} (choose from {', '.join(KINDS)})"
+        )
+    if args.hours <= 0:
+        raise CliError("--hours must be positive")
+    if not 0.0 <= args.augment <= 1.0:
+        raise CliError("--augment must be between 0 and 1")
+    result = build(
+        BuildConfig(
+            out=Path(args.out),
+            hours=args.hours,
+            seed=args.seed,
+            kinds=kinds,
+            jobs=max(1, args.jobs),
+            augment=args.augment,
+            progress=not args.no_progress,
+            stop_after=args.max_jobs,
+        )
+    )
+    return 0 if result.complete and not result.failed else 1
+
+
 def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
     o: dict[str, object] = {
         "input_device": args.input,
@@ -167,6 +211,36 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seconds", type=float, default=20.0, help="audio to process (pipeline)")
     b.add_argument("--source", help="sound file to feed the pipeline (default: generated)")
     b.set_defaults(func=_cmd_bench)
+
+    dt = sub.add_parser("data", help="build the offline training corpus (Debian / PyPI audio)")
+    dsub = dt.add_subparsers(dest="data_command", required=True)
+    db = dsub.add_parser(
+        "build",
+        help="write 16 kHz clips + manifest; deterministic and resumable",
+        description="Build a speech / music / noise / sound-event corpus from installed "
+        "Debian packages and synthesisers (nothing is downloaded). Splits are by source. "
+        "Re-running the same command resumes an interrupted build.",
+    )
+    db.add_argument("--out", required=True, metavar="DIR", help="corpus directory")
+    db.add_argument("--hours", type=float, default=6.0, help="total audio budget (default 6)")
+    db.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    db.add_argument(
+        "--kinds", default="speech,music,noise,events", help="comma list of kinds to build"
+    )
+    db.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    db.add_argument(
+        "--augment",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="store this fraction of real / speech clips augmented (default 0: train-time)",
+    )
+    db.add_argument("--no-progress", action="store_true", help="no progress bar")
+    db.add_argument("--max-jobs", type=int, help=argparse.SUPPRESS)  # stop early (tests)
+    ds = dsub.add_parser("summary", help="print hours per kind and split of a built corpus")
+    ds.add_argument("dir", help="corpus directory")
+    ds.add_argument("--json", action="store_true")
+    dt.set_defaults(func=_cmd_data)
 
     ms = sub.add_parser("models", help="list the model zoo")
     ms.add_argument("--stats", action="store_true", help="count parameters and MACs")

@@ -32,10 +32,12 @@ class SeparatorStream:
         self.reset()
 
     def reset(self) -> None:
-        if self.embedding is not None:
-            self.state = self.model.init_state(1, self.embedding)  # type: ignore[operator]
-        else:
-            self.state = self.model.init_state(1)  # type: ignore[operator]
+        # inference mode: the embedding is an inference tensor (see embed_enrollment)
+        with torch.inference_mode():
+            if self.embedding is not None:
+                self.state = self.model.init_state(1, self.embedding)  # type: ignore[operator]
+            else:
+                self.state = self.model.init_state(1)  # type: ignore[operator]
 
     def __call__(self, chunk: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -43,12 +45,18 @@ class SeparatorStream:
         return np.asarray(y[0, 0].numpy(), np.float32)
 
 
-def embed_enrollment(model: nn.Module, audio: np.ndarray) -> torch.Tensor:
-    """TseNet speaker embedding of a 16 kHz enrollment clip (at least 0.5 s of non-silence)."""
+def check_enrollment(audio: np.ndarray) -> None:
+    """Raise :class:`ConfigError` unless ``audio`` (16 kHz) can enroll a speaker: at least
+    0.5 s, not silent. Needs no model, so front ends can check a clip before using it."""
     if audio.size < SAMPLE_RATE // 2:
         raise ConfigError(f"enrollment is {audio.size / SAMPLE_RATE:.2f} s; need at least 0.5 s")
     if level_db(audio) < -60:
         raise ConfigError("enrollment is silent (below -60 dBFS)")
+
+
+def embed_enrollment(model: nn.Module, audio: np.ndarray) -> torch.Tensor:
+    """TseNet speaker embedding of a 16 kHz enrollment clip (at least 0.5 s of non-silence)."""
+    check_enrollment(audio)
     with torch.inference_mode():
         return model.embed(torch.from_numpy(np.ascontiguousarray(audio, np.float32))[None])  # type: ignore[operator]
 
@@ -196,6 +204,8 @@ class Processor:
             labels=tuple(labels),
             latency=rec,
             separated=voice is not None,
+            audio=chunk.copy(),
+            voice=voice,
         )
         self.index += 1
         return result, voice

@@ -95,6 +95,9 @@ class ChunkResult:
     latency: LatencyRecord
     separated: bool
     counters: dict[str, int] = field(default_factory=dict)
+    audio: np.ndarray | None = None  # [n] the 16 kHz input chunk (for waveform views)
+    voice: np.ndarray | None = None  # [n] the separated voice of the chunk, when separating
+    played: str = "none"  # what the output played: input | separated | muted | none
 
 
 class Channel(Generic[T]):
