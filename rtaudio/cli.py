@@ -138,6 +138,43 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0 if result.complete and not result.failed else 1
 
 
+def _cmd_process(args: argparse.Namespace) -> int:
+    from rtaudio import config
+    from rtaudio.audiofile import read_audio
+    from rtaudio.batch import run_batch
+
+    overrides: dict[str, object] = {
+        "separate": args.separate,
+        "enroll": args.enroll,
+        "chunk_ms": args.chunk_ms,
+        "classifiers": args.classifiers,
+    }
+    if args.lookahead_ms is not None:
+        overrides["swishnet_lookahead_ms"] = overrides["esresnet_lookahead_ms"] = args.lookahead_ms
+    cfg = config.load(args.config, **{k: v for k, v in overrides.items() if v is not None})
+    if args.workers < 1:
+        raise CliError("--workers must be >= 1")
+    enrollment = read_audio(cfg.enroll) if cfg.enroll else None
+    rows = run_batch(
+        args.inputs,
+        args.out,
+        cfg,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        enrollment=enrollment,
+    )
+    failed = [r for r in rows if r["status"] != "ok"]
+    print(
+        f"{len(rows) - len(failed)} of {len(rows)} files processed; summary: "
+        f"{args.out}/summary.csv",
+        file=sys.stderr,
+    )
+    for r in failed:
+        print(f"  failed: {r['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
     o: dict[str, object] = {
         "input_device": args.input,
@@ -195,6 +232,25 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--jsonl", metavar="FILE", help="write labels and latency as JSON lines")
     m.add_argument("--source", metavar="FILE", help="play a sound file as the microphone")
     m.set_defaults(func=_cmd_monitor)
+
+    pr = sub.add_parser(
+        "process",
+        help="label (and separate) sound files and folders with the live pipeline",
+        description="Exit status: 0 all files processed, 1 some files failed (see summary.csv), "
+        "2 bad arguments.",
+    )
+    pr.add_argument("inputs", nargs="+", metavar="INPUT", help="files and folders (recursive)")
+    pr.add_argument("--out", required=True, metavar="DIR", help="output folder (mirrors inputs)")
+    pr.add_argument("--config", help="TOML file of engine settings")
+    pr.add_argument("--separate", choices=["off", "mitas", "tsenet"], help="write NAME.voice.wav")
+    pr.add_argument("--enroll", metavar="WAV", help="target speaker for --separate tsenet")
+    pr.add_argument("--lookahead-ms", type=float, help="classifier lookahead, 0-500 ms")
+    pr.add_argument("--chunk-ms", type=float, help="processing chunk (default 10 ms)")
+    pr.add_argument("--classifiers", help="comma list: swishnet,esresnet")
+    pr.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    pr.add_argument("--overwrite", action="store_true", help="redo files already processed")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pr.set_defaults(func=_cmd_process)
 
     d = sub.add_parser("devices", help="list audio input and output devices")
     d.add_argument("--json", action="store_true")

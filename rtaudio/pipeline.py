@@ -145,6 +145,16 @@ class Processor:
         sep = self.separator.latency / SAMPLE_RATE * 1000 if self.separator else 0.0
         return self.cfg.chunk_ms + sep + self.extra_latency_ms
 
+    def reset(self) -> None:
+        """Start a new stream (features, histories, model states, time), keeping the models."""
+        self.features.reset()
+        self.history = AudioHistory(self.history.capacity)
+        for tagger in self.taggers:
+            tagger.reset()
+        if self.separator is not None:
+            self.separator.reset()
+        self.index = 0
+
     def skip(self, n: int) -> None:
         """Account for ``n`` dropped samples: stream time advances over them as silence, the
         separator restarts (its history is broken), nothing is computed."""

@@ -1,0 +1,382 @@
+"""``rtaudio process``: folders of recordings through the same streaming pipeline as live.
+
+Each file is read in blocks (constant memory), converted to 16 kHz mono, and fed chunk by chunk
+to the engine's :class:`~rtaudio.pipeline.Processor` (same chunk size, lookahead and models as
+``rtaudio monitor``), so batch labels equal what live monitoring would show for that audio. At the
+end of a file the stream is flushed with silence so the last spans get their labels and the
+separated voice its tail; outputs are then cut back to the file's length.
+
+Outputs mirror the input tree under ``--out`` and are written atomically (temporary file, then
+rename): ``NAME.labels.json``, ``NAME.voice.wav`` (with ``--separate``; 16 kHz mono,
+sample-aligned with the input, the separator's delay removed) and ``summary.csv``. A file whose
+``NAME.labels.json`` exists is skipped unless ``--overwrite``: an interrupted batch resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from rtaudio.audiofile import AudioFileError, iter_blocks, probe
+from rtaudio.classify import SILENCE
+from rtaudio.config import SAMPLE_RATE, EngineConfig
+from rtaudio.pipeline import Processor
+from rtaudio.results import Label
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf")
+SUMMARY_FIELDS = (
+    "path",
+    "status",
+    "error",
+    "duration_s",
+    "label",
+    "label_score",
+    "top_event",
+    "top_event_score",
+    "rtf",
+    "voice",
+)
+
+
+class BatchError(ValueError):
+    """Bad batch arguments (no inputs, output inside an input...)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    src: Path  # the input file
+    rel: Path  # its path relative to the input root (mirrored under --out)
+
+    @property
+    def stem(self) -> Path:
+        return self.rel.with_suffix("")
+
+
+def discover(inputs: Sequence[str | Path]) -> list[Job]:
+    """Audio files among ``inputs`` (files, or folders searched recursively), sorted."""
+    jobs: list[Job] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS:
+                    jobs.append(Job(f, f.relative_to(p)))
+        elif p.exists():
+            jobs.append(Job(p, Path(p.name)))  # an explicit file is processed whatever its name
+        else:
+            raise BatchError(f"{p}: no such file or directory")
+    seen: dict[Path, Path] = {}
+    for j in jobs:
+        if j.stem in seen and seen[j.stem] != j.src:
+            raise BatchError(f"{j.src} and {seen[j.stem]} would write the same outputs")
+        seen[j.stem] = j.src
+    return jobs
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _chunks(blocks: Iterable[np.ndarray], n: int, tail: int) -> Iterator[np.ndarray]:
+    """Fixed chunks of ``n`` samples from a block stream, then ``tail`` samples of silence
+    (rounded up to whole chunks; the last real chunk is zero-padded)."""
+    buf = np.zeros(0, np.float32)
+    for b in blocks:
+        buf = np.concatenate((buf, b)) if buf.size else b
+        k = buf.size // n
+        for i in range(k):
+            yield buf[i * n : (i + 1) * n]
+        buf = buf[k * n :]
+    rest = np.concatenate((buf, np.zeros(tail, np.float32)))
+    rest = np.concatenate((rest, np.zeros(-rest.size % n, np.float32)))
+    for i in range(rest.size // n):
+        yield rest[i * n : (i + 1) * n]
+
+
+def _segments(labels: list[Label], duration: float) -> list[dict[str, Any]]:
+    out = []
+    for lab in labels:
+        if lab.start >= duration:
+            continue
+        out.append(
+            {
+                "start": round(lab.start, 4),
+                "end": round(min(lab.end, duration), 4),
+                "label": lab.label,
+                "scores": {k: round(v, 4) for k, v in lab.scores.items()},
+            }
+        )
+    return out
+
+
+def file_labels(segments: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """SwishNet: the label covering most non-silent time; ESResNet: events by mean score."""
+    out: dict[str, Any] = {}
+    sw = [s for s in segments.get("swishnet", []) if s["label"] != SILENCE]
+    if sw:
+        time_by: dict[str, float] = defaultdict(float)
+        score_by: dict[str, list[float]] = defaultdict(list)
+        for s in sw:
+            time_by[s["label"]] += s["end"] - s["start"]
+            score_by[s["label"]].append(s["scores"][s["label"]])
+        best = max(time_by, key=lambda k: time_by[k])
+        out["swishnet"] = {
+            "label": best,
+            "score": round(float(np.mean(score_by[best])), 4),
+            "seconds": {k: round(v, 3) for k, v in time_by.items()},
+        }
+    else:
+        out["swishnet"] = {"label": SILENCE, "score": 1.0, "seconds": {}}
+    es = [s for s in segments.get("esresnet", []) if s["label"] != SILENCE]
+    if es:
+        names = list(es[0]["scores"])
+        mean = {k: float(np.mean([s["scores"][k] for s in es])) for k in names}
+        top = sorted(mean.items(), key=lambda kv: -kv[1])[:5]
+        out["esresnet"] = {"top_events": [{"label": k, "score": round(v, 4)} for k, v in top]}
+    else:
+        out["esresnet"] = {"top_events": []}
+    return out
+
+
+class FileProcessor:
+    """Processes whole files with one set of loaded models (reused from file to file)."""
+
+    def __init__(self, cfg: EngineConfig, enrollment: np.ndarray | None = None) -> None:
+        self.cfg = cfg
+        self.enrollment = enrollment
+        self.processor = Processor(cfg, enrollment)
+
+    def run(self, src: Path) -> tuple[dict[str, Any], np.ndarray | None]:
+        info = probe(src)
+        cfg = self.cfg
+        proc = self.processor
+        proc.reset()  # a new stream per file; the loaded models are kept
+        n = cfg.chunk_samples
+        delay = proc.separator.latency if proc.separator else 0
+        lookahead = max((t.lookahead + t.hop for t in proc.taggers), default=0)
+        labels: dict[str, list[Label]] = defaultdict(list)
+        voice: list[np.ndarray] = []
+        times: list[float] = []
+        total = 0
+        for chunk in _chunks(iter_blocks(src), n, max(delay, lookahead)):
+            t0 = time.perf_counter()
+            result, v = proc.process(chunk, adc_time=t0, dequeued=t0)
+            times.append(time.perf_counter() - t0)
+            total += n
+            for lab in result.labels:
+                labels[lab.model].append(lab)
+            if v is not None:
+                voice.append(v)
+        length = round(info.frames * SAMPLE_RATE / info.sample_rate)
+        duration = length / SAMPLE_RATE
+        segments = {m: _segments(labs, duration) for m, labs in labels.items()}
+        arr = np.asarray(times) * 1000
+        doc: dict[str, Any] = {
+            "path": str(src),
+            "duration": round(duration, 4),
+            "sample_rate": SAMPLE_RATE,
+            "source_sample_rate": info.sample_rate,
+            "source_channels": info.channels,
+            "mixdown": "mean of channels" if info.channels > 1 else "mono",
+            "chunk_ms": cfg.chunk_ms,
+            "models": {
+                t.name: {
+                    "lookahead_ms": t.lookahead / SAMPLE_RATE * 1000,
+                    "window_ms": t.window / SAMPLE_RATE * 1000,
+                    "hop_ms": t.hop / SAMPLE_RATE * 1000,
+                    "trained": proc.trained.get(t.name, False),
+                }
+                for t in proc.taggers
+            },
+            "separation": cfg.separate,
+            "segments": segments,
+            "file_label": file_labels(segments),
+            "latency": {
+                "chunks": int(arr.size),
+                "p50_ms": round(float(np.percentile(arr, 50)), 4) if arr.size else 0.0,
+                "p95_ms": round(float(np.percentile(arr, 95)), 4) if arr.size else 0.0,
+                "max_ms": round(float(arr.max()), 4) if arr.size else 0.0,
+                "rtf": round(float(arr.sum() / 1000 / max(duration, 1e-9)), 5),
+                "algorithmic_ms": proc.algorithmic_ms,
+            },
+        }
+        out_voice = None
+        if voice:
+            stream = np.concatenate(voice)
+            out_voice = stream[delay : delay + length]  # remove the separator's delay
+        return doc, out_voice
+
+
+def summary_row(rel: Path, doc: dict[str, Any] | None, error: str = "") -> dict[str, Any]:
+    if doc is None:
+        return {"path": str(rel), "status": "error", "error": error}
+    fl = doc["file_label"]
+    top = fl["esresnet"]["top_events"][:1]
+    return {
+        "path": str(rel),
+        "status": "ok",
+        "error": "",
+        "duration_s": doc["duration"],
+        "label": fl["swishnet"]["label"],
+        "label_score": fl["swishnet"]["score"],
+        "top_event": top[0]["label"] if top else "",
+        "top_event_score": top[0]["score"] if top else "",
+        "rtf": doc["latency"]["rtf"],
+        "voice": doc.get("voice", ""),
+    }
+
+
+def process_one(fp: FileProcessor, job: Job, out: Path) -> dict[str, Any]:
+    """Process one file and write its outputs; returns its summary row (errors included)."""
+    try:
+        doc, voice = fp.run(job.src)
+    except AudioFileError as e:
+        return summary_row(job.rel, None, str(e))
+    except (RuntimeError, ValueError, MemoryError) as e:
+        return summary_row(job.rel, None, f"{job.src}: {type(e).__name__}: {e}")
+    labels_path = out / job.stem.with_name(job.stem.name + ".labels.json")
+    if voice is not None:
+        buf = io.BytesIO()
+        sf.write(buf, np.clip(voice, -1, 1), SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        voice_rel = job.stem.with_name(job.stem.name + ".voice.wav")
+        _atomic_write(out / voice_rel, buf.getvalue())
+        doc["voice"] = str(voice_rel)
+    # the labels file last: its presence marks the file as done
+    _atomic_write(labels_path, json.dumps(doc, indent=1).encode())
+    return summary_row(job.rel, doc)
+
+
+# ------------------------------------------------------------------ parallel execution
+
+_WORKER: FileProcessor | None = None
+
+
+def _init_worker(cfg_json: str, enrollment: np.ndarray | None) -> None:
+    global _WORKER
+    torch.set_num_threads(1)
+    _WORKER = FileProcessor(EngineConfig(**_cfg_from_json(cfg_json)), enrollment)
+
+
+def _cfg_from_json(s: str) -> dict[str, Any]:
+    d = json.loads(s)
+    d["classifiers"] = tuple(d["classifiers"])
+    return dict(d)
+
+
+def _work(job: Job, out: str) -> dict[str, Any]:
+    assert _WORKER is not None
+    return process_one(_WORKER, job, Path(out))
+
+
+def done_row(job: Job, out: Path) -> dict[str, Any] | None:
+    """The summary row of an already processed file, or None if it must be (re)done."""
+    p = out / job.stem.with_name(job.stem.name + ".labels.json")
+    if not p.is_file():
+        return None
+    try:
+        return summary_row(job.rel, json.loads(p.read_text()))
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None  # a damaged result is redone
+
+
+def write_summary(out: Path, rows: list[dict[str, Any]]) -> Path:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
+    w.writeheader()
+    for r in sorted(rows, key=lambda r: r["path"]):
+        w.writerow(r)
+    path = out / "summary.csv"
+    _atomic_write(path, buf.getvalue().encode())
+    return path
+
+
+def run_batch(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    cfg: EngineConfig,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    enrollment: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """Process every input; returns the summary rows (also written to ``out/summary.csv``)."""
+    out = Path(out).resolve()
+    jobs = discover(inputs)
+    if not jobs:
+        raise BatchError("no audio files found in the inputs")
+    for item in inputs:
+        root = Path(item).resolve()
+        if root.is_dir() and (out == root or root in out.parents):
+            raise BatchError(f"--out {out} is inside the input folder {root}")
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    todo: list[Job] = []
+    for j in jobs:
+        row = None if overwrite else done_row(j, out)
+        if row is not None:
+            rows.append(row)
+        else:
+            todo.append(j)
+    from tqdm import tqdm
+
+    seconds = {j: _duration_or_zero(j.src) for j in todo}
+    bar = tqdm(
+        total=round(sum(seconds.values()), 1),
+        unit="s",
+        desc="processing",
+        disable=not progress,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]",
+    )
+    try:
+        if workers <= 1:
+            torch.set_num_threads(1)
+            fp = FileProcessor(cfg, enrollment)
+            for j in todo:
+                rows.append(process_one(fp, j, out))
+                bar.update(seconds[j])
+                write_summary(out, rows)
+        else:
+            cfg_json = json.dumps(asdict(cfg))
+            with ProcessPoolExecutor(
+                workers, initializer=_init_worker, initargs=(cfg_json, enrollment)
+            ) as pool:
+                futures: dict[Future[dict[str, Any]], Job] = {
+                    pool.submit(_work, j, str(out)): j for j in todo
+                }
+                for f in as_completed(futures):
+                    rows.append(f.result())
+                    bar.update(seconds[futures[f]])
+                    write_summary(out, rows)
+    finally:
+        bar.close()
+        write_summary(out, rows)
+    return rows
+
+
+def _duration_or_zero(p: Path) -> float:
+    try:
+        return probe(p).duration
+    except AudioFileError:
+        return 0.0
