@@ -32,12 +32,13 @@ import soundfile as sf
 import torch
 
 from rtaudio.audiofile import AudioFileError, iter_blocks, probe
-from rtaudio.classify import SILENCE
+from rtaudio.classify import SILENCE, AudioHistory, SwishNetTagger
 from rtaudio.config import SAMPLE_RATE, EngineConfig
 from rtaudio.pipeline import Processor
 from rtaudio.results import Label
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf")
+OFFLINE_MAX_SECONDS = 1200  # whole-file separation holds every activation in memory
 SUMMARY_FIELDS = (
     "path",
     "status",
@@ -167,8 +168,9 @@ class FileProcessor:
         self.cfg = cfg
         self.enrollment = enrollment
         self.processor = Processor(cfg, enrollment)
+        self.offline = False
 
-    def run(self, src: Path) -> tuple[dict[str, Any], np.ndarray | None]:
+    def run(self, src: Path, offline: bool = False) -> tuple[dict[str, Any], np.ndarray | None]:
         info = probe(src)
         cfg = self.cfg
         proc = self.processor
@@ -179,16 +181,29 @@ class FileProcessor:
         labels: dict[str, list[Label]] = defaultdict(list)
         voice: list[np.ndarray] = []
         times: list[float] = []
-        total = 0
-        for chunk in _chunks(iter_blocks(src), n, max(delay, lookahead)):
+        chunks = _chunks(iter_blocks(src), n, max(delay, lookahead))
+        if offline:
+            if info.duration > OFFLINE_MAX_SECONDS:
+                raise ValueError(
+                    f"{info.duration:.0f} s is too long for --offline (max "
+                    f"{OFFLINE_MAX_SECONDS} s); the streaming mode has no limit"
+                )
             t0 = time.perf_counter()
-            result, v = proc.process(chunk, adc_time=t0, dequeued=t0)
-            times.append(time.perf_counter() - t0)
-            total += n
-            for lab in result.labels:
+            padded = np.concatenate(list(chunks))
+            for lab in self._offline_labels(padded):
                 labels[lab.model].append(lab)
-            if v is not None:
-                voice.append(v)
+            if proc.separator is not None:
+                voice.append(self._offline_voice(padded, delay))
+            times.append(time.perf_counter() - t0)
+        else:
+            for chunk in chunks:
+                t0 = time.perf_counter()
+                result, v = proc.process(chunk, adc_time=t0, dequeued=t0)
+                times.append(time.perf_counter() - t0)
+                for lab in result.labels:
+                    labels[lab.model].append(lab)
+                if v is not None:
+                    voice.append(v)
         length = round(info.frames * SAMPLE_RATE / info.sample_rate)
         duration = length / SAMPLE_RATE
         segments = {m: _segments(labs, duration) for m, labs in labels.items()}
@@ -211,6 +226,7 @@ class FileProcessor:
                 for t in proc.taggers
             },
             "separation": cfg.separate,
+            "mode": "offline" if offline else "streaming",
             "segments": segments,
             "file_label": file_labels(segments),
             "latency": {
@@ -227,6 +243,29 @@ class FileProcessor:
             stream = np.concatenate(voice)
             out_voice = stream[delay : delay + length]  # remove the separator's delay
         return doc, out_voice
+
+    def _offline_labels(self, audio: np.ndarray) -> list[Label]:
+        """Whole-file inference: all features, then every model's ``forward`` at once; the
+        label spans and windows are those of the stream."""
+        proc = self.processor
+        proc.history = AudioHistory(audio.size)
+        proc.history.push(audio)
+        frames = proc.features.push(audio)
+        out: list[Label] = []
+        for tagger in proc.taggers:
+            if isinstance(tagger, SwishNetTagger):
+                tagger.load_offline(frames.mfcc)
+            out.extend(tagger.update(proc.history))
+        return out
+
+    def _offline_voice(self, audio: np.ndarray, delay: int) -> np.ndarray:
+        """The separator's aligned offline output, delayed like the stream (removed later)."""
+        sep = self.processor.separator
+        assert sep is not None
+        x = torch.from_numpy(audio)[None]
+        with torch.inference_mode():
+            y = sep.model(x, sep.embedding) if sep.embedding is not None else sep.model(x)
+        return np.concatenate((np.zeros(delay, np.float32), y[0, 0].numpy()))
 
 
 def summary_row(rel: Path, doc: dict[str, Any] | None, error: str = "") -> dict[str, Any]:
@@ -248,10 +287,10 @@ def summary_row(rel: Path, doc: dict[str, Any] | None, error: str = "") -> dict[
     }
 
 
-def process_one(fp: FileProcessor, job: Job, out: Path) -> dict[str, Any]:
+def process_one(fp: FileProcessor, job: Job, out: Path, offline: bool = False) -> dict[str, Any]:
     """Process one file and write its outputs; returns its summary row (errors included)."""
     try:
-        doc, voice = fp.run(job.src)
+        doc, voice = fp.run(job.src, offline)
     except AudioFileError as e:
         return summary_row(job.rel, None, str(e))
     except (RuntimeError, ValueError, MemoryError) as e:
@@ -273,10 +312,11 @@ def process_one(fp: FileProcessor, job: Job, out: Path) -> dict[str, Any]:
 _WORKER: FileProcessor | None = None
 
 
-def _init_worker(cfg_json: str, enrollment: np.ndarray | None) -> None:
+def _init_worker(cfg_json: str, enrollment: np.ndarray | None, offline: bool) -> None:
     global _WORKER
     torch.set_num_threads(1)
     _WORKER = FileProcessor(EngineConfig(**_cfg_from_json(cfg_json)), enrollment)
+    _WORKER.offline = offline
 
 
 def _cfg_from_json(s: str) -> dict[str, Any]:
@@ -287,7 +327,7 @@ def _cfg_from_json(s: str) -> dict[str, Any]:
 
 def _work(job: Job, out: str) -> dict[str, Any]:
     assert _WORKER is not None
-    return process_one(_WORKER, job, Path(out))
+    return process_one(_WORKER, job, Path(out), _WORKER.offline)
 
 
 def done_row(job: Job, out: Path) -> dict[str, Any] | None:
@@ -320,6 +360,7 @@ def run_batch(
     overwrite: bool = False,
     progress: bool = True,
     enrollment: np.ndarray | None = None,
+    offline: bool = False,
 ) -> list[dict[str, Any]]:
     """Process every input; returns the summary rows (also written to ``out/summary.csv``)."""
     out = Path(out).resolve()
@@ -354,13 +395,13 @@ def run_batch(
             torch.set_num_threads(1)
             fp = FileProcessor(cfg, enrollment)
             for j in todo:
-                rows.append(process_one(fp, j, out))
+                rows.append(process_one(fp, j, out, offline))
                 bar.update(seconds[j])
                 write_summary(out, rows)
         else:
             cfg_json = json.dumps(asdict(cfg))
             with ProcessPoolExecutor(
-                workers, initializer=_init_worker, initargs=(cfg_json, enrollment)
+                workers, initializer=_init_worker, initargs=(cfg_json, enrollment, offline)
             ) as pool:
                 futures: dict[Future[dict[str, Any]], Job] = {
                     pool.submit(_work, j, str(out)): j for j in todo

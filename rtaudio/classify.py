@@ -55,7 +55,7 @@ class AudioHistory:
 
     def get(self, start: int, stop: int) -> np.ndarray:
         """Samples ``[start, stop)``; zeros before the stream began."""
-        if stop > self.end or stop - start > self.capacity or start < self.end - self.capacity:
+        if stop > self.end or max(start, 0) < self.end - self.capacity:
             raise ValueError(f"samples [{start}, {stop}) are not in the history")
         out = np.zeros(stop - start, np.float32)
         lo = max(start, 0)
@@ -153,11 +153,20 @@ class SwishNetTagger(Tagger):
         self.state = model.init_state(1)
         n_frames = self.history_needed // features.hop_length + 4
         self._logits: deque[tuple[int, np.ndarray]] = deque(maxlen=n_frames)
+        self._offline: np.ndarray | None = None  # [F, classes] for whole-file inference
 
     def reset(self) -> None:
         super().reset()
         self.state = self.model.init_state(1)
         self._logits.clear()
+        self._offline = None
+
+    def load_offline(self, mfcc: np.ndarray) -> None:
+        """Whole-file inference: per-frame logits of all ``[F, n_mfcc]`` frames at once
+        (``forward`` instead of ``step``); later labels read them instead of the stream's."""
+        x = torch.from_numpy(np.ascontiguousarray(mfcc.T))[None]
+        with torch.inference_mode():
+            self._offline = self.model(x)[0].T.numpy()
 
     def on_frames(self, frames: Frames) -> None:
         if not len(frames):
@@ -171,13 +180,14 @@ class SwishNetTagger(Tagger):
 
     def scores(self, window_start: int, window_end: int, audio: AudioHistory) -> np.ndarray:
         hop, half = self.features.hop_length, self.features.n_fft // 2
-        sel = [
-            z
-            for f, z in self._logits
-            if f * hop + half <= window_end and f * hop >= max(window_start, 0)
-        ]
+        lo = -(-max(window_start, 0) // hop)  # first frame starting inside the window
+        hi = (window_end - half) // hop  # last frame whose analysis window ends inside it
+        if self._offline is not None:
+            rows = self._offline[lo : hi + 1] if hi >= lo else self._offline[max(hi, 0) : hi + 1]
+            return softmax(rows.mean(axis=0))
+        sel = [z for f, z in self._logits if lo <= f <= hi]
         if not sel:  # window shorter than one analysis frame
-            sel = [self._logits[-1][1]]
+            sel = [z for f, z in self._logits if f <= hi][-1:] or [self._logits[-1][1]]
         return softmax(np.mean(sel, axis=0))
 
 

@@ -163,6 +163,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         enrollment=enrollment,
+        offline=args.offline,
     )
     failed = [r for r in rows if r["status"] != "ok"]
     print(
@@ -249,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--classifiers", help="comma list: swishnet,esresnet")
     pr.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     pr.add_argument("--overwrite", action="store_true", help="redo files already processed")
+    pr.add_argument(
+        "--offline",
+        action="store_true",
+        help="whole-file inference (forward) instead of the chunked stream",
+    )
     pr.add_argument("--no-progress", action="store_true", help="no progress bar")
     pr.set_defaults(func=_cmd_process)
 

@@ -150,3 +150,25 @@ def test_bad_batch_arguments(tree: Path, tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(BatchError, match="no audio files"):
         run_batch([empty], tmp_path / "o", EngineConfig(), progress=False)
+
+
+def test_offline_mode_equals_streaming(tree: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    wdir = tmp_path / "weights"
+    for name in ("swishnet", "esresnet", "mitas"):
+        models.save(models.create(name), wdir / f"{name}.safetensors")
+    cfg = EngineConfig(weights_dir=str(wdir), separate="mitas")
+    run_batch([tree / "a.wav"], tmp_path / "stream", cfg, progress=False)
+    run_batch([tree / "a.wav"], tmp_path / "offline", cfg, progress=False, offline=True)
+    s = json.loads((tmp_path / "stream" / "a.labels.json").read_text())
+    o = json.loads((tmp_path / "offline" / "a.labels.json").read_text())
+    assert (s["mode"], o["mode"]) == ("streaming", "offline")
+    for model in ("swishnet", "esresnet"):
+        assert len(s["segments"][model]) == len(o["segments"][model]) > 0
+        for a, b in zip(s["segments"][model], o["segments"][model], strict=True):
+            assert (a["start"], a["end"], a["label"]) == (b["start"], b["end"], b["label"])
+            for k in a["scores"]:
+                assert a["scores"][k] == pytest.approx(b["scores"][k], abs=1e-4)
+    vs, _ = sf.read(tmp_path / "stream" / "a.voice.wav", dtype="float32")
+    vo, _ = sf.read(tmp_path / "offline" / "a.voice.wav", dtype="float32")
+    np.testing.assert_allclose(vs, vo, atol=2e-4)
