@@ -287,24 +287,52 @@ def summary_row(rel: Path, doc: dict[str, Any] | None, error: str = "") -> dict[
     }
 
 
-def process_one(fp: FileProcessor, job: Job, out: Path, offline: bool = False) -> dict[str, Any]:
-    """Process one file and write its outputs; returns its summary row (errors included)."""
+Outputs = dict[str, bytes]  # relative path -> file content
+
+
+def compute_one(
+    fp: FileProcessor, job: Job, offline: bool = False
+) -> tuple[dict[str, Any], Outputs]:
+    """Process one file: its summary row (errors included) and its output files' bytes.
+
+    Nothing is written here, so workers on other machines (Ray) need no shared filesystem.
+    """
     try:
         doc, voice = fp.run(job.src, offline)
     except AudioFileError as e:
-        return summary_row(job.rel, None, str(e))
+        return summary_row(job.rel, None, str(e)), {}
     except (RuntimeError, ValueError, MemoryError) as e:
-        return summary_row(job.rel, None, f"{job.src}: {type(e).__name__}: {e}")
-    labels_path = out / job.stem.with_name(job.stem.name + ".labels.json")
+        return summary_row(job.rel, None, f"{job.src}: {type(e).__name__}: {e}"), {}
+    files: Outputs = {}
     if voice is not None:
         buf = io.BytesIO()
         sf.write(buf, np.clip(voice, -1, 1), SAMPLE_RATE, subtype="PCM_16", format="WAV")
-        voice_rel = job.stem.with_name(job.stem.name + ".voice.wav")
-        _atomic_write(out / voice_rel, buf.getvalue())
-        doc["voice"] = str(voice_rel)
+        voice_rel = str(job.stem.with_name(job.stem.name + ".voice.wav"))
+        files[voice_rel] = buf.getvalue()
+        doc["voice"] = voice_rel
     # the labels file last: its presence marks the file as done
-    _atomic_write(labels_path, json.dumps(doc, indent=1).encode())
-    return summary_row(job.rel, doc)
+    files[str(job.stem.with_name(job.stem.name + ".labels.json"))] = json.dumps(
+        doc, indent=1
+    ).encode()
+    return summary_row(job.rel, doc), files
+
+
+def write_outputs(out: Path, files: Outputs) -> None:
+    """Write each file atomically, in order (the labels file, which marks completion, last);
+    refuse any path that would leave ``out``."""
+    root = out.resolve()
+    for rel, data in files.items():
+        dest = (root / rel).resolve()
+        if root not in dest.parents:
+            raise BatchError(f"refusing to write {dest}: outside {root}")
+        _atomic_write(dest, data)
+
+
+def process_one(fp: FileProcessor, job: Job, out: Path, offline: bool = False) -> dict[str, Any]:
+    """Process one file and write its outputs; returns its summary row."""
+    row, files = compute_one(fp, job, offline)
+    write_outputs(out, files)
+    return row
 
 
 # ------------------------------------------------------------------ parallel execution
@@ -325,9 +353,9 @@ def _cfg_from_json(s: str) -> dict[str, Any]:
     return dict(d)
 
 
-def _work(job: Job, out: str) -> dict[str, Any]:
+def _work(job: Job) -> tuple[dict[str, Any], Outputs]:
     assert _WORKER is not None
-    return process_one(_WORKER, job, Path(out), _WORKER.offline)
+    return compute_one(_WORKER, job, _WORKER.offline)
 
 
 def done_row(job: Job, out: Path) -> dict[str, Any] | None:
@@ -361,6 +389,8 @@ def run_batch(
     progress: bool = True,
     enrollment: np.ndarray | None = None,
     offline: bool = False,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> list[dict[str, Any]]:
     """Process every input; returns the summary rows (also written to ``out/summary.csv``)."""
     out = Path(out).resolve()
@@ -390,30 +420,82 @@ def run_batch(
         disable=not progress,
         bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]",
     )
+
+    def done(job: Job, row: dict[str, Any], files: Outputs) -> None:
+        write_outputs(out, files)
+        rows.append(row)
+        bar.update(seconds[job])
+        write_summary(out, rows)
+
     try:
-        if workers <= 1:
+        if executor == "ray":
+            _run_ray(todo, cfg, workers, enrollment, offline, ray_address, done)
+        elif executor != "local":
+            raise BatchError(f"unknown executor {executor!r}; choose local or ray")
+        elif workers <= 1:
             torch.set_num_threads(1)
             fp = FileProcessor(cfg, enrollment)
             for j in todo:
-                rows.append(process_one(fp, j, out, offline))
-                bar.update(seconds[j])
-                write_summary(out, rows)
+                done(j, *compute_one(fp, j, offline))
         else:
             cfg_json = json.dumps(asdict(cfg))
             with ProcessPoolExecutor(
                 workers, initializer=_init_worker, initargs=(cfg_json, enrollment, offline)
             ) as pool:
-                futures: dict[Future[dict[str, Any]], Job] = {
-                    pool.submit(_work, j, str(out)): j for j in todo
+                futures: dict[Future[tuple[dict[str, Any], Outputs]], Job] = {
+                    pool.submit(_work, j): j for j in todo
                 }
                 for f in as_completed(futures):
-                    rows.append(f.result())
-                    bar.update(seconds[futures[f]])
-                    write_summary(out, rows)
+                    done(futures[f], *f.result())
     finally:
         bar.close()
         write_summary(out, rows)
     return rows
+
+
+def _run_ray(
+    todo: list[Job],
+    cfg: EngineConfig,
+    workers: int,
+    enrollment: np.ndarray | None,
+    offline: bool,
+    address: str | None,
+    done: Any,
+) -> None:
+    """One Ray task per file on ``workers`` actors, each loading the models once."""
+    try:
+        import ray
+        from ray.util import ActorPool
+    except ImportError:
+        raise BatchError("--executor ray needs Ray: pip install 'rtaudio[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            num_cpus=None if address else workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+        started = True
+    try:
+        cfg_json = json.dumps(asdict(cfg))
+
+        @ray.remote(num_cpus=1)
+        class Worker:
+            def __init__(self) -> None:
+                _init_worker(cfg_json, enrollment, offline)
+
+            def run(self, job: Job) -> tuple[dict[str, Any], Outputs]:
+                return _work(job)
+
+        pool = ActorPool([Worker.remote() for _ in range(max(1, workers))])  # type: ignore[attr-defined]
+        by_rel = {str(j.rel): j for j in todo}
+        for row, files in pool.map_unordered(lambda a, j: a.run.remote(j), todo):
+            done(by_rel[row["path"]], row, files)
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _duration_or_zero(p: Path) -> float:

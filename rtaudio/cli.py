@@ -164,6 +164,8 @@ def _cmd_process(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         enrollment=enrollment,
         offline=args.offline,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
     failed = [r for r in rows if r["status"] != "ok"]
     print(
@@ -254,6 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--offline",
         action="store_true",
         help="whole-file inference (forward) instead of the chunked stream",
+    )
+    pr.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local processes, or Ray tasks (pip install 'rtaudio[ray]')",
+    )
+    pr.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="an existing Ray cluster (default: start a local one); inputs must be readable "
+        "by the workers at the same paths, outputs come back to this machine",
     )
     pr.add_argument("--no-progress", action="store_true", help="no progress bar")
     pr.set_defaults(func=_cmd_process)

@@ -172,3 +172,22 @@ def test_offline_mode_equals_streaming(tree: Path, tmp_path: Path) -> None:
     vs, _ = sf.read(tmp_path / "stream" / "a.voice.wav", dtype="float32")
     vo, _ = sf.read(tmp_path / "offline" / "a.voice.wav", dtype="float32")
     np.testing.assert_allclose(vs, vo, atol=2e-4)
+
+
+def test_ray_executor_gives_the_same_outputs_as_local(tree: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    torch.manual_seed(0)
+    wdir = tmp_path / "weights"
+    for name in ("swishnet", "mitas"):
+        models.save(models.create(name), wdir / f"{name}.safetensors")
+    cfg = EngineConfig(classifiers=("swishnet",), separate="mitas", weights_dir=str(wdir))
+    local = run_batch([tree], tmp_path / "local", cfg, progress=False)
+    remote = run_batch([tree], tmp_path / "ray", cfg, workers=2, executor="ray", progress=False)
+    strip = lambda rows: sorted((r["path"], r["status"], r.get("label")) for r in rows)  # noqa: E731
+    assert strip(local) == strip(remote)
+    for f in ("a.labels.json", "sub/b.labels.json", "sub/c.labels.json"):
+        a = json.loads((tmp_path / "local" / f).read_text())
+        b = json.loads((tmp_path / "ray" / f).read_text())
+        assert a["segments"] == b["segments"]
+    for f in ("a.voice.wav", "sub/b.voice.wav"):
+        assert (tmp_path / "local" / f).read_bytes() == (tmp_path / "ray" / f).read_bytes()
