@@ -14,6 +14,7 @@ class CliError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from rtaudio.audiofile import AudioFileError
+    from rtaudio.batch import BatchError
     from rtaudio.config import ConfigError
     from rtaudio.devices import DeviceError
     from rtaudio.features import FeatureConfigError
@@ -28,6 +29,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         WeightsError,
         ModelConfigError,
         FeatureConfigError,
+        BatchError,
     )
 
 
@@ -178,6 +180,37 @@ def _cmd_process(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_images(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rtaudio.images import classify_images, load_classifier, write_csv
+
+    if args.topk < 1 or args.batch < 1:
+        raise CliError("--topk and --batch must be >= 1")
+    clf = load_classifier(args.model, args.weights)
+    print(f"model: {args.model} from {clf.source}", file=sys.stderr)
+    rows = classify_images(
+        args.inputs, clf, topk=args.topk, batch=args.batch, progress=not args.no_progress
+    )
+    n, bad = write_csv(rows, Path(args.out))
+    print(f"{n} rows written to {args.out}; {bad} image(s) refused", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _cmd_spectrogram(args: argparse.Namespace) -> int:
+    from rtaudio.images import write_spectrograms
+
+    rows = write_spectrograms(
+        args.inputs, args.out, args.window_s, args.hop_s, overwrite=args.overwrite
+    )
+    images = sum(len(r.get("images", [])) for r in rows)
+    failed = [r for r in rows if r["status"] != "ok"]
+    print(f"{images} images from {len(rows) - len(failed)} files in {args.out}", file=sys.stderr)
+    for r in failed:
+        print(f"  failed: {r['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
     o: dict[str, object] = {
         "input_device": args.input,
@@ -271,6 +304,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--no-progress", action="store_true", help="no progress bar")
     pr.set_defaults(func=_cmd_process)
+
+    im = sub.add_parser(
+        "images",
+        help="classify image files with MobileNet / Xception / PydMobileNet",
+        description="Exit status: 0 all images classified, 1 some refused, 2 bad arguments.",
+    )
+    im.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and folders")
+    im.add_argument("--model", required=True, choices=["mobilenet", "xception", "pydmobilenet"])
+    im.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="rtaudio .safetensors, or a timm mobilenetv1_100 / legacy_xception checkpoint "
+        "(default: the shipped spectrogram classifier)",
+    )
+    im.add_argument("--topk", type=int, default=5, help="labels per image (default 5)")
+    im.add_argument("--batch", type=int, default=32, help="images per forward pass")
+    im.add_argument("--out", required=True, metavar="FILE.csv", help="path,rank,label,score CSV")
+    im.add_argument("--no-progress", action="store_true")
+    im.set_defaults(func=_cmd_images)
+
+    sp = sub.add_parser("spectrogram", help="write the log-mel images the image models take")
+    sp.add_argument("inputs", nargs="+", metavar="INPUT", help="sound files and folders")
+    sp.add_argument("--out", required=True, metavar="DIR")
+    sp.add_argument("--window-s", type=float, default=1.0, help="seconds per image")
+    sp.add_argument("--hop-s", type=float, default=1.0, help="seconds between images")
+    sp.add_argument("--overwrite", action="store_true")
+    sp.set_defaults(func=_cmd_spectrogram)
 
     d = sub.add_parser("devices", help="list audio input and output devices")
     d.add_argument("--json", action="store_true")

@@ -1,0 +1,299 @@
+"""Offline image mode: MobileNet / Xception / PydMobileNet over batches of image files.
+
+``rtaudio images`` classifies images with each model's own preprocessing (resize the shorter
+side to ``resolution / crop_pct``, centre crop, scale to [0, 1], normalise with the config's
+mean / std). Weights are, in order of preference:
+
+* an rtaudio safetensors file (class names in its metadata);
+* a timm ImageNet checkpoint of ``mobilenetv1_100`` or ``legacy_xception`` (``.safetensors``,
+  or ``.pth`` / ``.bin`` read with ``torch.load(weights_only=True)``: never unpickled), converted
+  on load, with the ImageNet class names shipped in ``rtaudio/resources``;
+* by default, the shipped spectrogram classifiers (speech / music / noise on the log-mel images
+  that ``rtaudio spectrogram`` writes).
+
+``rtaudio spectrogram`` writes those log-mel images (:mod:`rtaudio.spectrogram_image`), so audio
+can be batched through the image models.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import nn
+
+import rtaudio.models as models
+from rtaudio.audiofile import iter_blocks
+from rtaudio.batch import BatchError, _atomic_write, discover
+from rtaudio.config import SAMPLE_RATE
+from rtaudio.modelstore import shipped_weights_dir
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+MAX_PIXELS = 64_000_000  # decompression-bomb guard: larger images are refused
+KINDS = ("mobilenet", "xception", "pydmobilenet")
+# the shipped spectrogram classifiers (speech / music / noise) behind --model
+DEFAULT_WEIGHTS = {"mobilenet": "mobilenet_v1_025", "xception": "xception_tiny"}
+TIMM_ARCH = {"mobilenet": "mobilenetv1_100", "xception": "legacy_xception"}
+
+
+class ImageFileError(ValueError):
+    """An image cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class Classifier:
+    model: nn.Module
+    classes: list[str]
+    source: str
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+
+def imagenet_classes() -> list[str]:
+    text = (resources.files("rtaudio") / "resources" / "imagenet_classes.txt").read_text()
+    return [line.split("\t", 1)[1] for line in text.splitlines() if line.strip()]
+
+
+def _state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as e:
+            raise models.WeightsError(f"{path}: not a readable safetensors file ({e})") from None
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for foreign / malicious files
+        raise models.WeightsError(f"{path}: not a plain tensor checkpoint ({e})") from None
+    for key in ("state_dict", "model", "state_dict_ema"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise models.WeightsError(f"{path}: no state dict of tensors inside")
+    return obj
+
+
+def load_classifier(kind: str, weights: str | Path | None = None) -> Classifier:
+    """The model for ``--model kind`` with ``--weights`` (or the shipped default)."""
+    if kind not in KINDS:
+        raise BatchError(f"--model {kind!r}; choose one of {', '.join(KINDS)}")
+    if weights is None:
+        name = DEFAULT_WEIGHTS.get(kind)
+        path = shipped_weights_dir() / f"{name}.safetensors" if name else None
+        if path is None or not path.exists():
+            raise BatchError(f"no shipped weights for --model {kind}; pass --weights FILE")
+        weights = path
+    path = Path(weights)
+    if not path.is_file():
+        raise models.WeightsError(f"{path}: no such weights file")
+    if path.suffix == ".safetensors" and "rtaudio.config" in models.read_metadata(path):
+        model: Any = models.load(path)
+        family = models.registry.family_of_config(model.config).name
+        if family != kind:
+            raise models.WeightsError(f"{path}: holds a {family} model, not a {kind}")
+        meta: Any = getattr(model, "meta", {})
+        classes = list(meta.get("classes") or meta.get("labels") or [])
+        if len(classes) != model.config.num_classes:
+            classes = [f"class_{i}" for i in range(model.config.num_classes)]
+        return Classifier(model.eval(), classes, str(path))
+    if kind not in TIMM_ARCH:
+        raise models.WeightsError(f"{path}: only rtaudio weights files exist for {kind}")
+    from rtaudio.models.convert_timm import from_timm
+
+    converted: Any = from_timm(TIMM_ARCH[kind], _state_dict(path))
+    n = converted.config.num_classes
+    classes = imagenet_classes() if n == 1000 else [f"class_{i}" for i in range(n)]
+    return Classifier(converted.eval(), classes, f"{path} (timm {TIMM_ARCH[kind]})")
+
+
+def load_image(path: Path, in_chans: int) -> Image.Image:
+    """Open ``path`` as an RGB (or L for 1-channel models) image, with clear errors."""
+    if not path.is_file():
+        raise ImageFileError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageFileError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageFileError(f"{path}: {w}x{h} pixels is over the {MAX_PIXELS:,} limit")
+            img.seek(0)  # animated: the first frame
+            img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageFileError(f"{path}: not a readable image ({e})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageFileError(f"{path}: image too large (decompression bomb guard)") from None
+    return _to_mode(img, "L" if in_chans == 1 else "RGB")
+
+
+def _to_mode(img: Image.Image, mode: str) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit: scale, not clip
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / peak * 255, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        img = Image.fromarray((np.clip(arr, 0, 1) * 255).astype(np.uint8), "L")
+    if img.mode in ("P", "PA", "LA", "RGBA", "CMYK", "YCbCr", "1", "L", "RGB") and img.mode != mode:
+        if img.mode in ("P", "PA"):
+            img = img.convert("RGBA")
+        if img.mode in ("RGBA", "LA"):  # composite transparency on white
+            bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(bg, img.convert("RGBA"))
+        img = img.convert(mode)
+    return img
+
+
+def preprocess(img: Image.Image, cfg: Any) -> torch.Tensor:
+    """``[C, H, W]`` normalised input for a model config (resize, centre crop, mean / std)."""
+    res = int(cfg.resolution)
+    interp = {
+        "bicubic": Image.Resampling.BICUBIC,
+        "bilinear": Image.Resampling.BILINEAR,
+        "nearest": Image.Resampling.NEAREST,
+    }.get(getattr(cfg, "interpolation", "bilinear"), Image.Resampling.BILINEAR)
+    if img.size != (res, res):
+        scale = res / float(getattr(cfg, "crop_pct", 1.0))
+        w, h = img.size
+        if w < h:
+            nw, nh = round(scale), round(scale * h / w)
+        else:
+            nw, nh = round(scale * w / h), round(scale)
+        img = img.resize((max(nw, res), max(nh, res)), interp)
+        left, top = (img.size[0] - res) // 2, (img.size[1] - res) // 2
+        img = img.crop((left, top, left + res, top + res))
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # C, H, W
+    mean = np.asarray(cfg.mean, np.float32).reshape(-1, 1, 1)
+    std = np.asarray(cfg.std, np.float32).reshape(-1, 1, 1)
+    return torch.from_numpy((arr - mean) / std)
+
+
+def _image_jobs(inputs: Sequence[str | Path]) -> list[Path]:
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(
+                sorted(
+                    f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                )
+            )
+        elif p.exists():
+            out.append(p)
+        else:
+            raise BatchError(f"{p}: no such file or directory")
+    if not out:
+        raise BatchError("no image files found in the inputs")
+    return out
+
+
+def classify_images(
+    inputs: Sequence[str | Path],
+    clf: Classifier,
+    topk: int = 5,
+    batch: int = 32,
+    progress: bool = True,
+) -> Iterator[dict[str, Any]]:
+    """Rows ``{path, rank, label, score, error}``: ``topk`` per image, one error row per bad
+    image."""
+    from tqdm import tqdm
+
+    paths = _image_jobs(inputs)
+    cfg = clf.config
+    k = max(1, min(topk, len(clf.classes)))
+    with tqdm(total=len(paths), unit="img", desc="images", disable=not progress) as bar:
+        for i in range(0, len(paths), batch):
+            xs, ok = [], []
+            for p in paths[i : i + batch]:
+                try:
+                    xs.append(preprocess(load_image(p, cfg.in_chans), cfg))
+                    ok.append(p)
+                except ImageFileError as e:
+                    yield {"path": str(p), "rank": 0, "label": "", "score": "", "error": str(e)}
+            if xs:
+                with torch.inference_mode():
+                    prob = torch.softmax(clf.model(torch.stack(xs)), dim=-1)
+                top = prob.topk(k, dim=-1)
+                for p, vals, idx in zip(ok, top.values, top.indices, strict=True):
+                    for r in range(k):
+                        yield {
+                            "path": str(p),
+                            "rank": r + 1,
+                            "label": clf.classes[int(idx[r])],
+                            "score": round(float(vals[r]), 6),
+                            "error": "",
+                        }
+            bar.update(len(paths[i : i + batch]))
+
+
+def write_csv(rows: Iterator[dict[str, Any]], out: Path) -> tuple[int, int]:
+    """Write the CSV atomically; returns (rows written, images refused)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=("path", "rank", "label", "score", "error"))
+    w.writeheader()
+    n = bad = 0
+    for r in rows:
+        w.writerow(r)
+        n += 1
+        bad += r["rank"] == 0
+    _atomic_write(out, buf.getvalue().encode())
+    return n, bad
+
+
+# ------------------------------------------------------------------------- spectrograms
+
+
+def write_spectrograms(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    window_s: float = 1.0,
+    hop_s: float = 1.0,
+    overwrite: bool = False,
+) -> list[dict[str, Any]]:
+    """Log-mel PNGs (``NAME.t<ms>.png``, 8-bit grayscale) of every window of every file."""
+    from rtaudio.spectrogram_image import logmel_image
+
+    if window_s <= 0 or hop_s <= 0:
+        raise BatchError("window and hop must be positive")
+    out = Path(out)
+    rows: list[dict[str, Any]] = []
+    win, hop = round(window_s * SAMPLE_RATE), round(hop_s * SAMPLE_RATE)
+    for job in discover(inputs):
+        try:
+            audio = np.concatenate(list(iter_blocks(job.src)))
+        except ValueError as e:
+            rows.append({"path": str(job.rel), "status": "error", "error": str(e)})
+            continue
+        if audio.size < win:  # a short file still gives one (zero-padded) image
+            audio = np.pad(audio, (0, win - audio.size))
+        images = []
+        for start in range(0, audio.size - win + 1, hop):
+            name = f"{job.stem.name}.t{round(start / SAMPLE_RATE * 1000):07d}ms.png"
+            dest = out / job.stem.parent / name
+            images.append(str(dest.relative_to(out)))
+            if dest.exists() and not overwrite:
+                continue
+            img = logmel_image(audio[start : start + win])[0]
+            buf = io.BytesIO()
+            Image.fromarray(np.round(img * 255).astype(np.uint8), "L").save(buf, "PNG")
+            _atomic_write(dest, buf.getvalue())
+        rows.append({"path": str(job.rel), "status": "ok", "images": images})
+    _atomic_write(out / "spectrograms.json", json.dumps(rows, indent=1).encode())
+    return rows

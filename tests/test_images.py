@@ -1,0 +1,178 @@
+"""``rtaudio images`` and ``rtaudio spectrogram``: odd images, weight formats, spectrograms."""
+
+from __future__ import annotations
+
+import csv
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from rtaudio import models
+from rtaudio.images import MAX_PIXELS, load_classifier, load_image, preprocess
+from rtaudio.models.convert_timm import to_timm
+
+EXE = str(Path(sys.executable).with_name("rtaudio"))
+CLASSES = ["speech", "music", "noise"]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    d = tmp_path / "imgs"
+    (d / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rgb = (rng.random((90, 120, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(d / "rgb.jpg")
+    Image.fromarray((rng.random((40, 40)) * 65535).astype(np.uint16)).save(d / "gray16.png")
+    Image.fromarray(rgb).convert("CMYK").save(d / "sub" / "cmyk.jpg")
+    Image.fromarray(rgb).convert("P").save(d / "sub" / "palette.png")
+    Image.fromarray(np.dstack([rgb, rgb[..., :1]])).save(d / "rgba.png")
+    frames = [Image.fromarray(np.roll(rgb, k, 0)) for k in range(3)]
+    frames[0].save(d / "anim.gif", save_all=True, append_images=frames[1:])
+    (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    (d / "text.jpg").write_text("not an image")
+    return d
+
+
+def _spectrogram_mobilenet(path: Path) -> Path:
+    torch.manual_seed(0)
+    net = models.create(
+        "mobilenet_v1_025", num_classes=3, in_chans=1, resolution=64, mean=(0.5,), std=(0.5,)
+    )
+    return models.save(net, path, meta={"classes": CLASSES})
+
+
+def test_images_cli_handles_odd_and_broken_files(images: Path, tmp_path: Path) -> None:
+    w = _spectrogram_mobilenet(tmp_path / "m.safetensors")
+    out = tmp_path / "out.csv"
+    r = subprocess.run(
+        [
+            EXE,
+            "images",
+            str(images),
+            "--model",
+            "mobilenet",
+            "--weights",
+            str(w),
+            "--topk",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1, r.stderr  # two images refused, the rest classified
+    rows = _rows(out)
+    good = {Path(x["path"]).name for x in rows if x["rank"] == "1"}
+    assert good == {"rgb.jpg", "gray16.png", "cmyk.jpg", "palette.png", "rgba.png", "anim.gif"}
+    bad = {Path(x["path"]).name: x["error"] for x in rows if x["rank"] == "0"}
+    assert set(bad) == {"corrupt.png", "text.jpg"} and all(
+        "not a readable" in e for e in bad.values()
+    )
+    for name in good:
+        ranked = [x for x in rows if Path(x["path"]).name == name]
+        assert [x["rank"] for x in ranked] == ["1", "2"]
+        assert {x["label"] for x in ranked} <= set(CLASSES)
+        assert float(ranked[0]["score"]) >= float(ranked[1]["score"])
+
+
+def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
+    side = int(MAX_PIXELS**0.5) + 64
+    Image.new("L", (side, side)).save(tmp_path / "huge.png", optimize=True)
+    with pytest.raises(ValueError, match=r"limit|too large"):
+        load_image(tmp_path / "huge.png", 3)
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path: Path) -> None:
+    Image.fromarray(np.full((8, 8), 32768, np.uint16)).save(tmp_path / "mid.png")
+    img = load_image(tmp_path / "mid.png", 1)
+    assert img.mode == "L" and abs(np.asarray(img).mean() - 127.5) < 1
+
+
+def test_preprocess_resizes_crops_and_normalises() -> None:
+    cfg = models.get_config("mobilenet_v1")
+    x = preprocess(Image.new("RGB", (400, 300), (255, 0, 0)), cfg)
+    assert x.shape == (3, 224, 224)
+    expected = (1.0 - cfg.mean[0]) / cfg.std[0]
+    assert x[0].mean().item() == pytest.approx(expected, abs=1e-3)
+
+
+def test_timm_checkpoints_convert_on_load_and_pickles_are_refused(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    ours = models.create("mobilenet_v1").eval()
+    sd = to_timm(ours)
+    save_file({k: v.contiguous() for k, v in sd.items()}, tmp_path / "timm.safetensors")
+    torch.save(sd, tmp_path / "timm.pth")
+    img = Image.fromarray((np.random.default_rng(1).random((64, 64, 3)) * 255).astype(np.uint8))
+    for f in ("timm.safetensors", "timm.pth"):
+        clf = load_classifier("mobilenet", tmp_path / f)
+        assert len(clf.classes) == 1000 and clf.classes[0] == "tench"
+        x = preprocess(img, clf.config)[None]
+        with torch.no_grad():
+            torch.testing.assert_close(clf.model(x), ours(x), rtol=1e-5, atol=1e-5)
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (print, ("pwned",))
+
+    (tmp_path / "evil.pth").write_bytes(pickle.dumps({"x": Evil()}))
+    with pytest.raises(models.WeightsError, match="not a plain tensor checkpoint"):
+        load_classifier("mobilenet", tmp_path / "evil.pth")
+    with pytest.raises(models.WeightsError, match=r"not a mobilenet|holds a"):
+        load_classifier(
+            "mobilenet", models.save(models.create("xception_tiny"), tmp_path / "x.safetensors")
+        )
+
+
+def test_spectrogram_images_feed_the_image_models(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(
+        audio / "long.wav", (0.1 * rng.standard_normal(int(2.5 * 16000))).astype(np.float32), 16000
+    )
+    sf.write(audio / "short.wav", (0.1 * rng.standard_normal(4000)).astype(np.float32), 22050)
+    out = tmp_path / "spec"
+    r = subprocess.run(
+        [EXE, "spectrogram", str(audio), "--out", str(out)], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["long.t0000000ms.png", "long.t0001000ms.png", "short.t0000000ms.png"]
+    im = Image.open(out / pngs[0])
+    assert im.mode == "L" and im.size == (128, 128) and np.asarray(im).std() > 5
+    w = _spectrogram_mobilenet(tmp_path / "m.safetensors")
+    r = subprocess.run(
+        [
+            EXE,
+            "images",
+            str(out),
+            "--model",
+            "mobilenet",
+            "--weights",
+            str(w),
+            "--topk",
+            "1",
+            "--out",
+            str(tmp_path / "spec.csv"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert len(_rows(tmp_path / "spec.csv")) == 3
