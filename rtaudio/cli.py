@@ -211,6 +211,27 @@ def _cmd_spectrogram(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_parity(args: argparse.Namespace) -> int:
+    from rtaudio import config
+    from rtaudio.parity import run_parity
+
+    cfg = config.load(args.config, separate=args.separate or "mitas")
+    report = run_parity(
+        args.inputs,
+        args.out,
+        cfg,
+        image_weights={"mobilenet": args.mobilenet_weights, "xception": args.xception_weights},
+    )
+    print(f"parity report: {args.out}/parity.md", file=sys.stderr)
+    for model, v in report["streaming_vs_offline"].items():
+        diff = v.get("max_abs_score_diff", v.get("max_abs_voice_diff"))
+        print(f"  {model:<9} streaming vs offline: max abs diff {diff:.2e}", file=sys.stderr)
+    for kind, v in report["image_agreement"].items():
+        msg = v.get("skipped") or f"{v['agreement']:.1%} agreement with swishnet"
+        print(f"  {kind:<9} {msg}", file=sys.stderr)
+    return 0
+
+
 def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
     o: dict[str, object] = {
         "input_device": args.input,
@@ -331,6 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--hop-s", type=float, default=1.0, help="seconds between images")
     sp.add_argument("--overwrite", action="store_true")
     sp.set_defaults(func=_cmd_spectrogram)
+
+    pa = sub.add_parser(
+        "parity", help="streaming vs offline, and SwishNet vs the image classifiers: a report"
+    )
+    pa.add_argument("inputs", nargs="+", metavar="INPUT", help="sound files and folders")
+    pa.add_argument("--out", default="parity", metavar="DIR", help="report folder")
+    pa.add_argument("--config", help="TOML file of engine settings")
+    pa.add_argument("--separate", choices=["mitas", "off"], help="separator to compare")
+    pa.add_argument("--mobilenet-weights", metavar="FILE", help="spectrogram MobileNet")
+    pa.add_argument("--xception-weights", metavar="FILE", help="spectrogram Xception")
+    pa.set_defaults(func=_cmd_parity)
 
     d = sub.add_parser("devices", help="list audio input and output devices")
     d.add_argument("--json", action="store_true")
