@@ -68,7 +68,7 @@ def _confusion_png(
             ax.text(
                 j,
                 i,
-                int(matrix[i, j]),
+                str(int(matrix[i, j])),
                 ha="center",
                 va="center",
                 color="white" if matrix[i, j] > matrix.max() / 2 else "black",
