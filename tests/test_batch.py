@@ -191,3 +191,43 @@ def test_ray_executor_gives_the_same_outputs_as_local(tree: Path, tmp_path: Path
         assert a["segments"] == b["segments"]
     for f in ("a.voice.wav", "sub/b.voice.wav"):
         assert (tmp_path / "local" / f).read_bytes() == (tmp_path / "ray" / f).read_bytes()
+
+
+def test_ctrl_c_mid_batch_leaves_no_partial_files_and_resumes(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(20):
+        sf.write(src / f"f{i:02d}.wav", _tone(1.0, 200 + 10 * i, i), SR)
+    out = tmp_path / "out"
+    cmd = [
+        EXE,
+        "process",
+        str(src),
+        "--out",
+        str(out),
+        "--separate",
+        "mitas",
+        "--no-progress",
+        "--classifiers",
+        "swishnet",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(out.glob("*.labels.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    done = {p.name: p.stat().st_mtime_ns for p in out.glob("*.labels.json")}
+    assert 2 <= len(done) < 20
+    assert not list(out.rglob("*.part"))  # nothing half-written
+    for p in out.glob("*.voice.wav"):  # every voice file present is complete
+        assert sf.info(str(p)).frames == SR
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert len(list(out.glob("*.labels.json"))) == 20
+    assert all((out / n).stat().st_mtime_ns == t for n, t in done.items())  # not redone
+    assert len(_rows(out)) == 20
