@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Install rtaudio on a fresh Debian machine: system packages, a venv in .venv, the package.
-# Idempotent: re-running only installs what is missing.  Usage: bash install.sh
+# Idempotent: re-running only installs what is missing.  Usage: bash install.sh [--data]
+#   --data  also install the large Debian packages of real recordings that
+#           `rtaudio data build` draws on (~5 GB: game data, speech and music packages)
 set -euo pipefail
 cd "$(dirname "$0")"
+
+DATA=0
+for arg in "$@"; do
+  case "$arg" in
+    --data) DATA=1 ;;
+    *) echo "usage: bash install.sh [--data]" >&2; exit 2 ;;
+  esac
+done
 
 APT_PACKAGES=(
   python3-venv
@@ -10,7 +20,34 @@ APT_PACKAGES=(
   pulseaudio pulseaudio-utils          # the virtual sound card used by the tests
   libasound2-plugins                   # ALSA -> PulseAudio bridge that PortAudio uses
   sox espeak-ng                        # test signals and speech
+  libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libxcb-cursor0  # Qt's xcb plugin (GUI)
+  libegl1 libgl1 libfontconfig1 libdbus-1-3                          # Qt GUI runtime
+  # corpus builder (rtaudio data build): synthesisers, soundfonts, small sound packages
+  flite festival festvox-kallpc16k festvox-us-slt-hts wamerican      # TTS voices, word list
+  fluidsynth fluid-soundfont-gm timgm6mb-soundfont                  # MIDI rendering
+  asterisk-core-sounds-en-wav asterisk-prompt-fr-armelle asterisk-prompt-es-co  # real speech
+  sound-theme-freedesktop sound-icons openttd-opensfx minetest-data sonic-pi-samples  # events
 )
+# --data: real speech, music and sound events (big); missing ones are skipped with a notice
+DATA_PACKAGES=(
+  asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav
+  asterisk-core-sounds-ru-wav asterisk-prompt-it-menardi-wav asterisk-moh-opsound-wav
+  klettres-data ktuberling-data hedgewars-data 0ad-data supertuxkart-data
+  colobot-common-sounds warmux-data frozen-bubble-data xmoto-data extremetuxracer-data
+  lomiri-sounds widelands-data lincity-ng-data wesnoth-1.16-data musescore-general-soundfont
+  festvox-kdlpc16k festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv
+)
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if [ "$DATA" -eq 1 ]; then
+  $SUDO apt-get update -q  # fresh package lists, so the availability check below is right
+  for p in "${DATA_PACKAGES[@]}"; do
+    if apt-cache show "$p" >/dev/null 2>&1; then
+      APT_PACKAGES+=("$p")
+    else
+      echo "rtaudio install: $p is not in the apt sources; skipped"
+    fi
+  done
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -18,7 +55,6 @@ for p in "${APT_PACKAGES[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "rtaudio install: apt packages ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi

@@ -135,6 +135,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
             augment=args.augment,
             progress=not args.no_progress,
             stop_after=args.max_jobs,
+            exclude=tuple(x.strip() for x in args.exclude.split(",") if x.strip()),
         )
     )
     return 0 if result.complete and not result.failed else 1
@@ -402,6 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="P",
         help="store this fraction of real / speech clips augmented (default 0: train-time)",
+    )
+    db.add_argument(
+        "--exclude",
+        default="",
+        metavar="NAMES",
+        help="comma list of Debian packages, synthesisers (espeak-ng, flite, festival, "
+        "fluidsynth) or soundfont families (fluidr3, musescore, timgm6mb) to leave out",
     )
     db.add_argument("--no-progress", action="store_true", help="no progress bar")
     db.add_argument("--max-jobs", type=int, help=argparse.SUPPRESS)  # stop early (tests)

@@ -1,0 +1,222 @@
+"""``rtaudio data build`` on a tiny budget: manifest, audio, source-disjoint splits,
+determinism, resume after an interruption, missing sources and the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rtaudio.cli import main
+from rtaudio.data import sources as src
+from rtaudio.data.build import BuildConfig, build, read_journal
+from rtaudio.data.manifest import FIELDS, SPLITS, assign_splits, read_manifest
+from rtaudio.data.text import TextSource
+
+HOURS = 0.006  # ~22 s of budget; the per-split minimums make it about two minutes of audio
+# the slow sources (an 86 MB .sf3 soundfont, a 2.4 GB zip) are left out to keep this fast
+EXCLUDE = ("musescore", "0ad-data")
+
+
+def _cfg(out: Path, **kw: object) -> BuildConfig:
+    base: dict[str, object] = dict(
+        out=out, hours=HOURS, seed=7, jobs=1, progress=False, exclude=EXCLUDE, log=lambda s: None
+    )
+    base.update(kw)
+    return BuildConfig(**base)  # type: ignore[arg-type]
+
+
+def _wav_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.wav"))}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    result = build(_cfg(out))
+    assert result.complete and not result.failed
+    return out
+
+
+def test_manifest_and_audio_are_valid(corpus: Path) -> None:
+    rows = read_manifest(corpus)
+    assert rows, "the build produced no clips"
+    with open(corpus / "manifest.csv", newline="") as f:
+        assert tuple(csv.DictReader(f).fieldnames or ()) == FIELDS
+    doc = json.loads((corpus / "manifest.json").read_text())
+    assert [c["path"] for c in doc["clips"]] == [r["path"] for r in rows]
+    assert doc["summary"]["clips"] == len(rows)
+    kinds = {r["kind"] for r in rows}
+    assert "noise" in kinds  # numpy-only: always available
+    for r in rows:
+        info = sf.info(str(corpus / r["path"]))
+        assert info.samplerate == 16000 and info.channels == 1 and info.subtype == "PCM_16"
+        assert abs(info.frames / 16000 - r["duration"]) < 1e-3
+        assert r["split"] in SPLITS and r["license"] and r["package"] and r["source"]
+        assert 0.2 < r["duration"] < 12.0
+    x, _ = sf.read(str(corpus / rows[0]["path"]), dtype="float32")
+    assert np.max(np.abs(x)) > 0.01  # not silent
+    # no temporary files are left behind
+    assert not list(corpus.rglob("*.part"))
+
+
+def test_splits_never_share_a_source_or_speaker(corpus: Path) -> None:
+    rows = read_manifest(corpus)
+    by_source: dict[str, set[str]] = defaultdict(set)
+    by_speaker: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        by_source[r["source"]].add(r["split"])
+        if r["kind"] == "speech":
+            by_speaker[r["speaker"]].add(r["split"])
+    assert all(len(v) == 1 for v in by_source.values()), {
+        k: v for k, v in by_source.items() if len(v) > 1
+    }
+    assert all(len(v) == 1 for v in by_speaker.values())
+    real = [r for r in rows if r["kind"] == "speech" and r["real"]]
+    if len({r["source"] for r in real}) >= 3:  # real speakers are held out
+        assert {r["split"] for r in real} == set(SPLITS)
+    summary = json.loads((corpus / "summary.json").read_text())
+    assert set(summary["hours_by_kind_split"]) >= {f"noise/{s}" for s in ("train",)}
+
+
+def test_same_seed_gives_identical_manifest_and_audio(corpus: Path, tmp_path: Path) -> None:
+    other = tmp_path / "again"
+    assert build(_cfg(other)).complete
+    assert (other / "manifest.csv").read_bytes() == (corpus / "manifest.csv").read_bytes()
+    assert (other / "manifest.json").read_bytes() == (corpus / "manifest.json").read_bytes()
+    assert _wav_bytes(other) == _wav_bytes(corpus)
+
+
+def test_other_seed_and_parallel_workers(tmp_path: Path) -> None:
+    a = build(
+        _cfg(
+            tmp_path / "a",
+            kinds=("noise", "speech"),
+            seed=1,
+            exclude=(*EXCLUDE, "festival"),
+            hours=0.003,
+        )
+    )
+    b = build(
+        _cfg(
+            tmp_path / "b",
+            kinds=("noise", "speech"),
+            seed=1,
+            exclude=(*EXCLUDE, "festival"),
+            hours=0.003,
+            jobs=2,
+        )
+    )
+    c = build(
+        _cfg(
+            tmp_path / "c",
+            kinds=("noise", "speech"),
+            seed=2,
+            exclude=(*EXCLUDE, "festival"),
+            hours=0.003,
+        )
+    )
+    assert a.complete and b.complete and c.complete
+    assert (tmp_path / "a" / "manifest.csv").read_bytes() == (
+        tmp_path / "b" / "manifest.csv"
+    ).read_bytes()
+    assert _wav_bytes(tmp_path / "a") == _wav_bytes(tmp_path / "b")
+    assert (tmp_path / "a" / "manifest.csv").read_bytes() != (
+        tmp_path / "c" / "manifest.csv"
+    ).read_bytes()
+
+
+def test_resume_after_interruption(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "resumed"
+    first = build(_cfg(out, stop_after=4))
+    assert not first.complete and first.ran == 4
+    assert not (out / "manifest.csv").exists()  # no manifest for a partial corpus
+    journal = read_journal(out / ".build" / "journal.jsonl")
+    assert len(journal) == 4
+    done = [r["path"] for e in journal.values() for r in e["records"]]
+    assert done
+    stamps = {p: os.stat(out / p).st_mtime_ns for p in done}
+    # a crash mid-write: a torn journal line, a half-written WAV, a lost clip
+    with open(out / ".build" / "journal.jsonl", "a") as f:
+        f.write('{"job": "speech-torn", "spec": "0", "rec')
+    stray = out / "noise" / ".half.wav.x.part"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"RIFF")
+    lost = done[-1]
+    (out / lost).unlink()
+    second = build(_cfg(out))
+    assert second.complete and not second.failed
+    assert second.skipped == 3  # the job that lost a clip runs again, the others do not
+    for p in done[:-1]:
+        if p.split("/")[-1].rsplit("_", 1)[0] != lost.split("/")[-1].rsplit("_", 1)[0]:
+            assert os.stat(out / p).st_mtime_ns == stamps[p], f"{p} was redone"
+    assert (out / lost).exists()
+    assert not stray.exists()
+    assert (out / "manifest.csv").read_bytes() == (corpus / "manifest.csv").read_bytes()
+    assert _wav_bytes(out) == _wav_bytes(corpus)
+    third = build(_cfg(out))  # nothing left to do
+    assert third.complete and third.ran == 0
+
+
+def test_assign_splits_rules() -> None:
+    groups = {f"g{i}": ("s", float(i == 3)) for i in range(10)}
+    groups.update({"solo": ("one", 0.0), "p1": ("two", 0.0), "p2": ("two", 5.0)})
+    a = assign_splits(groups, seed=1)
+    assert a == assign_splits(groups, seed=1)
+    assert a["g3"] == "train"  # the heaviest source is never held out
+    assert {a[f"g{i}"] for i in range(10)} == set(SPLITS)
+    assert a["solo"] == "train"
+    assert a["p2"] == "train" and a["p1"] == "test"
+    assert any(assign_splits(groups, seed=s) != a for s in range(2, 6))
+
+
+def test_missing_sources_are_notices_not_errors(tmp_path: Path) -> None:
+    files, notes = src._music_dir(tmp_path / "no-such-package", "imaginary-music-data")
+    assert files == [] and len(notes) == 1
+    assert "imaginary-music-data not installed" in notes[0].message
+    assert src.event_class("openttd-opensfx", '"Cow". Original "x.wav"') == "farm_animal"
+    assert src.event_class("0ad-data", "audio/actor/singlesteps/fs_grass1.ogg") == "footsteps"
+    assert src.event_class("0ad-data", "audio/interface/ui/x.ogg") is None
+    assert src.event_class("openttd-opensfx", '"Train/ship breakdown". Original "x"') is None
+    assert src.recording_id("lumber_tree_07.ogg") == "lumber_tree"
+    assert src.recording_id("sound059.wav") == "sound059"
+    assert src.track_id("celtic_fast.ogg") == "celtic"
+
+
+def test_text_source_is_deterministic() -> None:
+    a = [TextSource().sentence(np.random.default_rng(3)) for _ in range(3)]
+    b = [TextSource().sentence(np.random.default_rng(3)) for _ in range(3)]
+    assert a == b and all(s.isascii() and len(s) > 3 for s in a)
+
+
+def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "build", "--out", str(tmp_path / "x"), "--kinds", "bogus"]) == 2
+    assert "unknown bogus" in capsys.readouterr().err
+    out = tmp_path / "cli"
+    rc = main(
+        [
+            "data",
+            "build",
+            "--out",
+            str(out),
+            "--hours",
+            "0.002",
+            "--kinds",
+            "noise",
+            "--no-progress",
+            "--jobs",
+            "1",
+        ]
+    )
+    assert rc == 0 and (out / "manifest.csv").exists()
+    assert main(["data", "summary", str(out)]) == 0
+    assert "noise/train" in capsys.readouterr().out
+    shutil.rmtree(out)
+    assert main(["data", "summary", str(out)]) == 2
