@@ -233,6 +233,25 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from rtaudio.gui.app import GuiError, run_gui
+    except ImportError as e:
+        raise CliError(f"the GUI needs PySide6 and pyqtgraph ({e}); run: bash install.sh") from None
+    if args.quit_after is not None and args.quit_after <= 0:
+        raise CliError("--quit-after must be positive")
+    try:
+        return run_gui(
+            source=args.source,
+            screenshot=args.screenshot,
+            quit_after=args.quit_after,
+            settings_file=args.settings,
+            separate=args.separate,
+        )
+    except GuiError as e:
+        raise CliError(str(e)) from None
+
+
 def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
     o: dict[str, object] = {
         "input_device": args.input,
@@ -417,6 +436,14 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("dir", help="corpus directory")
     ds.add_argument("--json", action="store_true")
     dt.set_defaults(func=_cmd_data)
+
+    g = sub.add_parser("gui", help="the desktop window (PySide6): labels, separation, latency")
+    g.add_argument("--source", metavar="FILE", help="start right away on this sound file")
+    g.add_argument("--separate", choices=["off", "mitas", "tsenet"], help="separation mode")
+    g.add_argument("--screenshot", metavar="PNG", help="save a PNG of the window, then quit")
+    g.add_argument("--quit-after", type=float, metavar="S", help="quit after S seconds")
+    g.add_argument("--settings", metavar="INI", help="settings file (default: the user's)")
+    g.set_defaults(func=_cmd_gui)
 
     ms = sub.add_parser("models", help="list the model zoo")
     ms.add_argument("--stats", action="store_true", help="count parameters and MACs")

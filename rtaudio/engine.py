@@ -591,9 +591,9 @@ class Engine:
                     item = None
             avail = inp.ring.available()
             eof = inp.finished.is_set() and avail == 0 and inp.notify.empty()
+            if avail == 0 and inp.error:  # the file broke: an error, not a normal end
+                raise AudioFileError(inp.error)
             if avail == 0 and not eof:
-                if inp.error:
-                    raise AudioFileError(inp.error)
                 if not inp.alive() and time.perf_counter() - idle_since > 1.0:
                     self.status.message = "input stream stopped (device lost?)"
                 continue

@@ -103,7 +103,14 @@ def test_monitor_ctrl_c_stops_cleanly_and_flushes(tmp_path: Path) -> None:
         text=True,
         env=pa_env(),
     )
-    time.sleep(4)
+    log = tmp_path / "log.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait for 2 s of stream time, however busy the CPU
+        lines = log.read_text().splitlines() if log.exists() else []
+        stats = [json.loads(x) for x in lines if '"latency"' in x]
+        if stats and stats[-1]["t"] >= 2.0:
+            break
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err

@@ -1,0 +1,789 @@
+"""The main window: controls on the left, live views on the right, errors in a banner.
+
+Threads: the window lives on the Qt thread. :class:`~rtaudio.gui.session.EngineSession` starts
+the engine on a helper thread; the engine computes on its worker. A :class:`QTimer` (every
+``TICK_MS``) drains the engine's channel without waiting, feeds the view models and redraws.
+Live controls (play / mute, input / separated, record, enroll) only set the engine's
+thread-safe controls. Nothing on the Qt thread waits on inference.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from rtaudio.audiofile import AudioFileError, probe, read_audio
+from rtaudio.config import ConfigError
+from rtaudio.devices import DeviceError, list_devices, refresh
+from rtaudio.gui.session import EngineSession, describe
+from rtaudio.gui.settings import INPUT_RATES, GuiSettings, open_settings
+from rtaudio.gui.viewmodels import (
+    LabelsModel,
+    LatencyModel,
+    SpectrogramModel,
+    WaveformModel,
+    countdown_text,
+)
+from rtaudio.gui.widgets import LatencyPanel, ScoreBars, SpectrogramView, TimelineView, WaveformView
+from rtaudio.pipeline import check_enrollment
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+SEPARATION_CHOICES = (
+    ("Off", "off"),
+    ("Voice from background (MiTAS)", "mitas"),
+    ("Target speaker (TseNet)", "tsenet"),
+)
+BANNER_STYLES = {
+    "error": "background: #fdecea; color: #8a1c1c; border: 1px solid #e0a0a0;",
+    "warning": "background: #fff8e1; color: #6d4c00; border: 1px solid #e6c66a;",
+    "info": "background: #e8f4fd; color: #0b3d63; border: 1px solid #9cc7ea;",
+}
+
+
+def _short(path: str) -> str:
+    """``~/x`` for paths in the home directory."""
+    home = str(Path.home())
+    return "~" + path[len(home) :] if path.startswith(home + "/") else path
+
+
+def guarded(method: F) -> F:
+    """A slot that shows any exception in the window instead of letting it escape."""
+
+    @functools.wraps(method)
+    def wrapper(self: MainWindow, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as e:
+            log.exception("GUI action %s failed", method.__name__)
+            self.show_message(describe(e), "error")
+            return None
+
+    return cast(F, wrapper)
+
+
+class MainWindow(QMainWindow):
+    """The rtaudio desktop window.
+
+    Args:
+        store: where settings persist (default: the user's QSettings for rtaudio-gui).
+        persist: save settings on start / close (off for screenshots and demos).
+        threads: torch threads for the engine's worker.
+    """
+
+    TICK_MS = 66  # ~15 redraws a second: smooth, and leaves the CPU (and GIL) to the engine
+    VIEW_S = 6.0  # seconds of history in the waveform, spectrogram and timeline
+
+    def __init__(
+        self, store: QSettings | None = None, persist: bool = True, threads: int = 1
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("rtaudio — live audio labels, separation and latency")
+        self.store = store if store is not None else open_settings()
+        self.persist = persist
+        self.threads = threads
+        self.settings = GuiSettings.load(self.store)
+        self.session: EngineSession | None = None
+        self.recorded: list[Path] = []  # every WAV written in this window
+        self.last_state = "idle"
+        self._engine_message = ""
+        self.waveform = WaveformModel(self.VIEW_S)
+        self.spectrogram = SpectrogramModel(frames=int(self.VIEW_S * 100))
+        self.labels = LabelsModel()
+        self.latency = LatencyModel(self.settings.chunk_ms)
+        self._build()
+        self._load_widgets()
+        self.refresh_devices(rescan=False)
+        self._sync_enabled()
+        self._redraw()
+        geometry = self.store.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1360, 900)
+        self.timer = QTimer(self)
+        self.timer.setInterval(self.TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    # ------------------------------------------------------------------- layout
+    def _build(self) -> None:
+        central = QWidget()
+        self.setCentralWidget(central)
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(8, 6, 8, 4)
+        self.banner_frame = QFrame()
+        banner_row = QHBoxLayout(self.banner_frame)
+        banner_row.setContentsMargins(8, 4, 4, 4)
+        self.banner = QLabel("")
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.hide_message)
+        banner_row.addWidget(self.banner, 1)
+        banner_row.addWidget(close)
+        self.banner_frame.hide()
+        outer.addWidget(self.banner_frame)
+        body = QHBoxLayout()
+        outer.addLayout(body, 1)
+        body.addWidget(self._build_controls())
+        body.addLayout(self._build_views(), 1)
+        self.state_label = QLabel("idle")
+        self.models_label = QLabel("")
+        self.models_label.setStyleSheet("color: #8a5a00;")
+        self.statusBar().addPermanentWidget(self.models_label)
+        self.statusBar().addPermanentWidget(self.state_label)
+
+    def _build_controls(self) -> QWidget:
+        panel = QWidget()
+        panel.setFixedWidth(340)
+        col = QVBoxLayout(panel)
+        col.setContentsMargins(0, 0, 0, 0)
+
+        audio = QGroupBox("Audio")
+        form = QFormLayout(audio)
+        self.input_combo = QComboBox()
+        self.output_combo = QComboBox()
+        for combo in (self.input_combo, self.output_combo):
+            combo.setMinimumContentsLength(16)
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+        self.refresh_button = QPushButton("Refresh devices")
+        self.refresh_button.clicked.connect(lambda: self.refresh_devices(rescan=True))
+        self.rate_combo = QComboBox()
+        for rate in INPUT_RATES:
+            self.rate_combo.addItem("device default" if rate == 0 else f"{rate} Hz", rate)
+        self.source_label = QLabel("")
+        self.source_label.setWordWrap(True)
+        self.open_button = QPushButton("Open file…")
+        self.open_button.clicked.connect(lambda: self._choose_source())
+        self.mic_button = QPushButton("Use microphone")
+        self.mic_button.clicked.connect(lambda: self.use_microphone())
+        src_buttons = QHBoxLayout()
+        src_buttons.addWidget(self.open_button)
+        src_buttons.addWidget(self.mic_button)
+        form.addRow("Input", self.input_combo)
+        form.addRow("Output", self.output_combo)
+        form.addRow("Rate", self.rate_combo)
+        form.addRow("", self.refresh_button)
+        form.addRow("Source", self.source_label)
+        form.addRow("", src_buttons)
+        col.addWidget(audio)
+
+        proc = QGroupBox("Processing")
+        form = QFormLayout(proc)
+        self.chunk_spin = QSpinBox()
+        self.chunk_spin.setRange(1, 1000)
+        self.chunk_spin.setSuffix(" ms")
+        self.lookahead_spin = QSpinBox()
+        self.lookahead_spin.setRange(0, 500)
+        self.lookahead_spin.setSingleStep(10)
+        self.lookahead_spin.setSuffix(" ms")
+        form.addRow("Chunk", self.chunk_spin)
+        form.addRow("Label lookahead", self.lookahead_spin)
+        col.addWidget(proc)
+
+        sep = QGroupBox("Separation")
+        form = QFormLayout(sep)
+        self.separate_combo = QComboBox()
+        for text, key in SEPARATION_CHOICES:
+            self.separate_combo.addItem(text, key)
+        self.separate_combo.currentIndexChanged.connect(self._separation_changed)
+        form.addRow("Mode", self.separate_combo)
+        self.enroll_seconds_spin = QDoubleSpinBox()
+        self.enroll_seconds_spin.setRange(0.5, 30.0)
+        self.enroll_seconds_spin.setSingleStep(0.5)
+        self.enroll_seconds_spin.setDecimals(1)
+        self.enroll_seconds_spin.setSuffix(" s")
+        self.enroll_record_button = QPushButton("Enroll from mic")
+        self.enroll_record_button.clicked.connect(lambda: self.record_enrollment())
+        self.enroll_load_button = QPushButton("Load WAV…")
+        self.enroll_load_button.clicked.connect(lambda: self._choose_enrollment())
+        enroll_row = QHBoxLayout()
+        enroll_row.addWidget(self.enroll_record_button)
+        enroll_row.addWidget(self.enroll_seconds_spin)
+        enroll_row.addWidget(self.enroll_load_button)
+        form.addRow("Enroll", enroll_row)
+        self.enroll_label = QLabel("")
+        self.enroll_label.setWordWrap(True)
+        form.addRow("Target", self.enroll_label)
+        self.play_check = QCheckBox("Play through the output device")
+        self.play_check.toggled.connect(self.set_play)
+        form.addRow("Playback", self.play_check)
+        self.hear_input = QRadioButton("Input")
+        self.hear_separated = QRadioButton("Separated")
+        self.hear_group = QButtonGroup(self)
+        self.hear_group.addButton(self.hear_input)
+        self.hear_group.addButton(self.hear_separated)
+        self.hear_input.toggled.connect(lambda on: on and self.set_monitor("input"))
+        self.hear_separated.toggled.connect(lambda on: on and self.set_monitor("separated"))
+        hear_row = QHBoxLayout()
+        hear_row.addWidget(self.hear_input)
+        hear_row.addWidget(self.hear_separated)
+        hear_row.addStretch(1)
+        form.addRow("Hear (A/B)", hear_row)
+        col.addWidget(sep)
+
+        run = QGroupBox("Run")
+        box = QVBoxLayout(run)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("▶ Start")
+        self.start_button.clicked.connect(lambda: self.start())
+        self.stop_button = QPushButton("■ Stop")
+        self.stop_button.clicked.connect(lambda: self.stop())
+        self.record_button = QPushButton("● Record")
+        self.record_button.setCheckable(True)
+        self.record_button.toggled.connect(self.set_recording)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.record_button)
+        box.addLayout(buttons)
+        rec_row = QHBoxLayout()
+        self.record_dir_label = QLabel("")
+        self.record_dir_label.setWordWrap(True)
+        self.record_dir_label.setStyleSheet("color: #555;")
+        folder = QPushButton("Folder…")
+        folder.clicked.connect(lambda: self._choose_record_dir())
+        rec_row.addWidget(self.record_dir_label, 1)
+        rec_row.addWidget(folder)
+        box.addLayout(rec_row)
+        col.addWidget(run)
+        col.addStretch(1)
+        return panel
+
+    def _build_views(self) -> QVBoxLayout:
+        col = QVBoxLayout()
+        col.setSpacing(4)
+        self.waveform_view = WaveformView()
+        self.spectrogram_view = SpectrogramView()
+        self.timeline_view = TimelineView()
+        self.waveform_view.setXLink(self.timeline_view)
+        self.spectrogram_view.setXLink(self.timeline_view)
+        self.waveform_view.setMinimumHeight(90)
+        self.spectrogram_view.setMinimumHeight(140)
+        self.timeline_view.setMinimumHeight(120)
+        col.addWidget(self.waveform_view, 2)
+        col.addWidget(self.spectrogram_view, 3)
+        labels = QHBoxLayout()
+        swish = QGroupBox("SwishNet: speech / music / noise")
+        swish_col = QVBoxLayout(swish)
+        self.swishnet_head = QLabel("waiting for audio")
+        self.swishnet_bars = ScoreBars(3)
+        swish_col.addWidget(self.swishnet_head)
+        swish_col.addWidget(self.swishnet_bars)
+        swish_col.addStretch(1)
+        events = QGroupBox("ESResNet: top sound events")
+        events_col = QVBoxLayout(events)
+        self.esresnet_head = QLabel("waiting for audio")
+        self.esresnet_bars = ScoreBars(5)
+        events_col.addWidget(self.esresnet_head)
+        events_col.addWidget(self.esresnet_bars)
+        events_col.addStretch(1)
+        for head in (self.swishnet_head, self.esresnet_head):
+            head.setStyleSheet("font-weight: bold;")
+        labels.addWidget(swish, 1)
+        labels.addWidget(events, 1)
+        col.addLayout(labels)
+        col.addWidget(self.timeline_view, 2)
+        latency = QGroupBox("Latency")
+        lat_col = QVBoxLayout(latency)
+        lat_col.setContentsMargins(6, 4, 6, 4)
+        self.latency_panel = LatencyPanel()
+        lat_col.addWidget(self.latency_panel)
+        latency.setMaximumHeight(220)
+        self._plots = (
+            self.waveform_view,
+            self.spectrogram_view,
+            self.timeline_view,
+            self.latency_panel.plot,
+        )
+        col.addWidget(latency, 2)
+        return col
+
+    # --------------------------------------------------------- settings <-> UI
+    def _load_widgets(self) -> None:
+        s = self.settings
+        self.rate_combo.setCurrentIndex(max(0, self.rate_combo.findData(s.input_rate)))
+        self.chunk_spin.setValue(s.chunk_ms)
+        self.lookahead_spin.setValue(s.lookahead_ms)
+        self.separate_combo.setCurrentIndex(max(0, self.separate_combo.findData(s.separate)))
+        self.enroll_seconds_spin.setValue(s.enroll_seconds)
+        self.play_check.setChecked(s.play)
+        (self.hear_input if s.monitor == "input" else self.hear_separated).setChecked(True)
+        self._show_source()
+        self._show_enrollment()
+        self.record_dir_label.setText(f"to {_short(s.record_dir)}")
+
+    def _read_widgets(self) -> None:
+        s = self.settings
+        s.input_device = str(self.input_combo.currentData() or "")
+        s.output_device = str(self.output_combo.currentData() or "")
+        s.input_rate = int(self.rate_combo.currentData() or 0)
+        s.chunk_ms = self.chunk_spin.value()
+        s.lookahead_ms = self.lookahead_spin.value()
+        s.separate = str(self.separate_combo.currentData())
+        s.enroll_seconds = self.enroll_seconds_spin.value()
+        s.play = self.play_check.isChecked()
+        s.monitor = "input" if self.hear_input.isChecked() else "separated"
+
+    def save_settings(self) -> None:
+        self._read_widgets()
+        if self.persist:
+            self.settings.save(self.store)
+            self.store.setValue("window/geometry", self.saveGeometry())
+            self.store.sync()
+
+    def _show_source(self) -> None:
+        src = self.settings.source
+        if src:
+            self.source_label.setText(f"file: {Path(src).name}")
+            self.source_label.setToolTip(src)
+        else:
+            self.source_label.setText("microphone (input device)")
+            self.source_label.setToolTip("")
+
+    def _show_enrollment(self) -> None:
+        if self.session is not None and self.session.engine.enrollment is not None:
+            self.enroll_label.setText(countdown_text(self.session.engine.enrollment))
+            self.enroll_label.setStyleSheet("color: #c62828; font-weight: bold;")
+            return
+        self.enroll_label.setStyleSheet("")
+        s = self.settings
+        if s.enroll_wav:
+            self.enroll_label.setText(f"from {Path(s.enroll_wav).name}")
+        else:
+            self.enroll_label.setText(f"record {s.enroll_seconds:g} s of the mic at Start")
+
+    # ------------------------------------------------------------- devices
+    @guarded
+    def refresh_devices(self, rescan: bool = True) -> None:
+        """Fill the device pickers (``rescan``: ask PortAudio to look for new devices)."""
+        if self.session is not None:
+            return
+        chosen = (
+            self.input_combo.currentData() or self.settings.input_device,
+            self.output_combo.currentData() or self.settings.output_device,
+        )
+        for combo in (self.input_combo, self.output_combo):
+            combo.clear()
+            combo.addItem("system default", "")
+        try:
+            if rescan:
+                refresh()
+            devices = list_devices()
+        except DeviceError as e:
+            devices = []
+            self.show_message(f"Audio devices unavailable: {e}", "error")
+        for d in devices:
+            if d.max_input_channels > 0:
+                self.input_combo.addItem(d.name, d.name)
+            if d.max_output_channels > 0:
+                self.output_combo.addItem(d.name, d.name)
+        for combo, name in zip((self.input_combo, self.output_combo), chosen, strict=True):
+            self._select_device(combo, str(name or ""))
+        if rescan and devices:
+            self.statusBar().showMessage(f"{len(devices)} audio devices found", 4000)
+
+    def _select_device(self, combo: QComboBox, name: str) -> None:
+        i = combo.findData(name)
+        if i < 0:  # remembered but gone: keep it visible; Start will say what is wrong
+            combo.addItem(f"{name} (not found)", name)
+            i = combo.count() - 1
+        combo.setCurrentIndex(i)
+
+    def set_input_device(self, name: str) -> None:
+        self._select_device(self.input_combo, name)
+
+    def set_output_device(self, name: str) -> None:
+        self._select_device(self.output_combo, name)
+
+    # ------------------------------------------------------------- sources
+    def _choose_source(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open a sound file as the source",
+            str(Path(self.settings.source).parent) if self.settings.source else "",
+            "Sound files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)",
+        )
+        if path:
+            self.open_source(path)
+
+    @guarded
+    def open_source(self, path: str) -> bool:
+        """Use a sound file as the source (played at real-time pace); restarts if running."""
+        try:
+            info = probe(path)
+        except AudioFileError as e:
+            self.show_message(f"Cannot open source: {e}", "error")
+            return False
+        self.settings.source = str(info.path)
+        self._show_source()
+        self.statusBar().showMessage(
+            f"source: {info.path.name} ({info.duration:.1f} s, {info.sample_rate} Hz)", 5000
+        )
+        self._restart_if_running()
+        return True
+
+    @guarded
+    def use_microphone(self) -> None:
+        self.settings.source = ""
+        self._show_source()
+        self._restart_if_running()
+
+    def _restart_if_running(self) -> None:
+        if self.session is not None:
+            self.stop()
+            self.start()
+
+    # ---------------------------------------------------------- separation
+    def set_separation(self, mode: str) -> None:
+        i = self.separate_combo.findData(mode)
+        if i < 0:
+            raise ConfigError(f"unknown separation mode {mode!r}")
+        self.separate_combo.setCurrentIndex(i)
+
+    def _separation_changed(self) -> None:
+        self.settings.separate = str(self.separate_combo.currentData())
+        self._sync_enabled()
+
+    def _choose_enrollment(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Target speaker clip", "", "Sound files (*.wav *.flac *.ogg);;All files (*)"
+        )
+        if path:
+            self.load_enrollment(path)
+
+    @guarded
+    def load_enrollment(self, path: str) -> bool:
+        """Use a clip of the target speaker (checked now; applied live if running)."""
+        try:
+            audio = read_audio(path)
+            check_enrollment(audio)
+        except (AudioFileError, ConfigError) as e:
+            self.show_message(f"Enrollment file rejected: {e}", "error")
+            return False
+        self.settings.enroll_wav = str(Path(path).resolve())
+        if self.session is not None and self.session.cfg.separate == "tsenet":
+            self.session.engine.request_enrollment(audio=audio)
+        self._show_enrollment()
+        self.statusBar().showMessage(f"target speaker: {Path(path).name}", 5000)
+        return True
+
+    @guarded
+    def record_enrollment(self) -> None:
+        """Record the target speaker from the input for N seconds, with a countdown."""
+        self._read_widgets()
+        if self.settings.separate != "tsenet":
+            self.show_message("Enrollment is for target-speaker separation (TseNet)", "error")
+            return
+        self.settings.enroll_wav = ""
+        if self.session is not None and self.session.cfg.separate == "tsenet":
+            self.session.engine.request_enrollment(seconds=self.settings.enroll_seconds)
+        elif self.session is None:
+            self.start()
+        self._show_enrollment()
+
+    @guarded
+    def set_play(self, on: bool) -> None:
+        self.settings.play = on
+        if self.session is not None:
+            if self.session.cfg.play:
+                self.session.engine.muted = not on
+            elif on:
+                self.statusBar().showMessage("playback starts with the next Start", 5000)
+
+    @guarded
+    def set_monitor(self, what: str) -> None:
+        """What the output plays: the ``input`` or the ``separated`` voice."""
+        self.settings.monitor = what
+        button = self.hear_input if what == "input" else self.hear_separated
+        if not button.isChecked():
+            button.setChecked(True)
+        if self.session is not None:
+            self.session.engine.set_monitor(what)
+
+    # ------------------------------------------------------------ recording
+    def _choose_record_dir(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Record into", self.settings.record_dir)
+        if path:
+            self.set_record_dir(path)
+
+    def set_record_dir(self, path: str) -> None:
+        self.settings.record_dir = path
+        self.record_dir_label.setText(f"to {_short(path)}")
+
+    @guarded
+    def set_recording(self, on: bool) -> None:
+        """Record WAVs of the input (and separated voice); live if running, else at Start."""
+        if self.record_button.isChecked() != on:
+            self.record_button.setChecked(on)  # re-enters through the toggled signal
+            return
+        if self.session is None or not self.session.active:
+            if on:
+                self.statusBar().showMessage("recording starts with Start", 4000)
+            return
+        engine = self.session.engine
+        if on:
+            try:
+                paths = engine.start_recording(self.settings.record_dir, "both")
+            except OSError as e:
+                self.show_message(f"Cannot record: {e}", "error")
+                self.record_button.setChecked(False)
+                return
+            self.statusBar().showMessage(
+                "recording: " + ", ".join(str(p) for p in paths.values()), 5000
+            )
+        else:
+            self._recorded(engine.stop_recording())
+
+    def _recorded(self, paths: dict[str, Path]) -> None:
+        new = [p for p in paths.values() if p not in self.recorded]
+        if new:
+            self.recorded.extend(new)
+            self.statusBar().showMessage("saved " + ", ".join(str(p) for p in paths.values()), 8000)
+
+    # -------------------------------------------------------------- start/stop
+    @guarded
+    def start(self) -> None:
+        if self.session is not None:
+            return
+        self._read_widgets()
+        try:
+            cfg = self.settings.engine_config(record=self.record_button.isChecked())
+        except ConfigError as e:
+            self.show_message(f"Bad settings: {e}", "error")
+            return
+        self.save_settings()
+        self.hide_message()
+        self._engine_message = ""
+        self.waveform.clear()
+        self.spectrogram.clear()
+        self.labels.clear()
+        self.latency.reset(cfg.chunk_ms, cfg.max_backlog_ms)
+        self.session = EngineSession(cfg, threads=self.threads)
+        self.session.engine.monitor = self.settings.monitor
+        self.session.engine.muted = not self.settings.play
+        self.session.start()
+        self.last_state = "starting"
+        self._sync_enabled()
+        self._show_status()
+
+    @guarded
+    def stop(self) -> None:
+        if self.session is None:
+            return
+        self._end_session()
+
+    def _end_session(self) -> None:
+        session = self.session
+        assert session is not None
+        session.stop()
+        self._consume(session.drain(), session)
+        if session.cfg.record_dir or self.record_button.isChecked():
+            self._recorded({k: p for k, p in session.engine.recordings.items() if p.exists()})
+        self.session = None
+        self.record_button.blockSignals(True)
+        self.record_button.setChecked(False)
+        self.record_button.blockSignals(False)
+        self._sync_enabled()
+        self._show_enrollment()
+        self._show_status()
+
+    def _sync_enabled(self) -> None:
+        idle = self.session is None
+        for w in (
+            self.input_combo,
+            self.output_combo,
+            self.rate_combo,
+            self.refresh_button,
+            self.chunk_spin,
+            self.lookahead_spin,
+            self.separate_combo,
+            self.start_button,
+        ):
+            w.setEnabled(idle)
+        self.stop_button.setEnabled(not idle)
+        tsenet = str(self.separate_combo.currentData()) == "tsenet"
+        separating = str(self.separate_combo.currentData()) != "off"
+        if not idle:
+            assert self.session is not None
+            tsenet = self.session.cfg.separate == "tsenet"
+            separating = self.session.cfg.separate != "off"
+        for enroll_widget in (
+            self.enroll_record_button,
+            self.enroll_load_button,
+            self.enroll_seconds_spin,
+        ):
+            enroll_widget.setEnabled(tsenet)
+        self.hear_input.setEnabled(separating)
+        self.hear_separated.setEnabled(separating)
+
+    # -------------------------------------------------------------- messages
+    def show_message(self, text: str, level: str = "error") -> None:
+        """Show ``text`` in the banner above the views (never a blocking dialog)."""
+        self.banner.setText(text)
+        self.banner_frame.setStyleSheet(f"QFrame {{ {BANNER_STYLES[level]} }}")
+        self.banner.setStyleSheet("border: none; background: transparent;")
+        self.banner_frame.show()
+        self.banner_level = level
+        self.statusBar().showMessage(text, 10000)
+        if level == "error":
+            log.warning("%s", text)
+
+    def hide_message(self) -> None:
+        self.banner.setText("")
+        self.banner_frame.hide()
+
+    def _show_status(self) -> None:
+        s = self.session
+        if s is None:
+            self.state_label.setText(f"● {self.last_state}")
+            return
+        st = s.engine.status
+        parts = [f"● {s.state}"]
+        if st.input_name:
+            parts.append(f"{Path(st.input_name).name} @ {st.input_rate} Hz")
+        if st.output_name and s.cfg.play:
+            parts.append(f"→ {st.output_name}")
+        parts.append(f"{self.labels.now:6.1f} s")
+        if s.engine.recording:
+            parts.append("REC")
+        self.state_label.setText("   ".join(parts))
+
+    # ------------------------------------------------------------------ tick
+    def _tick(self) -> None:
+        try:
+            self._poll()
+        except Exception as e:  # a view bug must never take the window down
+            log.exception("GUI update failed")
+            self.show_message(f"display error: {describe(e)}", "error")
+
+    def _poll(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        state = s.state
+        if state == "failed":
+            self.last_state = "failed"
+            self._end_session()
+            self.show_message(f"Cannot start: {s.error}", "error")
+            return
+        if state != "starting" and self.last_state == "starting":
+            self._started(s)
+        self._consume(s.drain(), s)
+        message = s.engine.status.message
+        if message and message != self._engine_message:
+            self._engine_message = message
+            bad = any(w in message for w in ("failed", "lost", "stopped"))
+            self.show_message(message, "warning" if bad else "info")
+        self._show_enrollment()
+        self.last_state = state
+        if state in ("finished", "error", "stopped"):
+            self._end_session()
+            if state == "error":
+                self.show_message(f"Engine error: {s.engine.status.message}", "error")
+            elif state == "finished":
+                self.statusBar().showMessage("source finished", 8000)
+        self._show_status()
+
+    def _started(self, s: EngineSession) -> None:
+        untrained = [k for k, v in s.engine.status.trained.items() if not v]
+        self.models_label.setText(
+            f"untrained models (no weights yet): {', '.join(untrained)}" if untrained else ""
+        )
+        self.models_label.setToolTip(
+            "These models run with random weights until trained weights are installed: "
+            "their labels and separated audio are placeholders."
+        )
+        if self.record_button.isChecked() and not s.engine.recording:
+            self.set_recording(True)
+
+    def _consume(self, results: list[Any], s: EngineSession) -> None:
+        if not results:
+            return
+        self.waveform.update(results)
+        self.spectrogram.update(results)
+        self.labels.update(results)
+        self.latency.update(results, s.summary())
+        if not self.isMinimized():
+            self._redraw()
+
+    def _redraw(self) -> None:
+        now = max(self.labels.now, self.waveform.now)
+        x_range = (now - self.VIEW_S, now + 0.15)
+        self.waveform_view.set_envelopes(
+            self.waveform.input_envelope(), self.waveform.voice_envelope()
+        )
+        self.spectrogram_view.set_image(
+            self.spectrogram.image(), self.spectrogram.rect(), self.spectrogram.levels
+        )
+        label, scores = self.labels.swishnet_scores()
+        self.swishnet_bars.set_scores(scores, label)
+        self.swishnet_head.setText(self._head("swishnet", label))
+        label, top = self.labels.top_events()
+        self.esresnet_bars.set_scores(top, label)
+        self.esresnet_head.setText(self._head("esresnet", label))
+        segments = {m: self.labels.segments(m, *x_range) for m in TimelineView.ROWS}
+        pending = {}
+        for m in TimelineView.ROWS:
+            t = self.labels.label_time(m)
+            if t is not None:
+                pending[m] = (t[0], now)
+        self.timeline_view.set_segments(segments, pending, now, x_range)
+        times, proc = self.latency.series()
+        self.latency_panel.set_values(
+            times, proc, self.latency.text(), self.latency.warnings(), self.latency.chunk_ms
+        )
+        for plot in self._plots:
+            # move the views now, not in the coming paint (which would then paint twice)
+            plot.getViewBox().updateMatrix()
+
+    def _head(self, model: str, label: str) -> str:
+        if not label:
+            return "waiting for audio"
+        delay = self.labels.delay(model)
+        lab = self.labels.latest[model]
+        return (
+            f"{label.replace('_', ' ')}   [{lab.start:.2f}–{lab.end:.2f} s, "
+            f"shown {delay:.2f} s after its end]"
+        )
+
+    # ----------------------------------------------------------------- close
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.timer.stop()
+        if self.session is not None:
+            self.stop()
+        try:
+            self.save_settings()
+        except Exception:  # closing must always work
+            log.exception("saving settings failed")
+        super().closeEvent(event)

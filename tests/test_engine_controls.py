@@ -1,0 +1,158 @@
+"""The engine's live controls (used by the GUI while the engine runs): recording on / off,
+what is played (input / separated / muted), re-enrolling the target speaker."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rtaudio.audiofile import read_audio
+from rtaudio.config import ConfigError, EngineConfig
+from rtaudio.engine import Engine
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 2.5 s of speech, 16 kHz."""
+    d = tmp_path_factory.mktemp("controls")
+    raw = d / "raw.wav"
+    subprocess.run(
+        ["espeak-ng", "-s", "160", "-w", str(raw), "recording starts and stops while running"],
+        check=True,
+    )
+    out = d / "speech.wav"
+    sf.write(out, read_audio(raw), 16000)
+    return out
+
+
+def _wait(cond: object, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():  # type: ignore[operator]
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
+def test_recording_starts_and_stops_while_running(speech: Path, tmp_path: Path) -> None:
+    engine = Engine(EngineConfig(source=str(speech), classifiers=()))
+    results = engine.subscribe(10_000)
+    engine.start()
+    try:
+        time.sleep(0.4)
+        assert not engine.recording
+        paths = engine.start_recording(tmp_path / "rec", "both")
+        assert set(paths) == {"input"}  # no separated voice without separation
+        assert engine.recording
+        time.sleep(0.8)
+        closed = engine.stop_recording()
+        assert closed == paths and not engine.recording
+        assert engine.stop_recording() == {}  # idempotent
+        second = engine.start_recording(tmp_path / "rec", "input")
+        assert second["input"] != paths["input"]  # a new file, even within the same second
+        assert engine.wait(10)
+    finally:
+        engine.stop()
+    x, sr = sf.read(paths["input"], dtype="float32")
+    assert sr == 16000 and 0.5 < x.size / sr < 1.2
+    # what was recorded is the stretch of input processed while recording was on
+    ref = read_audio(speech)
+    chunks = results.drain()
+    audio = np.concatenate([r.audio for r in chunks if r.audio is not None])[: ref.size]
+    np.testing.assert_allclose(audio, ref[: audio.size], atol=1e-6)  # results carry the input
+    starts = range(0, ref.size - x.size + 1, 160)  # chunk boundaries; 1e-4: PCM_16 rounding
+    assert any(np.allclose(ref[i : i + x.size], x, atol=1e-4) for i in starts), (
+        "the recording is not a stretch of the input"
+    )
+    y, _ = sf.read(second["input"], dtype="float32")
+    assert y.size > 0  # the second recording ran to the end of the file and was closed
+
+
+def test_recording_rejects_bad_kind(tmp_path: Path) -> None:
+    engine = Engine(EngineConfig(source="x.wav"))
+    with pytest.raises(ConfigError, match="record"):
+        engine.start_recording(tmp_path, "everything")
+    with pytest.raises(ConfigError, match="monitor"):
+        engine.set_monitor("speakers")
+
+
+def test_live_reenrollment_from_input_and_from_a_clip(speech: Path, tmp_path: Path) -> None:
+    # 1 s of silence, then speech: a live enrollment of the first 0.5 s must fail (silent)
+    # and keep the clip's target; a later one succeeds
+    audio = np.concatenate((np.zeros(16000, np.float32), read_audio(speech)))
+    src = tmp_path / "silence_then_speech.wav"
+    sf.write(src, audio, 16000)
+    cfg = EngineConfig(source=str(src), separate="tsenet", enroll=str(speech), classifiers=())
+    engine = Engine(cfg)
+    results = engine.subscribe(10_000)
+    engine.start()
+    try:
+        assert engine.status.state == "running"
+        engine.request_enrollment(seconds=0.5)
+        _wait(lambda: engine.enrollment is not None)
+        assert engine.status.state == "enrolling"
+        _wait(lambda: "enrollment failed" in engine.status.message)
+        assert "silent" in engine.status.message and engine.status.state == "running"
+        time.sleep(0.8)  # now in the speech
+        engine.request_enrollment(seconds=0.5)
+        _wait(lambda: "enrolled from 0.5 s of input" in engine.status.message)
+        assert engine.enrollment is None
+        engine.request_enrollment(audio=read_audio(speech))
+        _wait(lambda: "enrolled from the enrollment clip" in engine.status.message)
+        with pytest.raises(ConfigError, match="silent"):
+            engine.request_enrollment(audio=np.zeros(16000, np.float32))
+        with pytest.raises(ConfigError, match="seconds"):
+            engine.request_enrollment(seconds=0)
+        assert engine.wait(10)
+    finally:
+        engine.stop()
+    assert engine.status.state == "finished" and engine.error is None
+    assert all(r.separated for r in results.drain())  # separation never stopped
+
+
+def test_enrollment_needs_tsenet() -> None:
+    engine = Engine(EngineConfig(source="x.wav", separate="mitas"))
+    with pytest.raises(ConfigError, match="tsenet"):
+        engine.request_enrollment(seconds=1.0)
+
+
+@pytest.mark.usefixtures("sound_card")
+def test_what_is_played_switches_while_running(speech: Path) -> None:
+    engine = Engine(EngineConfig(source=str(speech), separate="mitas", play=True, classifiers=()))
+    results = engine.subscribe(10_000)
+    seen: list[str] = []
+    engine.start()
+    try:
+        for what in ("input", "separated"):
+            time.sleep(0.3)
+            engine.set_monitor(what)
+            time.sleep(0.3)
+            engine.muted = True
+            time.sleep(0.3)
+            engine.muted = False
+        assert engine.wait(10)
+    finally:
+        engine.stop()
+    for r in results.drain():
+        if not seen or seen[-1] != r.played:
+            seen.append(r.played)
+    assert seen == ["separated", "input", "muted", "input", "separated", "muted", "separated"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("rtaudio")]
+
+
+def test_a_file_that_breaks_while_playing_is_an_error(speech: Path, tmp_path: Path) -> None:
+    x = read_audio(speech)
+    x[8000:8100] = np.nan
+    broken = tmp_path / "broken.wav"
+    sf.write(broken, x, 16000, subtype="FLOAT")
+    engine = Engine(EngineConfig(source=str(broken), realtime=False, classifiers=()))
+    engine.start()
+    try:
+        assert engine.wait(10)
+    finally:
+        engine.stop()
+    assert engine.status.state == "error" and "NaN" in engine.status.message

@@ -1,0 +1,328 @@
+"""The desktop window with pytest-qt, offscreen: real engine, real files, the virtual sound card."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from pytestqt.qtbot import QtBot
+
+from audio_server import pa_env
+from rtaudio.audiofile import read_audio
+from rtaudio.gui.settings import GuiSettings, open_settings
+from rtaudio.gui.window import MainWindow
+
+EXE = str(Path(sys.executable).with_name("rtaudio"))
+
+
+def _speech(path: Path, text: str) -> Path:
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-s", "170", "-w", str(raw), text], check=True)
+    sf.write(path, read_audio(raw), 16000)
+    return path
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("gui-audio")
+    speech = _speech(d / "speech.wav", "the window shows labels while the file plays")
+    music = d / "music.wav"
+    notes = ["C4", "E4", "G4", "C5", "G4", "E4"]
+    chain = [a for n in notes for a in ("synth", "0.25", "pluck", n, ":")][:-1]
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(music), *chain], check=True)
+    both = d / "speech_music.wav"
+    sf.write(both, np.concatenate((read_audio(speech), read_audio(music))), 16000)
+    short = d / "short.wav"
+    sf.write(short, read_audio(speech)[:3200], 16000)
+    text = d / "notes.wav"
+    text.write_text("not audio at all")
+    return {"speech": speech, "music": music, "both": both, "short": short, "text": text}
+
+
+def _rtaudio_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("rtaudio")]
+
+
+@pytest.fixture
+def window(qtbot: QtBot, tmp_path: Path) -> Iterator[MainWindow]:
+    store = open_settings(tmp_path / "settings.ini")
+    GuiSettings(record_dir=str(tmp_path / "rec"), lookahead_ms=100).save(store)
+    w = MainWindow(open_settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+    end = time.monotonic() + 3
+    while _rtaudio_threads() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not _rtaudio_threads(), "threads left after the window closed"
+
+
+def _wait_idle(qtbot: QtBot, w: MainWindow, timeout: int = 15000) -> None:
+    qtbot.waitUntil(lambda: w.session is None, timeout=timeout)
+
+
+def test_window_opens_with_its_controls(window: MainWindow) -> None:
+    assert window.isVisible() and "rtaudio" in window.windowTitle()
+    assert window.input_combo.itemData(0) == "" and window.output_combo.count() >= 1
+    assert window.start_button.isEnabled() and not window.stop_button.isEnabled()
+    assert window.chunk_spin.value() == 10 and window.lookahead_spin.value() == 100
+    assert not window.enroll_record_button.isEnabled()  # enrollment is for TseNet only
+    window.set_separation("tsenet")
+    assert window.enroll_record_button.isEnabled() and window.hear_separated.isEnabled()
+    window.set_separation("off")
+    assert not window.hear_separated.isEnabled()
+    assert window.swishnet_head.text() == "waiting for audio"
+
+
+def test_file_source_shows_labels_latency_and_records(
+    qtbot: QtBot,
+    window: MainWindow,
+    audio: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    assert window.open_source(str(audio["both"]))
+    window.set_separation("mitas")
+    window.record_button.setChecked(True)  # record from Start
+    qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
+    assert window.session is not None and not window.start_button.isEnabled()
+    qtbot.waitUntil(lambda: window.labels.latest.get("esresnet") is not None, timeout=15000)
+    # labels: SwishNet bars and ESResNet top events are filled, the timeline has spans
+    assert len(window.swishnet_bars.scores()) == 3
+    assert sum(v for _, v in window.swishnet_bars.scores()) > 0
+    assert len(window.esresnet_bars.scores()) == 5
+    assert window.timeline_view.shown["swishnet"]
+    assert "after its end" in window.swishnet_head.text()
+    # the lookahead is visible: the newest label ends at least 100 ms before "now"
+    delay = window.labels.delay("swishnet")
+    assert delay is not None and delay >= 0.1 - 1e-6
+    # latency panel
+    fields = window.latency_panel.fields
+    assert fields["percentiles"].text().startswith("p50")
+    assert (
+        fields["algorithmic"].text().endswith("ms") and "overflows 0" in fields["counters"].text()
+    )
+    x, _ = window.latency_panel.curve.getData()
+    assert x is not None and len(x) > 10
+    assert window.waveform.has_voice  # the separated voice is drawn too
+    _wait_idle(qtbot, window)
+    assert window.last_state == "finished" and window.start_button.isEnabled()
+    kinds = sorted(p.name.rsplit("-", 1)[1] for p in window.recorded)
+    assert kinds == ["input.wav", "voice.wav"]
+    dur = sf.info(str(audio["both"])).duration
+    dropped = window.latency.counters["dropped"] * 0.01  # on a busy CPU (never recorded)
+    for p in window.recorded:
+        assert p.parent == tmp_path / "rec"
+        assert abs(sf.info(str(p)).duration + dropped - dur) < 0.05
+    assert not window.record_button.isChecked()
+
+
+def test_settings_persist_across_windows(
+    qtbot: QtBot, tmp_path: Path, audio: dict[str, Path]
+) -> None:
+    path = tmp_path / "persist.ini"
+    first = MainWindow(open_settings(path))
+    qtbot.addWidget(first)
+    first.chunk_spin.setValue(20)
+    first.lookahead_spin.setValue(300)
+    first.set_separation("mitas")
+    first.play_check.setChecked(True)
+    first.set_monitor("input")
+    first.set_input_device("some mic")
+    assert first.open_source(str(audio["speech"]))
+    first.set_record_dir(str(tmp_path / "takes"))
+    first.resize(1000, 740)
+    first.close()
+    second = MainWindow(open_settings(path))
+    qtbot.addWidget(second)
+    assert second.chunk_spin.value() == 20 and second.lookahead_spin.value() == 300
+    assert second.separate_combo.currentData() == "mitas"
+    assert second.play_check.isChecked() and second.hear_input.isChecked()
+    assert second.input_combo.currentData() == "some mic"
+    assert "(not found)" in second.input_combo.currentText()
+    assert second.settings.source == str(audio["speech"])
+    assert second.source_label.text() == "file: speech.wav"
+    assert second.settings.record_dir == str(tmp_path / "takes")
+    # the offscreen screen is 800 px wide, so only the height survives restoreGeometry
+    assert open_settings(path).contains("window/geometry")
+    assert abs(second.height() - 740) <= 8
+    second.close()
+
+
+def test_bad_source_and_enrollment_files_are_shown(
+    window: MainWindow, audio: dict[str, Path]
+) -> None:
+    assert not window.open_source("/nonexistent/file.wav")
+    assert window.banner_frame.isVisible() and "no such file" in window.banner.text()
+    window.set_separation("tsenet")
+    assert not window.load_enrollment(str(audio["text"]))
+    assert "Enrollment file rejected" in window.banner.text()
+    assert "not a readable audio file" in window.banner.text()
+    assert not window.load_enrollment(str(audio["short"]))
+    assert "need at least 0.5 s" in window.banner.text()
+    assert window.settings.enroll_wav == ""
+    assert window.load_enrollment(str(audio["speech"]))
+    assert window.enroll_label.text() == "from speech.wav"
+    window.hide_message()
+    assert not window.banner_frame.isVisible()
+
+
+def test_errors_at_start_and_while_running_are_shown(
+    qtbot: QtBot, window: MainWindow, audio: dict[str, Path], tmp_path: Path
+) -> None:
+    # an enrollment clip that disappeared before Start
+    clip = tmp_path / "target.wav"
+    clip.write_bytes(audio["speech"].read_bytes())
+    window.set_separation("tsenet")
+    assert window.load_enrollment(str(clip))
+    clip.unlink()
+    assert window.open_source(str(audio["speech"]))
+    window.start()
+    _wait_idle(qtbot, window)
+    assert window.last_state == "failed"
+    assert "Cannot start" in window.banner.text() and "no such file" in window.banner.text()
+    # a source that breaks while playing: the engine stops with an error, the window stays
+    broken = tmp_path / "broken.wav"
+    x = read_audio(audio["speech"])
+    x[8000:8100] = np.nan
+    sf.write(broken, x, 16000, subtype="FLOAT")
+    window.set_separation("off")
+    assert window.open_source(str(broken))
+    window.start()
+    _wait_idle(qtbot, window)
+    assert window.last_state == "error"
+    assert "Engine error" in window.banner.text() and "NaN" in window.banner.text()
+    assert window.start_button.isEnabled()
+
+
+def test_tsenet_with_an_enrollment_wav_separates(
+    qtbot: QtBot,
+    window: MainWindow,
+    audio: dict[str, Path],
+) -> None:
+    window.set_separation("tsenet")
+    assert window.load_enrollment(str(audio["speech"]))
+    assert window.open_source(str(audio["speech"]))
+    window.start()
+    qtbot.waitUntil(lambda: window.waveform.has_voice, timeout=15000)
+    assert window.session is not None and window.session.cfg.enroll
+    # a new clip while running goes to the engine
+    assert window.load_enrollment(str(audio["both"]))
+    qtbot.waitUntil(
+        lambda: "enrolled from the enrollment clip" in window.banner.text(), timeout=5000
+    )
+    window.stop()
+    assert window.session is None and window.last_state in ("running", "finished")
+
+
+def test_live_enrollment_counts_down_then_separates(
+    qtbot: QtBot,
+    window: MainWindow,
+    audio: dict[str, Path],
+) -> None:
+    window.set_separation("tsenet")
+    window.enroll_seconds_spin.setValue(1.0)
+    assert window.open_source(str(audio["both"]))
+    qtbot.mouseClick(window.enroll_record_button, Qt.MouseButton.LeftButton)  # starts, enrolls
+    assert window.session is not None and window.session.cfg.enroll_seconds == 1.0
+    qtbot.waitUntil(lambda: "s left" in window.enroll_label.text(), timeout=10000)
+    countdown = [window.enroll_label.text()]
+    qtbot.waitUntil(lambda: window.waveform.has_voice, timeout=10000)
+    assert "speak now" in countdown[0]
+    assert window.enroll_label.text() == "record 1 s of the mic at Start"
+    window.stop()
+
+
+@pytest.mark.usefixtures("sound_card")
+def test_unknown_input_device_is_shown_not_fatal(qtbot: QtBot, window: MainWindow) -> None:
+    window.refresh_devices()
+    assert window.input_combo.count() > 1  # the virtual card's devices are listed
+    window.set_input_device("no-such-mic-xyz")
+    window.start()
+    _wait_idle(qtbot, window)
+    assert window.banner_frame.isVisible()
+    assert "no input device matches 'no-such-mic-xyz'" in window.banner.text()
+    assert window.last_state == "failed" and window.start_button.isEnabled()
+
+
+@pytest.mark.usefixtures("sound_card")
+def test_microphone_start_stop_record_and_ab_switch(
+    qtbot: QtBot,
+    window: MainWindow,
+    audio: dict[str, Path],
+) -> None:
+    window.refresh_devices()
+    window.set_separation("mitas")
+    window.play_check.setChecked(True)
+    window.start()
+    qtbot.waitUntil(lambda: window.session is not None and window.session.state == "running")
+    engine = window.session.engine  # type: ignore[union-attr]
+    window.set_monitor("input")
+    assert engine.monitor == "input"
+    window.play_check.setChecked(False)
+    assert engine.muted
+    window.play_check.setChecked(True)
+    window.set_monitor("separated")
+    window.record_button.setChecked(True)  # live recording
+    assert engine.recording
+    subprocess.run(["paplay", str(audio["speech"])], check=True, env=pa_env())
+    window.record_button.setChecked(False)
+    assert not engine.recording
+    qtbot.waitUntil(
+        lambda: any(s.label != "silence" for s in window.labels.segments("swishnet", 0, 1e9)),
+        timeout=5000,
+    )
+    assert window.labels.latest["swishnet"].lookahead == pytest.approx(0.1)
+    assert window.latency.text().end_to_end.endswith("ms")  # playing: end-to-end is measured
+    window.stop()
+    assert window.session is None and not window.stop_button.isEnabled()
+    (wav,) = [p for p in window.recorded if p.name.endswith("input.wav")]
+    x, sr = sf.read(wav, dtype="float32")
+    assert x.size / sr > 1.0 and np.abs(x).max() > 0.05  # the speech was recorded
+
+
+def test_screenshot_command_writes_a_picture(tmp_path: Path, audio: dict[str, Path]) -> None:
+    png = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run(
+        [
+            EXE,
+            "gui",
+            "--source",
+            str(audio["both"]),
+            "--screenshot",
+            str(png),
+            "--quit-after",
+            "5",
+            "--settings",
+            str(tmp_path / "s.ini"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    img = QImage(str(png))
+    assert img.width() >= 800 and img.height() >= 600
+    img = img.convertToFormat(QImage.Format.Format_RGB888)
+    ptr = img.constBits()
+    rows = np.frombuffer(ptr, np.uint8).reshape(img.height(), img.bytesPerLine())
+    pixels = rows[:, : img.width() * 3].reshape(img.height(), img.width(), 3).astype(float)
+    assert pixels.std() > 20, "the screenshot is blank"
+    # the spectrogram area holds many colours, not one flat fill
+    assert len(np.unique(pixels[:, img.width() // 2 :].reshape(-1, 3), axis=0)) > 200
+    assert not (tmp_path / "s.ini").exists() or "source" not in (tmp_path / "s.ini").read_text()
