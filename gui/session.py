@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from rtaudio.audiofile import AudioFileError
-from rtaudio.config import ConfigError, EngineConfig
-from rtaudio.devices import DeviceError
+from rtaudio.config import EngineConfig
 from rtaudio.engine import Engine
+from rtaudio.errors import user_errors as engine_user_errors
 from rtaudio.latency import LatencySummary
 from rtaudio.results import ChunkResult
 
@@ -23,20 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is meant for the user (bad device, file, setting, weights)."""
-    from rtaudio.features import FeatureConfigError
-    from rtaudio.models import ConfigError as ModelConfigError
-    from rtaudio.models import WeightsError
-
-    return (
-        ConfigError,
-        DeviceError,
-        AudioFileError,
-        WeightsError,
-        ModelConfigError,
-        FeatureConfigError,
-        OSError,
-    )
+    """The engine's user-facing errors, plus OS errors (files, devices) shown in the window."""
+    return (*engine_user_errors(), OSError)
 
 
 def describe(e: BaseException) -> str:
@@ -74,7 +61,7 @@ class EngineSession:
 
     @property
     def state(self) -> str:
-        """starting | failed | enrolling | running | finished | error | stopped."""
+        """starting | failed | enrolling | running | reconnecting | finished | error | stopped."""
         if not self._started.is_set():
             return "starting"
         if self.error is not None:
@@ -83,7 +70,7 @@ class EngineSession:
 
     @property
     def active(self) -> bool:
-        return self.state in ("starting", "enrolling", "running")
+        return self.state in ("starting", "enrolling", "running", "reconnecting")
 
     def drain(self) -> list[ChunkResult]:
         return self.channel.drain()

@@ -1,7 +1,25 @@
-"""Reading sound files with clear errors, streamed in blocks, converted to 16 kHz mono."""
+"""Reading sound files with clear errors, streamed in blocks, converted to 16 kHz mono; and
+crash-safe WAV writing (with a repair for WAVs left behind by a crash).
+
+What is refused, always with one line naming the file and the problem
+(:class:`AudioFileError`): missing, empty or unreadable files, files libsndfile only recognises
+by extension (header-less data), files without audio frames, sample rates outside
+1 kHz-768 kHz, and samples that are NaN, infinite or beyond ±``MAX_SAMPLE`` (a float file
+more than 60 dB over full scale is corrupt, not loud). Such files are **refused, not
+repaired**: labels computed from patched audio would look valid while describing something
+else, and a NaN would poison the separator's state for the rest of a live stream. The message
+says where the first bad sample is, so the file can be fixed.
+
+Valid but unusual files are read: 8 / 16 / 24 / 32-bit integer and 32 / 64-bit float PCM, any
+channel count (averaged to mono), any rate (resampled with soxr), DC offset, clipping, silence,
+files shorter than one analysis window, and files of any length (streamed in blocks: memory
+does not grow with the file).
+"""
 
 from __future__ import annotations
 
+import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +29,8 @@ import soundfile as sf
 import soxr
 
 from rtaudio.config import SAMPLE_RATE
+
+MAX_SAMPLE = 1000.0  # |x| above this (60 dB over full scale) means a corrupt float file
 
 
 class AudioFileError(ValueError):
@@ -29,22 +49,41 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
+def _libsndfile_reason(e: BaseException, path: Path) -> str:
+    """libsndfile's message, minus the path (already named) and its misleading parts (an
+    existing file it cannot parse as MP3 is reported as 'does not exist or is not a regular
+    file')."""
+    msg = str(e)
+    if "does not exist or is not a regular file" in msg:
+        return "format not recognised or data corrupt"
+    for prefix in ("Error opening ", f"{str(path)!r}: ", f"{path!s}: "):
+        msg = msg.replace(prefix, "")
+    return msg.strip()
+
+
 def probe(path: str | Path) -> AudioInfo:
     p = Path(path)
     if not p.exists():
         raise AudioFileError(f"{p}: no such file")
     if p.is_dir():
         raise AudioFileError(f"{p}: is a directory")
+    if not p.is_file():
+        raise AudioFileError(f"{p}: not a regular file")
     if p.stat().st_size == 0:
         raise AudioFileError(f"{p}: empty file")
     try:
         info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise AudioFileError(f"{p}: not a readable audio file ({e})") from None
+        why = _libsndfile_reason(e, p)
+        raise AudioFileError(f"{p}: not a readable audio file ({why})") from None
+    if info.format == "RAW":  # libsndfile guessed from the extension: any bytes would "play"
+        raise AudioFileError(f"{p}: not a readable audio file (no audio header)")
     if info.frames <= 0:
         raise AudioFileError(f"{p}: contains no audio frames")
     if info.samplerate < 1000 or info.samplerate > 768000:
         raise AudioFileError(f"{p}: unsupported sample rate {info.samplerate} Hz")
+    if info.channels < 1:
+        raise AudioFileError(f"{p}: no audio channels")
     return AudioInfo(p, int(info.samplerate), int(info.channels), int(info.frames))
 
 
@@ -55,9 +94,30 @@ def mixdown(block: np.ndarray) -> np.ndarray:
     return block.mean(axis=1, dtype=np.float32)
 
 
+def check_samples(x: np.ndarray, where: str, start: int = 0, rate: int | None = None) -> None:
+    """Refuse NaN, infinite or absurdly large samples (see the module docstring).
+
+    Args:
+        x: samples ``[n]`` or ``[n, channels]``.
+        where: the file (or stream) named in the message.
+        start: index of ``x[0]`` in the file, and ``rate`` its sample rate, to say where the
+            first bad sample is.
+    """
+    finite = np.isfinite(x)
+    bad = ~(finite & (np.abs(np.where(finite, x, 0)) <= MAX_SAMPLE))
+    if not bad.any():
+        return
+    rows = bad.reshape(bad.shape[0], -1)
+    i = int(np.argmax(rows.any(axis=1)))
+    v = float(x.reshape(rows.shape)[i][rows[i]][0])
+    at = f" at {(start + i) / rate:.3f} s" if rate else ""
+    what = "NaN or infinite" if not np.isfinite(v) else f"out-of-range (|x| > {MAX_SAMPLE:g})"
+    raise AudioFileError(f"{where}: contains {what} samples (first{at}: {v:g}); file refused")
+
+
 def check_finite(x: np.ndarray, where: str) -> None:
-    if not np.isfinite(x).all():
-        raise AudioFileError(f"{where}: contains NaN or infinite samples")
+    """Kept for callers of the old name: same as :func:`check_samples`."""
+    check_samples(x, where)
 
 
 def iter_blocks(
@@ -70,14 +130,17 @@ def iter_blocks(
         if info.sample_rate == target_rate
         else soxr.ResampleStream(info.sample_rate, target_rate, 1, dtype="float32", quality="HQ")
     )
-    block = max(1, int(block_seconds * info.sample_rate))
+    # at most 4 M samples (16 MB) per block, however many channels and however high the rate
+    block = max(1, min(int(block_seconds * info.sample_rate), (1 << 22) // info.channels))
+    pos = 0
     try:
         with sf.SoundFile(str(info.path)) as f:
             while True:
                 data = f.read(block, dtype="float32", always_2d=True)
                 last = data.shape[0] < block
+                check_samples(data, str(info.path), pos, info.sample_rate)
+                pos += data.shape[0]
                 x = mixdown(data)
-                check_finite(x, str(info.path))
                 if rs is not None:
                     x = rs.resample_chunk(x, last=last)
                 if x.size:
@@ -85,10 +148,148 @@ def iter_blocks(
                 if last:
                     return
     except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioFileError(f"{info.path}: read failed ({e})") from None
+        why = _libsndfile_reason(e, info.path)
+        raise AudioFileError(f"{info.path}: read failed ({why})") from None
 
 
 def read_audio(path: str | Path, target_rate: int = SAMPLE_RATE) -> np.ndarray:
     """A whole file as 16 kHz mono float32."""
     blocks = list(iter_blocks(path, target_rate=target_rate))
     return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+
+
+# ------------------------------------------------------------------ crash-safe WAV writing
+
+WAV_HEADER_BYTES = 44
+WAV_MAX_BYTES = 0xFFFFFFFF - WAV_HEADER_BYTES  # RIFF sizes are 32-bit
+
+
+def _wav_header(data_bytes: int, rate: int, channels: int = 1, bits: int = 16) -> bytes:
+    align = channels * bits // 8
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_bytes)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * align, align, bits)
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
+
+
+class CrashSafeWav:
+    """A 16-bit PCM mono WAV whose header is correct after every :meth:`write`.
+
+    Each write appends the samples (one ``write`` system call), then rewrites the two size
+    fields in place, so if the process dies (``kill -9``, a crash, power kept) the file on disk
+    is a valid WAV holding everything written before the last call: at most the chunk being
+    written is lost. ``flush_seconds`` of audio between ``fsync`` calls bound what a power
+    loss can take. Files stop at ``max_bytes`` of data (RIFF's 4 GB limit by default); the
+    caller rolls over to a new file when :attr:`full` is set.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        rate: int = SAMPLE_RATE,
+        flush_seconds: float = 1.0,
+        max_bytes: int = WAV_MAX_BYTES,
+    ) -> None:
+        self.path = Path(path)
+        self.rate = rate
+        self.max_bytes = max_bytes - max_bytes % 2
+        self.data_bytes = 0
+        self._flush_bytes = max(2, int(flush_seconds * rate) * 2)
+        self._since_sync = 0
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(self._fd, _wav_header(0, rate))
+
+    @property
+    def frames(self) -> int:
+        return self.data_bytes // 2
+
+    @property
+    def full(self) -> bool:
+        return self.data_bytes >= self.max_bytes
+
+    def write(self, x: np.ndarray) -> int:
+        """Append float samples in [-1, 1] (clipped); returns the frames written (fewer than
+        given only when the file is full)."""
+        if self._fd is None:
+            raise ValueError(f"{self.path}: closed")
+        pcm = np.clip(np.round(np.asarray(x, np.float32).reshape(-1) * 32768), -32768, 32767)
+        data = pcm.astype("<i2").tobytes()[: self.max_bytes - self.data_bytes]
+        if not data:
+            return 0
+        os.write(self._fd, data)
+        self.data_bytes += len(data)
+        os.pwrite(self._fd, struct.pack("<I", 36 + self.data_bytes), 4)
+        os.pwrite(self._fd, struct.pack("<I", self.data_bytes), 40)
+        self._since_sync += len(data)
+        if self._since_sync >= self._flush_bytes:
+            os.fsync(self._fd)
+            self._since_sync = 0
+        return len(data) // 2
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def __enter__(self) -> CrashSafeWav:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def repair_wav(path: str | Path) -> int | None:
+    """Fix the size fields of a RIFF/WAVE file cut short by a crash (a writer that never
+    updated its header, or died between appending data and updating it).
+
+    The ``data`` chunk must be the last one (true for recordings made by rtaudio, libsndfile
+    and most recorders). Returns the number of frames the repaired file holds, or None if
+    the header was already right. Raises :class:`AudioFileError` for anything that is not a
+    WAV with a ``fmt `` and ``data`` chunk.
+    """
+    p = Path(path)
+    try:
+        with p.open("r+b") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                raise AudioFileError(f"{p}: not a RIFF/WAVE file")
+            pos, align = 12, 0
+            while pos + 8 <= size:
+                f.seek(pos)
+                cid, clen = struct.unpack("<4sI", f.read(8))
+                if cid == b"fmt ":
+                    fmt = f.read(16)
+                    if len(fmt) < 16:
+                        raise AudioFileError(f"{p}: truncated 'fmt ' chunk")
+                    align = struct.unpack("<HHIIHH", fmt)[4]
+                elif cid == b"data":
+                    if not align:
+                        raise AudioFileError(f"{p}: no 'fmt ' chunk before the data")
+                    avail = size - (pos + 8)
+                    data = avail - avail % align
+                    if clen == data and struct.unpack("<I", head[4:8])[0] == pos + data:
+                        return None
+                    nxt = pos + 8 + clen + (clen & 1)
+                    if 0 < clen < data and nxt + 8 <= size:  # does another chunk follow?
+                        f.seek(nxt)
+                        cid2, clen2 = struct.unpack("<4sI", f.read(8))
+                        if all(48 <= c < 123 or c == 32 for c in cid2) and nxt + 8 + clen2 <= size:
+                            return None
+                    data = min(data, WAV_MAX_BYTES)
+                    f.seek(pos + 4)
+                    f.write(struct.pack("<I", data))
+                    f.seek(4)
+                    f.write(struct.pack("<I", pos + data))
+                    return data // align
+                pos += 8 + clen + (clen & 1)
+    except OSError as e:
+        raise AudioFileError(f"{p}: cannot repair ({e.strerror or e})") from None
+    raise AudioFileError(f"{p}: no 'data' chunk")

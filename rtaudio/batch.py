@@ -10,18 +10,30 @@ Outputs mirror the input tree under ``--out`` and are written atomically (tempor
 rename): ``NAME.labels.json``, ``NAME.voice.wav`` (with ``--separate``; 16 kHz mono,
 sample-aligned with the input, the separator's delay removed) and ``summary.csv``. A file whose
 ``NAME.labels.json`` exists is skipped unless ``--overwrite``: an interrupted batch resumes.
+
+Trust and failure rules: a file that cannot be used (unreadable, NaN / infinite samples...) is
+one ``summary.csv`` row with ``status=error`` and a one-line ``error`` naming the file and the
+problem, and the batch goes on; nothing is ever written outside ``--out`` (a symlink inside the
+output tree that points elsewhere makes that file's row an error instead); memory does not grow
+with a file's length (audio is read in blocks, the separated voice is streamed to a temporary
+file in ``--out/.rtaudio-spool`` that is renamed into place, or removed on failure or Ctrl-C).
+Exit status of ``rtaudio process``: 0 every file processed, 1 some files failed (see
+``summary.csv``), 2 bad arguments or settings, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
+import array
+import contextlib
 import csv
 import io
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +51,7 @@ from rtaudio.results import Label
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf")
 OFFLINE_MAX_SECONDS = 1200  # whole-file separation holds every activation in memory
+SPOOL_DIR = ".rtaudio-spool"  # under --out: voice files being written (removed after each run)
 SUMMARY_FIELDS = (
     "path",
     "status",
@@ -61,10 +74,11 @@ class BatchError(ValueError):
 class Job:
     src: Path  # the input file
     rel: Path  # its path relative to the input root (mirrored under --out)
+    keep_suffix: bool = False  # another input has the same stem: name outputs NAME.EXT.*
 
     @property
     def stem(self) -> Path:
-        return self.rel.with_suffix("")
+        return self.rel if self.keep_suffix else self.rel.with_suffix("")
 
 
 def discover(inputs: Sequence[str | Path]) -> list[Job]:
@@ -80,6 +94,11 @@ def discover(inputs: Sequence[str | Path]) -> list[Job]:
             jobs.append(Job(p, Path(p.name)))  # an explicit file is processed whatever its name
         else:
             raise BatchError(f"{p}: no such file or directory")
+    # talk.wav and talk.flac side by side: their outputs keep the extension (talk.wav.*)
+    stems: dict[Path, set[Path]] = defaultdict(set)
+    for j in jobs:
+        stems[j.stem].add(j.src)
+    jobs = [Job(j.src, j.rel, True) if len(stems[j.stem]) > 1 else j for j in jobs]
     seen: dict[Path, Path] = {}
     for j in jobs:
         if j.stem in seen and seen[j.stem] != j.src:
@@ -88,16 +107,58 @@ def discover(inputs: Sequence[str | Path]) -> list[Job]:
     return jobs
 
 
+def _file_mode() -> int:
+    """What ``open()`` would give a new file (temporary files are created 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _atomic_move(src: Path, path: Path) -> None:
+    """Move a finished temporary file to ``path`` atomically (a rename on the same file
+    system, else a copy next to ``path`` that is then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, path)
+        return
+    except OSError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as f, open(src, "rb") as g:
+            shutil.copyfileobj(g, f, 1 << 20)
+        os.replace(tmp, path)
+        os.unlink(src)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def inside(root: Path, rel: str | Path) -> Path:
+    """``root / rel`` with symlinks resolved; :class:`BatchError` if that leaves ``root``
+    (``..`` in ``rel``, an absolute ``rel``, or a symlink in the tree pointing elsewhere)."""
+    root = root.resolve()
+    dest = (root / rel).resolve()
+    if root not in dest.parents:
+        raise BatchError(f"refusing to write {dest}: outside the output folder {root}")
+    return dest
 
 
 def _chunks(blocks: Iterable[np.ndarray], n: int, tail: int) -> Iterator[np.ndarray]:
@@ -116,7 +177,7 @@ def _chunks(blocks: Iterable[np.ndarray], n: int, tail: int) -> Iterator[np.ndar
         yield rest[i * n : (i + 1) * n]
 
 
-def _segments(labels: list[Label], duration: float) -> list[dict[str, Any]]:
+def _segments(labels: Iterable[Label], duration: float) -> list[dict[str, Any]]:
     out = []
     for lab in labels:
         if lab.start >= duration:
@@ -130,6 +191,32 @@ def _segments(labels: list[Label], duration: float) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _segments_by_model(labels: Iterable[Label], duration: float) -> dict[str, list[dict[str, Any]]]:
+    by: dict[str, list[Label]] = defaultdict(list)
+    for lab in labels:
+        by[lab.model].append(lab)
+    return {m: _segments(labs, duration) for m, labs in by.items()}
+
+
+class _Aligner:
+    """Passes on the separator's stream minus its first ``delay`` samples, up to ``length``
+    samples: the voice aligned with the input, piece by piece."""
+
+    def __init__(self, delay: int, length: int, sink: Callable[[np.ndarray], object]) -> None:
+        self.skip = delay
+        self.left = length
+        self.sink = sink
+
+    def __call__(self, v: np.ndarray) -> None:
+        if self.skip:
+            k = min(self.skip, v.size)
+            v, self.skip = v[k:], self.skip - k
+        v = v[: self.left]
+        if v.size:
+            self.left -= v.size
+            self.sink(v)
 
 
 def file_labels(segments: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -170,7 +257,18 @@ class FileProcessor:
         self.processor = Processor(cfg, enrollment)
         self.offline = False
 
-    def run(self, src: Path, offline: bool = False) -> tuple[dict[str, Any], np.ndarray | None]:
+    def run(
+        self,
+        src: Path,
+        offline: bool = False,
+        voice_sink: Callable[[np.ndarray], object] | None = None,
+    ) -> tuple[dict[str, Any], np.ndarray | None]:
+        """Process one file: ``(labels document, separated voice)``.
+
+        With ``voice_sink`` the aligned voice is handed to it piece by piece as it is computed
+        (and None is returned in its place), so memory does not grow with the file's length;
+        labels are kept as compact segments (a few hundred bytes per label).
+        """
         info = probe(src)
         cfg = self.cfg
         proc = self.processor
@@ -178,9 +276,13 @@ class FileProcessor:
         n = cfg.chunk_samples
         delay = proc.separator.latency if proc.separator else 0
         lookahead = max((t.lookahead + t.hop for t in proc.taggers), default=0)
-        labels: dict[str, list[Label]] = defaultdict(list)
+        # at least one sample: a file shorter than one 16 kHz sample still gets its label
+        length = max(1, round(info.frames * SAMPLE_RATE / info.sample_rate))
+        duration = length / SAMPLE_RATE
+        segments: dict[str, list[dict[str, Any]]] = defaultdict(list)
         voice: list[np.ndarray] = []
-        times: list[float] = []
+        aligned = _Aligner(delay, length, voice_sink or voice.append)
+        times = array.array("f")
         chunks = _chunks(iter_blocks(src), n, max(delay, lookahead))
         if offline:
             if info.duration > OFFLINE_MAX_SECONDS:
@@ -190,24 +292,21 @@ class FileProcessor:
                 )
             t0 = time.perf_counter()
             padded = np.concatenate(list(chunks))
-            for lab in self._offline_labels(padded):
-                labels[lab.model].append(lab)
+            for m, segs in _segments_by_model(self._offline_labels(padded), duration).items():
+                segments[m].extend(segs)
             if proc.separator is not None:
-                voice.append(self._offline_voice(padded, delay))
+                aligned(self._offline_voice(padded, delay))
             times.append(time.perf_counter() - t0)
         else:
             for chunk in chunks:
                 t0 = time.perf_counter()
                 result, v = proc.process(chunk, adc_time=t0, dequeued=t0)
                 times.append(time.perf_counter() - t0)
-                for lab in result.labels:
-                    labels[lab.model].append(lab)
+                for m, segs in _segments_by_model(result.labels, duration).items():
+                    segments[m].extend(segs)
                 if v is not None:
-                    voice.append(v)
-        length = round(info.frames * SAMPLE_RATE / info.sample_rate)
-        duration = length / SAMPLE_RATE
-        segments = {m: _segments(labs, duration) for m, labs in labels.items()}
-        arr = np.asarray(times) * 1000
+                    aligned(v)
+        arr = np.asarray(times, np.float64) * 1000
         doc: dict[str, Any] = {
             "path": str(src),
             "duration": round(duration, 4),
@@ -227,7 +326,7 @@ class FileProcessor:
             },
             "separation": cfg.separate,
             "mode": "offline" if offline else "streaming",
-            "segments": segments,
+            "segments": dict(segments),
             "file_label": file_labels(segments),
             "latency": {
                 "chunks": int(arr.size),
@@ -238,10 +337,9 @@ class FileProcessor:
                 "algorithmic_ms": proc.algorithmic_ms,
             },
         }
-        out_voice = None
-        if voice:
-            stream = np.concatenate(voice)
-            out_voice = stream[delay : delay + length]  # remove the separator's delay
+        out_voice = np.concatenate(voice) if voice else None
+        if out_voice is None and proc.separator is not None and voice_sink is None:
+            out_voice = np.zeros(0, np.float32)
         return doc, out_voice
 
     def _offline_labels(self, audio: np.ndarray) -> list[Label]:
@@ -287,52 +385,106 @@ def summary_row(rel: Path, doc: dict[str, Any] | None, error: str = "") -> dict[
     }
 
 
-Outputs = dict[str, bytes]  # relative path -> file content
+# relative path -> file content, or a finished temporary file (in the spool folder) to move
+Outputs = dict[str, bytes | Path]
 
 
 def compute_one(
-    fp: FileProcessor, job: Job, offline: bool = False
+    fp: FileProcessor, job: Job, offline: bool = False, spool: Path | None = None
 ) -> tuple[dict[str, Any], Outputs]:
-    """Process one file: its summary row (errors included) and its output files' bytes.
+    """Process one file: its summary row (errors included) and its output files.
 
-    Nothing is written here, so workers on other machines (Ray) need no shared filesystem.
+    Nothing is written under the output names here. The separated voice is streamed to a
+    temporary WAV in ``spool`` (returned as its path, to be moved into place), or with no
+    ``spool`` (workers on other machines, e.g. Ray) to a private temporary file returned as
+    bytes. Any failure or interruption removes the temporary file.
     """
+    tmp: Path | None = None
+    writer: sf.SoundFile | None = None
     try:
-        doc, voice = fp.run(job.src, offline)
-    except AudioFileError as e:
-        return summary_row(job.rel, None, str(e)), {}
-    except (RuntimeError, ValueError, MemoryError) as e:
-        return summary_row(job.rel, None, f"{job.src}: {type(e).__name__}: {e}"), {}
-    files: Outputs = {}
-    if voice is not None:
-        buf = io.BytesIO()
-        sf.write(buf, np.clip(voice, -1, 1), SAMPLE_RATE, subtype="PCM_16", format="WAV")
-        voice_rel = str(job.stem.with_name(job.stem.name + ".voice.wav"))
-        files[voice_rel] = buf.getvalue()
-        doc["voice"] = voice_rel
-    # the labels file last: its presence marks the file as done
-    files[str(job.stem.with_name(job.stem.name + ".labels.json"))] = json.dumps(
-        doc, indent=1
-    ).encode()
-    return summary_row(job.rel, doc), files
+        if fp.processor.separator is not None:
+            if spool is not None:
+                spool.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix="voice.", suffix=".wav.tmp", dir=spool)
+            os.fchmod(fd, FILE_MODE)
+            os.close(fd)
+            tmp = Path(name)
+            writer = sf.SoundFile(str(tmp), "w", SAMPLE_RATE, 1, subtype="PCM_16", format="WAV")
+        w = writer
+
+        def sink(v: np.ndarray) -> None:
+            assert w is not None
+            w.write(np.clip(v, -1.0, 1.0))
+
+        try:
+            doc, _ = fp.run(job.src, offline, voice_sink=sink if writer is not None else None)
+        except AudioFileError as e:
+            return summary_row(job.rel, None, _one_line(str(e))), {}
+        except (RuntimeError, ValueError, MemoryError, OSError) as e:
+            return summary_row(job.rel, None, _one_line(f"{job.src}: {type(e).__name__}: {e}")), {}
+        files: Outputs = {}
+        if writer is not None and tmp is not None:
+            writer.close()
+            writer = None
+            voice_rel = str(job.stem.with_name(job.stem.name + ".voice.wav"))
+            files[voice_rel] = tmp if spool is not None else tmp.read_bytes()
+            if spool is not None:
+                tmp = None  # handed over: write_outputs moves it into place
+            doc["voice"] = voice_rel
+        # the labels file last: its presence marks the file as done
+        files[str(job.stem.with_name(job.stem.name + ".labels.json"))] = json.dumps(
+            doc, indent=1
+        ).encode()
+        return summary_row(job.rel, doc), files
+    finally:
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(msg.split())
+
+
+def discard(files: Outputs) -> None:
+    """Remove the temporary files among ``files`` (outputs that will not be written)."""
+    for data in files.values():
+        if isinstance(data, Path):
+            data.unlink(missing_ok=True)
 
 
 def write_outputs(out: Path, files: Outputs) -> None:
-    """Write each file atomically, in order (the labels file, which marks completion, last);
-    refuse any path that would leave ``out``."""
-    root = out.resolve()
-    for rel, data in files.items():
-        dest = (root / rel).resolve()
-        if root not in dest.parents:
-            raise BatchError(f"refusing to write {dest}: outside {root}")
-        _atomic_write(dest, data)
+    """Write each file atomically, in order (the labels file, which marks completion, last).
+    Every destination is checked first: if any would leave ``out`` (``..``, a symlink in the
+    tree pointing elsewhere), nothing is written and :class:`BatchError` is raised."""
+    try:
+        dests = [(inside(out, rel), data) for rel, data in files.items()]
+    except BatchError:
+        discard(files)
+        raise
+    for dest, data in dests:
+        if isinstance(data, Path):
+            _atomic_move(data, dest)
+        else:
+            _atomic_write(dest, data)
 
 
 def process_one(fp: FileProcessor, job: Job, out: Path, offline: bool = False) -> dict[str, Any]:
     """Process one file and write its outputs; returns its summary row."""
-    row, files = compute_one(fp, job, offline)
-    write_outputs(out, files)
-    return row
+    spool = _spool_dir(Path(out))
+    try:
+        row, files = compute_one(fp, job, offline, spool)
+        try:
+            write_outputs(out, files)
+        except BatchError as e:
+            return summary_row(job.rel, None, str(e))
+        return row
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            spool.parent.rmdir()
 
 
 # ------------------------------------------------------------------ parallel execution
@@ -340,11 +492,17 @@ def process_one(fp: FileProcessor, job: Job, out: Path, offline: bool = False) -
 _WORKER: FileProcessor | None = None
 
 
-def _init_worker(cfg_json: str, enrollment: np.ndarray | None, offline: bool) -> None:
-    global _WORKER
+_SPOOL: Path | None = None
+
+
+def _init_worker(
+    cfg_json: str, enrollment: np.ndarray | None, offline: bool, spool: Path | None = None
+) -> None:
+    global _WORKER, _SPOOL
     torch.set_num_threads(1)
     _WORKER = FileProcessor(EngineConfig(**_cfg_from_json(cfg_json)), enrollment)
     _WORKER.offline = offline
+    _SPOOL = spool
 
 
 def _cfg_from_json(s: str) -> dict[str, Any]:
@@ -355,7 +513,7 @@ def _cfg_from_json(s: str) -> dict[str, Any]:
 
 def _work(job: Job) -> tuple[dict[str, Any], Outputs]:
     assert _WORKER is not None
-    return compute_one(_WORKER, job, _WORKER.offline)
+    return compute_one(_WORKER, job, _WORKER.offline, _SPOOL)
 
 
 def done_row(job: Job, out: Path) -> dict[str, Any] | None:
@@ -394,6 +552,8 @@ def run_batch(
 ) -> list[dict[str, Any]]:
     """Process every input; returns the summary rows (also written to ``out/summary.csv``)."""
     out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise BatchError(f"--out {out} exists and is not a folder")
     jobs = discover(inputs)
     if not jobs:
         raise BatchError("no audio files found in the inputs")
@@ -402,6 +562,7 @@ def run_batch(
         if root.is_dir() and (out == root or root in out.parents):
             raise BatchError(f"--out {out} is inside the input folder {root}")
     out.mkdir(parents=True, exist_ok=True)
+    spool = _spool_dir(out)
     rows: list[dict[str, Any]] = []
     todo: list[Job] = []
     for j in jobs:
@@ -422,7 +583,10 @@ def run_batch(
     )
 
     def done(job: Job, row: dict[str, Any], files: Outputs) -> None:
-        write_outputs(out, files)
+        try:
+            write_outputs(out, files)
+        except BatchError as e:  # this file's outputs would leave --out: its row says so
+            row = summary_row(job.rel, None, str(e))
         rows.append(row)
         bar.update(seconds[job])
         write_summary(out, rows)
@@ -432,25 +596,56 @@ def run_batch(
             _run_ray(todo, cfg, workers, enrollment, offline, ray_address, done)
         elif executor != "local":
             raise BatchError(f"unknown executor {executor!r}; choose local or ray")
-        elif workers <= 1:
+        elif min(workers, len(todo)) <= 1:
             torch.set_num_threads(1)
             fp = FileProcessor(cfg, enrollment)
             for j in todo:
-                done(j, *compute_one(fp, j, offline))
+                done(j, *compute_one(fp, j, offline, spool))
         else:
             cfg_json = json.dumps(asdict(cfg))
             with ProcessPoolExecutor(
-                workers, initializer=_init_worker, initargs=(cfg_json, enrollment, offline)
+                min(workers, len(todo)),
+                initializer=_init_worker,
+                initargs=(cfg_json, enrollment, offline, spool),
             ) as pool:
                 futures: dict[Future[tuple[dict[str, Any], Outputs]], Job] = {
                     pool.submit(_work, j): j for j in todo
                 }
                 for f in as_completed(futures):
-                    done(futures[f], *f.result())
+                    job = futures[f]
+                    try:
+                        result = f.result()
+                    except Exception as e:  # a worker died (killed, out of memory...)
+                        result = (summary_row(job.rel, None, f"{job.src}: worker failed: {e}"), {})
+                    done(job, *result)
     finally:
         bar.close()
         write_summary(out, rows)
+        shutil.rmtree(spool, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            spool.parent.rmdir()  # only if no other run is using it
     return rows
+
+
+def _spool_dir(out: Path) -> Path:
+    """This run's folder for voice files being written, ``--out/.rtaudio-spool/PID``; the
+    folders of runs that were killed (their process is gone) are removed."""
+    base = out / SPOOL_DIR
+    if base.is_dir():
+        for d in base.iterdir():
+            if not d.name.isdigit() or not _pid_alive(int(d.name)):
+                shutil.rmtree(d, ignore_errors=True)
+    return base / str(os.getpid())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _run_ray(

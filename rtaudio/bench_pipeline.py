@@ -3,15 +3,24 @@
 Runs the same :class:`~rtaudio.pipeline.Processor` the engine runs (features + MiTAS +
 SwishNet + ESResNet) on a file or a generated speech-like signal and reports per-stage times and
 the real-time factor at each chunk size.
+
+:func:`soak` is the long-run test: a long file through the whole live engine (threads,
+channels, recorders) at full speed, reporting memory growth and latency drift
+(``scripts/soak.py`` runs it for an hour).
 """
 
 from __future__ import annotations
 
+import array
+import os
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 import torch
 
 from rtaudio.audiofile import read_audio
@@ -96,3 +105,133 @@ def format_pipeline(report: dict[str, Any]) -> str:
             f"{c['max_ms']:>6.2f}ms   {st}"
         )
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- soak test
+
+
+def rss_mb() -> float:
+    """Resident set size of this process in MB (Linux ``/proc``; ``ru_maxrss`` elsewhere,
+    which is the peak, not the current size)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_soak_source(path: str | Path, minutes: float) -> Path:
+    """``minutes`` of the speech-like test signal (16 kHz mono 16-bit), written minute by
+    minute with a different gain and noise each time (constant memory)."""
+    path = Path(path)
+    base = _test_signal(60.0)
+    rng = np.random.default_rng(1)
+    left = round(minutes * 60 * SAMPLE_RATE)
+    with sf.SoundFile(str(path), "w", SAMPLE_RATE, 1, subtype="PCM_16") as f:
+        while left > 0:
+            x = base[: min(left, base.size)] * rng.uniform(0.3, 2.0)
+            x = x + 0.003 * rng.standard_normal(x.size).astype(np.float32)
+            f.write(np.clip(x, -1, 1))
+            left -= x.size
+    return path
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float]:
+    arr = np.asarray(values, np.float64)
+    if not arr.size:
+        return {"chunks": 0}
+    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
+    return {
+        "chunks": int(arr.size),
+        "p50_ms": round(float(p50), 3),
+        "p95_ms": round(float(p95), 3),
+        "p99_ms": round(float(p99), 3),
+        "max_ms": round(float(arr.max()), 3),
+    }
+
+
+def soak(
+    source: str | Path,
+    cfg: EngineConfig,
+    segment_s: float = 600.0,
+    warmup_s: float = 60.0,
+    log: Callable[[str], object] | None = None,
+) -> dict[str, Any]:
+    """Run a file through the live engine at full speed (``realtime=False``: file feeder,
+    worker, channels, all threads as in ``rtaudio monitor``) and watch for leaks and drift.
+
+    A subscriber drains the results every 0.2 s like the terminal view does. Reports the
+    resident memory (RSS) after ``warmup_s`` of stream time and at the end, its growth, and
+    the per-chunk processing time percentiles of the first and the last ``segment_s`` of
+    audio (kept in bounded buffers, so the measurement itself does not grow).
+    """
+    from rtaudio.engine import Engine
+
+    engine = Engine(cfg.replace(source=str(source), realtime=False))
+    channel = engine.subscribe(maxsize=8192)
+    per_seg = max(1, round(segment_s * 1000 / cfg.chunk_ms))
+    first: array.array[float] = array.array("f")
+    last: deque[float] = deque(maxlen=per_seg)
+    rss_start = rss_mb()
+    rss_warm: float | None = None
+    rss_max = rss_start
+    samples: list[tuple[float, float]] = []  # (stream s, RSS MB), one per minute of audio
+    t0 = time.perf_counter()
+    stream = 0.0
+    next_sample = 0.0
+    engine.start()
+    try:
+        while True:
+            done = engine.wait(0.2)
+            for r in channel.drain():
+                ms = r.latency.processing_ms
+                if len(first) < per_seg:
+                    first.append(ms)
+                last.append(ms)
+                stream = r.end
+            rss = rss_mb()
+            rss_max = max(rss_max, rss)
+            if rss_warm is None and stream >= warmup_s:
+                rss_warm = rss
+            if stream >= next_sample:
+                samples.append((round(stream, 1), round(rss, 2)))
+                next_sample += 60.0
+                if log is not None:
+                    log(
+                        f"{stream / 60:6.1f} min audio  {time.perf_counter() - t0:7.1f} s wall  "
+                        f"RSS {rss:7.1f} MB  dropped {engine.dropped}"
+                    )
+            if done:
+                break
+    finally:
+        engine.stop()
+    for r in channel.drain():
+        last.append(r.latency.processing_ms)
+    if engine.status.state == "error":
+        raise RuntimeError(f"engine failed: {engine.status.message}")
+    rss_end = rss_mb()
+    base = rss_warm if rss_warm is not None else rss_start
+    s = engine.summary()
+    return {
+        "audio_s": round(stream, 2),
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "chunk_ms": cfg.chunk_ms,
+        "separate": cfg.separate,
+        "classifiers": list(cfg.classifiers),
+        "trained": engine.status.trained,
+        "rss_start_mb": round(rss_start, 2),
+        "rss_after_warmup_mb": round(base, 2),
+        "rss_end_mb": round(rss_end, 2),
+        "rss_max_mb": round(rss_max, 2),
+        "rss_growth_mb": round(rss_end - base, 2),
+        "rss_by_minute": samples,
+        "first": _percentiles(first),
+        "last": _percentiles(last),
+        "segment_s": segment_s,
+        "dropped": s.dropped,
+        "overflows": s.overflows,
+        "chunks": s.chunks,
+    }

@@ -12,31 +12,33 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from rtaudio.audiofile import AudioFileError
-    from rtaudio.batch import BatchError
-    from rtaudio.config import ConfigError
-    from rtaudio.devices import DeviceError
-    from rtaudio.features import FeatureConfigError
-    from rtaudio.models import ConfigError as ModelConfigError
-    from rtaudio.models import WeightsError
+MAX_WORKERS = 256  # --workers beyond this is a typo, not a machine
 
-    return (
-        CliError,
-        ConfigError,
-        DeviceError,
-        AudioFileError,
-        WeightsError,
-        ModelConfigError,
-        FeatureConfigError,
-        BatchError,
-    )
+
+def _positive(name: str, value: float | None, maximum: float = float("inf")) -> None:
+    """Refuse ``value`` unless ``0 < value <= maximum`` (NaN included)."""
+    if value is not None and not 0 < value <= maximum:
+        raise CliError(
+            f"{name} must be positive"
+            + (f" and at most {maximum:g}" if maximum < float("inf") else "")
+        )
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from rtaudio.errors import user_errors
+
+    return (CliError, *user_errors())
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from rtaudio import bench
     from rtaudio import models as models
 
+    _positive("--seconds", args.seconds, 3600)
+    if not 1 <= args.calls <= 1_000_000:
+        raise CliError("--calls must be 1..1000000")
+    for c in args.chunk_ms:
+        _positive("--chunk-ms", c, 1000)
     if args.what == "pipeline":
         from rtaudio.bench_pipeline import bench_pipeline, format_pipeline
 
@@ -82,9 +84,15 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     from rtaudio.devices import list_devices
 
     devs = list_devices()
+    if not devs:
+        print(
+            "rtaudio devices: no audio devices found (is a sound server running? is "
+            "PortAudio built with ALSA / PulseAudio / JACK support?)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps([d.to_json() for d in devs], indent=2))
-        return 0
+        return 0 if devs else 1
     print(f"{'#':>3}  {'name':<32} {'host API':<12} {'in':>3} {'out':>3} {'rate':>7}")
     for d in devs:
         mark = ("<" if d.default_input else " ") + (">" if d.default_output else " ")
@@ -93,7 +101,7 @@ def _cmd_devices(args: argparse.Namespace) -> int:
             f"{d.max_input_channels:>3} {d.max_output_channels:>3} {d.default_samplerate:>7.0f}"
         )
     print("(< default input, > default output)")
-    return 0
+    return 0 if devs else 1
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -121,8 +129,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
         raise CliError(
             f"--kinds: unknown {', '.join(bad) or '(none)'} (choose from {', '.join(KINDS)})"
         )
-    if args.hours <= 0:
-        raise CliError("--hours must be positive")
+    _positive("--hours", args.hours, 10_000)
     if not 0.0 <= args.augment <= 1.0:
         raise CliError("--augment must be between 0 and 1")
     result = build(
@@ -155,8 +162,8 @@ def _cmd_process(args: argparse.Namespace) -> int:
     if args.lookahead_ms is not None:
         overrides["swishnet_lookahead_ms"] = overrides["esresnet_lookahead_ms"] = args.lookahead_ms
     cfg = config.load(args.config, **{k: v for k, v in overrides.items() if v is not None})
-    if args.workers < 1:
-        raise CliError("--workers must be >= 1")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise CliError(f"--workers must be 1..{MAX_WORKERS}")
     enrollment = read_audio(cfg.enroll) if cfg.enroll else None
     rows = run_batch(
         args.inputs,
@@ -186,8 +193,10 @@ def _cmd_images(args: argparse.Namespace) -> int:
 
     from rtaudio.images import classify_images, load_classifier, write_csv
 
-    if args.topk < 1 or args.batch < 1:
-        raise CliError("--topk and --batch must be >= 1")
+    if not (1 <= args.topk <= 1000 and 1 <= args.batch <= 4096):
+        raise CliError("--topk must be 1..1000 and --batch 1..4096")
+    if Path(args.out).exists() and not args.overwrite:
+        raise CliError(f"{args.out} exists; pass --overwrite to replace it")
     clf = load_classifier(args.model, args.weights)
     print(f"model: {args.model} from {clf.source}", file=sys.stderr)
     rows = classify_images(
@@ -238,8 +247,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         from rtaudio.gui.app import GuiError, run_gui
     except ImportError as e:
         raise CliError(f"the GUI needs PySide6 and pyqtgraph ({e}); run: bash install.sh") from None
-    if args.quit_after is not None and args.quit_after <= 0:
-        raise CliError("--quit-after must be positive")
+    _positive("--quit-after", args.quit_after)
     try:
         return run_gui(
             source=args.source,
@@ -250,6 +258,99 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         )
     except GuiError as e:
         raise CliError(str(e)) from None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rtaudio.train import CorpusError, TrainError, TrainOptions, train
+
+    if args.steps < 0:
+        raise CliError("--steps must be >= 0")
+    opts = TrainOptions(
+        model=args.model,
+        data=Path(args.data),
+        out=Path(args.out),
+        steps=args.steps,
+        seed=args.seed,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        batch_size=args.batch_size,
+        segment_seconds=args.segment_seconds,
+        lr=args.lr,
+        val_every=args.val_every,
+        patience=args.patience,
+        warmup_steps=args.warmup,
+        val_size=args.val_size,
+        checkpoint_minutes=args.checkpoint_minutes,
+        log_every=args.log_every,
+        threads=args.threads,
+        device=args.device,
+        export_only=args.export_only,
+        test=not args.no_test,
+        max_minutes=args.max_minutes,
+    )
+    try:
+        result = train(opts)
+    except (TrainError, CorpusError) as e:
+        raise CliError(str(e)) from None
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "out": str(result.out) if result.out else None,
+                    "checkpoint": str(result.checkpoint),
+                    "step": result.step,
+                    "stopped": result.stopped,
+                    "best_validation": result.best_score,
+                    "metrics": result.metrics,
+                },
+                indent=2,
+            )
+        )
+    return 130 if result.stopped == "interrupted" else 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rtaudio.train import CorpusError, EvalOptions, evaluate, format_report
+
+    png = None
+    if args.png != "":
+        png = Path(args.png or f"rtaudio-eval-{args.model}-{args.split}.png")
+    opts = EvalOptions(
+        model=args.model,
+        data=Path(args.data),
+        weights=Path(args.weights) if args.weights else None,
+        split=args.split,
+        png=png,
+        mixtures=args.mixtures,
+        seed=args.seed,
+        live=not args.no_live,
+    )
+    try:
+        report = evaluate(opts)
+    except CorpusError as e:
+        raise CliError(str(e)) from None
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_report(report))
+    return 0
+
+
+def _cmd_repair_wav(args: argparse.Namespace) -> int:
+    from rtaudio.audiofile import AudioFileError, repair_wav
+
+    failed = 0
+    for f in args.files:
+        try:
+            frames = repair_wav(f)
+        except AudioFileError as e:
+            print(f"rtaudio repair-wav: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{f}: " + ("header was correct" if frames is None else f"repaired, {frames} frames"))
+    return 1 if failed else 0
 
 
 def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -272,12 +373,15 @@ def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from rtaudio import config
     from rtaudio.monitor import run_monitor
 
     cfg = config.load(args.config, **_engine_overrides(args))
-    if args.duration is not None and args.duration <= 0:
-        raise CliError("--duration must be positive")
+    _positive("--duration", args.duration, 1e9)
+    if args.jsonl and Path(args.jsonl).exists() and not args.overwrite:
+        raise CliError(f"{args.jsonl} exists; pass --overwrite to replace it")
     return run_monitor(cfg, duration=args.duration, jsonl=args.jsonl)
 
 
@@ -288,7 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"rtaudio {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    m = sub.add_parser("monitor", help="live labels, separation and latency in the terminal")
+    m = sub.add_parser(
+        "monitor",
+        help="live labels, separation and latency in the terminal",
+        description="A lost device (unplugged, sound server restarted) is reported and "
+        "reopened with backoff while the monitor keeps running; recordings stay valid WAVs "
+        "even after a crash (at most the last chunk is lost). Exit status: 0 stopped "
+        "(--duration, end of --source, Ctrl-C), 1 the stream broke while running (e.g. NaN "
+        "samples in --source), 2 bad setup (device, file, setting).",
+    )
     m.add_argument("--config", help="TOML file of engine settings (CLI flags override it)")
     m.add_argument("--input", help="input device (index or name; default: system default)")
     m.add_argument("--output", help="output device for --play")
@@ -308,13 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--record", metavar="DIR", help="write input / separated WAVs here")
     m.add_argument("--jsonl", metavar="FILE", help="write labels and latency as JSON lines")
     m.add_argument("--source", metavar="FILE", help="play a sound file as the microphone")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing --jsonl file")
     m.set_defaults(func=_cmd_monitor)
 
     pr = sub.add_parser(
         "process",
         help="label (and separate) sound files and folders with the live pipeline",
-        description="Exit status: 0 all files processed, 1 some files failed (see summary.csv), "
-        "2 bad arguments.",
+        description="Every file gets a row in summary.csv; a file that cannot be used "
+        "(unreadable, NaN / infinite samples...) is refused with a one-line error there and the "
+        "batch goes on. Exit status: 0 all files processed, 1 some files failed (see "
+        "summary.csv), 2 bad arguments or settings, 130 interrupted (Ctrl-C; rerun to resume).",
     )
     pr.add_argument("inputs", nargs="+", metavar="INPUT", help="files and folders (recursive)")
     pr.add_argument("--out", required=True, metavar="DIR", help="output folder (mirrors inputs)")
@@ -362,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--topk", type=int, default=5, help="labels per image (default 5)")
     im.add_argument("--batch", type=int, default=32, help="images per forward pass")
     im.add_argument("--out", required=True, metavar="FILE.csv", help="path,rank,label,score CSV")
+    im.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     im.add_argument("--no-progress", action="store_true")
     im.set_defaults(func=_cmd_images)
 
@@ -444,6 +560,78 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--quit-after", type=float, metavar="S", help="quit after S seconds")
     g.add_argument("--settings", metavar="INI", help="settings file (default: the user's)")
     g.set_defaults(func=_cmd_gui)
+
+    tr = sub.add_parser(
+        "train",
+        help="train a model on a corpus (resumable, checkpointed)",
+        description="Train MODEL (swishnet, esresnet, mitas, tsenet, or a mobilenet / xception "
+        "variant as a log-mel image classifier) on the train split of a corpus built by "
+        "`rtaudio data build`; validation picks the best weights and stops early, the test "
+        "split gives the metrics stored with the weights.",
+    )
+    tr.add_argument("model", help="registry name, e.g. swishnet, mitas, mobilenet_v1_025")
+    tr.add_argument("--data", required=True, metavar="DIR", help="corpus directory")
+    tr.add_argument("--out", required=True, metavar="FILE", help="weights to write (.safetensors)")
+    tr.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    tr.add_argument(
+        "--steps", type=int, default=20000, help="total optimiser steps (default 20000)"
+    )
+    tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tr.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out / checkpoint"
+    )
+    tr.add_argument("--checkpoint", metavar="FILE", help="checkpoint path (default: OUT.ckpt)")
+    tr.add_argument("--batch-size", type=int, help="examples per step (default: per model)")
+    tr.add_argument(
+        "--segment-seconds", type=float, help="separators: training mixture length (default 2)"
+    )
+    tr.add_argument("--lr", type=float, help="Adam learning rate (default: per model)")
+    tr.add_argument("--val-every", type=int, help="steps between validations (default: per model)")
+    tr.add_argument("--patience", type=int, help="validations without gain before stopping")
+    tr.add_argument("--warmup", type=int, default=100, help="linear LR warm-up steps (100)")
+    tr.add_argument(
+        "--val-size", type=int, help="validation windows per class / mixtures (default per model)"
+    )
+    tr.add_argument("--checkpoint-minutes", type=float, default=5.0, help="checkpoint period")
+    tr.add_argument("--log-every", type=int, default=25, help="steps between progress lines")
+    tr.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    tr.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda...")
+    tr.add_argument("--max-minutes", type=float, help="stop (and export) after this long")
+    tr.add_argument(
+        "--export-only",
+        action="store_true",
+        help="write --out from the checkpoint's best weights, train nothing",
+    )
+    tr.add_argument("--no-test", action="store_true", help="skip the test-split metrics")
+    tr.add_argument("--json", action="store_true", help="print the result as JSON")
+    tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="held-out metrics of trained weights on a corpus")
+    ev.add_argument("model", help="registry name, e.g. swishnet, mitas")
+    ev.add_argument("--data", required=True, metavar="DIR", help="corpus directory")
+    ev.add_argument("--weights", metavar="FILE", help="weights (default: the shipped ones)")
+    ev.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    ev.add_argument(
+        "--png",
+        metavar="FILE",
+        help="confusion-matrix PNG (default rtaudio-eval-MODEL-SPLIT.png; '' for none)",
+    )
+    ev.add_argument("--mixtures", type=int, default=200, help="separator mixtures (default 200)")
+    ev.add_argument("--seed", type=int, default=1234, help="seed of the separator mixtures")
+    ev.add_argument("--no-live", action="store_true", help="skip SwishNet's live-engine check")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    rw = sub.add_parser(
+        "repair-wav",
+        help="fix the header of WAVs cut short by a crash (recordings of old versions)",
+        description="Rewrite the RIFF and data sizes of WAV files from their length, so that "
+        "every player reads all the audio. rtaudio's own recordings keep a correct header "
+        "after every chunk and are repaired automatically when recording into the same "
+        "folder again. Exit status: 0 all files fine or repaired, 1 some are not WAVs.",
+    )
+    rw.add_argument("files", nargs="+", metavar="WAV")
+    rw.set_defaults(func=_cmd_repair_wav)
 
     ms = sub.add_parser("models", help="list the model zoo")
     ms.add_argument("--stats", action="store_true", help="count parameters and MACs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -81,6 +82,11 @@ class EngineConfig:
         def bad(msg: str) -> ConfigError:
             return ConfigError(f"config: {msg}")
 
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise bad(f"{f.name}={v} must be a finite number")
+
         n = self.chunk_ms * SAMPLE_RATE / 1000
         if not 1 <= self.chunk_ms <= 1000 or abs(n - round(n)) > 1e-9:
             raise bad(f"chunk_ms={self.chunk_ms} must be 1..1000 and a whole number of samples")
@@ -95,6 +101,8 @@ class EngineConfig:
         unknown = [c for c in self.classifiers if c not in CLASSIFIERS]
         if unknown:
             raise bad(f"unknown classifier(s) {unknown}; choose from {', '.join(CLASSIFIERS)}")
+        if len(set(self.classifiers)) != len(self.classifiers):
+            raise bad(f"classifiers {list(self.classifiers)} lists one twice")
         for m in CLASSIFIERS:
             la = getattr(self, f"{m}_lookahead_ms")
             win = getattr(self, f"{m}_window_ms")
@@ -115,8 +123,8 @@ class EngineConfig:
             raise bad("silence_db must be -120..0 dBFS")
         if not 0 <= self.playback_buffer_ms <= 1000:
             raise bad("playback_buffer_ms must be 0..1000")
-        if self.max_backlog_ms < 2 * self.chunk_ms:
-            raise bad("max_backlog_ms must be at least two chunks")
+        if not 2 * self.chunk_ms <= self.max_backlog_ms <= 60_000:
+            raise bad("max_backlog_ms must be at least two chunks and at most 60000")
         if self.record not in RECORD_WHAT:
             raise bad(f"record={self.record!r}; choose one of {', '.join(RECORD_WHAT)}")
 
@@ -173,8 +181,13 @@ def load(path: str | Path | None = None, **overrides: Any) -> EngineConfig:
             parsed = tomllib.loads(p.read_text())
         except FileNotFoundError:
             raise ConfigError(f"config: no such file {p}") from None
+        except OSError as e:  # a folder, no permission...
+            raise ConfigError(f"config: cannot read {p} ({e.strerror or e})") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"config: {p} is not valid TOML ({e})") from None
-        data = dict(parsed.get("engine", parsed))
+        table = parsed.get("engine", parsed)
+        if not isinstance(table, dict):
+            raise ConfigError(f"config: {p}: [engine] must be a table of settings")
+        data = dict(table)
     data.update({k: v for k, v in overrides.items() if v is not None})
     return from_dict(data)

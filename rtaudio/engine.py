@@ -27,11 +27,26 @@ lock around the WAV writers, and a queue of enrollment requests: nothing the wor
 Drop policy: when more than ``max_backlog_ms`` of audio waits for the worker (live sources
 only), the oldest whole chunks are discarded and counted in ``dropped``; the backlog, and so
 memory and latency, stay bounded.
+
+Device faults: when the input stream dies (device unplugged, sound server gone) or stalls
+(active but silent for ``STALL_S``), or the output stream dies, the worker keeps everything
+received so far (recordings stay valid: their headers are rewritten after every chunk),
+sets ``status.state = "reconnecting"`` with the reason in ``status.message``, and reopens the
+streams with exponential backoff (0.25 s doubling to 5 s; a try that fails re-scans
+PortAudio's devices and tries again, which a replugged USB device or a restarted sound server
+needs). When they open again it resumes (state back to ``running``, message saying how long the
+gap was; stream time does not count the gap, the separator restarts).
+:meth:`Engine.switch_input` picks another input device while running (also while reconnecting).
+
+File sources: at the end of the file the worker feeds silence through the classifiers for
+their lookahead (as ``rtaudio process`` does), so the last spans, and a file shorter than one
+analysis window, are labelled too; that silence is neither played nor recorded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -45,7 +60,17 @@ import soundfile as sf
 import soxr
 import torch
 
-from rtaudio.audiofile import AudioFileError, check_finite, mixdown, probe, read_audio
+from rtaudio import devices
+from rtaudio.audiofile import (
+    WAV_MAX_BYTES,
+    AudioFileError,
+    CrashSafeWav,
+    check_samples,
+    mixdown,
+    probe,
+    read_audio,
+    repair_wav,
+)
 from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
 from rtaudio.devices import DeviceError, resolve
 from rtaudio.latency import LatencyStats, LatencySummary
@@ -57,6 +82,8 @@ log = logging.getLogger(__name__)
 
 _NOTIFY_SLOTS = 256
 MONITOR_SOURCES = ("input", "separated")
+STALL_S = 3.0  # an input stream that is active but delivers nothing this long is lost
+RETRY_MIN_S, RETRY_MAX_S = 0.25, 5.0  # reconnection backoff
 
 
 def _resampler_delay_ms(rate_in: int, rate_out: int) -> float:
@@ -140,7 +167,8 @@ class _MicInput(_Input):
         import sounddevice as sd
 
         self._sd = sd
-        dev = resolve(cfg.input_device, "input")
+        self.spec = cfg.input_device
+        dev = resolve(self.spec, "input")
         self.device = dev
         self.rate = int(cfg.input_rate or dev.default_samplerate)
         self.channels = cfg.input_channels or 1
@@ -182,6 +210,20 @@ class _MicInput(_Input):
     def alive(self) -> bool:
         return self._stream is not None and bool(self._stream.active)
 
+    def reopen(self, spec: str | None) -> None:
+        """Close the stream and open ``spec`` (None: the system default) at the same rate and
+        channel count (the worker's resampler and ring stay as they are)."""
+        self.close()
+        dev = resolve(spec, "input")
+        if self.channels > dev.max_input_channels:
+            raise DeviceError(
+                f"input device {dev.name!r} has {dev.max_input_channels} channels, "
+                f"{self.channels} needed"
+            )
+        self.device = dev
+        self.spec = spec
+        self.open()
+
     def close(self) -> None:
         _close_stream(self._sd, self._stream)
         self._stream = None
@@ -211,14 +253,16 @@ class _FileInput(_Input):
         assert ring is not None
         t0 = time.perf_counter()
         written = 0
+        pos = 0  # frames read from the file
         try:
             with sf.SoundFile(str(self.info.path)) as f:
                 while not self._stop.is_set():
                     data = f.read(self.block, dtype="float32", always_2d=True)
                     if data.shape[0] == 0:
                         break
+                    check_samples(data, str(self.info.path), pos, self.rate)
+                    pos += data.shape[0]
                     x = mixdown(data)[:, None]
-                    check_finite(x, str(self.info.path))
                     due = t0 + written / self.rate
                     if self.realtime:
                         delay = due + x.shape[0] / self.rate - time.perf_counter()
@@ -316,6 +360,18 @@ class _Playback:
         # the host fills its own buffer in a burst at start: queue that much before starting
         self.first_fill = self.prefill + round(2 * self.latency_s * self.rate)
 
+    def alive(self) -> bool:
+        return self._stream is not None and bool(self._stream.active)
+
+    def reopen(self) -> None:
+        """Open the output again (same device name, rate and channels) with an empty buffer."""
+        self.close()
+        self.device = resolve(self.device.name, "output")
+        self.ring.skip(self.ring.available())
+        self.primed = False
+        self.dac_ref = None
+        self.open()
+
     def write(self, voice16k: np.ndarray) -> float:
         """Queue 16 kHz audio; returns the predicted DAC time of its first sample."""
         x = voice16k if self.resampler is None else self.resampler.resample_chunk(voice16k)
@@ -335,20 +391,30 @@ class _Playback:
 
 
 class WavRecorder:
-    """16 kHz mono 16-bit WAV, flushed every second so a crash loses at most about that."""
+    """16 kHz mono 16-bit WAV whose header is correct after every chunk
+    (:class:`~rtaudio.audiofile.CrashSafeWav`): a crash or ``kill -9`` loses at most the chunk
+    being written; data is fsynced every second. Past RIFF's 4 GB (37 hours at 16 kHz) the
+    recording continues in ``NAME.2.wav``, ``NAME.3.wav``... (all listed in :attr:`paths`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int = WAV_MAX_BYTES) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._f = sf.SoundFile(str(path), "w", SAMPLE_RATE, 1, subtype="PCM_16")
-        self._since_flush = 0
+        self.paths = [path]
+        self._max_bytes = max_bytes
+        self._f = CrashSafeWav(path, SAMPLE_RATE, max_bytes=max_bytes)
 
     def write(self, x: np.ndarray) -> None:
-        self._f.write(np.clip(x, -1.0, 1.0))
-        self._since_flush += x.size
-        if self._since_flush >= SAMPLE_RATE:
-            self._f.flush()
-            self._since_flush = 0
+        done = self._f.write(x)
+        while done < x.size:  # this file is full: continue in the next one
+            self._f.close()
+            k = len(self.paths) + 1
+            nxt = self.path.with_name(f"{self.path.stem}.{k}{self.path.suffix}")
+            while nxt.exists():
+                k += 1
+                nxt = self.path.with_name(f"{self.path.stem}.{k}{self.path.suffix}")
+            self.paths.append(nxt)
+            self._f = CrashSafeWav(nxt, SAMPLE_RATE, max_bytes=self._max_bytes)
+            done += self._f.write(x[done:])
 
     def close(self) -> None:
         self._f.close()
@@ -359,7 +425,8 @@ class WavRecorder:
 
 @dataclass
 class EngineStatus:
-    state: str = "idle"  # idle | enrolling | running | finished | error | stopped
+    # idle | enrolling | running | reconnecting | finished | error | stopped
+    state: str = "idle"
     message: str = ""
     input_name: str = ""
     output_name: str = ""
@@ -391,6 +458,11 @@ class Engine:
         self.enrollment: tuple[float, float] | None = None  # (seconds collected, needed)
         self._rec_lock = threading.Lock()
         self._requests: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        # device faults (worker only): when the streams were lost, next retry, retries so far
+        self._lost_since: float | None = None
+        self._retry_at = 0.0
+        self._retries = 0
+        self.reconnects = 0  # times the streams came back after a loss
 
     # ------------------------------------------------------------------ control
     def subscribe(self, maxsize: int = 512) -> Channel[ChunkResult]:
@@ -466,6 +538,12 @@ class Engine:
         if what not in ("input", "output", "both"):
             raise ConfigError(f"record={what!r}; choose one of input, output, both")
         out = Path(directory)
+        repaired = self.repair_recordings(out)
+        if repaired:
+            self.status.message = (
+                f"repaired {len(repaired)} recording(s) left by a crash: "
+                + ", ".join(p.name for p in repaired)
+            )
         stamp = time.strftime("%Y%m%d-%H%M%S")
         names = {"input": "input", "output": "voice"}
         paths: dict[str, Path] = {}
@@ -484,6 +562,30 @@ class Engine:
         for rec in old.values():
             rec.close()
         return dict(paths)
+
+    @staticmethod
+    def repair_recordings(directory: str | Path) -> list[Path]:
+        """Fix the headers of ``rtaudio-*.wav`` files in ``directory`` that a crash left
+        with stale sizes (from versions that did not rewrite them per chunk, or a kill between
+        a chunk and its header update). Returns the repaired files."""
+        fixed: list[Path] = []
+        d = Path(directory)
+        if not d.is_dir():
+            return fixed
+        for p in sorted(d.glob("rtaudio-*.wav")):
+            with contextlib.suppress(AudioFileError):
+                if repair_wav(p) is not None:
+                    fixed.append(p)
+        return fixed
+
+    def switch_input(self, device: str | None) -> None:
+        """Capture from another input device (index or name; None: the system default) from
+        now on, e.g. after the current one was lost. The worker reopens the stream at the
+        same rate; if the new device refuses, ``status.message`` says why and the engine keeps
+        (or keeps trying to recover) the current one."""
+        if self.cfg.source:
+            raise ConfigError("switch_input needs a microphone input, not a file source")
+        self._requests.put(("input", device))
 
     def stop_recording(self) -> dict[str, Path]:
         """Close the WAVs being written (idempotent); returns their paths."""
@@ -538,7 +640,10 @@ class Engine:
         try:
             self._loop()
         except Exception as e:  # reported to the user through status; never a silent death
-            log.exception("engine worker failed")
+            if isinstance(e, AudioFileError | DeviceError | ConfigError):
+                log.warning("engine stopped: %s", e)  # a message for the user, not a bug
+            else:
+                log.exception("engine worker failed")
             self.error = e
             self.status.state = "error"
             self.status.message = f"{type(e).__name__}: {e}"
@@ -570,6 +675,9 @@ class Engine:
         while not self._stop.is_set():
             while not self._requests.empty():
                 kind, value = self._requests.get_nowait()
+                if kind == "input":
+                    self._switch_input(value)
+                    continue
                 enroll_buf.clear()
                 if kind == "audio":
                     enroll_need = 0.0
@@ -593,9 +701,10 @@ class Engine:
             eof = inp.finished.is_set() and avail == 0 and inp.notify.empty()
             if avail == 0 and inp.error:  # the file broke: an error, not a normal end
                 raise AudioFileError(inp.error)
+            stalled = avail == 0 and time.perf_counter() - idle_since > STALL_S
+            if self._check_devices(stalled, "enrolling" if enroll_need > 0 else "running"):
+                idle_since = time.perf_counter()
             if avail == 0 and not eof:
-                if not inp.alive() and time.perf_counter() - idle_since > 1.0:
-                    self.status.message = "input stream stopped (device lost?)"
                 continue
             idle_since = time.perf_counter()
             block = inp.ring.read(avail)
@@ -604,6 +713,7 @@ class Engine:
             if rs is not None:
                 x = rs.resample_chunk(x, last=eof)
             pending = np.concatenate((pending, x)) if pending.size else x
+            audio_end = pending_start + pending.size  # 16 kHz samples received so far
             if eof and pending.size % n:  # pad the last partial chunk with silence
                 pending = np.concatenate((pending, np.zeros(n - pending.size % n, np.float32)))
             chunks = pending.size // n
@@ -637,6 +747,7 @@ class Engine:
             pending = pending[chunks * n :]
             pending_start += chunks * n
             if eof:
+                self._label_tail(audio_end)
                 self.status.state = "finished"
                 if self._playback is not None:
                     self._playback.draining = True
@@ -653,6 +764,142 @@ class Engine:
         else:
             self.status.message = f"target speaker enrolled from {what}"
         self.status.state = "running"
+
+    def _label_tail(self, audio_end: int) -> None:
+        """A file source ended at 16 kHz sample ``audio_end``: feed silence for the
+        classifiers' lookahead so the last spans get labels (as ``rtaudio process`` does).
+        Only labels of spans starting before the end are published; nothing is played or
+        recorded."""
+        proc = self.processor
+        assert proc is not None
+        n = self.cfg.chunk_samples
+        tail = max((t.lookahead + t.hop for t in proc.taggers), default=0)
+        end_s = max(audio_end, 1) / SAMPLE_RATE  # a file of one sample still gets its label
+        zeros = np.zeros(n, np.float32)
+        for _ in range(-(-tail // n)):
+            if self._stop.is_set():
+                return
+            result, _ = proc.process(zeros, time.perf_counter())
+            labels = tuple(
+                dataclasses.replace(lab, end=min(lab.end, end_s))
+                for lab in result.labels
+                if lab.start < end_s - 1e-9
+            )
+            if labels:
+                self.results.publish(
+                    dataclasses.replace(
+                        result,
+                        labels=labels,
+                        spectrogram=result.spectrogram[:0],
+                        audio=None,
+                        voice=None,
+                        counters=self._counters(),
+                    )
+                )
+
+    def _counters(self) -> dict[str, int]:
+        s = self.summary()
+        return {"overflows": s.overflows, "underflows": s.underflows, "dropped": s.dropped}
+
+    # ------------------------------------------------------------ device faults
+    def _check_devices(self, stalled: bool, running_state: str) -> bool:
+        """Detect lost streams and reopen them with backoff (worker thread). Returns True
+        when the streams came back during this call."""
+        inp, pb = self._input, self._playback
+        lost = []
+        if isinstance(inp, _MicInput) and (stalled or not inp.alive()):
+            lost.append("input")
+        if pb is not None and not pb.alive():
+            lost.append("output")
+        if not lost:
+            if self._lost_since is None:
+                return False
+            self._resumed("input", running_state)  # the user switched to a working device
+            return True
+        now = time.perf_counter()
+        if self._lost_since is None:
+            self._lost_since = now
+            self._retries = 0
+            self._retry_at = now + RETRY_MIN_S
+            self.status.state = "reconnecting"
+            why = f" (no audio for {STALL_S:.0f} s)" if stalled and inp and inp.alive() else ""
+            self.status.message = (
+                f"{' and '.join(lost)} device lost{why}; "
+                "what was captured and recorded is kept; reconnecting"
+            )
+            log.warning("%s", self.status.message)
+            return False
+        if now < self._retry_at or self._stop.is_set():
+            return False
+        try:
+            self._reopen(lost)
+        except DeviceError as e:
+            self._retries += 1
+            delay = min(RETRY_MAX_S, RETRY_MIN_S * 2**self._retries)
+            self._retry_at = time.perf_counter() + delay
+            self.status.message = (
+                f"{' and '.join(lost)} device lost {now - self._lost_since:.0f} s ago; "
+                f"retry {self._retries} failed ({e}); next in {delay:.1f} s"
+            )
+            return False
+        self._resumed(" and ".join(lost), running_state)
+        return True
+
+    def _resumed(self, what: str, running_state: str) -> None:
+        assert self._lost_since is not None
+        gap = time.perf_counter() - self._lost_since
+        self._lost_since = None
+        self.reconnects += 1
+        if self.processor is not None and self.processor.separator is not None:
+            self.processor.separator.reset()  # the audio has a gap: restart its history
+        self.status.state = running_state
+        self.status.message = f"{what} device back after {gap:.1f} s; resumed"
+        log.warning("%s", self.status.message)
+
+    def _reopen(self, lost: list[str]) -> None:
+        """Reopen the lost streams. If that fails, restart PortAudio (it only enumerates
+        devices when it starts, so a replugged device or a restarted sound server is invisible
+        until then) and try once more; that closes every stream, so it is done only when the
+        input is among the lost ones (a working input is never interrupted for the output).
+        """
+        inp, pb = self._input, self._playback
+        mic = isinstance(inp, _MicInput)
+        try:
+            self._open_lost(lost)
+        except DeviceError:
+            if mic and "input" not in lost:
+                raise
+            if isinstance(inp, _MicInput):
+                inp.close()
+            if pb is not None:
+                pb.close()
+            devices.refresh()
+            self._open_lost(["input", "output"])
+
+    def _open_lost(self, lost: list[str]) -> None:
+        inp, pb = self._input, self._playback
+        if pb is not None and "output" in lost:
+            pb.reopen()
+            self.status.output_name = pb.device.name
+        if isinstance(inp, _MicInput) and "input" in lost:
+            inp.reopen(inp.spec)
+            self.status.input_name = inp.device.name
+
+    def _switch_input(self, spec: str | None) -> None:
+        inp = self._input
+        assert isinstance(inp, _MicInput)
+        old = inp.spec
+        try:
+            inp.reopen(spec)
+        except DeviceError as e:
+            self.status.message = f"cannot switch input: {e}"
+            with contextlib.suppress(DeviceError):
+                inp.reopen(old)  # back to the previous one (if it is still there)
+            return
+        self.status.input_name = inp.device.name
+        if self.processor is not None and self.processor.separator is not None:
+            self.processor.separator.reset()
+        self.status.message = f"input switched to {inp.device.name!r}"
 
     def _drain_playback(self, timeout: float = 5.0) -> None:
         """Let queued output play out before the engine reports it has finished."""
@@ -680,10 +927,19 @@ class Engine:
         else:
             played = "none"
         with self._rec_lock:
-            if "input" in self._recorders:
-                self._recorders["input"].write(chunk)
-            if voice is not None and "output" in self._recorders:
-                self._recorders["output"].write(voice)
+            try:
+                if "input" in self._recorders:
+                    self._recorders["input"].write(chunk)
+                if voice is not None and "output" in self._recorders:
+                    self._recorders["output"].write(voice)
+            except OSError as e:  # disk full, folder removed...: stop recording, keep running
+                failed, self._recorders = self._recorders, {}
+                for r in failed.values():
+                    with contextlib.suppress(OSError):
+                        r.close()
+                self.status.message = (
+                    f"recording stopped ({e.strerror or e}); what was written is kept"
+                )
         rec = result.latency
         delay = (proc.separator.latency / SAMPLE_RATE) if proc.separator else 0.0
         e2e = None if dac is None else (dac - rec.adc_time + delay) * 1000
@@ -696,8 +952,7 @@ class Engine:
             },
         )
         self.stats.add(latency)
-        s = self.summary()
-        counters = {"overflows": s.overflows, "underflows": s.underflows, "dropped": s.dropped}
+        counters = self._counters()
         self.results.publish(
             ChunkResult(
                 **{**result.__dict__, "latency": latency, "counters": counters, "played": played}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from torch import nn
 
 import rtaudio.models as models
 from rtaudio.audiofile import iter_blocks
-from rtaudio.batch import BatchError, _atomic_write, discover
+from rtaudio.batch import BatchError, _atomic_write, discover, inside
 from rtaudio.config import SAMPLE_RATE
 from rtaudio.modelstore import shipped_weights_dir
 
@@ -133,22 +134,32 @@ def load_image(path: Path, in_chans: int) -> Image.Image:
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise ImageFileError(f"{path}: {w}x{h} pixels is over the {MAX_PIXELS:,} limit")
+            if w < 1 or h < 1:
+                raise ImageFileError(f"{path}: {w}x{h} image has no pixels")
             img.seek(0)  # animated: the first frame
             img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageFileError(f"{path}: not a readable image ({e})") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageFileError(f"{path}: image too large (decompression bomb guard)") from None
-    return _to_mode(img, "L" if in_chans == 1 else "RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageFileError(f"{path}: not a readable image ({e})") from None
+    except MemoryError:
+        raise ImageFileError(f"{path}: image too large to decode") from None
+    try:
+        return _to_mode(img, "L" if in_chans == 1 else "RGB")
+    except (OSError, ValueError) as e:
+        raise ImageFileError(f"{path}: cannot convert {img.mode} pixels ({e})") from None
 
 
 def _to_mode(img: Image.Image, mode: str) -> Image.Image:
+    """Any PIL mode -> ``mode`` (``RGB`` or ``L``): 16 / 32-bit and float pixels scaled,
+    transparency composited on white, other colour spaces (CMYK, YCbCr, LAB, HSV...)
+    converted."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit: scale, not clip
         arr = np.asarray(img, dtype=np.float64)
         peak = 65535.0 if arr.max() > 255 else 255.0
         img = Image.fromarray(np.clip(arr / peak * 255, 0, 255).astype(np.uint8), "L")
     elif img.mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0)
         img = Image.fromarray((np.clip(arr, 0, 1) * 255).astype(np.uint8), "L")
     if img.mode in ("P", "PA", "LA", "RGBA", "CMYK", "YCbCr", "1", "L", "RGB") and img.mode != mode:
         if img.mode in ("P", "PA"):
@@ -156,6 +167,9 @@ def _to_mode(img: Image.Image, mode: str) -> Image.Image:
         if img.mode in ("RGBA", "LA"):  # composite transparency on white
             bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
             img = Image.alpha_composite(bg, img.convert("RGBA"))
+        img = img.convert(mode)
+    if img.mode != mode:  # LAB, HSV, RGBX...: through RGB, which PIL converts them to
+        img = img.convert("RGB") if img.mode not in ("RGB", "L") else img
         img = img.convert(mode)
     return img
 
@@ -175,6 +189,16 @@ def preprocess(img: Image.Image, cfg: Any) -> torch.Tensor:
             nw, nh = round(scale), round(scale * h / w)
         else:
             nw, nh = round(scale * w / h), round(scale)
+        limit = 4 * res  # a long strip (say 10^6 x 1): only the centre survives the crop,
+        if max(nw, nh) > limit:  # so cut it first instead of resizing all of it
+            if w >= h:
+                keep = min(w, math.ceil(limit * h / scale))
+                left = (w - keep) // 2
+                img, nw = img.crop((left, 0, left + keep, h)), round(scale * keep / h)
+            else:
+                keep = min(h, math.ceil(limit * w / scale))
+                top = (h - keep) // 2
+                img, nh = img.crop((0, top, w, top + keep)), round(scale * keep / w)
         img = img.resize((max(nw, res), max(nh, res)), interp)
         left, top = (img.size[0] - res) // 2, (img.size[1] - res) // 2
         img = img.crop((left, top, left + res, top + res))
@@ -227,6 +251,9 @@ def classify_images(
                     ok.append(p)
                 except ImageFileError as e:
                     yield {"path": str(p), "rank": 0, "label": "", "score": "", "error": str(e)}
+                except (OSError, ValueError, MemoryError) as e:  # never one image ends the run
+                    err = f"{p}: cannot use this image ({type(e).__name__}: {e})"
+                    yield {"path": str(p), "rank": 0, "label": "", "score": "", "error": err}
             if xs:
                 with torch.inference_mode():
                     prob = torch.softmax(clf.model(torch.stack(xs)), dim=-1)
@@ -267,33 +294,58 @@ def write_spectrograms(
     hop_s: float = 1.0,
     overwrite: bool = False,
 ) -> list[dict[str, Any]]:
-    """Log-mel PNGs (``NAME.t<ms>.png``, 8-bit grayscale) of every window of every file."""
+    """Log-mel PNGs (``NAME.t<ms>.png``, 8-bit grayscale) of every window of every file.
+
+    Files are streamed (memory does not grow with their length); a file shorter than one
+    window gives one zero-padded image; existing images are kept unless ``overwrite``; every
+    PNG is written atomically, so an interrupted run leaves no partial image and the next run
+    completes it; nothing is written outside ``out``.
+    """
     from rtaudio.spectrogram_image import logmel_image
 
-    if window_s <= 0 or hop_s <= 0:
-        raise BatchError("window and hop must be positive")
+    if not (0.1 <= window_s <= 60 and 0.01 <= hop_s <= 3600):
+        raise BatchError("--window-s must be 0.1..60 and --hop-s 0.01..3600 seconds")
     out = Path(out)
     rows: list[dict[str, Any]] = []
-    win, hop = round(window_s * SAMPLE_RATE), round(hop_s * SAMPLE_RATE)
+    win, hop = max(1, round(window_s * SAMPLE_RATE)), max(1, round(hop_s * SAMPLE_RATE))
     for job in discover(inputs):
+        images: list[str] = []
         try:
-            audio = np.concatenate(list(iter_blocks(job.src)))
-        except ValueError as e:
-            rows.append({"path": str(job.rel), "status": "error", "error": str(e)})
+            for start, audio in _windows(iter_blocks(job.src), win, hop):
+                name = f"{job.stem.name}.t{round(start / SAMPLE_RATE * 1000):07d}ms.png"
+                rel = job.stem.parent / name
+                dest = inside(out, rel)
+                images.append(str(rel))
+                if dest.exists() and not overwrite:
+                    continue
+                img = logmel_image(audio)[0]
+                buf = io.BytesIO()
+                Image.fromarray(np.round(img * 255).astype(np.uint8), "L").save(buf, "PNG")
+                _atomic_write(dest, buf.getvalue())
+        except (ValueError, OSError) as e:  # AudioFileError, BatchError (outside --out)...
+            rows.append(
+                {"path": str(job.rel), "status": "error", "error": " ".join(str(e).split())}
+            )
             continue
-        if audio.size < win:  # a short file still gives one (zero-padded) image
-            audio = np.pad(audio, (0, win - audio.size))
-        images = []
-        for start in range(0, audio.size - win + 1, hop):
-            name = f"{job.stem.name}.t{round(start / SAMPLE_RATE * 1000):07d}ms.png"
-            dest = out / job.stem.parent / name
-            images.append(str(dest.relative_to(out)))
-            if dest.exists() and not overwrite:
-                continue
-            img = logmel_image(audio[start : start + win])[0]
-            buf = io.BytesIO()
-            Image.fromarray(np.round(img * 255).astype(np.uint8), "L").save(buf, "PNG")
-            _atomic_write(dest, buf.getvalue())
         rows.append({"path": str(job.rel), "status": "ok", "images": images})
-    _atomic_write(out / "spectrograms.json", json.dumps(rows, indent=1).encode())
+    _atomic_write(inside(out, "spectrograms.json"), json.dumps(rows, indent=1).encode())
     return rows
+
+
+def _windows(blocks: Iterator[np.ndarray], win: int, hop: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start sample, window)`` every ``hop`` samples from a block stream, holding at most
+    one window plus one block; a stream shorter than a window gives one zero-padded window."""
+    buf = np.zeros(0, np.float32)
+    buf_start = 0  # stream index of buf[0]
+    start = 0  # next window start
+    total = 0
+    for b in blocks:
+        total += b.size
+        buf = np.concatenate((buf, b)) if buf.size else b
+        while start + win <= buf_start + buf.size:
+            yield start, buf[start - buf_start : start - buf_start + win]
+            start += hop
+        drop = min(max(0, start - buf_start), buf.size)
+        buf, buf_start = buf[drop:], buf_start + drop
+    if total < win:
+        yield 0, np.pad(buf, (0, win - buf.size))

@@ -30,6 +30,7 @@ class TerminalView:
         self.latest: dict[str, Label] = {}
         self.level_db = -120.0
         self.stream_time = 0.0
+        self._said = ("", "")  # (state, message) last written (non-terminal output)
 
     def update(self, results: list[ChunkResult]) -> None:
         for r in results:
@@ -77,8 +78,13 @@ class TerminalView:
         text = self.render(s)
         if self.tty:
             self.out.write("\x1b[H\x1b[J" + text + "\n")
-        else:
-            self.out.write(text.splitlines()[-2] + "\n")
+        else:  # a log: one status line per refresh, plus state changes and notes once
+            st = self.engine.status
+            if (st.state, st.message) != self._said:
+                self._said = (st.state, st.message)
+                self.out.write(f"[{st.state}] {st.message}".rstrip() + "\n")
+            lines = [x for x in text.splitlines() if x.startswith(("latency", "xruns"))]
+            self.out.write("   ".join(" ".join(x.split()) for x in lines) + "\n")
         self.out.flush()
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,3 +35,61 @@ def stop() -> None:
 
 def pa_env() -> dict[str, str]:
     return {**os.environ, "PULSE_SERVER": os.environ.get("PULSE_SERVER", "")}
+
+
+@dataclass
+class PrivateCard:
+    """A PulseAudio server of the test's own: faults injected here disturb no other test."""
+
+    va_dir: Path
+    server: str = ""
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "VA_DIR": str(self.va_dir)}
+
+    def start(self) -> str:
+        out = subprocess.run(
+            ["bash", str(SCRIPT), "start"], env=self._env(), capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        self.server = out.stdout.strip().split("=", 1)[1]
+        return self.server
+
+    def stop(self) -> None:
+        """The server dies at once (SIGKILL, as in a crash): every device is gone."""
+        for name in ("pulse.pid", "keepalive.pid"):
+            pid_file = self.va_dir / name
+            if not pid_file.exists():
+                continue
+            pid = int(pid_file.read_text())
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            for _ in range(100):  # reaped by init; wait until it is gone
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.02)
+            pid_file.unlink()
+        (self.va_dir / "native").unlink(missing_ok=True)
+
+    def pactl(self, *args: str) -> str:
+        out = subprocess.run(
+            ["pactl", *args],
+            env={**os.environ, "PULSE_SERVER": self.server},
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    def module(self, name: str) -> str:
+        lines = self.pactl("list", "short", "modules").splitlines()
+        return next(x.split()[0] for x in lines if x.split()[1] == name)
+
+    def plug_back(self) -> None:
+        """The virtual card's devices again, as scripts/virtual_audio.sh makes them."""
+        self.pactl("load-module", "module-null-sink", "sink_name=vsink", "rate=48000", "channels=2")
+        self.pactl("load-module", "module-remap-source", "master=vsink.monitor", "source_name=vmic")
+        self.pactl("set-default-sink", "vsink")
+        self.pactl("set-default-source", "vmic")

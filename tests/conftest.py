@@ -1,4 +1,9 @@
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -29,3 +34,30 @@ def sound_card():
     devices.refresh()
     yield server
     audio_server.stop()
+
+
+@pytest.fixture
+def private_card() -> Iterator[Any]:
+    """A PulseAudio server of this test's own (skips without pulseaudio, like sound_card),
+    made the process's sound server while the test runs: for injecting device faults."""
+    import audio_server
+    from rtaudio import devices
+
+    if shutil.which("pulseaudio") is None:
+        if os.environ.get("RTAUDIO_REQUIRE_AUDIO") == "1":
+            pytest.fail("no pulseaudio for a private virtual sound card")
+        pytest.skip("pulseaudio is not installed")
+    card = audio_server.PrivateCard(Path(tempfile.mkdtemp(prefix="rtaudio-va-", dir="/tmp")))
+    old = os.environ.get("PULSE_SERVER")
+    try:
+        os.environ["PULSE_SERVER"] = card.start()
+        devices.refresh()
+        yield card
+    finally:
+        card.stop()
+        if old is None:
+            os.environ.pop("PULSE_SERVER", None)
+        else:
+            os.environ["PULSE_SERVER"] = old
+        devices.refresh()
+        shutil.rmtree(card.va_dir, ignore_errors=True)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from odd_inputs import write_malformed_audio, write_unusual_audio
 
 from rtaudio import models
 from rtaudio.audiofile import read_audio
@@ -224,6 +225,7 @@ def test_ctrl_c_mid_batch_leaves_no_partial_files_and_resumes(tmp_path: Path) ->
     done = {p.name: p.stat().st_mtime_ns for p in out.glob("*.labels.json")}
     assert 2 <= len(done) < 20
     assert not list(out.rglob("*.part"))  # nothing half-written
+    assert not (out / ".rtaudio-spool").exists()  # nor a voice file being streamed
     for p in out.glob("*.voice.wav"):  # every voice file present is complete
         assert sf.info(str(p)).frames == SR
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -231,3 +233,230 @@ def test_ctrl_c_mid_batch_leaves_no_partial_files_and_resumes(tmp_path: Path) ->
     assert len(list(out.glob("*.labels.json"))) == 20
     assert all((out / n).stat().st_mtime_ns == t for n, t in done.items())  # not redone
     assert len(_rows(out)) == 20
+
+
+# ------------------------------------------------------------------ hardening (issue 7)
+
+
+def _tiny_mitas(wdir: Path) -> Path:
+    """A small MiTAS saved under the name the engine loads: fast separation for tests."""
+    torch.manual_seed(0)
+    net = models.create(
+        "mitas",
+        enc_channels=16,
+        bn_channels=8,
+        hidden_channels=16,
+        skip_channels=8,
+        layers=1,
+        stacks=1,
+    )
+    models.save(net, wdir / "mitas.safetensors")
+    return wdir
+
+
+@pytest.fixture
+def odd_corpus(tmp_path: Path) -> tuple[Path, dict[str, str], dict[str, float]]:
+    """The generated corpus: ``bad/`` files to refuse, ``odd/`` files to process."""
+    root = tmp_path / "corpus"
+    bad = write_malformed_audio(root / "bad")
+    odd = write_unusual_audio(root / "odd")
+    return root, bad, odd
+
+
+def test_bad_and_odd_inputs_one_row_each_and_the_batch_goes_on(
+    odd_corpus: tuple[Path, dict[str, str], dict[str, float]], tmp_path: Path
+) -> None:
+    root, bad, odd = odd_corpus
+    out = tmp_path / "out"
+    wdir = _tiny_mitas(tmp_path / "weights")
+    (tmp_path / "cfg.toml").write_text(f'weights_dir = "{wdir}"\nesresnet_hop_ms = 250\n')
+    r = subprocess.run(
+        [
+            EXE,
+            "process",
+            str(root),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--separate",
+            "mitas",
+            "--config",
+            str(tmp_path / "cfg.toml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1, r.stderr  # documented: 1 = some files failed, the rest is done
+    assert "Traceback" not in r.stderr
+    rows = _rows(out)
+    assert set(rows) == {f"bad/{n}" for n in bad} | {f"odd/{n}" for n in odd}
+    for name, expected in bad.items():
+        row = rows[f"bad/{name}"]
+        assert row["status"] == "error", name
+        assert expected in row["error"] and name in row["error"], row
+        assert "\n" not in row["error"]
+        assert f"failed: {root / 'bad' / name}" in r.stderr
+    for name, seconds in odd.items():
+        row = rows[f"odd/{name}"]
+        assert row["status"] == "ok" and row["error"] == "", row
+        assert float(row["duration_s"]) == pytest.approx(max(seconds, 1 / SR), abs=1e-3)
+        stem = Path(name).with_suffix("")
+        doc = json.loads((out / "odd" / f"{stem.name}.labels.json").read_text())
+        for model in ("swishnet", "esresnet"):  # even a file shorter than a window is labelled
+            spans = doc["segments"][model]
+            assert spans and spans[0]["start"] == 0.0, (name, model)
+            assert spans[-1]["end"] == pytest.approx(doc["duration"], abs=1e-4)
+        voice, sr = sf.read(out / "odd" / f"{stem.name}.voice.wav")
+        assert sr == SR and voice.shape == (max(1, round(seconds * SR)),)
+    assert rows["odd/silence.wav"]["label"] == "silence"
+    assert not (out / "bad").exists()  # a refused file leaves nothing behind
+    assert not list(out.rglob("*.part")) and not (out / ".rtaudio-spool").exists()
+
+
+def test_same_stem_inputs_keep_their_extension(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "talk.wav", _tone(0.3, 300, 0), SR)
+    sf.write(src / "talk.flac", _tone(0.3, 500, 1), SR)
+    rows = run_batch([src], tmp_path / "out", EngineConfig(classifiers=()), progress=False)
+    assert sorted(r["status"] for r in rows) == ["ok", "ok"]
+    names = sorted(p.name for p in (tmp_path / "out").glob("*.labels.json"))
+    assert names == ["talk.flac.labels.json", "talk.wav.labels.json"]
+
+
+def test_outputs_never_leave_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rtaudio.cli import main
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    sf.write(src / "a.wav", _tone(0.3, 300, 0), SR)
+    sf.write(src / "sub" / "b.wav", _tone(0.3, 400, 1), SR)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(outside, target_is_directory=True)  # planted in the output tree
+    rc = main(["process", str(src), "--out", str(out), "--no-progress", "--classifiers", ""])
+    assert rc == 1, capsys.readouterr().err
+    rows = _rows(out)
+    assert rows["a.wav"]["status"] == "ok"
+    assert rows["sub/b.wav"]["status"] == "error"
+    assert "outside the output folder" in rows["sub/b.wav"]["error"]
+    assert not list(outside.iterdir())  # nothing was written through the link
+    assert not list(out.rglob("*.part")) and not (out / ".rtaudio-spool").exists()
+    # a file given as --out: refused up front, one line
+    capsys.readouterr()
+    rc = main(["process", str(src), "--out", str(src / "a.wav"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is not a folder" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "tampered", "mismatched", "not_safetensors"])
+def test_bad_weights_fail_clearly_through_the_cli(
+    tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rtaudio.cli import main
+
+    wdir = tmp_path / "weights"
+    path = wdir / "swishnet.safetensors"
+    torch.manual_seed(0)
+    models.save(models.create("swishnet"), path)
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+        expected = "not a readable safetensors file"
+    elif damage == "tampered":
+        path.write_bytes(data[:-8] + bytes(8))  # the last tensor's bytes changed
+        expected = "checksum mismatch"
+    elif damage == "mismatched":
+        models.save(models.create("esresnet"), path)  # another family under this name
+        expected = "expected 'swishnet'"
+    else:
+        path.write_bytes(b"\x80\x04K\x01.")  # a pickle: never unpickled
+        expected = "not a readable safetensors file"
+    (tmp_path / "cfg.toml").write_text(f'weights_dir = "{wdir}"\n')
+    sf.write(tmp_path / "a.wav", _tone(0.3, 300, 0), SR)
+    rc = main(
+        [
+            "process",
+            str(tmp_path / "a.wav"),
+            "--out",
+            str(tmp_path / "out"),
+            "--config",
+            str(tmp_path / "cfg.toml"),
+            "--classifiers",
+            "swishnet",
+            "--no-progress",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert expected in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.json"))
+
+
+@pytest.mark.slow
+def test_a_long_file_is_processed_in_constant_memory(tmp_path: Path) -> None:
+    """20 minutes of 48 kHz stereo (460 MB as float32) with the separated voice written:
+    the process grows by well under a megabyte per minute of audio."""
+    import threading
+
+    from rtaudio.batch import FileProcessor, Job, compute_one, write_outputs
+    from rtaudio.bench_pipeline import rss_mb
+
+    rate = 48000
+    block = (0.1 * np.random.default_rng(0).standard_normal((rate * 10, 2))).astype(np.float32)
+    with sf.SoundFile(str(tmp_path / "long.wav"), "w", rate, 2, subtype="PCM_16") as f:
+        for _ in range(120):
+            f.write(block)
+    sf.write(tmp_path / "short.wav", block, rate, subtype="PCM_16")
+    cfg = EngineConfig(
+        classifiers=(),
+        separate="mitas",
+        chunk_ms=1000.0,
+        max_backlog_ms=2000.0,
+        weights_dir=str(_tiny_mitas(tmp_path / "w")),
+    )
+    fp = FileProcessor(cfg)
+    out = tmp_path / "out"
+
+    def peak_while(name: str) -> tuple[float, dict[str, object]]:
+        peak, stop = [rss_mb()], threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(0.02):
+                peak[0] = max(peak[0], rss_mb())
+
+        th = threading.Thread(target=watch)
+        th.start()
+        try:
+            row, files = compute_one(fp, Job(tmp_path / name, Path(name)), False, out / ".spool")
+            write_outputs(out, files)
+        finally:
+            stop.set()
+            th.join()
+        return peak[0], row
+
+    peak_while("short.wav")  # warm up: models, allocator, soxr
+    base = rss_mb()
+    peak, row = peak_while("long.wav")
+    assert row["status"] == "ok" and row["duration_s"] == 1200.0
+    assert sf.info(str(out / "long.voice.wav")).frames == 1200 * SR
+    growth = peak - base
+    print(f"RSS growth over a 20-minute file: {growth:.2f} MB")
+    assert growth < 20, f"RSS grew by {growth:.1f} MB"
+
+
+def test_output_names_with_dots_or_absolute_paths_are_refused(tmp_path: Path) -> None:
+    from rtaudio.batch import inside, write_outputs
+
+    out = tmp_path / "out"
+    out.mkdir()
+    assert inside(out, "sub/a.labels.json") == (out / "sub" / "a.labels.json").resolve()
+    for rel in ("../escape.json", "sub/../../escape.json", "/etc/escape.json", ""):
+        with pytest.raises(BatchError, match="outside the output folder"):
+            inside(out, rel)
+    with pytest.raises(BatchError):  # all-or-nothing: the good file is not written either
+        write_outputs(out, {"good.json": b"{}", "../bad.json": b"{}"})
+    assert not (out / "good.json").exists() and not (tmp_path / "bad.json").exists()

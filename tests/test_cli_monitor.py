@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import wave
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
+from odd_inputs import stale_header_wav, write_malformed_audio, write_unusual_audio
 
-from audio_server import pa_env
+from audio_server import PrivateCard, pa_env
 
 pytestmark = pytest.mark.usefixtures("sound_card")
 EXE = str(Path(sys.executable).with_name("rtaudio"))
@@ -143,3 +148,240 @@ def test_monitor_rejects_a_text_file_named_wav(tmp_path: Path) -> None:
     out = _run("monitor", "--source", str(bad))
     assert out.returncode == 2 and "not a readable audio file" in out.stderr
     assert os.path.exists(bad)  # nothing the user has is touched
+
+
+# ------------------------------------------------------------------ hardening (issue 7)
+
+
+def _wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _stream_time(log: Path) -> float:
+    lines = log.read_text().splitlines() if log.exists() else []
+    stats = [json.loads(x) for x in lines if '"latency"' in x and x.endswith("}")]
+    return stats[-1]["t"] if stats else 0.0
+
+
+def _strict_wav_frames(path: Path) -> int:
+    """Frames per the header, read with the strict stdlib reader; the header must account
+    for the whole file."""
+    with wave.open(str(path)) as w:
+        frames = w.getnframes()
+    assert path.stat().st_size == 44 + 2 * frames, "stale WAV header"
+    return frames
+
+
+def test_monitor_stays_up_while_the_sound_server_restarts(
+    private_card: PrivateCard, tmp_path: Path
+) -> None:
+    log, rec, out = tmp_path / "log.jsonl", tmp_path / "rec", tmp_path / "out.txt"
+    env = {**os.environ, "PULSE_SERVER": private_card.server}
+    with out.open("w") as stdout:
+        proc = subprocess.Popen(
+            [
+                EXE,
+                "monitor",
+                "--duration",
+                "90",
+                "--classifiers",
+                "",
+                "--jsonl",
+                str(log),
+                "--record",
+                str(rec),
+            ],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            _wait_for(lambda: _stream_time(log) >= 1.0, 40, "the monitor to capture audio")
+            private_card.stop()  # every device gone at once
+            _wait_for(lambda: "[reconnecting]" in out.read_text(), 15, "the loss to be shown")
+            (wav,) = rec.glob("*input.wav")
+            frames_at_loss = _strict_wav_frames(wav)  # already a valid WAV
+            time.sleep(1.0)
+            assert proc.poll() is None  # still up
+            private_card.start()
+            _wait_for(lambda: "back after" in out.read_text(), 20, "the devices to return")
+            t = _stream_time(log)
+            _wait_for(lambda: _stream_time(log) >= t + 1.0, 20, "audio after the restart")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    text = out.read_text()
+    assert "device lost" in text and "resumed" in text
+    assert _strict_wav_frames(wav) > frames_at_loss  # one recording across the gap
+
+
+def test_kill_9_while_recording_loses_at_most_a_chunk(tmp_path: Path) -> None:
+    src = tmp_path / "talk.wav"
+    sf.write(src, 0.3 * np.sin(np.arange(16000 * 20) * 0.05).astype(np.float32), 16000)
+    log, rec = tmp_path / "log.jsonl", tmp_path / "rec"
+    proc = subprocess.Popen(
+        [
+            EXE,
+            "monitor",
+            "--source",
+            str(src),
+            "--separate",
+            "mitas",
+            "--classifiers",
+            "",
+            "--jsonl",
+            str(log),
+            "--record",
+            str(rec),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=pa_env(),
+    )
+    _wait_for(lambda: _stream_time(log) >= 1.5, 40, "1.5 s of stream")
+    t = _stream_time(log)
+    proc.kill()  # SIGKILL: no cleanup at all
+    proc.wait(10)
+    wavs = sorted(rec.glob("*.wav"))
+    assert len(wavs) == 2  # input and separated voice
+    for w in wavs:
+        frames = _strict_wav_frames(w)  # correct header although never closed
+        assert frames >= (t - 0.02) * 16000, (w.name, frames, t)  # nothing before the kill lost
+        x, sr = sf.read(str(w), dtype="float32")
+        assert sr == 16000 and x.size == frames
+    x, _ = sf.read(str(next(w for w in wavs if w.name.endswith("input.wav"))), dtype="float32")
+    np.testing.assert_allclose(x, sf.read(str(src), dtype="float32")[0][: x.size], atol=1e-4)
+
+
+def test_wavs_left_by_a_crash_are_repaired(tmp_path: Path) -> None:
+    from rtaudio.cli import main
+    from rtaudio.config import EngineConfig
+    from rtaudio.engine import Engine
+
+    stale = tmp_path / "old.wav"
+    pcm = stale_header_wav(stale)  # sizes 0: what a writer killed before closing leaves
+    with wave.open(str(stale)) as w:
+        assert w.getnframes() == 0  # strict readers see nothing
+    assert main(["repair-wav", str(stale)]) == 0
+    assert _strict_wav_frames(stale) == pcm.size
+    assert main(["repair-wav", str(stale)]) == 0  # idempotent: "header was correct"
+    (tmp_path / "notes.wav").write_text("not a wav")
+    assert main(["repair-wav", str(tmp_path / "notes.wav")]) == 1
+    # the next recording into the folder repairs rtaudio's own leftovers
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    left = rec / "rtaudio-20240101-000000-input.wav"
+    stale_header_wav(left, seconds=0.5)
+    src = tmp_path / "src.wav"
+    sf.write(src, np.zeros(1600, np.float32), 16000)
+    engine = Engine(EngineConfig(source=str(src), realtime=False, classifiers=()))
+    engine.start_recording(rec, "input")
+    engine.stop_recording()
+    assert "repaired 1 recording" in engine.status.message
+    assert _strict_wav_frames(left) == 8000
+
+
+def test_monitor_refuses_bad_sources_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rtaudio.audiofile import AudioFileError
+    from rtaudio.cli import main
+    from rtaudio.config import EngineConfig
+    from rtaudio.engine import Engine
+
+    bad = write_malformed_audio(tmp_path / "bad")
+    broken_while_playing = {
+        n for n, why in bad.items() if why in ("NaN or infinite", "out-of-range")
+    }
+    for name, why in bad.items():
+        engine = Engine(EngineConfig(source=str(tmp_path / "bad" / name), classifiers=()))
+        if name in broken_while_playing:  # readable header, bad samples: found while playing
+            engine.cfg = engine.cfg.replace(realtime=False)
+            engine.start()
+            assert engine.wait(20)
+            engine.stop()
+            assert engine.status.state == "error" and why in engine.status.message, name
+            assert name in engine.status.message
+        else:
+            with pytest.raises(AudioFileError, match=why):
+                engine.prepare()
+    # as a user runs it: exit 2 for a file refused up front, 1 for one that breaks mid-stream
+    assert main(["monitor", "--source", str(tmp_path / "bad" / "random.mp3")]) == 2
+    err = capsys.readouterr().err
+    assert "format not recognised" in err and "Traceback" not in err
+    nan = str(tmp_path / "bad" / "nan.wav")
+    assert main(["monitor", "--source", nan, "--classifiers", ""]) == 1
+    err = capsys.readouterr().err
+    assert "NaN or infinite samples (first at 0.250 s" in err and "Traceback" not in err
+
+
+def test_monitor_labels_every_odd_source_to_its_end(tmp_path: Path) -> None:
+    """Valid but unusual files through the live engine: each is labelled up to its last
+    sample, a file shorter than one analysis window included."""
+    from rtaudio.config import EngineConfig
+    from rtaudio.engine import Engine
+
+    odd = write_unusual_audio(tmp_path / "odd")
+    for name, seconds in odd.items():
+        cfg = EngineConfig(
+            source=str(tmp_path / "odd" / name), realtime=False, classifiers=("swishnet",)
+        )
+        engine = Engine(cfg)
+        ch = engine.subscribe(100_000)
+        engine.start()
+        assert engine.wait(30), name
+        engine.stop()
+        assert engine.status.state == "finished", (name, engine.status.message)
+        labels = [lab for r in ch.drain() for lab in r.labels]
+        assert labels and labels[0].start == 0.0, name
+        assert labels[-1].end == pytest.approx(max(seconds, 1 / 16000), abs=0.011), name
+        assert all(b.start == pytest.approx(a.end) for a, b in itertools.pairwise(labels))
+
+
+def test_monitor_never_overwrites_a_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rtaudio.cli import main
+
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"type": "earlier session"}\n')
+    assert main(["monitor", "--duration", "1", "--jsonl", str(log)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert log.read_text() == '{"type": "earlier session"}\n'
+
+
+def test_crash_safe_wav_rolls_over_and_repair_leaves_good_files_alone(tmp_path: Path) -> None:
+    from rtaudio.audiofile import AudioFileError, CrashSafeWav, repair_wav
+    from rtaudio.engine import WavRecorder
+
+    rec = WavRecorder(tmp_path / "r.wav", max_bytes=1000)  # 500 frames per file
+    x = np.linspace(-1, 1, 1234).astype(np.float32)
+    for i in range(0, x.size, 160):
+        rec.write(x[i : i + 160])
+    rec.close()
+    assert [p.name for p in rec.paths] == ["r.wav", "r.2.wav", "r.3.wav"]
+    parts = [sf.read(str(p), dtype="float32")[0] for p in rec.paths]
+    assert [len(p) for p in parts] == [500, 500, 234]
+    np.testing.assert_allclose(np.concatenate(parts), x, atol=1 / 32767)
+    for p in rec.paths:
+        assert repair_wav(p) is None  # correct headers are left as they are
+    # a WAV with a chunk after the data (as some recorders write) is not "repaired"
+    buf = tmp_path / "list.wav"
+    sf.write(buf, x, 16000, subtype="PCM_16")
+    data = buf.read_bytes()
+    extra = b"LIST" + (4).to_bytes(4, "little") + b"INFO"
+    riff = (len(data) + len(extra) - 8).to_bytes(4, "little")
+    buf.write_bytes(data[:4] + riff + data[8:] + extra)
+    assert repair_wav(buf) is None and sf.info(str(buf)).frames == x.size
+    text = tmp_path / "text.wav"
+    text.write_text("RIFF? no")
+    with pytest.raises(AudioFileError, match="not a RIFF/WAVE"):
+        repair_wav(text)
+    with CrashSafeWav(tmp_path / "w.wav") as w, pytest.raises(FileExistsError):
+        CrashSafeWav(tmp_path / "w.wav")  # never overwrites
+    assert w.frames == 0

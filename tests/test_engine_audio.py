@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
+import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from audio_server import pa_env
+from audio_server import PrivateCard, pa_env
+from rtaudio import devices
 from rtaudio.audiofile import read_audio
 from rtaudio.config import EngineConfig
 from rtaudio.devices import DeviceError, list_devices, resolve
@@ -192,3 +196,134 @@ def test_clean_shutdown_leaves_no_threads_or_streams(tmp_path: Path) -> None:
     assert not alive
     assert engine._input is not None and not engine._input.alive()
     assert engine.status.state == "stopped"
+
+
+# --------------------------------------------------------------- device faults (issue 7)
+
+
+def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _wav_is_consistent(path: Path) -> int:
+    """Frames of a 16-bit mono WAV, read with the strict stdlib reader; the header must
+    account for every byte of the file (what a crash-safe writer promises)."""
+    with wave.open(str(path)) as w:
+        frames = w.getnframes()
+        assert w.getframerate() == 16000 and w.getsampwidth() == 2
+    assert path.stat().st_size == 44 + 2 * frames
+    return frames
+
+
+def test_input_device_vanishes_and_comes_back(private_card: PrivateCard, tmp_path: Path) -> None:
+    engine = Engine(EngineConfig(classifiers=(), record_dir=str(tmp_path), record="input"))
+    engine.start()
+    try:
+        _wait(lambda: engine.summary().chunks > 30, 10, "audio from the virtual mic")
+        private_card.pactl("unload-module", private_card.module("module-null-sink"))  # unplug
+        _wait(lambda: engine.status.state == "reconnecting", 10, "the loss to be noticed")
+        assert "input device lost" in engine.status.message
+        before = engine.summary().chunks
+        wav = engine.recordings["input"]
+        frames_at_loss = _wav_is_consistent(wav)  # a valid WAV while the engine is down
+        assert frames_at_loss >= 30 * 160
+        time.sleep(1.5)  # retries fail while the device is gone; nothing crashes
+        assert engine.status.state == "reconnecting" and engine.error is None
+        assert "retry" in engine.status.message
+        private_card.plug_back()
+        _wait(lambda: engine.status.state == "running", 15, "the device to be reopened")
+        assert "back after" in engine.status.message
+        _wait(lambda: engine.summary().chunks > before + 30, 10, "audio after the return")
+    finally:
+        engine.stop()
+    assert engine.reconnects == 1 and engine.error is None
+    assert _wav_is_consistent(wav) > frames_at_loss  # one recording across the gap
+
+
+def test_input_can_be_switched_while_running(private_card: PrivateCard) -> None:
+    engine = Engine(EngineConfig(classifiers=(), input_device="default"))
+    engine.start()
+    try:
+        _wait(lambda: engine.summary().chunks > 10, 10, "audio")
+        engine.switch_input("no-such-device")
+        _wait(lambda: "cannot switch input" in engine.status.message, 5, "the refusal")
+        n = engine.summary().chunks
+        _wait(lambda: engine.summary().chunks > n + 10, 5, "audio from the old device")
+        engine.switch_input("pulse")
+        _wait(lambda: "input switched to 'pulse'" in engine.status.message, 5, "the switch")
+        n = engine.summary().chunks
+        _wait(lambda: engine.summary().chunks > n + 10, 5, "audio from the new device")
+        assert engine.status.input_name == "pulse"
+    finally:
+        engine.stop()
+
+
+def test_no_sound_server_is_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    from rtaudio.cli import main
+
+    old = os.environ.get("PULSE_SERVER")
+    os.environ["PULSE_SERVER"] = "unix:/nonexistent/rtaudio/native"
+    try:
+        devices.refresh()
+        assert main(["devices"]) == 1
+        assert "no audio devices found" in capsys.readouterr().err
+        assert main(["monitor", "--duration", "1"]) == 2
+        err = capsys.readouterr().err
+        assert "no audio input devices found (is a sound server running?)" in err
+        assert "Traceback" not in err
+    finally:
+        if old is None:
+            os.environ.pop("PULSE_SERVER", None)
+        else:
+            os.environ["PULSE_SERVER"] = old
+        devices.refresh()
+
+
+def test_device_refusing_the_channels_or_rate(tmp_path: Path) -> None:
+    import sounddevice as sd
+
+    from rtaudio.engine import _open_stream
+
+    with pytest.raises(DeviceError, match=r"has \d+ channels, 64 requested"):
+        Engine(EngineConfig(classifiers=(), input_channels=64)).prepare()
+    dev = resolve(None, "input")  # the sound server accepts up to 384 kHz, config's maximum
+    with pytest.raises(DeviceError, match=r"cannot open input .* at 400000 Hz x 1"):
+        _open_stream(sd, "input", dev.index, dev.name, 1, 400000, 0, lambda *a: None)
+
+
+def test_output_underflow_is_counted_and_shown(tmp_path: Path) -> None:
+    """A model too slow for real time: the output runs dry, the engine counts and shows it
+    and goes on."""
+    from io import StringIO
+
+    from rtaudio.classify import Tagger
+    from rtaudio.monitor import TerminalView
+
+    class Slow(Tagger):
+        def __init__(self) -> None:
+            super().__init__("slow", ("x",), 10.0, 0.0, 100.0, silence_db=-120.0)
+
+        def update(self, audio: object) -> list:
+            time.sleep(0.02)
+            return []
+
+    wav = speech_wav(tmp_path / "speech.wav", "slow model")
+    engine = Engine(EngineConfig(source=str(wav), classifiers=(), play=True, max_backlog_ms=60))
+    engine.prepare()
+    assert engine.processor is not None
+    engine.processor.taggers.append(Slow())
+    engine.start()
+    try:
+        assert engine.wait(30)
+    finally:
+        engine.stop()
+    s = engine.summary()
+    assert s.underflows > 0 and s.dropped > 0 and engine.error is None
+    assert engine.status.state == "finished"
+    shown = TerminalView(engine, StringIO()).render(s)
+    assert f"underflows {s.underflows}" in shown and f"dropped {s.dropped}" in shown

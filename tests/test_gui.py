@@ -326,3 +326,29 @@ def test_screenshot_command_writes_a_picture(tmp_path: Path, audio: dict[str, Pa
     # the spectrogram area holds many colours, not one flat fill
     assert len(np.unique(pixels[:, img.width() // 2 :].reshape(-1, 3), axis=0)) > 200
     assert not (tmp_path / "s.ini").exists() or "source" not in (tmp_path / "s.ini").read_text()
+
+
+def test_a_lost_device_is_shown_and_the_window_resumes(
+    qtbot: QtBot, window: MainWindow, private_card: object
+) -> None:
+    """The input device vanishes mid-stream (issue 7): the banner says so, the session stays,
+    and when the device returns the engine resumes by itself."""
+    from audio_server import PrivateCard
+
+    assert isinstance(private_card, PrivateCard)
+    window.refresh_devices()
+    window.start()
+    qtbot.waitUntil(
+        lambda: window.session is not None and window.session.state == "running", timeout=15000
+    )
+    session = window.session
+    assert session is not None
+    private_card.pactl("unload-module", private_card.module("module-null-sink"))
+    qtbot.waitUntil(lambda: "device lost" in window.banner.text(), timeout=10000)
+    assert window.session is session and session.state == "reconnecting"
+    assert window.banner_level == "warning" and window.stop_button.isEnabled()
+    private_card.plug_back()
+    qtbot.waitUntil(lambda: session.state == "running", timeout=20000)
+    qtbot.waitUntil(lambda: "back after" in window.banner.text(), timeout=5000)
+    window.stop()
+    assert window.session is None and window.start_button.isEnabled()

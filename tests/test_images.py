@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import pickle
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +179,133 @@ def test_spectrogram_images_feed_the_image_models(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert len(_rows(tmp_path / "spec.csv")) == 3
+
+
+# ------------------------------------------------------------------ hardening (issue 7)
+
+
+@pytest.fixture
+def more_images(tmp_path: Path) -> tuple[Path, set[str], set[str]]:
+    """Odd images beyond the ``images`` fixture: ``(folder, readable, refused)``."""
+    d = tmp_path / "more"
+    d.mkdir()
+    rng = np.random.default_rng(1)
+    rgb = Image.fromarray((rng.random((48, 64, 3)) * 255).astype(np.uint8))
+    rgb.convert("LAB").save(d / "lab.tif")
+    Image.fromarray((rng.random((20, 30)) * 1e6).astype(np.int32)).save(d / "int32.tif")
+    f = rng.random((20, 30)).astype(np.float32)
+    f[3, 3] = np.nan
+    Image.fromarray(f).save(d / "float_nan.tif")
+    rgb.convert("1").save(d / "bilevel.png")
+    rgb.convert("LA").save(d / "gray_alpha.png")
+    rgb.convert("YCbCr").save(d / "ycbcr.jpg")
+    frames = [rgb.rotate(k * 10) for k in range(3)]
+    frames[0].save(d / "anim.png", save_all=True, append_images=frames[1:])  # APNG
+    frames[0].save(d / "anim.webp", save_all=True, append_images=frames[1:])
+    rgb.convert("P").save(d / "gif_named.png", format="GIF")  # wrong extension
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(d / "one_pixel.png")
+    Image.new("L", (20000, 1), 128).save(d / "strip.png")  # would be 5M x 256 after resizing
+    readable = {p.name for p in d.iterdir()}
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG")
+    (d / "truncated.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 3])
+    (d / "empty.png").write_bytes(b"")
+    (d / "random.webp").write_bytes(rng.bytes(3000))
+
+    # a PNG header claiming 100000 x 100000 pixels (10^10): refused before decoding
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">II", 100000, 100000) + b"\x08\x02\x00\x00\x00"
+    (d / "bomb.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+    refused = {"truncated.jpg", "empty.png", "random.webp", "bomb.png"}
+    return d, readable, refused
+
+
+def test_more_odd_images_through_the_cli(
+    more_images: tuple[Path, set[str], set[str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rtaudio.bench_pipeline import rss_mb
+    from rtaudio.cli import main
+
+    d, readable, refused = more_images
+    for name in readable:  # both kinds of model input, with shapes the models take
+        for chans in (1, 3):
+            img = load_image(d / name, chans)
+            assert img.mode == ("L" if chans == 1 else "RGB"), name
+            x = preprocess(img, models.get_config("mobilenet_v1"))
+            assert x.shape == (3, 224, 224) or chans == 1
+    before = rss_mb()
+    w = _spectrogram_mobilenet(tmp_path / "m.safetensors")
+    out = tmp_path / "out.csv"
+    args = ["images", str(d), "--model", "mobilenet", "--weights", str(w), "--topk", "1"]
+    assert main([*args, "--out", str(out), "--no-progress"]) == 1  # some refused
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "4 image(s) refused" in err
+    rows = _rows(out)
+    assert {Path(x["path"]).name for x in rows if x["rank"] == "1"} == readable
+    bad = {Path(x["path"]).name: x["error"] for x in rows if x["rank"] == "0"}
+    assert set(bad) == refused
+    assert "limit" in bad["bomb.png"] or "too large" in bad["bomb.png"]
+    assert all(name in e and "\n" not in e for name, e in bad.items())
+    assert rss_mb() - before < 200  # the 20000 x 1 strip was cropped, not blown up
+    # never overwrite without --overwrite
+    assert main([*args, "--out", str(out), "--no-progress"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--out", str(out), "--no-progress", "--overwrite"]) == 1
+
+
+@pytest.mark.parametrize("damage", ["truncated", "tampered", "mismatched"])
+def test_bad_image_weights_fail_clearly(
+    tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rtaudio.cli import main
+
+    w = _spectrogram_mobilenet(tmp_path / "m.safetensors")
+    data = w.read_bytes()
+    if damage == "truncated":
+        w.write_bytes(data[: len(data) - 100])
+    elif damage == "tampered":
+        w.write_bytes(data[:-4] + b"\x7f\x7f\x7f\x7f")
+    else:
+        models.save(models.create("swishnet"), w)
+    Image.new("L", (64, 64)).save(tmp_path / "x.png")
+    args = ["images", str(tmp_path / "x.png"), "--model", "mobilenet", "--weights", str(w)]
+    assert main([*args, "--out", str(tmp_path / "o.csv"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert str(w) in err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_spectrograms_stay_inside_out_and_stream_long_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rtaudio.cli import main
+
+    audio = tmp_path / "audio"
+    (audio / "sub").mkdir(parents=True)
+    x = (0.1 * np.random.default_rng(0).standard_normal(16000 * 3)).astype(np.float32)
+    sf.write(audio / "a.wav", x, 16000)
+    sf.write(audio / "sub" / "b.wav", x, 16000)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    out = tmp_path / "spec"
+    out.mkdir()
+    (out / "sub").symlink_to(outside, target_is_directory=True)
+    assert main(["spectrogram", str(audio), "--out", str(out), "--hop-s", "0.5"]) == 1
+    err = capsys.readouterr().err
+    assert "outside the output folder" in err and "Traceback" not in err
+    assert not list(outside.iterdir())
+    assert len(list(out.glob("a.t*.png"))) == 5  # 3 s, 1 s windows every 0.5 s
+    assert main(["spectrogram", str(audio), "--out", str(out), "--window-s", "0.001"]) == 2
+    assert "--window-s must be" in capsys.readouterr().err

@@ -235,3 +235,110 @@ def test_tsenet_refuses_silent_or_short_enrollment(tmp_path: Path) -> None:
     sf.write(short, _signal(0.2, 9), SR)
     with pytest.raises(ConfigError, match=r"at least 0\.5 s"):
         Engine(EngineConfig(source=str(short), separate="tsenet", enroll=str(short))).prepare()
+
+
+# ------------------------------------------------------------------ hardening (issue 7)
+
+
+def _tiny_weights(wdir: Path) -> Path:
+    """Small SwishNet / ESResNet / MiTAS saved under the names the engine loads: the whole
+    live pipeline at a fraction of the cost (for long runs in CI)."""
+    from rtaudio import models
+
+    torch.manual_seed(0)
+    nets = {
+        "swishnet": models.create("swishnet", width=1, front_filters=(4, 4, 4)),
+        "esresnet": models.create("esresnet", base_channels=4, blocks=(1, 1, 1, 1)),
+        "mitas": models.create(
+            "mitas",
+            enc_channels=16,
+            bn_channels=8,
+            hidden_channels=16,
+            skip_channels=8,
+            layers=1,
+            stacks=1,
+        ),
+    }
+    for name, net in nets.items():
+        models.save(net, wdir / f"{name}.safetensors")
+    return wdir
+
+
+def test_memory_stays_flat_while_dropping(tmp_path: Path) -> None:
+    """The slow model of the drop-policy test for longer: whatever the engine cannot process
+    is dropped, so memory does not follow the backlog."""
+    from rtaudio.bench_pipeline import rss_mb
+
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, _signal(6.0, 6), SR)
+    engine = Engine(EngineConfig(source=str(wav), classifiers=(), max_backlog_ms=100.0))
+    results = engine.subscribe(64)  # a subscriber that only looks now and then
+    engine.prepare()
+    assert engine.processor is not None
+    engine.processor.taggers.append(SlowTagger())
+    engine.start()
+    rss: list[float] = []
+    while not engine.wait(0.1):
+        rss.append(rss_mb())
+    engine.stop()
+    assert engine.dropped > 180 and results.dropped > 0  # it fell behind the whole time
+    third = len(rss) // 3
+    early, late = np.median(rss[third : 2 * third]), np.median(rss[2 * third :])
+    assert late - early < 3.0, f"RSS {early:.1f} -> {late:.1f} MB while dropping"
+
+
+def test_short_soak_memory_and_latency_are_stable(tmp_path: Path) -> None:
+    """CI version of scripts/soak.py: 40 s of audio through the whole live engine at full
+    speed (small models); no growth after warm-up, latency of the last part like the first."""
+    from rtaudio.bench_pipeline import soak, write_soak_source
+
+    src = write_soak_source(tmp_path / "soak.wav", 40 / 60)
+    cfg = EngineConfig(separate="mitas", weights_dir=str(_tiny_weights(tmp_path / "w")))
+    report = soak(src, cfg, segment_s=10.0, warmup_s=8.0)
+    print({k: v for k, v in report.items() if k != "rss_by_minute"})
+    assert report["audio_s"] == pytest.approx(40.0, abs=0.5)
+    assert report["dropped"] == 0 and report["overflows"] == 0
+    assert report["rss_growth_mb"] < 8.0, report
+    first, last = report["first"], report["last"]
+    assert first["chunks"] == last["chunks"] == 1000
+    assert last["p50_ms"] <= 2 * first["p50_ms"] + 1.0, (first, last)  # median: robust to load
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"max_backlog_ms": float("nan")}, "finite"),
+        ({"max_backlog_ms": float("inf")}, "finite"),
+        ({"max_backlog_ms": 1e9}, "at most 60000"),
+        ({"silence_db": float("-inf")}, "finite"),
+        ({"classifiers": ["swishnet", "swishnet"]}, "twice"),
+        ({"input_channels": 0}, "input_channels"),
+        ({"chunk_ms": True}, "should be float"),
+        ({"input_rate": 44100.5}, "should be int"),
+        ({"realtime": "yes"}, "should be bool"),
+        ({"record": "everything"}, "record="),
+    ],
+)
+def test_out_of_range_settings_are_refused(overrides: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        engine_config.load(None, **overrides)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[[engine]]\nchunk_ms = 10\n",  # an array of tables
+        "engine = 5\n",  # not a table
+        "chunk_ms = nan\n",
+        "[engine]\nplayback_buffer_ms = inf\n",
+        "[engine]\nchunk_ms = {a = 1}\n",
+        "\x00\xff",
+    ],
+)
+def test_odd_config_files_are_refused(tmp_path: Path, text: str) -> None:
+    p = tmp_path / "odd.toml"
+    p.write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(ConfigError, match=r"^config: "):
+        engine_config.load(p)
+    with pytest.raises(ConfigError, match="cannot read"):
+        engine_config.load(tmp_path)  # a folder

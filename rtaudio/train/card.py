@@ -1,0 +1,305 @@
+"""Model cards for shipped weights: ``models/weights/<name>.md`` next to ``<name>.safetensors``.
+
+``python -m rtaudio.train.card NAME [--weights FILE] [--eval tests/data/eval] [--notes TEXT]``
+writes a card from what the weights file records (training steps, wall time, data summary,
+held-out test metrics) plus what it measures now: parameters, MACs, the per-chunk real-time
+factor at 10 ms chunks on one CPU thread (``rtaudio bench models``' timing), and the metrics on
+the fixed evaluation set kept in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import rtaudio.models as models
+from rtaudio.bench import time_step
+from rtaudio.modelstore import shipped_weights_dir
+from rtaudio.train.evaluate import EvalOptions, evaluate
+
+TARGETS = {
+    "swishnet": ("accuracy", 0.95, ">= 95 % 3-class accuracy on 1 s windows of held-out sources"),
+    "mitas": (
+        "median_si_snri",
+        10.0,
+        "median SI-SNR improvement >= 10 dB on -5..10 dB speech + noise / music mixtures",
+    ),
+    "tsenet": (
+        "median_si_snri",
+        8.0,
+        "median SI-SDR improvement >= 8 dB, two speakers, unseen enrollment utterance",
+    ),
+    "esresnet": ("accuracy", 0.80, ">= 80 % accuracy on its classes"),
+    "image": ("accuracy", 0.90, ">= 90 % 3-class accuracy (speech / music / noise)"),
+}
+
+
+def target_of(name: str) -> tuple[str, float, str]:
+    fam = models.get_variant(name).family
+    return TARGETS["image" if fam in ("mobilenet", "xception") else fam]
+
+
+def speed(name: str, model: torch.nn.Module) -> dict[str, Any]:
+    """Per-chunk cost on one thread: streaming models at 10 ms chunks; window classifiers per
+    1 s window (and amortised over the engine's label hop)."""
+    torch.set_num_threads(1)
+    fam = models.get_variant(name).family
+    if fam in ("mitas", "tsenet", "swishnet"):
+        t = time_step(name, 10.0, calls=400)
+        return {"chunk_ms": 10.0, "median_ms": t.median_ms, "p95_ms": t.p95_ms, "rtf": t.rtf}
+    cfg: Any = model.config
+    if fam == "esresnet":
+        x = torch.randn(1, 16000)
+        hop_ms = 500.0
+    else:
+        x = torch.randn(1, cfg.in_chans, cfg.resolution, cfg.resolution)
+        hop_ms = 500.0
+    times = []
+    with torch.inference_mode():
+        for i in range(60):
+            t0 = time.perf_counter()
+            model(x)
+            if i >= 10:
+                times.append(time.perf_counter() - t0)
+    times.sort()
+    med = times[len(times) // 2] * 1000
+    return {
+        "window_ms": 1000.0,
+        "median_ms": round(med, 3),
+        "hop_ms": hop_ms,
+        "rtf": round(med / hop_ms, 4),
+    }
+
+
+def macs_per_second(name: str, model: torch.nn.Module) -> int:
+    from rtaudio.bench import example_input
+
+    fam = models.get_variant(name).family
+    if fam in ("mobilenet", "xception"):
+        cfg: Any = model.config
+        return models.count_macs(
+            model, torch.randn(1, cfg.in_chans, cfg.resolution, cfg.resolution)
+        )
+    args, kwargs = example_input(name)
+    if fam == "esresnet":
+        args = (torch.randn(1, 16000),)
+    return models.count_macs(model, *args, **kwargs)
+
+
+def _fmt_metrics(rep: dict[str, Any]) -> list[str]:
+    if "confusion" in rep:
+        lines = [
+            f"- accuracy **{rep['accuracy']:.3f}**, "
+            f"balanced accuracy {rep['balanced_accuracy']:.3f}, "
+            f"macro F1 {rep['macro_f1']:.3f} (n = {rep['n']} windows of 1 s, "
+            f"{rep.get('sources', '?')} sources)",
+            "- per class (precision / recall / F1 / support): "
+            + "; ".join(
+                f"{k} {v['precision']:.2f} / {v['recall']:.2f} / {v['f1']:.2f} / {v['support']}"
+                for k, v in rep["per_class"].items()
+            ),
+        ]
+        if "real_only" in rep:
+            r = rep["real_only"]
+            lines.append(
+                f"- real recordings only: accuracy {r['accuracy']:.3f}, balanced "
+                f"{r['balanced_accuracy']:.3f} (n = {r['n']})"
+            )
+        lv = rep.get("live")
+        if lv and lv.get("n"):
+            lines.append(
+                f"- as live in the engine (10 ms chunks, hop {lv['hop_ms']:g} ms, window "
+                f"{lv['window_ms']:g} ms, lookahead {lv['lookahead_ms']:g} ms): accuracy "
+                f"**{lv['accuracy']:.3f}**, balanced {lv['balanced_accuracy']:.3f} "
+                f"(n = {lv['n']} labels)"
+            )
+        return lines
+    lines = [
+        f"- median SI-SNR improvement **{rep['median_si_snri']:.2f} dB** (mean "
+        f"{rep['mean_si_snri']:.2f} dB) over {rep['n']} mixtures of "
+        f"{rep['seconds_per_mixture']:g} s "
+        f"at {rep['input_range_db'][0]:g}..{rep['input_range_db'][1]:g} dB",
+        "- by input SNR: "
+        + "; ".join(
+            f"{b}: {m['median_si_snri']:.2f} dB (n={m['n']})"
+            for b, m in rep["by_input_snr"].items()
+        ),
+    ]
+    if rep.get("by_group"):
+        lines.append(
+            "- by group: "
+            + "; ".join(
+                f"{g}: {m['median_si_snri']:.2f} dB (n={m['n']})"
+                for g, m in rep["by_group"].items()
+            )
+        )
+    return lines
+
+
+def _value(rep: dict[str, Any], key: str) -> float:
+    return float(rep[key])
+
+
+def write_card(
+    name: str,
+    weights: Path | None = None,
+    eval_dir: Path | None = Path("tests/data/eval"),
+    notes: str = "",
+    out: Path | None = None,
+) -> Path:
+    weights = Path(weights) if weights else shipped_weights_dir() / f"{name}.safetensors"
+    out = out or weights.with_suffix(".md")
+    fam = models.get_variant(name).family
+    model = models.load(weights, family=fam)
+    meta: dict[str, Any] = getattr(model, "meta", {})
+    params = models.count_params(model)
+    macs = macs_per_second(name, model)
+    sp = speed(name, model)
+    key, goal, goal_text = target_of(name)
+    test = meta.get("metrics", {}).get("test", {})
+    repo: dict[str, Any] | None = None
+    if eval_dir is not None and (Path(eval_dir) / "manifest.csv").is_file():
+        repo = evaluate(
+            EvalOptions(model=name, data=Path(eval_dir), weights=weights, mixtures=100),
+            log=lambda s: None,
+        )
+    data = meta.get("data", {})
+    hp = meta.get("hparams", {})
+    per = "image" if fam in ("mobilenet", "xception") else "second of audio"
+    size_kib = weights.stat().st_size / 1024
+    lines = [
+        f"# `{weights.name}`: {models.get_variant(name).description}",
+        "",
+        f"Trained with `rtaudio train {name}` on this machine's CPU; the numbers below are "
+        "measured, not claimed. Targets from issue 4.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| model | `{name}` (family `{fam}`), {params:,} parameters, "
+        f"{macs / 1e6:,.1f} M MACs per {per} |",
+        f"| file | `{weights.name}`, {size_kib:,.0f} KiB (safetensors, config in the metadata) |",
+    ]
+    if "chunk_ms" in sp:
+        lines.append(
+            f"| speed (1 CPU thread, shared 2-core machine) | {sp['median_ms']:.3f} ms per 10 ms "
+            f"chunk (p95 {sp['p95_ms']:.3f} ms): RTF **{sp['rtf']:.3f}** at 10 ms chunks |"
+        )
+    else:
+        lines.append(
+            f"| speed (1 CPU thread, shared 2-core machine) | {sp['median_ms']:.2f} ms per 1 s "
+            f"window; at one label per {sp['hop_ms']:g} ms: RTF **{sp['rtf']:.3f}** |"
+        )
+    if meta.get("labels"):
+        lines.append(f"| classes | {', '.join(meta['labels'])} |")
+    lines += [
+        f"| training | {meta.get('steps', '?')} steps (best validation at step "
+        f"{meta.get('best_step', '?')}; stopped: {meta.get('stopped', '?')}), batch "
+        f"{hp.get('batch_size', '?')}, Adam lr {hp.get('lr', '?')}, seed {meta.get('seed', '?')}, "
+        f"{meta.get('wall_time_s', 0) / 3600:.2f} h wall time on {meta.get('device', '?')} "
+        f"({meta.get('threads', '?')} thread, machine shared with other jobs) |",
+        f"| target | {goal_text} |",
+    ]
+    test_ok = key in test and _value(test, key) >= goal
+    repo_ok = repo is not None and _value(repo, key) >= goal
+    if test:
+        lines.append(
+            f"| held-out test split | {key} {_value(test, key):.3f}: target "
+            f"{'**met**' if test_ok else '**not met**'} |"
+        )
+    if repo is not None:
+        lines.append(
+            f"| repo evaluation set (`{eval_dir}`) | {key} {_value(repo, key):.3f}: target "
+            f"{'**met**' if repo_ok else '**not met**'} |"
+        )
+    lines += ["", "## Held-out metrics (corpus `test` split: sources never seen in training)", ""]
+    lines += _fmt_metrics(test) if test else ["- (not recorded)"]
+    if meta.get("metrics", {}).get("validation"):
+        v = meta["metrics"]["validation"]
+        lines.append(
+            "- best validation: " + ", ".join(f"{k} {x}" for k, x in v.items() if k != "score")
+        )
+    if repo is not None:
+        lines += ["", f"## Fixed evaluation set in the repository (`{eval_dir}`)", ""]
+        lines += _fmt_metrics(repo)
+        lines.append(
+            f"- reproduce: `rtaudio evaluate {name} --data {eval_dir}"
+            + (f" --weights {weights}" if fam in ("mobilenet", "xception") else "")
+            + "`"
+        )
+    lines += ["", "## Data", ""]
+    lines.append(
+        f"- corpus `{data.get('corpus', '?')}` built by `rtaudio data build` "
+        f"(builder seed {data.get('builder_seed', '?')}), manifest sha256 "
+        f"`{str(data.get('manifest_sha256', '?'))[:16]}...`; splits are by source "
+        "(speaker, voice, soundfont, recording), never by clip"
+    )
+    hours = data.get("hours", {})
+    if hours:
+        lines.append(
+            "- hours per kind / split: " + ", ".join(f"{k} {v:.2f}" for k, v in hours.items())
+        )
+    real = data.get("real_hours", {})
+    if real:
+        lines.append(
+            "- of which real recordings: " + ", ".join(f"{k} {v:.2f}" for k, v in real.items())
+        )
+    srcs = data.get("sources", {})
+    if srcs:
+        lines.append(
+            "- sources per kind / split: " + ", ".join(f"{k} {v}" for k, v in srcs.items())
+        )
+    for kind, pk in data.get("packages", {}).items():
+        lines.append(f"- {kind} from: {', '.join(pk)}")
+    if data.get("licenses"):
+        lines.append("- licences of the audio: " + "; ".join(data["licenses"]))
+    for n in data.get("notes", []):
+        lines.append(f"- note: {n}")
+    lines += [
+        "- training augmentation: random EQ, simulated-room reverberation, resampling through "
+        "8 / 11 / 22 kHz, codec band limits, clipping, level -30..0 dB around -20 dBFS, a faint "
+        "noise floor (`rtaudio.train.corpus.Augmenter`, built on `rtaudio.data.augment`)",
+    ]
+    if notes:
+        lines += ["", "## Notes", "", notes.strip()]
+    lines += [
+        "",
+        "## Reproduce / continue",
+        "",
+        "```",
+        f"rtaudio train {name} --data {data.get('corpus', 'CORPUS')} --out {name}.safetensors "
+        f"--steps {meta.get('steps', 'N')} --seed {meta.get('seed', 0)}",
+        f"rtaudio evaluate {name} --data {data.get('corpus', 'CORPUS')} "
+        f"--weights {name}.safetensors",
+        "```",
+        "",
+    ]
+    out.write_text("\n".join(lines))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="write a model card next to shipped weights")
+    p.add_argument("name")
+    p.add_argument("--weights")
+    p.add_argument("--eval", default="tests/data/eval")
+    p.add_argument("--notes", default="", help="text (or @FILE) for the Notes section")
+    p.add_argument("--out")
+    a = p.parse_args()
+    notes = Path(a.notes[1:]).read_text() if a.notes.startswith("@") else a.notes
+    path = write_card(
+        a.name,
+        Path(a.weights) if a.weights else None,
+        Path(a.eval) if a.eval else None,
+        notes,
+        Path(a.out) if a.out else None,
+    )
+    print(json.dumps({"card": str(path)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The small fixed evaluation set kept in the repository (``tests/data/eval``).
+
+``python -m rtaudio.train.evalset --data CORPUS --out tests/data/eval`` copies a few held-out
+(``test`` split) clips of a built corpus, real recordings wherever the corpus has them, as
+16-bit FLAC with a manifest in the corpus layout, so ``rtaudio evaluate MODEL --data
+tests/data/eval`` and the shipped-weights tests read it like any corpus:
+
+* speech: clips of every *real* test speaker (several per speaker, so TseNet has a different
+  enrollment utterance);
+* music: real tracks first, then synthesised ones;
+* noise: one clip per generated noise type (the corpus has no real noise-only recordings);
+* events: one clip per sound-event class.
+
+The selection is deterministic given the corpus and ``--seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from rtaudio.data.manifest import FIELDS
+from rtaudio.train.corpus import Corpus, Row, level_db
+
+SR = 16000
+
+
+def _take(corpus: Corpus, row: Row, seconds: float) -> np.ndarray:
+    """The loudest ``seconds`` stretch of a clip (whole clip if shorter), on 0.5 s steps."""
+    x = corpus.float_audio(row)
+    n = round(seconds * SR)
+    if x.size <= n:
+        return x
+    best, best_db = 0, -1e9
+    for a in range(0, x.size - n + 1, SR // 2):
+        db = level_db(x[a : a + n])
+        if db > best_db:
+            best, best_db = a, db
+    return x[best : best + n]
+
+
+def build_eval_set(
+    data: str | Path,
+    out: str | Path,
+    seed: int = 0,
+    speech_per_speaker: int = 3,
+    music_real: int = 6,
+    music_synth: int = 4,
+    seconds: float = 4.0,
+) -> list[dict[str, str]]:
+    corpus = Corpus(data)
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    test = corpus.select("test")
+    picked: list[tuple[Row, float]] = []
+    by_spk: dict[str, list[Row]] = defaultdict(list)
+    for r in test:
+        if r["kind"] == "speech" and int(r["real"]) and float(r["duration"]) >= 2.0:
+            by_spk[str(r["speaker"])].append(r)
+    for spk in sorted(by_spk):
+        rows = sorted(by_spk[spk], key=lambda r: str(r["path"]))
+        for i in rng.permutation(len(rows))[:speech_per_speaker]:
+            picked.append((rows[int(i)], seconds))
+    for real, count in ((1, music_real), (0, music_synth)):
+        rows = sorted(
+            (r for r in test if r["kind"] == "music" and int(r["real"]) == real),
+            key=lambda r: str(r["path"]),
+        )
+        by_src: dict[str, list[Row]] = defaultdict(list)
+        for r in rows:
+            by_src[str(r["source"])].append(r)
+        srcs = sorted(by_src)
+        for j in rng.permutation(len(srcs))[:count]:
+            group = by_src[srcs[int(j)]]
+            picked.append((group[int(rng.integers(len(group)))], seconds))
+    for kind in ("noise", "events"):
+        by_label: dict[str, list[Row]] = defaultdict(list)
+        for r in test:
+            if r["kind"] == kind:
+                by_label[str(r["label"])].append(r)
+        for lab in sorted(by_label):
+            group = sorted(by_label[lab], key=lambda r: str(r["path"]))
+            picked.append((group[int(rng.integers(len(group)))], 3.0))
+    rows_out: list[dict[str, str]] = []
+    for row, secs in picked:
+        x = _take(corpus, row, secs)
+        name = Path(str(row["path"])).stem[:60]
+        rel = f"{row['kind']}/{name}.flac"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(out / rel, np.clip(x, -1, 1), SR, subtype="PCM_16", format="FLAC")
+        details = {"from": str(row["path"]), "corpus_manifest_sha256": corpus.manifest_sha256}
+        rows_out.append(
+            {
+                **{k: str(row[k]) for k in FIELDS},
+                "path": rel,
+                "duration": f"{x.size / SR:.4f}",
+                "details": json.dumps(details, sort_keys=True),
+            }
+        )
+    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(FIELDS), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows_out)
+    return rows_out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="built corpus")
+    p.add_argument("--out", required=True, help="where to write the evaluation set")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    rows = build_eval_set(a.data, a.out, a.seed)
+    secs = sum(float(r["duration"]) for r in rows)
+    print(f"{len(rows)} clips, {secs:.1f} s -> {a.out}/manifest.csv")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""``rtaudio evaluate``: held-out metrics of a trained model on a corpus split.
+
+Classifiers: accuracy, balanced accuracy, per-class precision / recall / F1, the confusion
+matrix (printed and written as a PNG); SwishNet also as the live engine runs it. Separators:
+SI-SNR improvement, median per input-SNR bucket, on a fixed, seeded set of mixtures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import rtaudio.models as models
+from rtaudio.modelstore import weights_path
+from rtaudio.train.corpus import Corpus
+from rtaudio.train.metrics import format_confusion, save_confusion_png
+from rtaudio.train.tasks import make_task, task_class
+
+
+@dataclass
+class EvalOptions:
+    model: str
+    data: Path
+    weights: Path | None = None
+    split: str = "test"
+    png: Path | None = None
+    mixtures: int = 200
+    seed: int = 1234
+    live: bool = True
+    threads: int = 1
+
+
+def default_weights(name: str) -> Path:
+    """The shipped weights of ``name``: ``models/weights/<name>.safetensors`` (the image
+    classifiers ``mobilenet_v1_025`` / ``xception_tiny`` are the ones ``rtaudio images``
+    loads by default)."""
+    return weights_path(name)
+
+
+def load_trained(name: str, weights: Path | None) -> nn.Module:
+    path = Path(weights) if weights else default_weights(name)
+    fam = models.get_variant(name).family
+    return models.load(path, family=fam).eval()
+
+
+def evaluate(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Metrics of a trained model on ``opts.split`` of the corpus ``opts.data``."""
+    task_class(opts.model)
+    torch.set_num_threads(max(1, opts.threads))
+    model = load_trained(opts.model, opts.weights)
+    corpus = Corpus(opts.data, log)
+    meta = getattr(model, "meta", {}) or {}
+    labels = getattr(model.config, "labels", None) or meta.get("labels")
+    task = make_task(opts.model, corpus, train=False, classes=labels or None)
+    report = task.evaluate(
+        model, opts.split, mixtures=opts.mixtures, seed=opts.seed, live=opts.live
+    )
+    report["model"] = opts.model
+    report["weights"] = str(Path(opts.weights) if opts.weights else default_weights(opts.model))
+    report["data"] = str(opts.data)
+    if task.kind == "classifier" and opts.png is not None:
+        cm = np.array(report["confusion"])
+        save_confusion_png(
+            cm, report["labels"], opts.png, f"{opts.model} on {opts.split} (n={report['n']})"
+        )
+        report["png"] = str(opts.png)
+    return report
+
+
+def format_report(rep: dict[str, Any]) -> str:
+    """Human-readable text of an :func:`evaluate` report."""
+    lines = [f"{rep['model']} on {rep['data']} [{rep['split']}]  weights {rep['weights']}"]
+    if "confusion" in rep:
+        lines.append(
+            f"accuracy {rep['accuracy']:.4f}  balanced accuracy {rep['balanced_accuracy']:.4f}  "
+            f"macro F1 {rep['macro_f1']:.4f}  (n={rep['n']} windows of 1 s, "
+            f"{rep.get('sources', '?')} sources)"
+        )
+        lines.append(f"{'class':<18}{'precision':>10}{'recall':>10}{'F1':>10}{'support':>10}")
+        for lab, m in rep["per_class"].items():
+            lines.append(
+                f"{lab:<18}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}"
+                f"{m['support']:>10d}"
+            )
+        lines.append(format_confusion(np.array(rep["confusion"]), rep["labels"]))
+        if "real_only" in rep:
+            r = rep["real_only"]
+            lines.append(
+                f"real recordings only: accuracy {r['accuracy']:.4f}  balanced "
+                f"{r['balanced_accuracy']:.4f}  (n={r['n']})"
+            )
+        if rep.get("live", {}).get("n"):
+            lv = rep["live"]
+            lines.append(
+                f"live engine (hop {lv['hop_ms']:g} ms, window {lv['window_ms']:g} ms, lookahead "
+                f"{lv['lookahead_ms']:g} ms): accuracy {lv['accuracy']:.4f}  balanced "
+                f"{lv['balanced_accuracy']:.4f}  (n={lv['n']} labels)"
+            )
+        if "png" in rep:
+            lines.append(f"confusion matrix: {rep['png']}")
+    else:
+        lines.append(
+            f"SI-SNR improvement: median {rep['median_si_snri']:.2f} dB, mean "
+            f"{rep['mean_si_snri']:.2f} dB over {rep['n']} mixtures of "
+            f"{rep['seconds_per_mixture']:g} s at {rep['input_range_db'][0]:g}.."
+            f"{rep['input_range_db'][1]:g} dB"
+        )
+        lines.append(f"{'input SNR':<14}{'n':>6}{'median SI-SNRi':>16}{'mean':>8}")
+        for b, m in rep["by_input_snr"].items():
+            lines.append(f"{b:<14}{m['n']:>6}{m['median_si_snri']:>16.2f}{m['mean_si_snri']:>8.2f}")
+        for g, m in rep.get("by_group", {}).items():
+            lines.append(f"  {g:<28}{m['n']:>6}{m['median_si_snri']:>10.2f} dB median")
+    return "\n".join(lines)
+
+
+def to_json(rep: dict[str, Any]) -> str:
+    return json.dumps(rep, indent=2, sort_keys=True)

@@ -1,0 +1,428 @@
+"""The training loop: seeds, progress with ETA, atomic resumable checkpoints, validation with
+learning-rate halving and early stopping, and the final export with test metrics.
+
+A checkpoint (``--checkpoint``, default ``OUT`` with the suffix ``.ckpt``) holds everything a
+run needs to continue exactly where it stopped: the trained module, the optimiser, the step,
+the learning-rate scale, the numpy and torch random states, the best validation score with its
+weights, and the history. It is written to a temporary file and renamed, so a run killed at
+any moment leaves the previous checkpoint intact. ``--resume`` continues from it; a resumed run
+draws exactly the batches the uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import rtaudio.models as models
+from rtaudio import __version__
+from rtaudio.models.registry import config_from_dict, config_to_json
+from rtaudio.train.corpus import Corpus
+from rtaudio.train.tasks import Task, make_task, task_class
+
+CHECKPOINT_VERSION = 1
+WARMUP_STEPS = 100
+
+
+class TrainError(RuntimeError):
+    """A user-facing training error (bad options, existing output, missing checkpoint)."""
+
+
+@dataclass
+class TrainOptions:
+    """Options of ``rtaudio train`` (see its ``--help``)."""
+
+    model: str
+    data: Path
+    out: Path
+    steps: int = 20000
+    seed: int = 0
+    resume: bool = False
+    overwrite: bool = False
+    checkpoint: Path | None = None
+    batch_size: int | None = None
+    segment_seconds: float | None = None
+    lr: float | None = None
+    val_every: int | None = None
+    patience: int | None = None
+    warmup_steps: int = WARMUP_STEPS
+    val_size: int | None = None
+    checkpoint_minutes: float = 5.0
+    log_every: int = 25
+    threads: int = 1
+    device: str = "auto"
+    export_only: bool = False
+    test: bool = True
+    max_minutes: float | None = None
+    log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr, flush=True))
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return Path(self.checkpoint) if self.checkpoint else Path(self.out).with_suffix(".ckpt")
+
+
+@dataclass
+class TrainResult:
+    out: Path | None
+    checkpoint: Path
+    step: int
+    stopped: str  # "steps", "early_stop", "interrupted", "time_limit", "export_only"
+    best_score: float
+    metrics: dict[str, Any]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` to a temporary file in the same directory, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise TrainError(f"no checkpoint at {path} (run without --resume to start)")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a foreign or corrupt file
+        raise TrainError(f"{path}: not a readable training checkpoint ({e})") from None
+    if not isinstance(ck, dict) or ck.get("version") != CHECKPOINT_VERSION:
+        raise TrainError(f"{path}: not an rtaudio training checkpoint (version mismatch)")
+    return ck
+
+
+def _fmt_time(s: float) -> str:
+    if not math.isfinite(s):
+        return "?"
+    s = round(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _state_copy(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+class _Stop:
+    """SIGTERM / SIGINT -> finish the current step, checkpoint, exit."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stop:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # not the main thread
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # second signal: give up now
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def train(opts: TrainOptions) -> TrainResult:
+    """Train (or resume, or export from a checkpoint) one model; see :class:`TrainOptions`."""
+    log = opts.log
+    task_class(opts.model)  # unknown / untrainable names fail before anything is loaded
+    out = Path(opts.out)
+    if out.suffix != ".safetensors":
+        raise TrainError(f"--out must end with .safetensors, got {out}")
+    if out.exists() and not opts.overwrite:
+        raise TrainError(f"{out} exists; pass --overwrite to replace it")
+    ckpt_path = opts.checkpoint_path
+    if not opts.resume and not opts.export_only and ckpt_path.exists() and not opts.overwrite:
+        raise TrainError(
+            f"checkpoint {ckpt_path} exists: pass --resume to continue it "
+            "(or --overwrite to start again)"
+        )
+    torch.set_num_threads(max(1, opts.threads))
+    device = pick_device(opts.device)
+    ck = load_checkpoint(ckpt_path) if (opts.resume or opts.export_only) else None
+    if ck is not None and ck["model_name"] != opts.model:
+        raise TrainError(f"{ckpt_path} trains {ck['model_name']}, not {opts.model}")
+    seed = int(ck["options"]["seed"]) if ck else opts.seed
+
+    corpus = Corpus(opts.data, log)
+    task: Task = make_task(
+        opts.model, corpus, seed, log, train=True, classes=ck["classes"] if ck else None
+    )
+    hp = dict(ck["hparams"]) if ck else {}
+    for key, value in (
+        ("batch_size", opts.batch_size),
+        ("segment_seconds", opts.segment_seconds),
+        ("lr", opts.lr),
+        ("val_every", opts.val_every),
+        ("patience", opts.patience),
+    ):
+        if value is not None:
+            hp[key] = value
+        hp.setdefault(key, getattr(task, "seconds" if key == "segment_seconds" else key, None))
+    task.batch_size = int(hp["batch_size"])  # type: ignore[misc]
+    if opts.val_size is not None:
+        task.set_val_size(opts.val_size)
+    if hp["segment_seconds"] is not None:
+        task.seconds = float(hp["segment_seconds"])  # type: ignore[attr-defined]
+
+    torch.manual_seed(seed)
+    if ck is not None:
+        fam = models.get_variant(opts.model).family
+        model = models.build(config_from_dict(fam, json.loads(ck["config"])))
+    else:
+        model = task.new_model()
+    module = task.train_module(model).to(device)
+    optimizer = torch.optim.Adam(module.parameters(), lr=float(hp["lr"]))
+    rng = np.random.default_rng(seed)
+    state: dict[str, Any] = {
+        "step": 0,
+        "lr_scale": 1.0,
+        "best_score": -math.inf,
+        "best_step": 0,
+        "best_metrics": {},
+        "best_state": None,
+        "bad_rounds": 0,
+        "elapsed": 0.0,
+        "history": [],
+        "stopped": "",
+    }
+    if ck is not None:
+        module.load_state_dict(ck["module"])
+        optimizer.load_state_dict(ck["optimizer"])
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        for k in state:
+            if k in ck["state"]:
+                state[k] = ck["state"][k]
+        log(
+            f"[{opts.model}] resumed {ckpt_path} at step {state['step']} "
+            f"(best {state['best_score']:.4f} at step {state['best_step']})"
+        )
+
+    def payload() -> dict[str, Any]:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "model_name": opts.model,
+            "config": config_to_json(model.config),
+            "classes": task.labels(),
+            "hparams": hp,
+            "options": {"seed": seed, "data": str(opts.data), "out": str(out)},
+            "module": _state_copy(module),
+            "optimizer": optimizer.state_dict(),
+            "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "state": state,
+            "saved_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        }
+
+    stopped = "export_only" if opts.export_only else ""
+    if not opts.export_only:
+        stopped = _run(opts, task, module, optimizer, rng, state, hp, device, payload, ckpt_path)
+
+    best_state = state["best_state"] or _state_copy(module)
+    if state["best_state"] is None:
+        log(f"[{opts.model}] no validation yet: exporting the current weights")
+    if stopped == "interrupted":
+        log(f"[{opts.model}] interrupted at step {state['step']}; resume with --resume")
+        return TrainResult(None, ckpt_path, state["step"], stopped, state["best_score"], {})
+    module.load_state_dict(best_state)
+    module.eval()
+    exported = task.export(module).cpu().eval()
+    metrics: dict[str, Any] = {"validation": state["best_metrics"]}
+    if opts.test:
+        log(f"[{opts.model}] evaluating the best weights (step {state['best_step']}) on test")
+        metrics["test"] = task.evaluate(exported, "test")
+    meta = {
+        "model": opts.model,
+        "family": models.get_variant(opts.model).family,
+        "labels": task.labels(),
+        "trained_with": f"rtaudio {__version__} train",
+        "seed": seed,
+        "steps": state["step"],
+        "best_step": state["best_step"],
+        "stopped": stopped or "steps",
+        "hparams": hp,
+        "wall_time_s": round(state["elapsed"], 1),
+        "device": str(device),
+        "threads": opts.threads,
+        "params": models.count_params(exported),
+        "data": task.data_summary(),
+        "metrics": metrics,
+        "history": state["history"][-200:],
+    }
+    if task.family == "swishnet":
+        meta["input"] = (
+            "raw MFCC frames of rtaudio.features (FeatureConfig defaults); the training-time "
+            "input normalisation is folded into block1's depthwise convs"
+        )
+    elif task.family == "image":
+        meta["input"] = "rtaudio.spectrogram_image.logmel_image, then (x - mean) / std"
+    if out.exists() and not opts.overwrite:
+        raise TrainError(f"{out} appeared during training; pass --overwrite to replace it")
+    models.save(exported, out, meta=meta)  # temporary file + rename
+    log(f"[{opts.model}] wrote {out} (best validation {state['best_score']:.4f})")
+    return TrainResult(
+        out, ckpt_path, state["step"], stopped or "steps", state["best_score"], metrics
+    )
+
+
+def _run(
+    opts: TrainOptions,
+    task: Task,
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    state: dict[str, Any],
+    hp: dict[str, Any],
+    device: torch.device,
+    payload: Callable[[], dict[str, Any]],
+    ckpt_path: Path,
+) -> str:
+    log = opts.log
+    name = opts.model
+    base_lr = float(hp["lr"])
+    val_every = int(hp["val_every"])
+    patience = int(hp["patience"])
+    plateau = max(1, min(task.plateau, patience // 2))
+    if state["stopped"] == "early_stop":
+        log(f"[{name}] this run already stopped early at step {state['step']}")
+        return "early_stop"
+    if state["step"] >= opts.steps:
+        log(f"[{name}] already at step {state['step']} >= --steps {opts.steps}")
+        return "steps"
+    log(
+        f"[{name}] training on {device} ({opts.threads} thread(s)), batch {task.batch_size}, "
+        f"lr {base_lr:g}, validation every {val_every} steps, steps {state['step']}->{opts.steps}"
+    )
+    t_start = time.time()
+    last_ckpt = time.time()
+    elapsed0 = state["elapsed"]
+    step_time = math.nan
+    loss_avg = math.nan
+    stopped = "steps"
+    tty = sys.stderr.isatty()
+    module.train()
+    with _Stop() as stop:
+        while state["step"] < opts.steps:
+            t0 = time.perf_counter()
+            batch = tuple(t.to(device) for t in task.batch(rng))
+            warm = min(1.0, (state["step"] + 1) / max(1, opts.warmup_steps))
+            for g in optimizer.param_groups:
+                g["lr"] = base_lr * state["lr_scale"] * warm
+            loss = task.loss(module, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), task.grad_clip)
+            optimizer.step()
+            state["step"] += 1
+            step = state["step"]
+            lv = float(loss.detach())
+            loss_avg = lv if math.isnan(loss_avg) else 0.95 * loss_avg + 0.05 * lv
+            dt = time.perf_counter() - t0
+            step_time = dt if math.isnan(step_time) else 0.95 * step_time + 0.05 * dt
+            state["elapsed"] = elapsed0 + (time.time() - t_start)
+            if step % opts.log_every == 0 or step == opts.steps:
+                eta = (opts.steps - step) * step_time
+                best = (
+                    f" | best val {state['best_score']:.4f} @{state['best_step']}"
+                    if state["best_state"] is not None
+                    else ""
+                )
+                line = (
+                    f"[{name}] step {step}/{opts.steps} loss {loss_avg:.4f} "
+                    f"lr {base_lr * state['lr_scale'] * warm:.2e} {step_time:.2f} s/step "
+                    f"elapsed {_fmt_time(state['elapsed'])} ETA {_fmt_time(eta)}{best}"
+                )
+                if tty:
+                    print("\r" + line, end="", file=sys.stderr, flush=True)
+                else:
+                    log(line)
+            if step % val_every == 0:
+                if tty:
+                    print(file=sys.stderr)
+                module.eval()
+                tv = time.perf_counter()
+                metrics = task.validate(module)
+                module.train()
+                score = float(metrics["score"])
+                improved = score > state["best_score"] + 1e-6
+                if improved:
+                    state["best_score"] = score
+                    state["best_step"] = step
+                    state["best_metrics"] = metrics
+                    state["best_state"] = _state_copy(module)
+                    state["bad_rounds"] = 0
+                else:
+                    state["bad_rounds"] += 1
+                    if state["bad_rounds"] % plateau == 0:
+                        state["lr_scale"] *= 0.5
+                state["history"].append({"step": step, "loss": round(loss_avg, 5), **metrics})
+                log(
+                    f"[{name}] validation @{step}: "
+                    + " ".join(f"{k} {v}" for k, v in metrics.items() if k != "score")
+                    + (" (best)" if improved else f" (no gain x{state['bad_rounds']})")
+                    + f" [{time.perf_counter() - tv:.1f} s]"
+                )
+                if state["bad_rounds"] >= patience:
+                    stopped = "early_stop"
+                    state["stopped"] = stopped
+                    log(f"[{name}] early stop: no gain in {patience} validations")
+                save_checkpoint(ckpt_path, payload())
+                last_ckpt = time.time()
+                if stopped == "early_stop":
+                    break
+            elif time.time() - last_ckpt > 60 * opts.checkpoint_minutes:
+                save_checkpoint(ckpt_path, payload())
+                last_ckpt = time.time()
+            if stop.requested:
+                stopped = "interrupted"
+                break
+            if opts.max_minutes is not None and time.time() - t_start > 60 * opts.max_minutes:
+                stopped = "time_limit"
+                break
+    if tty:
+        print(file=sys.stderr)
+    if stopped in ("steps", "time_limit") and state["best_state"] is None:
+        module.eval()
+        metrics = task.validate(module)
+        module.train()
+        state["best_score"] = float(metrics["score"])
+        state["best_step"] = state["step"]
+        state["best_metrics"] = metrics
+        state["best_state"] = _state_copy(module)
+        log(f"[{name}] validation @{state['step']}: {metrics}")
+    save_checkpoint(ckpt_path, payload())
+    log(f"[{name}] checkpoint {ckpt_path} (step {state['step']}, {stopped})")
+    return stopped

@@ -1,0 +1,344 @@
+"""Training and evaluation: features equal the engine's, metrics, and short real training runs
+on a tiny generated corpus (loss goes down, resume is exact, evaluate writes its report)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from tiny_corpus import make_tiny_corpus
+
+import rtaudio.models as models
+from rtaudio.cli import main
+from rtaudio.features import FeatureConfig, offline_features
+from rtaudio.spectrogram_image import logmel_image, logmel_images
+from rtaudio.train import Corpus, TrainError, TrainOptions, make_task, train
+from rtaudio.train.corpus import WindowSampler, class3
+from rtaudio.train.featurize import InputNorm, fold_input_norm, mfcc_batch
+from rtaudio.train.loop import load_checkpoint
+from rtaudio.train.metrics import classification_report, confusion, si_snr, snr_buckets
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_corpus(tmp_path_factory.mktemp("tiny"))
+
+
+def _opts(tiny: Path, out: Path, model: str, **kw: Any) -> TrainOptions:
+    base: dict[str, Any] = dict(
+        model=model,
+        data=tiny,
+        out=out,
+        steps=40,
+        batch_size=8,
+        val_every=20,
+        log_every=1000,
+        warmup_steps=1,
+        test=False,
+        log=_quiet,
+    )
+    base.update(kw)
+    return TrainOptions(**base)
+
+
+# ---------------------------------------------------------------------------- features / metrics
+
+
+def test_mfcc_batch_equals_the_engine_features() -> None:
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((2, 8000)) * 0.1).astype(np.float32)
+    x[1, :4000] *= 0.01  # a quiet half: the dB scale must agree at low levels too
+    got = mfcc_batch(torch.from_numpy(x)).numpy()
+    for i in range(2):
+        ref = offline_features(x[i], FeatureConfig()).mfcc.T  # n_mfcc, F
+        assert got[i].shape == ref.shape
+        np.testing.assert_allclose(got[i], ref, rtol=1e-4, atol=2e-3)
+
+
+def test_logmel_image_is_level_invariant_and_batched_equal() -> None:
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(16000) * 0.1).astype(np.float32)
+    x[8000:] += np.sin(2 * np.pi * 440 * np.arange(8000) / 16000).astype(np.float32)
+    img = logmel_image(x)
+    assert img.shape == (1, 128, 128) and img.dtype == np.float32
+    assert img.min() >= 0.0 and img.max() == pytest.approx(1.0, abs=1e-3)
+    np.testing.assert_allclose(logmel_image(0.05 * x), img, atol=1e-3)
+    batch = logmel_images(torch.from_numpy(np.stack([x, 0.3 * x]))).numpy()
+    np.testing.assert_allclose(batch[0], img, atol=1e-3)
+    np.testing.assert_allclose(batch[1], img, atol=1e-3)
+    # the tone (second half, 440 Hz) is brighter in a low band than in the first half
+    band = int(np.argmax(img[0, :, 100]))
+    assert img[0, band, 100] > img[0, band, 20] + 0.1
+
+
+def test_folded_input_norm_equals_the_wrapper_and_streams() -> None:
+    net = models.create("swishnet_slim").eval()
+    g = torch.Generator().manual_seed(0)
+    mean = torch.randn(20, generator=g) * 50
+    std = torch.rand(20, generator=g) * 20 + 1
+    x = torch.randn(1, 20, 160, generator=g) * std[:, None] + mean[:, None]
+    with torch.no_grad():
+        ref = InputNorm(net, mean, std)(x)
+        folded = fold_input_norm(copy.deepcopy(net), mean, std).eval()
+        out = folded(x)
+        rf = net.config.receptive_field
+        torch.testing.assert_close(out[..., rf:], ref[..., rf:], atol=1e-4, rtol=1e-4)
+        # the engine streams the folded net frame by frame: same logits
+        state = folded.init_state(1)
+        chunks = []
+        for t in range(0, 160, 7):
+            y, state = folded.step(x[..., t : t + 7], state)
+            chunks.append(y)
+        torch.testing.assert_close(torch.cat(chunks, -1), out, atol=1e-4, rtol=1e-4)
+
+
+def test_si_snr_known_values() -> None:
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(3, 8000, generator=g)
+    n = torch.randn(3, 8000, generator=g)
+    t0, n0 = t - t.mean(-1, keepdim=True), n - n.mean(-1, keepdim=True)
+    n0 = n0 - (n0 * t0).sum(-1, keepdim=True) / t0.square().sum(-1, keepdim=True) * t0
+    n0 = n0 * (t0.norm(dim=-1, keepdim=True) / n0.norm(dim=-1, keepdim=True))
+    torch.testing.assert_close(si_snr(t0 + n0, t0), torch.zeros(3), atol=1e-3, rtol=0)
+    torch.testing.assert_close(si_snr(t0 + 0.1 * n0, t0), torch.full((3,), 20.0), atol=1e-3, rtol=0)
+    # scale invariance, and a scaled copy is near perfect
+    torch.testing.assert_close(si_snr(7.0 * (t0 + n0), t0), si_snr(t0 + n0, t0))
+    assert bool((si_snr(0.3 * t, t) > 60).all())
+
+
+def test_classification_report_and_buckets() -> None:
+    cm = confusion([0] * 10 + [1] * 10, [0] * 8 + [1] * 2 + [0] + [1] * 9, 3)
+    assert cm.tolist() == [[8, 2, 0], [1, 9, 0], [0, 0, 0]]
+    rep = classification_report(cm, ("a", "b", "c"))
+    assert rep["accuracy"] == pytest.approx(0.85)
+    assert rep["balanced_accuracy"] == pytest.approx(0.85)
+    assert rep["per_class"]["a"]["precision"] == pytest.approx(8 / 9, abs=1e-4)
+    assert rep["per_class"]["a"]["recall"] == pytest.approx(0.8)
+    assert "c" not in rep["per_class"]  # never seen, never predicted
+    b = snr_buckets([-4, -1, 2, 10], [10, 20, 30, 40], (-5, 0, 5, 10))
+    assert b["-5..0 dB"] == {"n": 2, "median_si_snri": 15.0, "mean_si_snri": 15.0}
+    assert b["5..10 dB"]["n"] == 1  # the last bucket is closed
+
+
+def test_sampler_balances_classes_and_keeps_splits(tiny: Path) -> None:
+    corpus = Corpus(tiny, _quiet)
+    rows = corpus.select("train")
+    s = WindowSampler(corpus, rows, class3, ("speech", "music", "noise"), class_power=0.0)
+    rng = np.random.default_rng(0)
+    drawn = [s.draw_row(rng) for _ in range(600)]
+    counts = np.bincount([c for _, c in drawn], minlength=3)
+    assert counts.min() > 150  # uniform over classes at class_power 0
+    assert {r["split"] for r, _ in drawn} == {"train"}
+    # weights undo the sampling bias (natural frequencies at class_power 1)
+    s1 = WindowSampler(corpus, rows, class3, ("speech", "music", "noise"), class_power=1.0)
+    np.testing.assert_allclose((s1.p * s1.class_weights[s1.present]).sum(), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name", ["swishnet_slim", "esresnet", "mobilenet_v1_025", "mitas", "tsenet"]
+)
+def test_every_task_makes_a_batch_with_a_finite_gradient(tiny: Path, name: str) -> None:
+    corpus = Corpus(tiny, _quiet)
+    task = make_task(name, corpus, seed=0, log=_quiet)
+    task.batch_size = 2  # type: ignore[misc]
+    if hasattr(task, "seconds"):
+        task.seconds = 0.5  # type: ignore[attr-defined]
+    module = task.train_module(task.new_model())
+    loss = task.loss(module, task.batch(np.random.default_rng(0)))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(
+        p.grad is not None and torch.isfinite(p.grad).all()
+        for p in module.parameters()
+        if p.requires_grad and p.grad is not None
+    )
+
+
+# ---------------------------------------------------------------------------- training runs
+
+
+@pytest.fixture(scope="module")
+def swish_run(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainOptions]:
+    out = tmp_path_factory.mktemp("sw") / "sw.safetensors"
+    opts = _opts(tiny, out, "swishnet_slim", lr=5e-3, steps=60, val_every=30)
+    train(opts)
+    return out, opts
+
+
+def _fixed_loss(name: str, tiny: Path, state: dict[str, torch.Tensor] | None, **kw: Any) -> float:
+    task = make_task(name, Corpus(tiny, _quiet), seed=0, log=_quiet)
+    for k, v in kw.items():
+        setattr(task, k, v)
+    torch.manual_seed(0)
+    module = task.train_module(task.new_model())
+    if state is not None:
+        module.load_state_dict(state)
+    module.eval()
+    batch = task.batch(np.random.default_rng(12345))
+    with torch.no_grad():
+        return float(task.loss(module, batch))
+
+
+def test_classifier_training_lowers_the_loss(
+    tiny: Path, swish_run: tuple[Path, TrainOptions]
+) -> None:
+    out, opts = swish_run
+    ck = load_checkpoint(opts.checkpoint_path)
+    assert ck["state"]["step"] == 60
+    before = _fixed_loss("swishnet_slim", tiny, None, batch_size=16)
+    after = _fixed_loss("swishnet_slim", tiny, ck["module"], batch_size=16)
+    assert after < 0.6 * before, (before, after)
+    # the exported file is a plain SwishNet reading raw MFCCs, with its training record
+    net = models.load(out, family="swishnet")
+    assert net.meta["labels"] == ["speech", "music", "noise"]
+    assert net.meta["steps"] == 60 and net.meta["wall_time_s"] > 0
+    assert net.meta["data"]["manifest_sha256"] == Corpus(tiny, _quiet).manifest_sha256
+
+
+def test_separator_training_lowers_the_loss(tiny: Path, tmp_path: Path) -> None:
+    opts = _opts(
+        tiny,
+        tmp_path / "m.safetensors",
+        "mitas",
+        steps=30,
+        batch_size=4,
+        segment_seconds=0.5,
+        lr=3e-3,
+        val_every=1000,
+        val_size=4,
+    )
+    train(opts)
+    ck = load_checkpoint(opts.checkpoint_path)
+    before = _fixed_loss("mitas", tiny, None, batch_size=4, seconds=0.5)
+    after = _fixed_loss("mitas", tiny, ck["module"], batch_size=4, seconds=0.5)
+    assert after < before - 3.0, (before, after)  # negative SI-SNR: at least 3 dB better
+
+
+def test_resume_equals_an_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
+    kw: dict[str, Any] = dict(batch_size=4, val_every=5, lr=3e-3)
+    whole = _opts(tiny, tmp_path / "a.safetensors", "swishnet_slim", steps=10, **kw)
+    train(whole)
+    part = _opts(tiny, tmp_path / "b.safetensors", "swishnet_slim", steps=5, **kw)
+    train(part)
+    assert load_checkpoint(part.checkpoint_path)["state"]["step"] == 5
+    with pytest.raises(TrainError, match="exists"):  # never overwrite --out silently
+        train(_opts(tiny, tmp_path / "b.safetensors", "swishnet_slim", steps=10, resume=True, **kw))
+    train(
+        _opts(
+            tiny,
+            tmp_path / "b.safetensors",
+            "swishnet_slim",
+            steps=10,
+            resume=True,
+            overwrite=True,
+            **kw,
+        )
+    )
+    a = load_checkpoint(whole.checkpoint_path)
+    b = load_checkpoint(part.checkpoint_path)
+    assert a["state"]["step"] == b["state"]["step"] == 10
+    for k in a["module"]:
+        torch.testing.assert_close(a["module"][k], b["module"][k], atol=0, rtol=0)
+    assert a["optimizer"]["state"][0]["step"] == b["optimizer"]["state"][0]["step"]
+    torch.testing.assert_close(
+        a["optimizer"]["state"][0]["exp_avg"], b["optimizer"]["state"][0]["exp_avg"]
+    )
+    assert a["rng"] == b["rng"]
+
+
+def test_train_refuses_to_restart_over_a_checkpoint(tiny: Path, tmp_path: Path) -> None:
+    opts = _opts(tiny, tmp_path / "c.safetensors", "swishnet_slim", steps=2, val_every=1)
+    train(opts)
+    (tmp_path / "c.safetensors").unlink()
+    with pytest.raises(TrainError, match="--resume"):
+        train(opts)
+    with pytest.raises(TrainError, match="no checkpoint"):
+        train(_opts(tiny, tmp_path / "d.safetensors", "swishnet_slim", resume=True))
+
+
+def test_evaluate_prints_metrics_and_writes_the_png(
+    tiny: Path,
+    swish_run: tuple[Path, TrainOptions],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out, _ = swish_run
+    png = tmp_path / "cm.png"
+    rc = main(
+        ["evaluate", "swishnet_slim", "--data", str(tiny), "--weights", str(out), "--png", str(png)]
+    )
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "accuracy" in text and "true \\ predicted" in text and "live engine" in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
+    rc = main(
+        [
+            "evaluate",
+            "swishnet_slim",
+            "--data",
+            str(tiny),
+            "--weights",
+            str(out),
+            "--png",
+            "",
+            "--json",
+            "--no-live",
+        ]
+    )
+    rep = json.loads(capsys.readouterr().out)
+    assert rc == 0 and rep["n"] > 10 and set(rep["per_class"]) == {"speech", "music", "noise"}
+    assert np.array(rep["confusion"]).sum() == rep["n"]
+    assert rep["accuracy"] > 0.6  # 60 steps on easy classes: well above chance (1/3)
+
+
+def test_evaluate_separator_reports_snr_buckets(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "mitas.safetensors"
+    models.save(models.create("mitas"), out)
+    rc = main(
+        [
+            "evaluate",
+            "mitas",
+            "--data",
+            str(tiny),
+            "--weights",
+            str(out),
+            "--mixtures",
+            "12",
+            "--json",
+        ]
+    )
+    rep = json.loads(capsys.readouterr().out)
+    assert rc == 0 and rep["n"] == 12
+    assert sum(b["n"] for b in rep["by_input_snr"].values()) == 12
+    assert set(rep["by_input_snr"]) <= {"-5..0 dB", "0..5 dB", "5..10 dB"}
+
+
+def test_cli_train_errors_are_one_line(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x.safetensors"
+    out.write_bytes(b"")
+    rc = main(["train", "swishnet", "--data", str(tiny), "--out", str(out), "--steps", "1"])
+    assert rc == 2 and "--overwrite" in capsys.readouterr().err
+    rc = main(
+        [
+            "train",
+            "swishnet",
+            "--data",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(tmp_path / "y.safetensors"),
+        ]
+    )
+    assert rc == 2 and "manifest.csv" in capsys.readouterr().err

@@ -1,0 +1,87 @@
+"""The shipped weights (``models/weights/*.safetensors``) on the fixed evaluation set in the repo.
+
+``tests/data/eval`` holds held-out clips (``test`` split: speakers, tracks and recordings never
+used in training; real recordings wherever the corpus has them), written by
+``python -m rtaudio.train.evalset``. Each test loads a shipped file the way the engine does
+(:func:`rtaudio.modelstore.load_model`), scores it with ``rtaudio evaluate``'s code, and checks
+the level its model card reports. Where the issue's target is not reached yet, the target is a
+separate ``xfail`` test, so the gap stays visible and a better checkpoint turns it green.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rtaudio.modelstore import load_model, weights_path
+from rtaudio.train import EvalOptions, evaluate
+
+EVAL = Path(__file__).parent / "data" / "eval"
+
+# test id -> (model, metric, level the shipped file reaches on tests/data/eval (card), target)
+SHIPPED: dict[str, tuple[str, str, float, float]] = {}
+
+
+def _shipped(name: str) -> Path:
+    path = weights_path(name)
+    if not path.exists():
+        pytest.skip(f"{name}: no shipped weights")
+    return path
+
+
+_cache: dict[str, dict[str, Any]] = {}
+
+
+def _metric(rep: dict[str, Any], key: str) -> float:
+    """``accuracy`` or a dotted path such as ``live.accuracy``."""
+    value: Any = rep
+    for part in key.split("."):
+        value = value[part]
+    return float(value)
+
+
+def _report(name: str) -> dict[str, Any]:
+    if name not in _cache:
+        path = _shipped(name)
+        model, trained = load_model(name)
+        assert trained
+        assert model.meta["metrics"]["test"], "the card's held-out metrics are recorded"
+        _cache[name] = evaluate(
+            EvalOptions(model=name, data=EVAL, weights=path, mixtures=40, live=name == "swishnet"),
+            log=lambda s: None,
+        )
+    return _cache[name]
+
+
+@pytest.mark.parametrize("case", sorted(SHIPPED))
+def test_shipped_weights_reach_their_card_level(case: str) -> None:
+    name, metric, level, _ = SHIPPED[case]
+    rep = _report(name)
+    assert _metric(rep, metric) >= level, rep
+
+
+@pytest.mark.parametrize("case", sorted(SHIPPED))
+def test_shipped_weights_reach_the_issue_target(case: str, request: pytest.FixtureRequest) -> None:
+    name, metric, level, target = SHIPPED[case]
+    if level < target:
+        request.applymarker(
+            pytest.mark.xfail(reason=f"{name}: {metric} target {target} not reached yet (card)")
+        )
+    rep = _report(name)
+    assert _metric(rep, metric) >= target, rep
+
+
+def test_eval_set_is_small_and_held_out() -> None:
+    files = [p for p in EVAL.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 4_000_000
+    import csv
+
+    with open(EVAL / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["split"] for r in rows} == {"test"}
+    speech = [r for r in rows if r["kind"] == "speech"]
+    assert speech and all(r["real"] == "1" for r in speech)
+    for r in rows:
+        assert (EVAL / r["path"]).is_file()
