@@ -18,8 +18,10 @@ from __future__ import annotations
 import io
 import math
 import os
+import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +45,14 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-SCRATCH = Path(tempfile.mkdtemp(prefix="rtaudio-fuzz-"))
+_SCRATCH: list[Path] = []
+
+
+def scratch() -> Path:
+    """A private folder for the generated files, made on first use, removed after the module."""
+    if not _SCRATCH:
+        _SCRATCH.append(Path(tempfile.mkdtemp(prefix="rtaudio-fuzz-")))
+    return _SCRATCH[0]
 
 
 def _mutate(data: bytes, edits: list[tuple[int, int]], cut: int, insert: bytes) -> bytes:
@@ -88,7 +97,7 @@ AUDIO_SEEDS = _audio_seeds()
 
 
 def _check_audio(data: bytes, ext: str) -> None:
-    path = SCRATCH / f"fuzz{ext}"
+    path = scratch() / f"fuzz{ext}"
     path.write_bytes(data)
     try:
         blocks = list(iter_blocks(path, block_seconds=0.5))
@@ -153,7 +162,7 @@ class _Cfg:
 
 
 def _check_image(data: bytes, name: str, chans: int) -> None:
-    path = SCRATCH / f"fuzz-{name}"
+    path = scratch() / f"fuzz-{name}"
     path.write_bytes(data)
     try:
         with warnings.catch_warnings():
@@ -254,7 +263,7 @@ toml_lines = st.lists(
 @FUZZ
 @given(toml_lines)
 def test_config_files(lines: list[str]) -> None:
-    path = SCRATCH / "fuzz.toml"
+    path = scratch() / "fuzz.toml"
     path.write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
     try:
         cfg = engine_config.load(path)
@@ -264,13 +273,8 @@ def test_config_files(lines: list[str]) -> None:
     _check_config(cfg)
 
 
-def test_fuzz_scratch_is_private() -> None:
-    assert SCRATCH.is_dir() and SCRATCH.name.startswith("rtaudio-fuzz-")
-
-
 @pytest.fixture(scope="module", autouse=True)
-def _cleanup() -> object:
+def _cleanup() -> Iterator[None]:
     yield
-    for p in SCRATCH.glob("*"):
-        p.unlink()
-    SCRATCH.rmdir()
+    if _SCRATCH:
+        shutil.rmtree(_SCRATCH.pop(), ignore_errors=True)
