@@ -276,6 +276,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        init=Path(args.init) if args.init else None,
         batch_size=args.batch_size,
         segment_seconds=args.segment_seconds,
         lr=args.lr,
@@ -581,6 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an existing --out / checkpoint"
     )
     tr.add_argument("--checkpoint", metavar="FILE", help="checkpoint path (default: OUT.ckpt)")
+    tr.add_argument(
+        "--init", metavar="CKPT", help="start from another run's checkpoint weights (fine-tune)"
+    )
     tr.add_argument("--batch-size", type=int, help="examples per step (default: per model)")
     tr.add_argument(
         "--segment-seconds", type=float, help="separators: training mixture length (default 2)"

@@ -342,3 +342,16 @@ def test_cli_train_errors_are_one_line(
         ]
     )
     assert rc == 2 and "manifest.csv" in capsys.readouterr().err
+
+
+def test_init_starts_from_another_runs_best_weights(
+    tiny: Path, swish_run: tuple[Path, TrainOptions], tmp_path: Path
+) -> None:
+    out_a, opts_a = swish_run
+    out_b = tmp_path / "b.safetensors"
+    train(_opts(tiny, out_b, "swishnet_slim", steps=0, init=opts_a.checkpoint_path))
+    a, b = models.load(out_a).state_dict(), models.load(out_b).state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=0, rtol=0)
+    with pytest.raises(TrainError, match="different model"):
+        train(_opts(tiny, tmp_path / "c.safetensors", "swishnet", init=opts_a.checkpoint_path))

@@ -55,6 +55,7 @@ class TrainOptions:
     resume: bool = False
     overwrite: bool = False
     checkpoint: Path | None = None
+    init: Path | None = None
     batch_size: int | None = None
     segment_seconds: float | None = None
     lr: float | None = None
@@ -203,7 +204,16 @@ def train(opts: TrainOptions) -> TrainResult:
         model = models.build(config_from_dict(fam, json.loads(ck["config"])))
     else:
         model = task.new_model()
-    module = task.train_module(model).to(device)
+    module = task.train_module(model)
+    if opts.init is not None and ck is None:
+        init = load_checkpoint(Path(opts.init))
+        if init["model_name"] != opts.model or init["config"] != config_to_json(model.config):
+            raise TrainError(f"--init {opts.init} holds a different model or config")
+        best = init["state"].get("best_state")
+        module.load_state_dict(best or init["module"])
+        step0 = init["state"]["best_step"] if best else init["state"]["step"]
+        log(f"[{opts.model}] initialised from {opts.init} (weights of step {step0})")
+    module = module.to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=float(hp["lr"]))
     rng = np.random.default_rng(seed)
     state: dict[str, Any] = {
