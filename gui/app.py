@@ -104,6 +104,27 @@ def run_gui(
     return status["code"]
 
 
+def run_from_cli(
+    source: str | None,
+    screenshot: str | None,
+    quit_after: float | None,
+    settings_file: str | None,
+    separate: str | None,
+) -> int:
+    """``rtaudio gui``: run the window; a :class:`GuiError` is one line on stderr, exit 2."""
+    try:
+        return run_gui(
+            source=source,
+            screenshot=screenshot,
+            quit_after=quit_after,
+            settings_file=settings_file,
+            separate=separate,
+        )
+    except GuiError as e:
+        print(f"rtaudio gui: {e}", file=sys.stderr)
+        return 2
+
+
 def main() -> int:
     """The ``rtaudio-gui`` script: ``rtaudio gui`` with the same options."""
     from rtaudio.cli import main as cli_main
