@@ -66,6 +66,9 @@ def test_wheel_contains_and_imports_all_packages(tmp_path: Path) -> None:
         "rtaudio/py.typed",
         "rtaudio/models/py.typed",
         "rtaudio/models/tasnet.py",
+        "rtaudio/data/build.py",
+        "rtaudio/train/loop.py",
+        "rtaudio/resources/imagenet_classes.txt",
     ):
         assert f in names, f
     code = "import rtaudio.models as m, rtaudio.gui; print(m.__file__); print(len(m.list_models()))"
