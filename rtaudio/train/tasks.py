@@ -236,6 +236,7 @@ class ClassifierTask(Task):
 
     context: ClassVar[int] = 0  # samples of audio before each window the model may read
     class_power: ClassVar[float] = 0.25  # class sampling ~ hours ** class_power (loss reweighted)
+    group_power: ClassVar[float] = 0.0  # sub-groups of a class (real / synthetic...) equally often
     p_background: ClassVar[float] = 0.2
     val_per_class: ClassVar[int] = 200
     classes: tuple[str, ...]
@@ -285,6 +286,7 @@ class ClassifierTask(Task):
                 self.classes,
                 class_power=self.class_power,
                 group_of=self.group_of,
+                group_power=self.group_power,
             )
             missing = [
                 self.classes[i] for i in range(len(self.classes)) if i not in self._sampler.present
@@ -588,7 +590,8 @@ class SeparatorTask(Task):
     batch_size = 8
     lr = 1e-3
     val_every = 200
-    patience = 15
+    patience = 30  # the 48 validation mixtures are noisy: be slow to give up
+    plateau = 8
     seconds: ClassVar[float] = 2.0  # training segment
     eval_seconds: ClassVar[float] = 4.0
     val_mixtures: ClassVar[int] = 48
@@ -754,11 +757,32 @@ class MiTASTask(SeparatorTask):
 
     family = "mitas"
 
+    def __init__(self, *a: Any, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self._by_kind: dict[int, tuple[list[Row], dict[str, dict[str, list[Row]]]]] = {}
+
     def data_rows(self) -> list[Row]:
         return [r for r in self.corpus.rows if r["kind"] in ("speech", *NOISE_KINDS)]
 
     def pools(self, split: str) -> tuple[list[Row], list[Row]]:
         return self.corpus.select(split, ("speech",)), self.corpus.select(split, NOISE_KINDS)
+
+    def _interference(self, rng: np.random.Generator, other: list[Row]) -> Row:
+        """Noise, music and sound events equally often (music has most clips), then a source
+        uniformly, then a clip: no single long recording or kind dominates."""
+        key = id(other)
+        cached = self._by_kind.get(key)
+        if cached is None or cached[0] is not other:
+            groups: dict[str, dict[str, list[Row]]] = {}
+            for r in other:
+                groups.setdefault(str(r["kind"]), {}).setdefault(str(r["source"]), []).append(r)
+            cached = self._by_kind[key] = (other, groups)
+        groups = cached[1]
+        kinds = sorted(groups)
+        srcs = groups[kinds[int(rng.integers(len(kinds)))]]
+        names = sorted(srcs)
+        rows = srcs[names[int(rng.integers(len(names)))]]
+        return rows[int(rng.integers(len(rows)))]
 
     def _example(
         self,
@@ -770,7 +794,7 @@ class MiTASTask(SeparatorTask):
         augment: bool,
     ) -> dict[str, Any]:
         srow = speech[int(rng.integers(len(speech)))]
-        vrow = other[int(rng.integers(len(other)))]
+        vrow = self._interference(rng, other)
         s = crop(self.corpus.audio(srow), n, rng, loop=False, min_db=-40.0, tries=6)
         v = crop(self.corpus.audio(vrow), n, rng, loop=True, min_db=-60.0)
         if level_db(v) < -80:  # a silent stretch of an event: use white noise instead
