@@ -368,6 +368,8 @@ def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
         o["play"] = True
     if args.lookahead_ms is not None:
         o["swishnet_lookahead_ms"] = o["esresnet_lookahead_ms"] = args.lookahead_ms
+    if getattr(args, "host_latency_ms", None) is not None:
+        o["host_latency_ms"] = args.host_latency_ms
     return {k: v for k, v in o.items() if v is not None}
 
 
@@ -414,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--play", action="store_true", help="play the separated voice (or the input)")
     m.add_argument("--lookahead-ms", type=float, help="classifier lookahead, 0-500 ms")
     m.add_argument("--chunk-ms", type=float, help="processing chunk (default 10 ms)")
+    m.add_argument(
+        "--host-latency-ms",
+        type=float,
+        metavar="MS",
+        help="PortAudio host buffer (default 0: the lowest); 40-80 if playback glitches",
+    )
     m.add_argument("--classifiers", help="comma list: swishnet,esresnet (empty for none)")
     m.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     m.add_argument("--record", metavar="DIR", help="write input / separated WAVs here")

@@ -38,6 +38,9 @@ class EngineConfig:
         play: play the separated voice (or the input when ``separate`` is off).
         playback_buffer_ms: jitter buffer before playback (re)starts: more is safer, less is
             faster.
+        host_latency_ms: PortAudio's suggested latency (the host buffer) of the input and
+            output streams; 0: the lowest the device offers. Raise it (say 40-80) on a loaded
+            machine whose host reports underruns; it adds to the end-to-end latency.
         classifiers: which classifiers run.
         swishnet_lookahead_ms / esresnet_lookahead_ms: audio past a label's span that the
             classifier may use (0-500); the label is emitted only once that audio has arrived.
@@ -65,6 +68,7 @@ class EngineConfig:
     enroll_seconds: float = 0.0
     play: bool = False
     playback_buffer_ms: float = 20.0
+    host_latency_ms: float = 0.0
     classifiers: tuple[str, ...] = CLASSIFIERS
     swishnet_lookahead_ms: float = 200.0
     esresnet_lookahead_ms: float = 200.0
@@ -123,6 +127,8 @@ class EngineConfig:
             raise bad("silence_db must be -120..0 dBFS")
         if not 0 <= self.playback_buffer_ms <= 1000:
             raise bad("playback_buffer_ms must be 0..1000")
+        if not 0 <= self.host_latency_ms <= 1000:
+            raise bad("host_latency_ms must be 0..1000 (0: the lowest the device offers)")
         if not 2 * self.chunk_ms <= self.max_backlog_ms <= 60_000:
             raise bad("max_backlog_ms must be at least two chunks and at most 60000")
         if self.record not in RECORD_WHAT:

@@ -108,8 +108,10 @@ def _open_stream(
     rate: int,
     blocksize: int,
     callback: Any,
+    latency_ms: float = 0.0,
 ) -> Any:
-    """Open and start a PortAudio input or output stream, or raise a clear DeviceError."""
+    """Open and start a PortAudio input or output stream, or raise a clear DeviceError
+    (``latency_ms``: suggested host latency; 0 for the lowest the device offers)."""
     check = sd.check_input_settings if kind == "input" else sd.check_output_settings
     cls = sd.InputStream if kind == "input" else sd.OutputStream
     try:
@@ -120,7 +122,7 @@ def _open_stream(
             samplerate=rate,
             blocksize=blocksize,
             dtype="float32",
-            latency="low",
+            latency=latency_ms / 1000 if latency_ms > 0 else "low",
             callback=callback,
         )
         stream.start()
@@ -178,6 +180,7 @@ class _MicInput(_Input):
                 f"{self.channels} requested"
             )
         self.blocksize = max(1, round(self.rate * cfg.chunk_ms / 1000))
+        self.host_latency_ms = cfg.host_latency_ms
         self.ring = RingBuffer(self.rate * 4, self.channels)
         self._stream: Any = None
 
@@ -205,6 +208,7 @@ class _MicInput(_Input):
             self.rate,
             0,
             self._callback,  # blocksize 0: whatever the host delivers, lowest latency
+            self.host_latency_ms,
         )
 
     def alive(self) -> bool:
@@ -305,6 +309,7 @@ class _Playback:
         self.rate = int(cfg.output_rate or self.device.default_samplerate)
         self.channels = min(2, self.device.max_output_channels)
         self.blocksize = max(1, round(self.rate * cfg.chunk_ms / 1000))
+        self.host_latency_ms = cfg.host_latency_ms
         self.ring = RingBuffer(self.rate * 2, 1)
         self._mono = np.zeros((self.blocksize * 4, 1), np.float32)
         self.underflows = 0
@@ -355,6 +360,7 @@ class _Playback:
             self.rate,
             self.blocksize,
             self._callback,
+            self.host_latency_ms,
         )
         self.latency_s = float(self._stream.latency)
         # the host fills its own buffer in a burst at start: queue that much before starting

@@ -62,6 +62,8 @@ def test_monitor_file_source_writes_jsonl_and_recordings(tmp_path: Path) -> None
         str(tmp_path / "rec"),
         "--lookahead-ms",
         "100",
+        "--host-latency-ms",
+        "40",
     )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
@@ -134,6 +136,7 @@ def test_monitor_ctrl_c_stops_cleanly_and_flushes(tmp_path: Path) -> None:
         (["--separate", "tsenet"], "enroll"),
         (["--source", "/nonexistent.wav"], "no such file"),
         (["--chunk-ms", "0.01"], "chunk_ms"),
+        (["--host-latency-ms", "-1"], "host_latency_ms"),
     ],
 )
 def test_monitor_bad_setup_is_one_clear_line(args: list[str], message: str) -> None:

@@ -107,6 +107,8 @@ def test_playback_of_separated_voice_reaches_the_speaker(tmp_path: Path) -> None
         classifiers=(),
         record_dir=str(tmp_path / "rec"),
         record="output",
+        # a host buffer that survives a loaded CI machine (the lowest one underruns there)
+        host_latency_ms=40.0,
     )
     raw = tmp_path / "sink.f32"
     with raw.open("wb") as out:
@@ -183,6 +185,24 @@ def test_click_round_trip_latency(tmp_path: Path) -> None:
     print(report)
     assert 5 < measured < 250, report
     assert summary.end_to_end_ms is not None and summary.end_to_end_ms > summary.algorithmic_ms
+
+
+def test_host_latency_setting_reaches_the_streams() -> None:
+    """``host_latency_ms`` sizes PortAudio's buffers: the streams report it and the engine's
+    end-to-end estimate grows with it."""
+    seen = {}
+    for ms in (0.0, 120.0):
+        engine = Engine(EngineConfig(play=True, classifiers=(), host_latency_ms=ms))
+        engine.start()
+        try:
+            time.sleep(0.8)
+            assert engine._playback is not None and engine._input is not None
+            seen[ms] = (engine._playback.latency_s, engine.summary().end_to_end_ms)
+        finally:
+            engine.stop()
+    assert seen[0.0][0] < 0.06 <= seen[120.0][0], seen
+    assert seen[0.0][1] is not None and seen[120.0][1] is not None
+    assert seen[120.0][1] - seen[0.0][1] > 40, seen
 
 
 def test_clean_shutdown_leaves_no_threads_or_streams(tmp_path: Path) -> None:

@@ -317,6 +317,7 @@ def test_short_soak_memory_and_latency_are_stable(tmp_path: Path) -> None:
         ({"input_rate": 44100.5}, "should be int"),
         ({"realtime": "yes"}, "should be bool"),
         ({"record": "everything"}, "record="),
+        ({"host_latency_ms": -5.0}, "host_latency_ms"),
     ],
 )
 def test_out_of_range_settings_are_refused(overrides: dict, match: str) -> None:
