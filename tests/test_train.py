@@ -18,7 +18,9 @@ from rtaudio.cli import main
 from rtaudio.features import FeatureConfig, offline_features
 from rtaudio.spectrogram_image import logmel_image, logmel_images
 from rtaudio.train import Corpus, TrainError, TrainOptions, make_task, train
+from rtaudio.train.card import write_card
 from rtaudio.train.corpus import WindowSampler, class3
+from rtaudio.train.evalset import build_eval_set
 from rtaudio.train.featurize import InputNorm, fold_input_norm, mfcc_batch
 from rtaudio.train.loop import load_checkpoint
 from rtaudio.train.metrics import classification_report, confusion, si_snr, snr_buckets
@@ -353,5 +355,38 @@ def test_init_starts_from_another_runs_best_weights(
     a, b = models.load(out_a).state_dict(), models.load(out_b).state_dict()
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=0, rtol=0)
-    with pytest.raises(TrainError, match="different model"):
-        train(_opts(tiny, tmp_path / "c.safetensors", "swishnet", init=opts_a.checkpoint_path))
+    # another model: a warm start of every tensor whose name and shape fit
+    mitas = tmp_path / "mitas.safetensors"
+    models.save(models.create("mitas"), mitas)
+    out_t = tmp_path / "t.safetensors"
+    train(_opts(tiny, out_t, "tsenet", steps=0, init=mitas, val_size=2))
+    src, tse = models.load(mitas).state_dict(), models.load(out_t).state_dict()
+    shared = [k for k in src if k in tse]
+    assert len(shared) > 50 and "encoder.weight" in shared
+    for k in shared:
+        torch.testing.assert_close(src[k], tse[k], atol=0, rtol=0)
+
+
+def test_eval_set_builder_copies_held_out_real_clips(tmp_path: Path) -> None:
+    src = make_tiny_corpus(tmp_path / "c", real=True, clips_per_source=2)
+    rows = build_eval_set(src, tmp_path / "eval", speech_per_speaker=2, seconds=1.5)
+    corpus = Corpus(tmp_path / "eval", _quiet)
+    assert {r["split"] for r in corpus.rows} == {"test"}
+    test_sources = {str(r["source"]) for r in Corpus(src, _quiet).select("test")}
+    assert {str(r["source"]) for r in corpus.rows} <= test_sources
+    speech = corpus.select("test", ("speech",))
+    assert len(speech) == 4 and all(int(r["real"]) for r in speech)  # 2 speakers x 2 clips
+    assert {r["kind"] for r in rows} == {"speech", "music", "noise"}
+    for r in corpus.rows:
+        limit = 1.5 if r["kind"] in ("speech", "music") else 3.0  # noise / events: 3 s clips
+        assert r["path"].endswith(".flac") and corpus.audio(r).size <= limit * 16000 + 1
+
+
+def test_model_card_states_target_data_and_speed(
+    tiny: Path, swish_run: tuple[Path, TrainOptions], tmp_path: Path
+) -> None:
+    out, _ = swish_run
+    card = write_card("swishnet_slim", out, tiny, "a note", tmp_path / "card.md").read_text()
+    for text in ("parameters", "MACs", "RTF", "target", "held-out", "manifest sha256", "a note"):
+        assert text in card
+    assert "target **met**" in card or "target **not met**" in card

@@ -78,8 +78,11 @@ def _noise(rng: np.random.Generator, seconds: float, colour: str) -> np.ndarray:
     return np.fft.irfft(spec, n)
 
 
-def make_tiny_corpus(root: str | Path, seed: int = 0, clips_per_source: int = 3) -> Path:
-    """Write the corpus under ``root`` and return it."""
+def make_tiny_corpus(
+    root: str | Path, seed: int = 0, clips_per_source: int = 3, real: bool = False
+) -> Path:
+    """Write the corpus under ``root`` and return it (``real``: mark speech and music as real
+    recordings, as the evaluation-set builder prefers them)."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     rows = []
@@ -117,7 +120,7 @@ def make_tiny_corpus(root: str | Path, seed: int = 0, clips_per_source: int = 3)
                 "license": "CC0",
                 "split": split,
                 "duration": f"{x.size / SR:.4f}",
-                "real": "0",
+                "real": "1" if real and kind in ("speech", "music") else "0",
                 "origin": "tests/tiny_corpus.py",
                 "details": "{}",
             }

@@ -206,6 +206,15 @@ def write_card(
         f"{hp.get('batch_size', '?')}, Adam lr {hp.get('lr', '?')}, seed {meta.get('seed', '?')}, "
         f"{meta.get('wall_time_s', 0) / 3600:.2f} h wall time on {meta.get('device', '?')} "
         f"({meta.get('threads', '?')} thread, machine shared with other jobs) |",
+    ]
+    init = meta.get("initialised_from")
+    while init:
+        lines.append(
+            f"| warm start | from `{init.get('from')}` ({init.get('model')}, weights of step "
+            f"{init.get('steps')}, {float(init.get('wall_time_s') or 0) / 3600:.2f} h) |"
+        )
+        init = init.get("before")
+    lines += [
         f"| target | {goal_text} |",
     ]
     test_ok = key in test and _value(test, key) >= goal

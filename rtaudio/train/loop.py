@@ -155,6 +155,59 @@ class _Stop:
             signal.signal(sig, old)
 
 
+def _init_weights(
+    opts: TrainOptions, module: nn.Module, model: nn.Module, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """``--init``: a checkpoint of the same model and config (its best weights, exactly), or
+    any rtaudio weights file / checkpoint of another model, whose tensors are copied wherever
+    name and shape match (a warm start, e.g. TseNet's separator from trained MiTAS)."""
+    path = Path(opts.init)  # type: ignore[arg-type]
+    info: dict[str, Any] = {"from": str(path)}
+    if path.suffix == ".safetensors":
+        loaded = models.load(path)
+        src = loaded.state_dict()
+        same = False
+        meta = getattr(loaded, "meta", {}) or {}
+        info.update(
+            model=meta.get("model"), steps=meta.get("steps"), wall_time_s=meta.get("wall_time_s")
+        )
+    else:
+        init = load_checkpoint(path)
+        best = init["state"].get("best_state")
+        src = best or init["module"]
+        same = init["model_name"] == opts.model and init["config"] == config_to_json(model.config)
+        prior = init["state"].get("init") or {}
+        info.update(
+            model=init["model_name"],
+            steps=init["state"]["best_step"] if best else init["state"]["step"],
+            wall_time_s=round(init["state"]["elapsed"], 1),
+            before=prior or None,
+        )
+        if init["model_name"] == opts.model and not same:
+            raise TrainError(f"--init {path} holds a different {opts.model} config")
+        if same:
+            module.load_state_dict(src)
+            step0 = init["state"]["best_step"] if best else init["state"]["step"]
+            log(f"[{opts.model}] initialised from {path} (weights of step {step0})")
+            return info
+        if init["model_name"] != opts.model:
+            # a wrapper's state (InputNorm) prefixes the model's names with "model."
+            src = {k.removeprefix("model."): v for k, v in src.items()}
+    target = model.state_dict()
+    copied = [k for k, v in src.items() if k in target and tuple(target[k].shape) == tuple(v.shape)]
+    if not copied:
+        raise TrainError(f"--init {path}: no tensor fits {opts.model}")
+    with torch.no_grad():
+        for k in copied:
+            target[k].copy_(src[k])
+    log(
+        f"[{opts.model}] warm start from {path}: {len(copied)} of {len(target)} tensors copied "
+        f"({len(target) - len(copied)} keep their fresh initialisation)"
+    )
+    info["tensors_copied"] = f"{len(copied)} of {len(target)}"
+    return info
+
+
 def train(opts: TrainOptions) -> TrainResult:
     """Train (or resume, or export from a checkpoint) one model; see :class:`TrainOptions`."""
     log = opts.log
@@ -205,14 +258,7 @@ def train(opts: TrainOptions) -> TrainResult:
     else:
         model = task.new_model()
     module = task.train_module(model)
-    if opts.init is not None and ck is None:
-        init = load_checkpoint(Path(opts.init))
-        if init["model_name"] != opts.model or init["config"] != config_to_json(model.config):
-            raise TrainError(f"--init {opts.init} holds a different model or config")
-        best = init["state"].get("best_state")
-        module.load_state_dict(best or init["module"])
-        step0 = init["state"]["best_step"] if best else init["state"]["step"]
-        log(f"[{opts.model}] initialised from {opts.init} (weights of step {step0})")
+    init_info = _init_weights(opts, module, model, log) if opts.init and ck is None else None
     module = module.to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=float(hp["lr"]))
     rng = np.random.default_rng(seed)
@@ -227,6 +273,7 @@ def train(opts: TrainOptions) -> TrainResult:
         "elapsed": 0.0,
         "history": [],
         "stopped": "",
+        "init": init_info,
     }
     if ck is not None:
         module.load_state_dict(ck["module"])
@@ -282,7 +329,12 @@ def train(opts: TrainOptions) -> TrainResult:
         "seed": seed,
         "steps": state["step"],
         "best_step": state["best_step"],
-        "stopped": stopped or "steps",
+        "stopped": (
+            f"still training: exported from the checkpoint at step {state['step']}"
+            if stopped == "export_only" and state["stopped"] != "early_stop"
+            else (state["stopped"] or stopped or "steps")
+        ),
+        "initialised_from": state.get("init"),
         "hparams": hp,
         "wall_time_s": round(state["elapsed"], 1),
         "device": str(device),
