@@ -38,6 +38,9 @@ class EngineConfig:
         play: play the separated voice (or the input when ``separate`` is off).
         playback_buffer_ms: jitter buffer before playback (re)starts: more is safer, less is
             faster.
+        trim_playback: remove audio that piles up in the playback buffer beyond
+            ``playback_buffer_ms`` (a short crossfade per cut) so the output latency does not
+            stay high after a start-up burst or a capture hiccup; off keeps every sample.
         host_latency_ms: PortAudio's suggested latency (the host buffer) of the input and
             output streams; 0: the lowest the device offers. Raise it (say 40-80) on a loaded
             machine whose host reports underruns; it adds to the end-to-end latency.
@@ -69,6 +72,7 @@ class EngineConfig:
     play: bool = False
     playback_buffer_ms: float = 20.0
     host_latency_ms: float = 0.0
+    trim_playback: bool = True
     classifiers: tuple[str, ...] = CLASSIFIERS
     swishnet_lookahead_ms: float = 200.0
     esresnet_lookahead_ms: float = 200.0

@@ -51,6 +51,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,8 +299,31 @@ class _FileInput(_Input):
 # ---------------------------------------------------------------------------------- outputs
 
 
+def cut_crossfaded(x: np.ndarray, k: int, fade: int) -> np.ndarray:
+    """``x`` (1-D) with ``k`` samples removed near its start: the first ``fade`` samples blend
+    from ``x[:fade]`` into ``x[k:k + fade]``, so the result starts exactly where ``x`` does and
+    has no jump where the cut is."""
+    if k <= 0:
+        return x
+    fade = max(0, min(fade, x.size - k))
+    w = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    head = x[:fade] * (1.0 - w) + x[k : k + fade] * w
+    return np.concatenate((head.astype(x.dtype), x[k + fade :]))
+
+
 class _Playback:
-    """Mono playback through a PortAudio output stream fed from a ring."""
+    """Mono playback through a PortAudio output stream fed from a ring.
+
+    Latency trimming: the host swallows a burst at start and capture can arrive in bursts, so
+    the ring may settle well above its jitter buffer and hold that latency for good. The worker
+    keeps the lowest ring level of the last ``TRIM_WINDOW_S``; when even that minimum exceeds
+    the jitter buffer by more than ``TRIM_MIN_MS``, it removes the excess from the audio it
+    queues (at most half a chunk per chunk, with a 2 ms crossfade) and counts it.
+    """
+
+    TRIM_WINDOW_S = 1.0
+    TRIM_MIN_MS = 2.0
+    TRIM_FADE_MS = 2.0
 
     def __init__(self, cfg: EngineConfig) -> None:
         import sounddevice as sd
@@ -318,6 +342,12 @@ class _Playback:
         self.primed = False
         self.first_fill = self.prefill  # raised to cover the host buffer once it is known
         self.draining = False  # the source has ended: running dry is not an underflow
+        self.latency_s = 0.0  # the host's output latency, known once the stream is open
+        self.trim = cfg.trim_playback
+        self.trimmed = 0  # output samples removed by latency trimming
+        self._levels: deque[int] = deque(
+            maxlen=max(2, round(self.TRIM_WINDOW_S * 1000 / cfg.chunk_ms))
+        )
         self.dac_ref: tuple[int, float] | None = None  # (ring read position, DAC perf time)
         self._stream: Any = None
         self.resampler = (
@@ -381,6 +411,8 @@ class _Playback:
     def write(self, voice16k: np.ndarray) -> float:
         """Queue 16 kHz audio; returns the predicted DAC time of its first sample."""
         x = voice16k if self.resampler is None else self.resampler.resample_chunk(voice16k)
+        if self.trim and x.size:
+            x = self._trimmed(x)
         w = self.ring.written
         ref = self.dac_ref
         if ref is not None:
@@ -390,6 +422,23 @@ class _Playback:
         if x.size:
             self.ring.write(x[:, None])
         return dac
+
+    def _trimmed(self, x: np.ndarray) -> np.ndarray:
+        if not self.primed:
+            self._levels.clear()
+            return x
+        levels = self._levels
+        levels.append(self.ring.available())
+        if len(levels) < (levels.maxlen or 0):
+            return x
+        excess = min(levels) - self.prefill
+        if excess <= self.TRIM_MIN_MS * self.rate / 1000:
+            return x
+        k = min(excess, x.size // 2)
+        self.trimmed += k
+        for i in range(len(levels)):  # every later level is k lower than it would have been
+            levels[i] -= k
+        return cut_crossfaded(x, k, round(self.TRIM_FADE_MS * self.rate / 1000))
 
     def close(self) -> None:
         _close_stream(self._sd, self._stream)
@@ -632,6 +681,7 @@ class Engine:
             overflows=overflows,
             underflows=pb.underflows if pb else 0,
             dropped=self.dropped,
+            trimmed_ms=pb.trimmed / pb.rate * 1000 if pb else 0.0,
         )
 
     def _close_io(self) -> None:

@@ -23,6 +23,7 @@ class LatencySummary:
     overflows: int
     underflows: int
     dropped: int
+    trimmed_ms: float = 0.0  # playback audio removed to keep the output latency down
 
     def to_json(self, t: float) -> dict[str, object]:
         return {
@@ -37,6 +38,7 @@ class LatencySummary:
             "overflows": self.overflows,
             "underflows": self.underflows,
             "dropped": self.dropped,
+            "trimmed_ms": round(self.trimmed_ms, 3),
             "algorithmic_ms": round(self.algorithmic_ms, 3),
             "end_to_end_ms": None if self.end_to_end_ms is None else round(self.end_to_end_ms, 3),
         }
@@ -62,7 +64,9 @@ class LatencyStats:
         self.max_ms = max(self.max_ms, rec.processing_ms)
         self.algorithmic_ms = rec.algorithmic_ms
 
-    def summary(self, overflows: int = 0, underflows: int = 0, dropped: int = 0) -> LatencySummary:
+    def summary(
+        self, overflows: int = 0, underflows: int = 0, dropped: int = 0, trimmed_ms: float = 0.0
+    ) -> LatencySummary:
         proc = np.asarray(self._proc) if self._proc else np.zeros(1)
         queue = np.asarray(self._queue) if self._queue else np.zeros(1)
         p50, p95, p99 = np.percentile(proc, [50, 95, 99])
@@ -78,4 +82,5 @@ class LatencyStats:
             overflows=overflows,
             underflows=underflows,
             dropped=dropped,
+            trimmed_ms=trimmed_ms,
         )

@@ -69,6 +69,7 @@ class TerminalView:
         )
         lines.append(
             f"xruns    overflows {s.overflows}  underflows {s.underflows}  dropped {s.dropped}"
+            f"  trimmed {s.trimmed_ms:.0f} ms"
         )
         if st.message:
             lines.append(f"note: {st.message}")
@@ -144,7 +145,7 @@ def run_monitor(
     print(
         f"stopped{' (Ctrl-C)' if interrupted else ''}: {s.chunks} chunks, p50 {s.p50_ms:.2f} ms, "
         f"p95 {s.p95_ms:.2f} ms, overflows {s.overflows}, underflows {s.underflows}, "
-        f"dropped {s.dropped}",
+        f"dropped {s.dropped}, playback trimmed {s.trimmed_ms:.0f} ms",
         file=sys.stderr,
     )
     for kind, path in engine.recordings.items():

@@ -20,7 +20,7 @@ from rtaudio import devices
 from rtaudio.audiofile import read_audio
 from rtaudio.config import EngineConfig
 from rtaudio.devices import DeviceError, list_devices, resolve
-from rtaudio.engine import Engine
+from rtaudio.engine import Engine, _Playback, cut_crossfaded
 
 pytestmark = pytest.mark.usefixtures("sound_card")
 
@@ -347,3 +347,41 @@ def test_output_underflow_is_counted_and_shown(tmp_path: Path) -> None:
     assert engine.status.state == "finished"
     shown = TerminalView(engine, StringIO()).render(s)
     assert f"underflows {s.underflows}" in shown and f"dropped {s.dropped}" in shown
+
+
+def test_cut_crossfaded_keeps_the_start_and_has_no_jump() -> None:
+    x = np.sin(np.arange(2000) * 0.05).astype(np.float32)
+    y = cut_crossfaded(x, 300, 96)
+    assert y.size == x.size - 300 and y.dtype == x.dtype
+    assert y[0] == x[0]  # continuous with what was queued before
+    np.testing.assert_array_equal(y[96:], x[396:])
+    assert np.abs(np.diff(y)).max() <= 2 * np.abs(np.diff(x)).max()
+    np.testing.assert_array_equal(cut_crossfaded(x, 0, 96), x)
+
+
+@pytest.mark.parametrize("trim", [True, False])
+def test_playback_trims_audio_that_piles_up_beyond_the_jitter_buffer(trim: bool) -> None:
+    """A standing surplus in the playback ring (say from a start-up burst) is removed, a
+    level within the jitter buffer is left alone, and ``trim_playback=False`` keeps it all."""
+    cfg = EngineConfig(play=True, output_rate=16000, trim_playback=trim, playback_buffer_ms=20)
+    pb = _Playback(cfg)  # never opened: the test plays the device's part
+    chunk = np.zeros(160, np.float32)  # 10 ms
+    pb.ring.write(np.zeros((pb.prefill + 1600, 1), np.float32))  # 100 ms over the buffer
+    pb.primed = True
+    levels = []
+    for _ in range(600):  # 6 s: the device reads exactly what is written
+        before = pb.trimmed
+        pb.write(chunk)
+        assert pb.trimmed - before <= 80  # at most half a chunk goes per chunk
+        pb.ring.skip(160)
+        levels.append(pb.ring.available())
+    if trim:
+        assert 1568 <= pb.trimmed <= 1600, pb.trimmed  # all but the 2 ms tolerance
+        assert levels[-1] - pb.prefill <= 32, levels[-1]
+        settled = pb.trimmed
+        for _ in range(300):  # at the buffer: nothing more goes
+            pb.write(chunk)
+            pb.ring.skip(160)
+        assert pb.trimmed == settled
+    else:
+        assert pb.trimmed == 0 and levels[-1] == pb.prefill + 1600
