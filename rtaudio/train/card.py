@@ -149,6 +149,14 @@ def _value(rep: dict[str, Any], key: str) -> float:
     return float(rep[key])
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory where it lies below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def write_card(
     name: str,
     weights: Path | None = None,
@@ -176,8 +184,11 @@ def write_card(
     hp = meta.get("hparams", {})
     per = "image" if fam in ("mobilenet", "xception") else "second of audio"
     size_kib = weights.stat().st_size / 1024
+    title = models.get_variant(name).description
+    if fam in ("mobilenet", "xception"):
+        title = f"speech / music / noise classifier of log-mel images (architecture: {title})"
     lines = [
-        f"# `{weights.name}`: {models.get_variant(name).description}",
+        f"# `{weights.name}`: {title}",
         "",
         f"Trained with `rtaudio train {name}` on this machine's CPU; the numbers below are "
         "measured, not claimed. Targets from issue 4.",
@@ -241,7 +252,7 @@ def write_card(
         lines += _fmt_metrics(repo)
         lines.append(
             f"- reproduce: `rtaudio evaluate {name} --data {eval_dir}"
-            + (f" --weights {weights}" if fam in ("mobilenet", "xception") else "")
+            + (f" --weights {_shown(weights)}" if fam in ("mobilenet", "xception") else "")
             + "`"
         )
     lines += ["", "## Data", ""]
