@@ -8,9 +8,10 @@ Threads, and which of them may block:
 * **file feeder** (``rtaudio-file``, file sources only): does what the callback does, paced by
   the clock (``realtime``) or as fast as the worker consumes (batch).
 * **worker** (``rtaudio-worker``): the only thread that computes. Pulls audio, converts it to
-  16 kHz mono (soxr), cuts fixed chunks, runs :class:`~rtaudio.pipeline.Processor`, writes the
-  voice to the playback ring and the WAV recorders, publishes a
-  :class:`~rtaudio.results.ChunkResult` per chunk. Blocks only on the input queue.
+  16 kHz mono (libsamplerate, :mod:`rtaudio.resample`), cuts fixed chunks, runs
+  :class:`~rtaudio.pipeline.Processor`, writes the voice to the playback ring and the WAV
+  recorders, publishes a :class:`~rtaudio.results.ChunkResult` per chunk. Blocks only on the
+  input queue.
 * **audio output callback** (PortAudio's thread): copies from the playback ring, zero-fills and
   counts underflows, notes the DAC time. Never blocks.
 * **subscribers** (terminal view, GUI timer, JSONL writer): read their own bounded
@@ -58,7 +59,6 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-import soxr
 import torch
 
 from rtaudio import devices
@@ -76,6 +76,7 @@ from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
 from rtaudio.devices import DeviceError, resolve
 from rtaudio.latency import LatencyStats, LatencySummary
 from rtaudio.pipeline import Processor, check_enrollment
+from rtaudio.resample import StreamResampler
 from rtaudio.results import Bus, Channel, ChunkResult, LatencyRecord
 from rtaudio.ring import RingBuffer
 
@@ -85,19 +86,6 @@ _NOTIFY_SLOTS = 256
 MONITOR_SOURCES = ("input", "separated")
 STALL_S = 3.0  # an input stream that is active but delivers nothing this long is lost
 RETRY_MIN_S, RETRY_MAX_S = 0.25, 5.0  # reconnection backoff
-
-
-def _resampler_delay_ms(rate_in: int, rate_out: int) -> float:
-    """Group delay of soxr's streaming resampler, measured with an impulse."""
-    if rate_in == rate_out:
-        return 0.0
-    rs = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32", quality="HQ")
-    x = np.zeros(rate_in // 5, np.float32)
-    x[0] = 1.0
-    y = np.concatenate(
-        (rs.resample_chunk(x), rs.resample_chunk(np.zeros(rate_in // 5, np.float32), last=True))
-    )
-    return float(np.argmax(np.abs(y))) / rate_out * 1000
 
 
 def _open_stream(
@@ -353,7 +341,7 @@ class _Playback:
         self.resampler = (
             None
             if self.rate == SAMPLE_RATE
-            else soxr.ResampleStream(SAMPLE_RATE, self.rate, 1, dtype="float32", quality="HQ")
+            else StreamResampler(SAMPLE_RATE, self.rate)
         )
 
     def _callback(self, outdata: np.ndarray, frames: int, t: Any, status: Any) -> None:
@@ -410,7 +398,7 @@ class _Playback:
 
     def write(self, voice16k: np.ndarray) -> float:
         """Queue 16 kHz audio; returns the predicted DAC time of its first sample."""
-        x = voice16k if self.resampler is None else self.resampler.resample_chunk(voice16k)
+        x = voice16k if self.resampler is None else self.resampler.process(voice16k)
         if self.trim and x.size:
             x = self._trimmed(x)
         w = self.ring.written
@@ -546,11 +534,11 @@ class Engine:
         enrollment = read_audio(cfg.enroll) if cfg.enroll else None
         self._input = _FileInput(cfg) if cfg.source else _MicInput(cfg)
         in_rate = self._input.rate
-        extra = _resampler_delay_ms(in_rate, SAMPLE_RATE)
         if cfg.play:
             self._playback = _Playback(cfg)
-            extra += _resampler_delay_ms(SAMPLE_RATE, self._playback.rate)
-        self.processor = Processor(cfg, enrollment, extra_latency_ms=extra)
+        # algorithmic latency as the issue defines it: chunk + encoder window + lookahead; the
+        # resamplers' 2.9 ms each way (at 44.1 / 48 kHz devices) shows in the end-to-end time
+        self.processor = Processor(cfg, enrollment)
         self.status.trained = dict(self.processor.trained)
         self.status.input_rate = in_rate
         inp = self._input
@@ -716,7 +704,7 @@ class Engine:
         rs = (
             None
             if rate == SAMPLE_RATE
-            else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+            else StreamResampler(rate, SAMPLE_RATE)
         )
         pending = np.zeros(0, np.float32)
         pending_start = 0  # 16 kHz index of pending[0]
@@ -767,7 +755,7 @@ class Engine:
             x = mixdown(block)
             native_read += block.shape[0]
             if rs is not None:
-                x = rs.resample_chunk(x, last=eof)
+                x = rs.process(x, last=eof)
             pending = np.concatenate((pending, x)) if pending.size else x
             audio_end = pending_start + pending.size  # 16 kHz samples received so far
             if eof and pending.size % n:  # pad the last partial chunk with silence
