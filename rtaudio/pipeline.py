@@ -141,7 +141,7 @@ class Processor:
 
     @property
     def algorithmic_ms(self) -> float:
-        """Chunk + separator window + resampling: the delay of the separated voice."""
+        """Chunk + separator window (+ ``extra_latency_ms``): the delay of the separated voice."""
         sep = self.separator.latency / SAMPLE_RATE * 1000 if self.separator else 0.0
         return self.cfg.chunk_ms + sep + self.extra_latency_ms
 

@@ -343,3 +343,14 @@ def test_odd_config_files_are_refused(tmp_path: Path, text: str) -> None:
         engine_config.load(p)
     with pytest.raises(ConfigError, match="cannot read"):
         engine_config.load(tmp_path)  # a folder
+
+
+@pytest.mark.parametrize(("chunk_ms", "expected"), [(8.0, 9.9375), (10.0, 11.9375)])
+def test_separation_path_algorithmic_latency(chunk_ms: float, expected: float) -> None:
+    """Chunk + MiTAS's encoder window (L - 1 = 31 samples): within the 10 ms target at 8 ms
+    chunks, 11.9 ms at the default 10 ms."""
+    proc = _processor(EngineConfig(chunk_ms=chunk_ms, separate="mitas", classifiers=()))
+    assert proc.algorithmic_ms == pytest.approx(expected)
+    result, voice = proc.process(np.zeros(proc.cfg.chunk_samples, np.float32), adc_time=0.0)
+    assert result.latency.algorithmic_ms == pytest.approx(expected)
+    assert voice is not None and voice.size == proc.cfg.chunk_samples  # zero lookahead
