@@ -355,9 +355,10 @@ class LatencyModel:
 
     def _counter_text(self) -> str:
         c = self.counters
+        trimmed = self.summary.trimmed_ms if self.summary is not None else 0.0
         return (
             f"overflows {c.get('overflows', 0)}  underflows {c.get('underflows', 0)}  "
-            f"dropped {c.get('dropped', 0)}"
+            f"dropped {c.get('dropped', 0)}  trimmed {trimmed:.0f} ms"
         )
 
 

@@ -60,8 +60,8 @@ def result(
     )
 
 
-def summary(p95: float, chunks: int = 100) -> LatencySummary:
-    return LatencySummary(chunks, 1.0, p95, p95, p95, 0.0, 10.0, None, 0, 0, 0)
+def summary(p95: float, chunks: int = 100, trimmed_ms: float = 0.0) -> LatencySummary:
+    return LatencySummary(chunks, 1.0, p95, p95, p95, 0.0, 10.0, None, 0, 0, 0, trimmed_ms)
 
 
 def test_ring_keeps_the_newest_rows_in_order() -> None:
@@ -148,8 +148,10 @@ def test_latency_warnings_appear_and_clear() -> None:
     assert any("3 chunks dropped" in x for x in w) and not any("backlog" in x for x in w)
     lm.update([result(51, counters=dropped, backlog=16)], summary(2.0))
     assert any("up to 16 chunks waiting" in x for x in lm.warnings())  # half of 300 ms
-    assert "dropped 3" in lm.text().counters
-    lm.update([result(i, counters=dropped) for i in range(52, 200)], summary(2.0))
+    assert "dropped 3" in lm.text().counters and "trimmed 0 ms" in lm.text().counters
+    lm.update([result(52, counters=dropped)], summary(2.0, trimmed_ms=37.4))
+    assert "trimmed 37 ms" in lm.text().counters  # playback audio removed to cut latency
+    lm.update([result(i, counters=dropped) for i in range(53, 200)], summary(2.0))
     assert lm.warnings() == []  # 1.5 s later, nothing new: the warning has cleared
     lm.update([result(200, proc_ms=25.0, counters=dropped)], summary(14.0))
     assert any("p95 processing 14.0 ms > 10 ms" in x for x in lm.warnings())
