@@ -390,3 +390,22 @@ def test_model_card_states_target_data_and_speed(
     for text in ("parameters", "MACs", "RTF", "target", "held-out", "manifest sha256", "a note"):
         assert text in card
     assert "target **met**" in card or "target **not met**" in card
+
+
+def test_exported_weights_say_how_the_run_stopped(tiny: Path, tmp_path: Path) -> None:
+    """A run stopped by its time limit says so in the weights' metadata (and the card), a
+    checkpoint exported while training goes on says that, and --resume clears the stop."""
+    kw: dict[str, Any] = dict(batch_size=4, val_every=2, lr=3e-3)
+    out = tmp_path / "s.safetensors"
+    train(_opts(tiny, out, "swishnet_slim", steps=50, max_minutes=1e-9, **kw))
+    step = load_checkpoint(out.with_suffix(".ckpt"))["state"]["step"]
+    assert step < 50
+    assert models.load(out).meta["stopped"] == f"time_limit at step {step}"
+    export = tmp_path / "e.safetensors"
+    ckpt = out.with_suffix(".ckpt")
+    train(_opts(tiny, export, "swishnet_slim", checkpoint=ckpt, export_only=True, **kw))
+    assert models.load(export).meta["stopped"] == f"time_limit at step {step}"
+    train(_opts(tiny, out, "swishnet_slim", steps=step + 2, resume=True, overwrite=True, **kw))
+    assert load_checkpoint(ckpt)["state"]["stopped"] == "steps"  # no longer time_limit
+    train(_opts(tiny, export, "swishnet_slim", checkpoint=ckpt, export_only=True, overwrite=True))
+    assert models.load(export).meta["stopped"] == "steps"

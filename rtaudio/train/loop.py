@@ -331,8 +331,12 @@ def train(opts: TrainOptions) -> TrainResult:
         "best_step": state["best_step"],
         "stopped": (
             f"still training: exported from the checkpoint at step {state['step']}"
-            if stopped == "export_only" and state["stopped"] != "early_stop"
-            else (state["stopped"] or stopped or "steps")
+            if stopped == "export_only" and not state["stopped"]
+            else (
+                f"{state['stopped']} at step {state['step']}"
+                if state["stopped"] in ("interrupted", "time_limit")
+                else (state["stopped"] or stopped or "steps")
+            )
         ),
         "initialised_from": state.get("init"),
         "hparams": hp,
@@ -381,6 +385,7 @@ def _run(
     if state["stopped"] == "early_stop":
         log(f"[{name}] this run already stopped early at step {state['step']}")
         return "early_stop"
+    state["stopped"] = ""  # training again: no longer interrupted / out of time
     if state["step"] >= opts.steps:
         log(f"[{name}] already at step {state['step']} >= --steps {opts.steps}")
         return "steps"
@@ -485,6 +490,8 @@ def _run(
         state["best_metrics"] = metrics
         state["best_state"] = _state_copy(module)
         log(f"[{name}] validation @{state['step']}: {metrics}")
+    if stopped in ("interrupted", "time_limit", "steps"):
+        state["stopped"] = stopped  # for --export-only; a --resume clears it
     save_checkpoint(ckpt_path, payload())
     log(f"[{name}] checkpoint {ckpt_path} (step {state['step']}, {stopped})")
     return stopped
