@@ -42,8 +42,10 @@ class EngineConfig:
             ``playback_buffer_ms`` (a short crossfade per cut) so the output latency does not
             stay high after a start-up burst or a capture hiccup; off keeps every sample.
         host_latency_ms: PortAudio's suggested latency (the host buffer) of the input and
-            output streams; 0: the lowest the device offers. Raise it (say 40-80) on a loaded
-            machine whose host reports underruns; it adds to the end-to-end latency.
+            output streams; 0: the lowest the device offers (and the output in the host's own
+            block size). Raise it (say 40-80) on a loaded machine whose host reports
+            underruns: the output then runs in one-chunk blocks; it adds to the end-to-end
+            latency.
         classifiers: which classifiers run.
         swishnet_lookahead_ms / esresnet_lookahead_ms: audio past a label's span that the
             classifier may use (0-500); the label is emitted only once that audio has arrived.
