@@ -122,6 +122,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
         for n in s["notices"]:
             print(f"  note: {n}")
         return 0
+    if args.data_command == "import":
+        return _cmd_data_import(args)
     from rtaudio.data.build import KINDS, BuildConfig, build
 
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
@@ -147,6 +149,24 @@ def _cmd_data(args: argparse.Namespace) -> int:
         )
     )
     return 0 if result.complete and not result.failed else 1
+
+
+def _cmd_data_import(args: argparse.Namespace) -> int:
+    from rtaudio.data.importer import SHOW_UNREADABLE, CorpusImportError, import_dataset
+    from rtaudio.data.readers import DatasetLayoutError
+
+    try:
+        result = import_dataset(
+            args.dataset, args.root, args.out, labels=args.labels, progress=not args.no_progress
+        )
+    except (CorpusImportError, DatasetLayoutError) as e:
+        raise CliError(str(e)) from None
+    print(f"rtaudio data import: {result.line()}")
+    for msg in result.unreadable[:SHOW_UNREADABLE]:
+        print(f"  unreadable: {msg}")
+    if len(result.unreadable) > SHOW_UNREADABLE:
+        print(f"  ... and {len(result.unreadable) - SHOW_UNREADABLE} more unreadable file(s)")
+    return 1 if result.unreadable else 0
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
@@ -558,6 +578,30 @@ def build_parser() -> argparse.ArgumentParser:
     ds = dsub.add_parser("summary", help="print hours per kind and split of a built corpus")
     ds.add_argument("dir", help="corpus directory")
     ds.add_argument("--json", action="store_true")
+    di = dsub.add_parser(
+        "import",
+        help="add a public dataset you have on disk (ESC-50, UrbanSound8K, MUSAN, LibriMix, "
+        "wsj0-mix) to a corpus",
+        description="Decode the dataset's files to 16 kHz mono clips under "
+        "CORPUS/imported/DATASET/ and add them to CORPUS's manifest (created if needed), keeping "
+        "the dataset's own splits. Re-running skips files already imported. LibriMix / "
+        "wsj0-mix mixtures are skipped: their single-speaker sources (and LibriMix noise) are "
+        "imported. Exit status: 0 done, 1 some files were unreadable (skipped), 2 bad layout "
+        "or argument.",
+    )
+    di.add_argument(
+        "dataset", metavar="DATASET", help="esc50, urbansound8k, musan, librimix or wsj0mix"
+    )
+    di.add_argument("root", metavar="ROOT", help="the dataset's directory (only read)")
+    di.add_argument("--out", required=True, metavar="CORPUS", help="corpus directory")
+    di.add_argument(
+        "--labels",
+        default="rtaudio",
+        metavar="MODE",
+        help="event labels: rtaudio (map onto rtaudio's event classes, skip the rest; "
+        "default) or native (keep the dataset's class names)",
+    )
+    di.add_argument("--no-progress", action="store_true", help="no progress bar")
     dt.set_defaults(func=_cmd_data)
 
     g = sub.add_parser("gui", help="the desktop window (PySide6): labels, separation, latency")

@@ -56,6 +56,7 @@ from .manifest import (
     ClipRecord,
     assign_splits,
     hours_by,
+    read_manifest,
     stable_int,
     write_manifest,
 )
@@ -1247,6 +1248,14 @@ def build(cfg: BuildConfig) -> BuildResult:
     if complete:
         _prune(out, {r.path for r in records})
         summary = _summary(cfg, plan, records)
+        # clips added by `rtaudio data import` (under imported/) are the user's: keep them
+        manifest = out / "manifest.csv"
+        if manifest.is_file():
+            records += [
+                ClipRecord(**r)
+                for r in read_manifest(out)
+                if str(r["path"]).startswith("imported/") and (out / r["path"]).is_file()
+            ]
         summary["failed_jobs"] = sorted(failed)
         write_manifest(out, records, summary)
         write_text_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
