@@ -479,7 +479,33 @@ class SwishNetTask(ClassifierTask):
         return rep
 
 
-class ImageTask(ClassifierTask):
+class WindowClassifierTask(ClassifierTask):
+    """Classifiers of whole 1 s windows: one label per window from the module's logits."""
+
+    def inputs(self, module: nn.Module, wave: Tensor) -> Tensor:
+        """What the module takes, from a batch of 1 s waveforms (here: the waveforms)."""
+        return wave
+
+    def batch(self, rng: np.random.Generator) -> tuple[Tensor, ...]:
+        xs, ys = self.draw_examples(rng, self.batch_size, WINDOW)
+        return torch.from_numpy(xs), torch.from_numpy(ys)
+
+    def loss(self, module: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
+        x, y = batch
+        logits = module(self.inputs(module, x))
+        return balanced_cross_entropy(logits, y, self.class_weights().to(logits.device))
+
+    @torch.inference_mode()
+    def predict(self, module: nn.Module, windows: Sequence[EvalWindow]) -> np.ndarray:
+        dev = next(module.parameters()).device
+        out = []
+        for b in range(0, len(windows), 64):
+            x = torch.from_numpy(np.stack([w.window for w in windows[b : b + 64]])).to(dev)
+            out.append(module(self.inputs(module, x)).argmax(-1).cpu().numpy())
+        return np.concatenate(out)
+
+
+class ImageTask(WindowClassifierTask):
     """MobileNet / Xception variants on 1 s log-mel images (:mod:`rtaudio.spectrogram_image`)."""
 
     family = "image"
@@ -498,32 +524,14 @@ class ImageTask(ClassifierTask):
         overrides.update(resolution=IMAGE_SIZE[0], crop_pct=1.0, interpolation="bilinear")
         return models.create(self.name, **overrides)
 
-    @staticmethod
-    def images(model: nn.Module, wave: Tensor) -> Tensor:
-        cfg: Any = model.config
+    def inputs(self, module: nn.Module, wave: Tensor) -> Tensor:
+        """1 s waveforms -> normalised log-mel images."""
+        cfg: Any = module.config
         img = logmel_images(wave)
         return (img - cfg.mean[0]) / cfg.std[0]
 
-    def batch(self, rng: np.random.Generator) -> tuple[Tensor, ...]:
-        xs, ys = self.draw_examples(rng, self.batch_size, WINDOW)
-        return torch.from_numpy(xs), torch.from_numpy(ys)
 
-    def loss(self, module: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
-        x, y = batch
-        logits = module(self.images(module, x))
-        return balanced_cross_entropy(logits, y, self.class_weights().to(logits.device))
-
-    @torch.inference_mode()
-    def predict(self, module: nn.Module, windows: Sequence[EvalWindow]) -> np.ndarray:
-        dev = next(module.parameters()).device
-        out = []
-        for b in range(0, len(windows), 64):
-            x = torch.from_numpy(np.stack([w.window for w in windows[b : b + 64]])).to(dev)
-            out.append(module(self.images(module, x)).argmax(-1).cpu().numpy())
-        return np.concatenate(out)
-
-
-class ESResNetTask(ClassifierTask):
+class ESResNetTask(WindowClassifierTask):
     """ESResNet on 1 s waveforms: the corpus's sound-event classes plus speech and music."""
 
     family = "esresnet"
@@ -560,24 +568,6 @@ class ESResNetTask(ClassifierTask):
 
     def new_model(self) -> nn.Module:
         return models.create(self.name, classes=len(self.classes), labels=self.classes)
-
-    def batch(self, rng: np.random.Generator) -> tuple[Tensor, ...]:
-        xs, ys = self.draw_examples(rng, self.batch_size, WINDOW)
-        return torch.from_numpy(xs), torch.from_numpy(ys)
-
-    def loss(self, module: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
-        x, y = batch
-        logits = module(x)
-        return balanced_cross_entropy(logits, y, self.class_weights().to(logits.device))
-
-    @torch.inference_mode()
-    def predict(self, module: nn.Module, windows: Sequence[EvalWindow]) -> np.ndarray:
-        dev = next(module.parameters()).device
-        out = []
-        for b in range(0, len(windows), 64):
-            x = torch.from_numpy(np.stack([w.window for w in windows[b : b + 64]])).to(dev)
-            out.append(module(x).argmax(-1).cpu().numpy())
-        return np.concatenate(out)
 
 
 # =============================================================================== separators
