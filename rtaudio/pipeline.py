@@ -79,14 +79,12 @@ class Processor:
         cfg: engine settings (chunk size, separator, classifiers, lookaheads...).
         enrollment: 16 kHz audio of the target speaker when ``cfg.separate == "tsenet"``
             (from a WAV or recorded live); may be set later with :meth:`enroll`.
-        extra_latency_ms: resampler and device delays to add to the algorithmic latency.
     """
 
     def __init__(
         self,
         cfg: EngineConfig,
         enrollment: np.ndarray | None = None,
-        extra_latency_ms: float = 0.0,
     ) -> None:
         self.cfg = cfg
         self.features = FeatureExtractor(FeatureConfig())
@@ -125,7 +123,6 @@ class Processor:
                 self.separator = SeparatorStream("mitas", self._sep_model)
             elif enrollment is not None:
                 self.enroll(enrollment)
-        self.extra_latency_ms = extra_latency_ms
         self.index = 0
 
     @property
@@ -141,9 +138,9 @@ class Processor:
 
     @property
     def algorithmic_ms(self) -> float:
-        """Chunk + separator window (+ ``extra_latency_ms``): the delay of the separated voice."""
+        """Chunk + separator window: the delay of the separated voice."""
         sep = self.separator.latency / SAMPLE_RATE * 1000 if self.separator else 0.0
-        return self.cfg.chunk_ms + sep + self.extra_latency_ms
+        return self.cfg.chunk_ms + sep
 
     def reset(self) -> None:
         """Start a new stream (features, histories, model states, time), keeping the models."""

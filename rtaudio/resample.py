@@ -43,16 +43,3 @@ class StreamResampler:
         self._src.reset()
         self._in = self._out = 0
 
-
-def stream_delay_ms(rate_in: int, rate_out: int, block_ms: float = 10.0) -> float:
-    """How far the output lags the input in steady streaming (filter delay plus any output
-    the converter holds back), measured by feeding 200 ms in ``block_ms`` blocks."""
-    if rate_in == rate_out:
-        return 0.0
-    rs = StreamResampler(rate_in, rate_out)
-    n = max(1, round(rate_in * block_ms / 1000))
-    fed = out = 0
-    for _ in range(max(1, round(200 / block_ms))):
-        out += rs.process(np.zeros(n, np.float32)).size
-        fed += n
-    return max(0.0, (fed / rate_in - out / rate_out) * 1000)

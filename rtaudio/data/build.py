@@ -52,6 +52,7 @@ from .audio import (
 )
 from .manifest import (
     DEFAULT_FRACTIONS,
+    IMPORT_DIR,
     SPLITS,
     ClipRecord,
     assign_splits,
@@ -1254,7 +1255,7 @@ def build(cfg: BuildConfig) -> BuildResult:
             records += [
                 ClipRecord(**r)
                 for r in read_manifest(out)
-                if str(r["path"]).startswith("imported/") and (out / r["path"]).is_file()
+                if str(r["path"]).startswith(f"{IMPORT_DIR}/") and (out / r["path"]).is_file()
             ]
         summary["failed_jobs"] = sorted(failed)
         write_manifest(out, records, summary)

@@ -37,12 +37,18 @@ from rtaudio.audiofile import AudioFileError, read_audio
 
 from .audio import SR, normalize, write_text_atomic, write_wav
 from .build import _slug
-from .manifest import ClipRecord, hours_by, read_manifest, stable_int, write_manifest
+from .manifest import (
+    IMPORT_DIR,
+    ClipRecord,
+    hours_by,
+    read_manifest,
+    stable_int,
+    write_manifest,
+)
 from .readers import READERS, DatasetLayoutError, Entry
 
 LABEL_MODES = ("rtaudio", "native")
 SOURCE_PREFIX = "import:"  # built sources never start with it
-IMPORT_DIR = "imported"
 SEPARATION_SETS = ("librimix", "wsj0mix")
 SAVE_EVERY_S = 60.0
 PAD_EPS = 1e-4  # |x| below this at the ends is padding (-80 dBFS)

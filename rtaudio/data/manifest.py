@@ -18,6 +18,7 @@ from .audio import write_text_atomic
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+IMPORT_DIR = "imported"  # clips added by `rtaudio data import`; `data build` keeps them
 
 
 @dataclass(frozen=True)

@@ -208,6 +208,16 @@ def _init_weights(
     return info
 
 
+def _stop_label(state: dict[str, Any], stopped: str) -> str:
+    """How the exported weights' run stopped, for their metadata and card."""
+    how, step = state["stopped"], state["step"]
+    if stopped == "export_only" and not how:
+        return f"still training: exported from the checkpoint at step {step}"
+    if how in ("interrupted", "time_limit"):
+        return f"{how} at step {step}"
+    return how or stopped or "steps"
+
+
 def train(opts: TrainOptions) -> TrainResult:
     """Train (or resume, or export from a checkpoint) one model; see :class:`TrainOptions`."""
     log = opts.log
@@ -329,15 +339,7 @@ def train(opts: TrainOptions) -> TrainResult:
         "seed": seed,
         "steps": state["step"],
         "best_step": state["best_step"],
-        "stopped": (
-            f"still training: exported from the checkpoint at step {state['step']}"
-            if stopped == "export_only" and not state["stopped"]
-            else (
-                f"{state['stopped']} at step {state['step']}"
-                if state["stopped"] in ("interrupted", "time_limit")
-                else (state["stopped"] or stopped or "steps")
-            )
-        ),
+        "stopped": _stop_label(state, stopped),
         "initialised_from": state.get("init"),
         "hparams": hp,
         "wall_time_s": round(state["elapsed"], 1),
