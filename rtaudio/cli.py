@@ -305,9 +305,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         checkpoint_minutes=args.checkpoint_minutes,
         log_every=args.log_every,
         threads=args.threads,
+        data_workers=args.data_workers,
         device=args.device,
         export_only=args.export_only,
         test=not args.no_test,
+        test_data=Path(args.test_data) if args.test_data else None,
         max_minutes=args.max_minutes,
     )
     try:
@@ -649,6 +651,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint-minutes", type=float, default=5.0, help="checkpoint period")
     tr.add_argument("--log-every", type=int, default=25, help="steps between progress lines")
     tr.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    tr.add_argument(
+        "--data-workers",
+        type=int,
+        default=0,
+        help="processes drawing batches ahead (default 0: draw in the training process); "
+        "the batches are the same either way",
+    )
     tr.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda...")
     tr.add_argument("--max-minutes", type=float, help="stop (and export) after this long")
     tr.add_argument(
@@ -657,6 +666,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write --out from the checkpoint's best weights, train nothing",
     )
     tr.add_argument("--no-test", action="store_true", help="skip the test-split metrics")
+    tr.add_argument(
+        "--test-data",
+        metavar="DIR",
+        help="corpus whose test split scores the exported weights (default: --data), "
+        "e.g. the full corpus when --data is a packed subset",
+    )
     tr.add_argument("--json", action="store_true", help="print the result as JSON")
     tr.set_defaults(func=_cmd_train)
 

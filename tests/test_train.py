@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from rtaudio.cli import main
 from rtaudio.features import FeatureConfig, offline_features
 from rtaudio.spectrogram_image import logmel_image, logmel_images
 from rtaudio.train import Corpus, TrainError, TrainOptions, make_task, train
+from rtaudio.train.batches import BatchSource
 from rtaudio.train.card import write_card
 from rtaudio.train.corpus import WindowSampler, class3
 from rtaudio.train.evalset import build_eval_set
@@ -254,7 +256,33 @@ def test_resume_equals_an_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
     torch.testing.assert_close(
         a["optimizer"]["state"][0]["exp_avg"], b["optimizer"]["state"][0]["exp_avg"]
     )
-    assert a["rng"] == b["rng"]
+
+
+def test_data_workers_draw_the_batches_of_the_training_process(tiny: Path) -> None:
+    corpus = Corpus(tiny, _quiet)
+    task = make_task("mitas", corpus, 3, _quiet, train=True)
+    task.batch_size = 2  # type: ignore[misc]
+    task.seconds = 0.25  # type: ignore[attr-defined]
+    with BatchSource(task, 3, 0) as here, BatchSource(task, 3, 2) as pool:
+        for step in (0, 1, 2, 3, 4, 7, 8):  # 7 jumps ahead of the prefetched steps
+            a, b = here.get(step), pool.get(step)
+            assert len(a) == len(b) == 2
+            for x, y in zip(a, b, strict=True):
+                torch.testing.assert_close(x, y, atol=0, rtol=0)
+        assert pool.get(9)[0].shape == (2, 4000)
+    other = BatchSource(task, 3, 0).get(1)[0]
+    assert not torch.equal(other, BatchSource(task, 3, 0).get(2)[0])  # steps differ
+
+
+def test_training_with_data_workers_equals_training_without(tiny: Path, tmp_path: Path) -> None:
+    kw: dict[str, Any] = dict(batch_size=4, val_every=3, lr=3e-3, steps=6)
+    a = _opts(tiny, tmp_path / "a.safetensors", "swishnet_slim", **kw)
+    b = _opts(tiny, tmp_path / "b.safetensors", "swishnet_slim", data_workers=2, **kw)
+    train(a)
+    train(b)
+    ca, cb = load_checkpoint(a.checkpoint_path), load_checkpoint(b.checkpoint_path)
+    for k in ca["module"]:
+        torch.testing.assert_close(ca["module"][k], cb["module"][k], atol=0, rtol=0)
 
 
 def test_train_refuses_to_restart_over_a_checkpoint(tiny: Path, tmp_path: Path) -> None:
@@ -409,3 +437,20 @@ def test_exported_weights_say_how_the_run_stopped(tiny: Path, tmp_path: Path) ->
     assert load_checkpoint(ckpt)["state"]["stopped"] == "steps"  # no longer time_limit
     train(_opts(tiny, export, "swishnet_slim", checkpoint=ckpt, export_only=True, overwrite=True))
     assert models.load(export).meta["stopped"] == "steps"
+
+
+def test_test_data_scores_the_export_on_another_corpus(tiny: Path, tmp_path: Path) -> None:
+    """--data a packed subset, --test-data the full corpus: the test metrics come from the
+    latter and say so; the training device is recorded for the card."""
+    full = tmp_path / "full"
+    shutil.copytree(tiny, full)
+    out = tmp_path / "t.safetensors"
+    kw: dict[str, Any] = dict(batch_size=4, val_every=2, lr=3e-3, steps=2, test=True)
+    train(_opts(tiny, out, "swishnet_slim", test_data=full, **kw))
+    meta = models.load(out).meta
+    assert meta["metrics"]["test_data"]["corpus"] == str(full)
+    assert meta["metrics"]["test_data"]["manifest_sha256"] == Corpus(full).manifest_sha256
+    assert 0.0 <= meta["metrics"]["test"]["accuracy"] <= 1.0
+    assert meta["data"]["corpus"] == str(tiny) and meta["device"] == "cpu"
+    card = write_card("swishnet_slim", out, None, out=tmp_path / "t.md")
+    assert f"test split of corpus `{full}`" in card.read_text()

@@ -157,6 +157,12 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _where(device: str | None) -> str:
+    if not device or device == "cpu":
+        return "one CPU thread of a 2-core machine shared with other jobs"
+    return str(device)
+
+
 def write_card(
     name: str,
     weights: Path | None = None,
@@ -190,8 +196,8 @@ def write_card(
     lines = [
         f"# `{weights.name}`: {title}",
         "",
-        f"Trained with `rtaudio train {name}` on this machine's CPU; the numbers below are "
-        "measured, not claimed. Targets from issue 4.",
+        f"Trained with `rtaudio train {name}`; the numbers below are measured, not claimed. "
+        "Targets from issue 4.",
         "",
         "| | |",
         "|---|---|",
@@ -215,14 +221,15 @@ def write_card(
         f"| training | {meta.get('steps', '?')} steps (best validation at step "
         f"{meta.get('best_step', '?')}; stopped: {meta.get('stopped', '?')}), batch "
         f"{hp.get('batch_size', '?')}, Adam lr {hp.get('lr', '?')}, seed {meta.get('seed', '?')}, "
-        f"{meta.get('wall_time_s', 0) / 3600:.2f} h wall time on {meta.get('device', '?')} "
-        f"({meta.get('threads', '?')} thread, machine shared with other jobs) |",
+        f"{meta.get('wall_time_s', 0) / 3600:.2f} h wall time on {_where(meta.get('device'))} |",
     ]
     init = meta.get("initialised_from")
     while init:
         lines.append(
             f"| warm start | from `{init.get('from')}` ({init.get('model')}, weights of step "
-            f"{init.get('steps')}, {float(init.get('wall_time_s') or 0) / 3600:.2f} h) |"
+            f"{init.get('steps')}, {float(init.get('wall_time_s') or 0) / 3600:.2f} h"
+            + (f" on {_where(init['device'])}" if init.get("device") else "")
+            + ") |"
         )
         init = init.get("before")
     lines += [
@@ -241,6 +248,12 @@ def write_card(
             f"{'**met**' if repo_ok else '**not met**'} |"
         )
     lines += ["", "## Held-out metrics (corpus `test` split: sources never seen in training)", ""]
+    test_data = meta.get("metrics", {}).get("test_data")
+    if test and test_data:
+        lines.append(
+            f"- test split of corpus `{test_data['corpus']}` (manifest sha256 "
+            f"`{str(test_data['manifest_sha256'])[:16]}...`)"
+        )
     lines += _fmt_metrics(test) if test else ["- (not recorded)"]
     if meta.get("metrics", {}).get("validation"):
         v = meta["metrics"]["validation"]
@@ -256,8 +269,16 @@ def write_card(
             + "`"
         )
     lines += ["", "## Data", ""]
+    made = "built by `rtaudio data build`"
+    packed = data.get("packed_from")
+    if packed:  # scripts/pack_corpus.py: a subset for a remote (GPU) machine
+        made = (
+            f"(a {packed.get('mb')} MB subset of `{packed.get('corpus')}`, manifest sha256 "
+            f"`{str(packed.get('manifest_sha256'))[:16]}...`, packed by "
+            f"`scripts/pack_corpus.py`: every source kept, Ogg Vorbis), {made}"
+        )
     lines.append(
-        f"- corpus `{data.get('corpus', '?')}` built by `rtaudio data build` "
+        f"- corpus `{data.get('corpus', '?')}` {made} "
         f"(builder seed {data.get('builder_seed', '?')}), manifest sha256 "
         f"`{str(data.get('manifest_sha256', '?'))[:16]}...`; splits are by source "
         "(speaker, voice, soundfont, recording), never by clip"

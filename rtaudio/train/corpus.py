@@ -182,6 +182,8 @@ class Corpus:
                 s = json.loads(summary.read_text())
                 out["builder_seed"] = s.get("seed")
                 out["builder_version"] = s.get("builder_version")
+                if s.get("packed_from"):  # a subset packed for a remote machine
+                    out["packed_from"] = s["packed_from"]
             except (OSError, ValueError):
                 pass
         return out
