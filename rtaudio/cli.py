@@ -7,6 +7,7 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 class CliError(Exception):
@@ -278,6 +279,20 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     )
 
 
+def _config_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a value that is not JSON is taken as a string."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--config expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(text)
+        except ValueError:
+            out[key.strip()] = text
+    return out
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -295,6 +310,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         checkpoint=Path(args.checkpoint) if args.checkpoint else None,
         init=Path(args.init) if args.init else None,
+        config=_config_overrides(args.config),
         batch_size=args.batch_size,
         segment_seconds=args.segment_seconds,
         lr=args.lr,
@@ -636,6 +652,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint", metavar="FILE", help="checkpoint path (default: OUT.ckpt)")
     tr.add_argument(
         "--init", metavar="CKPT", help="start from another run's checkpoint weights (fine-tune)"
+    )
+    tr.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a new run: replace a field of the model's config (JSON value), e.g. width=4",
     )
     tr.add_argument("--batch-size", type=int, help="examples per step (default: per model)")
     tr.add_argument(

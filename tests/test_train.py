@@ -454,3 +454,25 @@ def test_test_data_scores_the_export_on_another_corpus(tiny: Path, tmp_path: Pat
     assert meta["data"]["corpus"] == str(tiny) and meta["device"] == "cpu"
     card = write_card("swishnet_slim", out, None, out=tmp_path / "t.md")
     assert f"test split of corpus `{full}`" in card.read_text()
+
+
+def test_config_overrides_make_a_variant(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "w.safetensors"
+    kw: dict[str, Any] = dict(batch_size=4, val_every=2, steps=2)
+    train(_opts(tiny, out, "swishnet_slim", config={"width": 3, "dilations": [1, 2]}, **kw))
+    net = models.load(out)
+    assert net.config.width == 3 and net.config.dilations == (1, 2)
+    assert models.count_params(net) != models.count_params(models.create("swishnet_slim"))
+    with pytest.raises(TrainError, match="new run"):  # the checkpoint holds its own config
+        train(
+            _opts(
+                tiny, out, "swishnet_slim", config={"width": 2}, resume=True, overwrite=True, **kw
+            )
+        )
+    base = ["train", "swishnet_slim", "--data", str(tiny), "--out", str(tmp_path / "v.safetensors")]
+    for bad, said in (("width", "KEY=VALUE"), ("width=0", "width"), ("nope=1", "no field")):
+        assert main([*base, "--config", bad, "--steps", "1"]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

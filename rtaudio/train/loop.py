@@ -57,6 +57,7 @@ class TrainOptions:
     overwrite: bool = False
     checkpoint: Path | None = None
     init: Path | None = None
+    config: dict[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
     segment_seconds: float | None = None
     lr: float | None = None
@@ -215,6 +216,20 @@ def _init_weights(
     return info
 
 
+def _new_model(task: Task, overrides: dict[str, Any]) -> nn.Module:
+    """The task's model, with ``--config KEY=VALUE`` fields replacing the registry's."""
+    model = task.new_model()
+    if not overrides:
+        return model
+    fam = models.get_variant(task.name).family
+    fields = json.loads(config_to_json(model.config))
+    fields.update(overrides)
+    try:
+        return models.build(config_from_dict(fam, fields))
+    except models.ConfigError as e:
+        raise TrainError(f"--config: {e}") from None
+
+
 def _stop_label(state: dict[str, Any], stopped: str) -> str:
     """How the exported weights' run stopped, for their metadata and card."""
     how, step = state["stopped"], state["step"]
@@ -246,6 +261,8 @@ def train(opts: TrainOptions) -> TrainResult:
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
     ck = load_checkpoint(ckpt_path) if (opts.resume or opts.export_only) else None
+    if ck is not None and opts.config:
+        raise TrainError("--config applies to a new run: the checkpoint holds its own config")
     if ck is not None and ck["model_name"] != opts.model:
         raise TrainError(f"{ckpt_path} trains {ck['model_name']}, not {opts.model}")
     seed = int(ck["options"]["seed"]) if ck else opts.seed
@@ -276,7 +293,7 @@ def train(opts: TrainOptions) -> TrainResult:
         fam = models.get_variant(opts.model).family
         model = models.build(config_from_dict(fam, json.loads(ck["config"])))
     else:
-        model = task.new_model()
+        model = _new_model(task, opts.config)
     module = task.train_module(model)
     init_info = _init_weights(opts, module, model, log) if opts.init and ck is None else None
     module = module.to(device)
