@@ -117,7 +117,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(s, indent=2))
             return 0
-        print(f"{s['clips']} clips, {s['hours']:.2f} h (seed {s['seed']})")
+        made = "" if s.get("seed") is None else f" (builder seed {s['seed']})"
+        print(f"{s['clips']} clips, {s['hours']:.2f} h{made}")
         for key, h in s["hours_by_kind_split"].items():
             print(f"  {key:<24} {h:7.2f} h")
         for n in s["notices"]:

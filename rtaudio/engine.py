@@ -340,9 +340,7 @@ class _Playback:
         self.dac_ref: tuple[int, float] | None = None  # (ring read position, DAC perf time)
         self._stream: Any = None
         self.resampler = (
-            None
-            if self.rate == SAMPLE_RATE
-            else StreamResampler(SAMPLE_RATE, self.rate)
+            None if self.rate == SAMPLE_RATE else StreamResampler(SAMPLE_RATE, self.rate)
         )
 
     def _callback(self, outdata: np.ndarray, frames: int, t: Any, status: Any) -> None:
@@ -704,11 +702,7 @@ class Engine:
         assert inp is not None and inp.ring is not None and proc is not None
         n = cfg.chunk_samples
         rate = inp.rate
-        rs = (
-            None
-            if rate == SAMPLE_RATE
-            else StreamResampler(rate, SAMPLE_RATE)
-        )
+        rs = None if rate == SAMPLE_RATE else StreamResampler(rate, SAMPLE_RATE)
         pending = np.zeros(0, np.float32)
         pending_start = 0  # 16 kHz index of pending[0]
         ref: tuple[int, float] | None = None  # (native index, ADC time)

@@ -42,4 +42,3 @@ class StreamResampler:
     def reset(self) -> None:
         self._src.reset()
         self._in = self._out = 0
-

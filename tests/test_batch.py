@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 from odd_inputs import write_malformed_audio, write_unusual_audio
+from tiny_weights import save_tiny_weights
 
 from rtaudio import models
 from rtaudio.audiofile import read_audio
@@ -238,22 +239,6 @@ def test_ctrl_c_mid_batch_leaves_no_partial_files_and_resumes(tmp_path: Path) ->
 # ------------------------------------------------------------------ hardening (issue 7)
 
 
-def _tiny_mitas(wdir: Path) -> Path:
-    """A small MiTAS saved under the name the engine loads: fast separation for tests."""
-    torch.manual_seed(0)
-    net = models.create(
-        "mitas",
-        enc_channels=16,
-        bn_channels=8,
-        hidden_channels=16,
-        skip_channels=8,
-        layers=1,
-        stacks=1,
-    )
-    models.save(net, wdir / "mitas.safetensors")
-    return wdir
-
-
 @pytest.fixture
 def odd_corpus(tmp_path: Path) -> tuple[Path, dict[str, str], dict[str, float]]:
     """The generated corpus: ``bad/`` files to refuse, ``odd/`` files to process."""
@@ -268,7 +253,7 @@ def test_bad_and_odd_inputs_one_row_each_and_the_batch_goes_on(
 ) -> None:
     root, bad, odd = odd_corpus
     out = tmp_path / "out"
-    wdir = _tiny_mitas(tmp_path / "weights")
+    wdir = save_tiny_weights(tmp_path / "weights", ("mitas",))
     (tmp_path / "cfg.toml").write_text(f'weights_dir = "{wdir}"\nesresnet_hop_ms = 250\n')
     r = subprocess.run(
         [
@@ -416,7 +401,7 @@ def test_a_long_file_is_processed_in_constant_memory(tmp_path: Path) -> None:
         separate="mitas",
         chunk_ms=1000.0,
         max_backlog_ms=2000.0,
-        weights_dir=str(_tiny_mitas(tmp_path / "w")),
+        weights_dir=str(save_tiny_weights(tmp_path / "w", ("mitas",))),
     )
     fp = FileProcessor(cfg)
     out = tmp_path / "out"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from tiny_weights import save_tiny_weights
 
 from rtaudio import config as engine_config
 from rtaudio.classify import AudioHistory, Tagger
@@ -240,30 +241,6 @@ def test_tsenet_refuses_silent_or_short_enrollment(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ hardening (issue 7)
 
 
-def _tiny_weights(wdir: Path) -> Path:
-    """Small SwishNet / ESResNet / MiTAS saved under the names the engine loads: the whole
-    live pipeline at a fraction of the cost (for long runs in CI)."""
-    from rtaudio import models
-
-    torch.manual_seed(0)
-    nets = {
-        "swishnet": models.create("swishnet", width=1, front_filters=(4, 4, 4)),
-        "esresnet": models.create("esresnet", base_channels=4, blocks=(1, 1, 1, 1)),
-        "mitas": models.create(
-            "mitas",
-            enc_channels=16,
-            bn_channels=8,
-            hidden_channels=16,
-            skip_channels=8,
-            layers=1,
-            stacks=1,
-        ),
-    }
-    for name, net in nets.items():
-        models.save(net, wdir / f"{name}.safetensors")
-    return wdir
-
-
 def test_memory_stays_flat_while_dropping(tmp_path: Path) -> None:
     """The slow model of the drop-policy test for longer: whatever the engine cannot process
     is dropped, so memory does not follow the backlog."""
@@ -293,7 +270,7 @@ def test_short_soak_memory_and_latency_are_stable(tmp_path: Path) -> None:
     from rtaudio.bench_pipeline import soak, write_soak_source
 
     src = write_soak_source(tmp_path / "soak.wav", 40 / 60)
-    cfg = EngineConfig(separate="mitas", weights_dir=str(_tiny_weights(tmp_path / "w")))
+    cfg = EngineConfig(separate="mitas", weights_dir=str(save_tiny_weights(tmp_path / "w")))
     report = soak(src, cfg, segment_s=10.0, warmup_s=8.0)
     print({k: v for k, v in report.items() if k != "rss_by_minute"})
     assert report["audio_s"] == pytest.approx(40.0, abs=0.5)

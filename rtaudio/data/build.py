@@ -26,7 +26,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import re
 import sys
 import time
 from collections import defaultdict
@@ -58,6 +57,7 @@ from .manifest import (
     assign_splits,
     hours_by,
     read_manifest,
+    slug,
     stable_int,
     write_manifest,
 )
@@ -122,10 +122,6 @@ class Plan:
     sources: dict[str, Any]  # what was found / used per kind (for the summary)
     budget: dict[str, float]  # seconds per kind after redistribution
     context: dict[str, Any]  # worker context (espeak overlay path)
-
-
-def _slug(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("_")[:80] or "x"
 
 
 def _job_rng(seed: int, job_id: str) -> np.random.Generator:
@@ -360,7 +356,7 @@ def _plan_real_speech(
                 clips.append(cur)
             for b in range(0, len(clips), 12):
                 batch = clips[b : b + 12]
-                jid = f"speech-real-{_slug(spk)}-{_slug(pkg)}-{b // 12:04d}"
+                jid = f"speech-real-{slug(spk)}-{slug(pkg)}-{b // 12:04d}"
                 jobs.append(
                     Job(
                         jid,
@@ -460,7 +456,7 @@ def _plan_speech(
                     n = n_utts // n_jobs + (1 if k < n_utts % n_jobs else 0)
                     if n <= 0:
                         continue
-                    jid = f"speech-{eng}-{_slug(v.name)}-{k:04d}"
+                    jid = f"speech-{eng}-{slug(v.name)}-{k:04d}"
                     jobs.append(
                         Job(
                             jid,
@@ -515,7 +511,7 @@ def _plan_music(
             used_real += sum(c[1] for c in cuts)
             jobs.append(
                 Job(
-                    f"music-real-{_slug(f.speaker)}-{stable_int(f.path) % 10**8:08d}",
+                    f"music-real-{slug(f.speaker)}-{stable_int(f.path) % 10**8:08d}",
                     "music",
                     "",
                     sum(c[1] for c in cuts),
@@ -715,7 +711,7 @@ def _plan_events(
                 secs += sum(x[1] for x in cuts)
                 jobs.append(
                     Job(
-                        f"events-{c}-{_slug(f.speaker)}-{stable_int(f.path) % 10**8:08d}",
+                        f"events-{c}-{slug(f.speaker)}-{stable_int(f.path) % 10**8:08d}",
                         "events",
                         "",
                         sum(x[1] for x in cuts),
@@ -842,7 +838,7 @@ def _clip_path(job: Job | dict[str, Any], k: int) -> str:
         or spec.get("voice", {}).get("group")
         or f"soundfont_{spec.get('family', 'x')}"
     )
-    return f"{kind}/{spec['split']}/{_slug(group)}/{jid}_{k:03d}.wav"
+    return f"{kind}/{spec['split']}/{slug(group)}/{jid}_{k:03d}.wav"
 
 
 def _finish_clip(

@@ -36,12 +36,12 @@ from tqdm import tqdm
 from rtaudio.audiofile import AudioFileError, read_audio
 
 from .audio import SR, normalize, write_text_atomic, write_wav
-from .build import _slug
 from .manifest import (
     IMPORT_DIR,
     ClipRecord,
     hours_by,
     read_manifest,
+    slug,
     stable_int,
     write_manifest,
 )
@@ -191,7 +191,7 @@ def _variant_rank(e: Entry) -> tuple[bool, bool, str]:
 
 def _clip_path(e: Entry, root: Path) -> str:
     rel = Path(e.path).resolve().relative_to(root).with_suffix("")
-    name = "/".join(_slug(p) for p in rel.parts)
+    name = "/".join(slug(p) for p in rel.parts)
     return f"{IMPORT_DIR}/{e.dataset}/{e.split}/{name}.wav"
 
 

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -55,6 +56,11 @@ class ClipRecord:
 
 
 FIELDS = tuple(f.name for f in fields(ClipRecord))
+
+
+def slug(s: str) -> str:
+    """A file-name-safe form of a speaker, package or path part (at most 80 characters)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("_")[:80] or "x"
 
 
 def stable_int(*parts: object) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,9 @@ def write_card(
     size_kib = weights.stat().st_size / 1024
     title = models.get_variant(name).description
     if fam in ("mobilenet", "xception"):
-        title = f"speech / music / noise classifier of log-mel images (architecture: {title})"
+        # the registry describes the ImageNet / 10-class head; this file's counts are below
+        arch = re.sub(r" \(\d+ classes\)$", "", title.split(", ImageNet")[0])
+        title = f"speech / music / noise classifier of log-mel images (architecture: {arch})"
     lines = [
         f"# `{weights.name}`: {title}",
         "",
