@@ -177,6 +177,9 @@ class MainWindow(QMainWindow):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
             )
+        # a choice while running switches the live stream (the engine reopens it)
+        self.input_combo.activated.connect(lambda _i: self._device_chosen("input"))
+        self.output_combo.activated.connect(lambda _i: self._device_chosen("output"))
         self.refresh_button = QPushButton("Refresh devices")
         self.refresh_button.clicked.connect(lambda: self.refresh_devices(rescan=True))
         self.rate_combo = QComboBox()
@@ -420,6 +423,19 @@ class MainWindow(QMainWindow):
             i = combo.count() - 1
         combo.setCurrentIndex(i)
 
+    @guarded
+    def _device_chosen(self, kind: str) -> None:
+        s = self.session
+        if s is None or not s.active:
+            return  # idle: the choice applies at the next start
+        combo = self.input_combo if kind == "input" else self.output_combo
+        name = str(combo.currentData() or "") or None
+        if kind == "input":
+            s.engine.switch_input(name)
+        else:
+            s.engine.switch_output(name)
+        self.statusBar().showMessage(f"switching {kind} to {combo.currentText()}…", 4000)
+
     def set_input_device(self, name: str) -> None:
         self._select_device(self.input_combo, name)
 
@@ -620,9 +636,12 @@ class MainWindow(QMainWindow):
 
     def _sync_enabled(self) -> None:
         idle = self.session is None
+        # while running, the devices in use can be switched (a microphone input; an output
+        # that is open because playback was on at the start)
+        session = self.session
+        self.input_combo.setEnabled(session is None or not session.cfg.source)
+        self.output_combo.setEnabled(session is None or session.cfg.play)
         for w in (
-            self.input_combo,
-            self.output_combo,
             self.rate_combo,
             self.refresh_button,
             self.chunk_spin,

@@ -37,7 +37,8 @@ streams with exponential backoff (0.25 s doubling to 5 s; a try that fails re-sc
 PortAudio's devices and tries again, which a replugged USB device or a restarted sound server
 needs). When they open again it resumes (state back to ``running``, message saying how long the
 gap was; stream time does not count the gap, the separator restarts).
-:meth:`Engine.switch_input` picks another input device while running (also while reconnecting).
+:meth:`Engine.switch_input` / :meth:`Engine.switch_output` pick another input / output device
+while running (also while reconnecting).
 
 File sources: at the end of the file the worker feeds silence through the classifiers for
 their lookahead (as ``rtaudio process`` does), so the last spans, and a file shorter than one
@@ -86,6 +87,7 @@ _NOTIFY_SLOTS = 256
 MONITOR_SOURCES = ("input", "separated")
 STALL_S = 3.0  # an input stream that is active but delivers nothing this long is lost
 RETRY_MIN_S, RETRY_MAX_S = 0.25, 5.0  # reconnection backoff
+SAME: Any = object()  # reopen the device in use
 
 
 def _open_stream(
@@ -388,10 +390,17 @@ class _Playback:
     def alive(self) -> bool:
         return self._stream is not None and bool(self._stream.active)
 
-    def reopen(self) -> None:
-        """Open the output again (same device name, rate and channels) with an empty buffer."""
+    def reopen(self, spec: str | None = SAME) -> None:
+        """Open the output again with an empty buffer: the same device (by name), or ``spec``
+        (None: the system default) at the same rate and channel count."""
         self.close()
-        self.device = resolve(self.device.name, "output")
+        dev = resolve(self.device.name if spec is SAME else spec, "output")
+        if self.channels > dev.max_output_channels:
+            raise DeviceError(
+                f"output device {dev.name!r} has {dev.max_output_channels} channels, "
+                f"{self.channels} needed"
+            )
+        self.device = dev
         self.ring.skip(self.ring.available())
         self.primed = False
         self.dac_ref = None
@@ -631,6 +640,14 @@ class Engine:
             raise ConfigError("switch_input needs a microphone input, not a file source")
         self._requests.put(("input", device))
 
+    def switch_output(self, device: str | None) -> None:
+        """Play through another output device (index or name; None: the system default) from
+        now on, at the same rate and channel count. If the new device refuses, ``status.message``
+        says why and playback goes on through the current one."""
+        if not self.cfg.play:
+            raise ConfigError("switch_output needs playback (play = true)")
+        self._requests.put(("output", device))
+
     def stop_recording(self) -> dict[str, Path]:
         """Close the WAVs being written (idempotent); returns their paths."""
         with self._rec_lock:
@@ -716,8 +733,8 @@ class Engine:
         while not self._stop.is_set():
             while not self._requests.empty():
                 kind, value = self._requests.get_nowait()
-                if kind == "input":
-                    self._switch_input(value)
+                if kind in ("input", "output"):
+                    self._switch(kind, value)
                     continue
                 enroll_buf.clear()
                 if kind == "audio":
@@ -926,21 +943,26 @@ class Engine:
             inp.reopen(inp.spec)
             self.status.input_name = inp.device.name
 
-    def _switch_input(self, spec: str | None) -> None:
-        inp = self._input
-        assert isinstance(inp, _MicInput)
-        old = inp.spec
+    def _switch(self, kind: str, spec: str | None) -> None:
+        """Reopen the input or output on another device; on failure, back to the old one."""
+        stream = self._input if kind == "input" else self._playback
+        assert isinstance(stream, _MicInput | _Playback)
+        old = stream.spec if isinstance(stream, _MicInput) else stream.device.name
         try:
-            inp.reopen(spec)
+            stream.reopen(spec)
         except DeviceError as e:
-            self.status.message = f"cannot switch input: {e}"
+            self.status.message = f"cannot switch {kind}: {e}"
             with contextlib.suppress(DeviceError):
-                inp.reopen(old)  # back to the previous one (if it is still there)
+                stream.reopen(old)  # back to the previous one (if it is still there)
             return
-        self.status.input_name = inp.device.name
-        if self.processor is not None and self.processor.separator is not None:
-            self.processor.separator.reset()
-        self.status.message = f"input switched to {inp.device.name!r}"
+        name = stream.device.name
+        if kind == "input":
+            self.status.input_name = name
+            if self.processor is not None and self.processor.separator is not None:
+                self.processor.separator.reset()
+        else:
+            self.status.output_name = name
+        self.status.message = f"{kind} switched to {name!r}"
 
     def _drain_playback(self, timeout: float = 5.0) -> None:
         """Let queued output play out before the engine reports it has finished."""

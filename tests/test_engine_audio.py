@@ -18,7 +18,7 @@ import soundfile as sf
 from audio_server import PrivateCard, pa_env
 from rtaudio import devices
 from rtaudio.audiofile import read_audio
-from rtaudio.config import EngineConfig
+from rtaudio.config import ConfigError, EngineConfig
 from rtaudio.devices import DeviceError, list_devices, resolve
 from rtaudio.engine import Engine, _Playback, cut_crossfaded
 
@@ -281,6 +281,29 @@ def test_input_can_be_switched_while_running(private_card: PrivateCard) -> None:
         assert engine.status.input_name == "pulse"
     finally:
         engine.stop()
+
+
+def test_output_can_be_switched_while_running(private_card: PrivateCard) -> None:
+    engine = Engine(
+        EngineConfig(classifiers=(), play=True, output_device="default", host_latency_ms=40)
+    )
+    engine.start()
+    try:
+        _wait(lambda: engine.summary().chunks > 10, 10, "audio")
+        engine.switch_output("no-such-device")
+        _wait(lambda: "cannot switch output" in engine.status.message, 5, "the refusal")
+        assert engine.status.output_name == "default"
+        engine.switch_output("pulse")
+        _wait(lambda: "output switched to 'pulse'" in engine.status.message, 5, "the switch")
+        pb = engine._playback
+        assert pb is not None and pb.device.name == "pulse" and pb.alive()
+        n = engine.summary().chunks
+        _wait(lambda: engine.summary().chunks > n + 10, 5, "audio after the switch")
+        assert pb.alive() and engine.status.output_name == "pulse"
+    finally:
+        engine.stop()
+    with pytest.raises(ConfigError, match="play"):
+        Engine(EngineConfig(classifiers=())).switch_output("pulse")
 
 
 def test_no_sound_server_is_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:

@@ -99,6 +99,7 @@ def test_file_source_shows_labels_latency_and_records(
     window.record_button.setChecked(True)  # record from Start
     qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
     assert window.session is not None and not window.start_button.isEnabled()
+    assert not window.input_combo.isEnabled()  # a file source: no input device to switch
     qtbot.waitUntil(lambda: window.labels.latest.get("esresnet") is not None, timeout=15000)
     # labels: SwishNet bars and ESResNet top events are filled, the timeline has spans
     assert len(window.swishnet_bars.scores()) == 3
@@ -276,6 +277,15 @@ def test_microphone_start_stop_record_and_ab_switch(
     assert engine.muted
     window.play_check.setChecked(True)
     window.set_monitor("separated")
+    assert window.input_combo.isEnabled() and window.output_combo.isEnabled()
+    for kind, combo in (("input", window.input_combo), ("output", window.output_combo)):
+        index = combo.findData("pulse")
+        assert index >= 0
+        combo.setCurrentIndex(index)
+        combo.activated.emit(index)  # the user picks another device while running
+        qtbot.waitUntil(lambda k=kind: f"{k} switched to 'pulse'" in window.banner.text())
+    assert engine.status.input_name == engine.status.output_name == "pulse"
+    assert not window.rate_combo.isEnabled()  # what needs a restart stays locked
     window.record_button.setChecked(True)  # live recording
     assert engine.recording
     subprocess.run(["paplay", str(audio["speech"])], check=True, env=pa_env())
