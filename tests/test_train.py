@@ -476,3 +476,7 @@ def test_config_overrides_make_a_variant(
         assert main([*base, "--config", bad, "--steps", "1"]) == 2
         err = capsys.readouterr().err
         assert said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    for workers in ("-1", "65"):
+        assert main([*base, "--data-workers", workers, "--steps", "1"]) == 2
+        err = capsys.readouterr().err
+        assert "--data-workers" in err and "Traceback" not in err

@@ -255,6 +255,8 @@ def train(opts: TrainOptions) -> TrainResult:
             f"checkpoint {ckpt_path} exists: pass --resume to continue it "
             "(or --overwrite to start again)"
         )
+    if not 0 <= opts.data_workers <= 64:
+        raise TrainError(f"--data-workers must be 0..64, got {opts.data_workers}")
     torch.set_num_threads(max(1, opts.threads))
     device = pick_device(opts.device)
     if device.type == "cuda":  # TF32 matmuls and tuned conv kernels: same results within 1e-3
