@@ -457,8 +457,15 @@ def build_swishnet(config: SwishNetConfig) -> SwishNet:
 register(
     "swishnet",
     "swishnet",
-    SwishNetConfig(),
-    "SwishNet (wide, w=2): causal gated separable 1-D CNN, 20 MFCC -> speech/music/noise per 10 ms",
+    SwishNetConfig(width=4),
+    "SwishNet at w=4, the live tagger: causal gated separable 1-D CNN, 20 MFCC -> "
+    "speech/music/noise per 10 ms",
+)
+register(
+    "swishnet_wide",
+    "swishnet",
+    SwishNetConfig(width=2),
+    "SwishNet (wide, w=2): the paper's wide network",
 )
 register(
     "swishnet_slim",

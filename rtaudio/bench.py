@@ -57,9 +57,12 @@ def _stream_inputs(
     raise ValueError(f"{name} is not a causal audio model")
 
 
-def time_step(name: str, chunk_ms: float, calls: int = 400, warmup: int = 50) -> StepTiming:
-    """Time ``calls`` consecutive ``step`` calls of model ``name`` at ``chunk_ms`` chunks."""
-    net = models.create(name).eval()
+def time_step(
+    name: str, chunk_ms: float, calls: int = 400, warmup: int = 50, net: Any = None
+) -> StepTiming:
+    """Time ``calls`` consecutive ``step`` calls of model ``name`` (the registry's config, or
+    ``net``, e.g. loaded weights) at ``chunk_ms`` chunks."""
+    net = (models.create(name) if net is None else net).eval()
     with torch.inference_mode():
         return _time_step(name, net, chunk_ms, calls, warmup)
 

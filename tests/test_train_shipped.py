@@ -22,9 +22,10 @@ EVAL = Path(__file__).parent / "data" / "eval"
 
 # test id -> (model, metric, level the shipped file reaches on tests/data/eval (card), target)
 SHIPPED: dict[str, tuple[str, str, float, float]] = {
-    # measured 0.890 offline / 0.921 live (models/weights/swishnet.md); target 95 %
-    "swishnet-offline": ("swishnet", "accuracy", 0.88, 0.95),
-    "swishnet-live": ("swishnet", "live.accuracy", 0.91, 0.95),
+    # measured 0.941 offline / 0.940 live (models/weights/swishnet.md); target 95 % (met on
+    # the corpus's held-out split: 0.953 / 0.951; this set of 136 windows is 2 windows short)
+    "swishnet-offline": ("swishnet", "accuracy", 0.93, 0.95),
+    "swishnet-live": ("swishnet", "live.accuracy", 0.93, 0.95),
     # measured 0.432 mean per-class recall, 0.703 window accuracy (esresnet.md); target 80 %
     "esresnet-per-class": ("esresnet", "balanced_accuracy", 0.42, 0.80),
     "esresnet-windows": ("esresnet", "accuracy", 0.69, 0.80),

@@ -55,7 +55,7 @@ def speed(name: str, model: torch.nn.Module) -> dict[str, Any]:
     torch.set_num_threads(1)
     fam = models.get_variant(name).family
     if fam in ("mitas", "tsenet", "swishnet"):
-        t = time_step(name, 10.0, calls=400)
+        t = time_step(name, 10.0, calls=400, net=model)
         return {"chunk_ms": 10.0, "median_ms": t.median_ms, "p95_ms": t.p95_ms, "rtf": t.rtf}
     cfg: Any = model.config
     if fam == "esresnet":
