@@ -3,7 +3,7 @@
 Developer tool: the GPU machine this project may borrow takes at most 64 MiB with each call,
 while a 6-hour corpus is 750 MB of WAV. Clips are taken round-robin over the sources of each
 kind and split (so every speaker, voice, soundfont and recording keeps some clips) until each
-share of the byte budget is spent; the manifest keeps every field but the path and duration.
+share of the byte budget is spent; the manifest keeps every field but the path (.ogg).
 
     .venv/bin/python scripts/pack_corpus.py /work/data/corpus_train_v1 .gpu/corpus --mb 40
 """
@@ -41,9 +41,8 @@ SHARES = {
 def write_summary(src: Path, out: Path, mb: float, quality: float) -> None:
     """``summary.json`` of the pack: the source corpus's builder seed and where it came from
     (model cards name both)."""
-    built = (
-        json.loads((src / "summary.json").read_text()) if (src / "summary.json").is_file() else {}
-    )
+    summary = src / "summary.json"
+    built = json.loads(summary.read_text()) if summary.is_file() else {}
     sha = hashlib.sha256((src / "manifest.csv").read_bytes()).hexdigest()
     info = {
         "seed": built.get("seed"),
