@@ -137,6 +137,14 @@ def _cmd_data(args: argparse.Namespace) -> int:
     _positive("--hours", args.hours, 10_000)
     if not 0.0 <= args.augment <= 1.0:
         raise CliError("--augment must be between 0 and 1")
+    pinned: dict[str, str] = {}
+    if args.keep_splits:
+        from rtaudio.data.manifest import manifest_splits
+
+        try:
+            pinned = manifest_splits(args.keep_splits)
+        except ValueError as e:
+            raise CliError(f"--keep-splits: {e}") from None
     result = build(
         BuildConfig(
             out=Path(args.out),
@@ -148,6 +156,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             stop_after=args.max_jobs,
             exclude=tuple(x.strip() for x in args.exclude.split(",") if x.strip()),
+            pinned=pinned,
         )
     )
     return 0 if result.complete and not result.failed else 1
@@ -301,6 +310,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.steps < 0:
         raise CliError("--steps must be >= 0")
+    if args.class_power is not None and not 0.0 <= args.class_power <= 1.0:
+        raise CliError("--class-power must be between 0 and 1")
+    if args.ema is not None and not 0.0 < args.ema < 1.0:
+        raise CliError("--ema must be between 0 and 1 (e.g. 0.999)")
     opts = TrainOptions(
         model=args.model,
         data=Path(args.data),
@@ -317,6 +330,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         lr=args.lr,
         val_every=args.val_every,
         patience=args.patience,
+        class_power=args.class_power,
+        ema=args.ema,
         warmup_steps=args.warmup,
         val_size=args.val_size,
         checkpoint_minutes=args.checkpoint_minutes,
@@ -592,6 +607,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma list of Debian packages, synthesisers (espeak-ng, flite, festival, "
         "fluidsynth) or soundfont families (fluidr3, musescore, timgm6mb) to leave out",
     )
+    db.add_argument(
+        "--keep-splits",
+        metavar="CORPUS",
+        help="sources of this earlier corpus keep their split there (new sources are split "
+        "among themselves), so held-out sources stay held out when the corpus grows",
+    )
     db.add_argument("--no-progress", action="store_true", help="no progress bar")
     db.add_argument("--max-jobs", type=int, help=argparse.SUPPRESS)  # stop early (tests)
     ds = dsub.add_parser("summary", help="print hours per kind and split of a built corpus")
@@ -668,6 +689,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lr", type=float, help="Adam learning rate (default: per model)")
     tr.add_argument("--val-every", type=int, help="steps between validations (default: per model)")
     tr.add_argument("--patience", type=int, help="validations without gain before stopping")
+    tr.add_argument(
+        "--class-power",
+        type=float,
+        metavar="P",
+        help="classifiers: draw classes ~ training hours ** P (0 uniform, 1 as in the data; "
+        "the loss is reweighted to match); default per model",
+    )
+    tr.add_argument(
+        "--ema",
+        type=float,
+        metavar="DECAY",
+        help="validate and export a moving average of the weights (e.g. 0.999)",
+    )
     tr.add_argument("--warmup", type=int, default=100, help="linear LR warm-up steps (100)")
     tr.add_argument(
         "--val-size", type=int, help="validation windows per class / mixtures (default per model)"

@@ -17,7 +17,13 @@ import soundfile as sf
 from rtaudio.cli import main
 from rtaudio.data import sources as src
 from rtaudio.data.build import BuildConfig, build, read_journal
-from rtaudio.data.manifest import FIELDS, SPLITS, assign_splits, read_manifest
+from rtaudio.data.manifest import (
+    FIELDS,
+    SPLITS,
+    assign_splits,
+    manifest_splits,
+    read_manifest,
+)
 from rtaudio.data.text import TextSource
 
 HOURS = 0.006  # ~22 s of budget; the per-split minimums make it about two minutes of audio
@@ -175,6 +181,98 @@ def test_assign_splits_rules() -> None:
     assert a["solo"] == "train"
     assert a["p2"] == "train" and a["p1"] == "test"
     assert any(assign_splits(groups, seed=s) != a for s in range(2, 6))
+
+
+def test_assign_splits_keeps_pinned_groups() -> None:
+    groups = {f"old{i}": ("s", float(i)) for i in range(6)}
+    groups.update({f"new{i}": ("s", 0.0) for i in range(5)})
+    pinned = {f"old{i}": SPLITS[i % 3] for i in range(6)}  # the heaviest one held out too
+    a = assign_splits(groups, seed=1, pinned=pinned)
+    assert all(a[g] == sp for g, sp in pinned.items())
+    # the new groups are split among themselves by the usual rules
+    assert a == assign_splits(groups, seed=1, pinned=pinned)
+    new = {g: sp for g, sp in a.items() if g.startswith("new")}
+    assert new == assign_splits({g: groups[g] for g in new}, seed=1)
+    assert set(new.values()) == set(SPLITS)
+
+
+def test_keep_splits_from_an_earlier_corpus(corpus: Path, tmp_path: Path) -> None:
+    """A rebuild with --keep-splits puts every source of the earlier corpus in its old split,
+    even against what this seed would choose (here: every split rotated by one)."""
+    old = manifest_splits(corpus)
+    events = {r["source"] for r in read_manifest(corpus) if r["kind"] == "events"}
+    assert len(events) >= 3
+    rotated = {g: SPLITS[(SPLITS.index(sp) + 1) % 3] for g, sp in old.items()}
+    out = tmp_path / "kept"
+    result = build(_cfg(out, kinds=("events",), pinned=rotated))
+    assert result.complete and not result.failed
+    got = manifest_splits(out)
+    assert {g: got[g] for g in events if g in got} == {g: rotated[g] for g in events if g in got}
+    assert len(set(got) & events) >= 3
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sources_with_kept_split"] == len(set(got) & set(rotated))
+
+
+def test_manifest_splits_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match="cannot read"):
+        manifest_splits(tmp_path / "nothing")
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a corpus manifest"):
+        manifest_splits(tmp_path / "x.csv")
+    (tmp_path / "y.csv").write_text("source,split\ns1,train\ns1,test\n")
+    with pytest.raises(ValueError, match="two splits"):
+        manifest_splits(tmp_path / "y.csv")
+    rc = main(["data", "build", "--out", str(tmp_path / "o"), "--keep-splits", str(tmp_path)])
+    assert rc == 2 and "--keep-splits: cannot read" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_event_rules_of_game_and_stamp_packages() -> None:
+    stamps = "/usr/share/tuxpaint/stamps/animals"
+    assert src.event_class("tuxpaint-stamps-default", f"{stamps}/mammals/bovines/cow.ogg") == (
+        "farm_animal"
+    )
+    # a stamp's spoken description is speech, not the animal
+    assert (
+        src.event_class("tuxpaint-stamps-default", f"{stamps}/mammals/bovines/cow_desc_fr.ogg")
+        is None
+    )
+    assert src.event_class("tuxpaint-stamps-default", f"{stamps}/birds/lark.ogg") == "bird"
+    assert src.event_class("megaglest-data", "/x/tilesets/meadow/sounds/rain.ogg") == "rain"
+    assert src.event_class("megaglest-data", "/x/commondata/sounds/chicken_ack2.wav") == (
+        "farm_animal"
+    )
+    assert src.event_class("ufoai-sound", "sound/weapons/bullet-rifle-3x.ogg") == "gunshot"
+    assert src.event_class("ufoai-sound", "sound/weapons/reload-rifle.ogg") is None
+    assert src.event_class("openarena-data", "sound/player/footsteps/boot3.wav") == "footsteps"
+    assert src.event_class("warzone2100-data", "audio/sfx/vehicle/vtolland.ogg") == "aircraft"
+    # takes and variants of one recording share it (one split unit)
+    rec = src.event_recording_id
+    assert rec("ufoai-sound", "bullet-rifle-3x.ogg") == rec("ufoai-sound", "bullet-rifle.ogg")
+    assert rec("ufoai-sound", "door1-open.ogg") == rec("ufoai-sound", "door1-close.ogg")
+    assert rec("ufoai-sound", "bullet-smg.ogg") != rec("ufoai-sound", "bullet-rifle.ogg")
+    assert rec("openarena-data", "machgf1b.wav") == rec("openarena-data", "machgf4b.wav")
+    assert rec("warzone2100-data", "vtol-move.ogg") == rec("warzone2100-data", "vtoloff.ogg")
+    assert rec("megaglest-data", "chicken_ack2.wav") == rec("megaglest-data", "chicken_die.wav")
+    assert rec("tuxpaint-stamps-default", "cow_white.ogg") == "cow"
+    assert rec("0ad-data", "lumber_tree_07.ogg") == "lumber_tree"
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".pk3", ".wz"])
+def test_sounds_inside_zip_archives(tmp_path: Path, suffix: str) -> None:
+    """Game archives (.pk3, .wz) are zip files: their members decode like loose files."""
+    import zipfile
+
+    from rtaudio.data.audio import audio_duration, load_audio
+
+    x = (0.3 * np.sin(np.arange(8000) * 0.05)).astype(np.float32)
+    sf.write(tmp_path / "a.wav", x, 16000, subtype="PCM_16")
+    arch = tmp_path / f"bank{suffix}"
+    with zipfile.ZipFile(arch, "w") as z:
+        z.write(tmp_path / "a.wav", "sound/a.wav")
+    y = load_audio(f"{arch}::sound/a.wav")
+    assert y.shape == x.shape and np.abs(y - x).max() < 1e-3
+    assert audio_duration(f"{arch}::sound/a.wav") == pytest.approx(0.5)
 
 
 def test_missing_sources_are_notices_not_errors(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ on a tiny generated corpus (loss goes down, resume is exact, evaluate writes its
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -145,6 +146,33 @@ def test_sampler_balances_classes_and_keeps_splits(tiny: Path) -> None:
     # weights undo the sampling bias (natural frequencies at class_power 1)
     s1 = WindowSampler(corpus, rows, class3, ("speech", "music", "noise"), class_power=1.0)
     np.testing.assert_allclose((s1.p * s1.class_weights[s1.present]).sum(), 1.0, rtol=1e-5)
+
+
+def test_esresnet_classes_need_held_out_clips_and_enough_training_audio(tmp_path: Path) -> None:
+    root = make_tiny_corpus(tmp_path / "c", clips_per_source=2)
+    with open(root / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    noise = [r for r in rows if r["kind"] == "noise"]
+    add = []
+    # (label, split, clips): 2 s clips; "dog" has 2 s of training audio, "knock" 6 s,
+    # "horn" has no held-out clip
+    for label, split, n in [
+        ("knock", "train", 3),
+        ("knock", "test", 1),
+        ("dog", "train", 1),
+        ("dog", "validation", 1),
+        ("horn", "train", 3),
+    ]:
+        for i in range(n):
+            r = dict(noise[i], kind="events", label=label, split=split)
+            r["source"] = r["speaker"] = f"rec:{label}:{split}"
+            add.append(r)
+    with open(root / "manifest.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows + add)
+    task = make_task("esresnet", Corpus(root, _quiet), seed=0, log=_quiet)
+    assert task.classes == ("knock", "speech", "music")
 
 
 @pytest.mark.parametrize(
@@ -361,6 +389,13 @@ def test_cli_train_errors_are_one_line(
     out.write_bytes(b"")
     rc = main(["train", "swishnet", "--data", str(tiny), "--out", str(out), "--steps", "1"])
     assert rc == 2 and "--overwrite" in capsys.readouterr().err
+    base = ["train", "--data", str(tiny), "--out", str(tmp_path / "z.safetensors"), "--steps", "1"]
+    assert main([*base[:1], "swishnet_slim", *base[1:], "--class-power", "2"]) == 2
+    assert "--class-power must be between 0 and 1" in capsys.readouterr().err
+    assert main([*base[:1], "mitas", *base[1:], "--class-power", "0"]) == 2
+    assert "applies to classifiers" in capsys.readouterr().err
+    assert main([*base[:1], "swishnet_slim", *base[1:], "--ema", "1.5"]) == 2
+    assert "--ema must be between 0 and 1" in capsys.readouterr().err
     rc = main(
         [
             "train",
@@ -374,6 +409,37 @@ def test_cli_train_errors_are_one_line(
     assert rc == 2 and "manifest.csv" in capsys.readouterr().err
 
 
+def test_ema_resumes_exactly_and_exports_the_average(tiny: Path, tmp_path: Path) -> None:
+    kw: dict[str, Any] = dict(batch_size=4, val_every=5, lr=3e-3, ema=0.9)
+    whole = _opts(tiny, tmp_path / "a.safetensors", "swishnet_slim", steps=10, **kw)
+    train(whole)
+    part = _opts(tiny, tmp_path / "b.safetensors", "swishnet_slim", steps=5, **kw)
+    train(part)
+    again = _opts(tiny, part.out, "swishnet_slim", steps=10, resume=True, overwrite=True, **kw)
+    train(again)
+    a, b = load_checkpoint(whole.checkpoint_path), load_checkpoint(part.checkpoint_path)
+    for k in a["ema"]:
+        torch.testing.assert_close(a["ema"][k], b["ema"][k], atol=0, rtol=0)
+    # the average is what was validated and exported, and it is not the raw weights
+    assert a["state"]["best_step"] in (5, 10)
+    for k, v in a["state"]["best_state"].items():
+        if a["state"]["best_step"] == 10:
+            torch.testing.assert_close(v, a["ema"][k], atol=0, rtol=0)
+    assert any(
+        not torch.equal(a["ema"][k], a["module"][k])
+        for k in a["module"]
+        if a["module"][k].is_floating_point()
+    )
+
+
+def test_class_power_reaches_the_sampler_and_the_checkpoint(tiny: Path, tmp_path: Path) -> None:
+    opts = _opts(tiny, tmp_path / "cp.safetensors", "swishnet_slim", steps=2, class_power=0.0)
+    train(opts)
+    assert load_checkpoint(opts.checkpoint_path)["hparams"]["class_power"] == 0.0
+    task = make_task("swishnet_slim", Corpus(tiny, _quiet), seed=0, log=_quiet)
+    assert task.class_power != 0.0  # the default differs: the option did something
+
+
 def test_init_starts_from_another_runs_best_weights(
     tiny: Path, swish_run: tuple[Path, TrainOptions], tmp_path: Path
 ) -> None:
@@ -383,6 +449,13 @@ def test_init_starts_from_another_runs_best_weights(
     a, b = models.load(out_a).state_dict(), models.load(out_b).state_dict()
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=0, rtol=0)
+    # from the exported weights file (normalisation folded in): the same network again, not
+    # one that normalises its input twice
+    out_c = tmp_path / "c.safetensors"
+    train(_opts(tiny, out_c, "swishnet_slim", steps=0, init=out_a))
+    c = models.load(out_c).state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], c[k], atol=1e-4, rtol=1e-4)
     # another model: a warm start of every tensor whose name and shape fit
     mitas = tmp_path / "mitas.safetensors"
     models.save(models.create("mitas"), mitas)
@@ -408,6 +481,22 @@ def test_eval_set_builder_copies_held_out_real_clips(tmp_path: Path) -> None:
     for r in corpus.rows:
         limit = 1.5 if r["kind"] in ("speech", "music") else 3.0  # noise / events: 3 s clips
         assert r["path"].endswith(".flac") and corpus.audio(r).size <= limit * 16000 + 1
+
+
+def test_eval_set_refreshes_one_kind_and_keeps_the_rest(tmp_path: Path) -> None:
+    src = make_tiny_corpus(tmp_path / "c", real=True, clips_per_source=2)
+    out = tmp_path / "eval"
+    build_eval_set(src, out, speech_per_speaker=2, seconds=1.5)
+    before = {r["path"]: r for r in Corpus(out, _quiet).rows}
+    speech_bytes = {p: (out / p).read_bytes() for p, r in before.items() if r["kind"] != "noise"}
+    rows = build_eval_set(src, out, seed=5, kinds=("noise",))
+    after = {r["path"]: r for r in Corpus(out, _quiet).rows}
+    assert {p: (out / p).read_bytes() for p in speech_bytes} == speech_bytes
+    assert {p for p, r in after.items() if r["kind"] != "noise"} == set(speech_bytes)
+    assert {r["kind"] for r in rows} >= {"speech", "noise"}
+    assert any(r["kind"] == "noise" for r in after.values())
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*.flac")}
+    assert files == set(after)  # replaced clips are deleted, nothing is orphaned
 
 
 def test_model_card_states_target_data_and_speed(

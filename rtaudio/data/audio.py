@@ -24,6 +24,7 @@ import soxr
 
 SR = 16000
 MEMBER_SEP = "::"
+ZIP_SUFFIXES = (".zip", ".pk3", ".wz")  # zip archives (Quake-style .pk3, Warzone 2100 .wz)
 
 # extensions sox understands only when told the raw format
 _RAW_TYPES = {".ulaw": ("ul", 8000), ".alaw": ("al", 8000), ".sln": ("s16", 8000)}
@@ -70,7 +71,7 @@ def read_bytes(path: str) -> bytes:
     outer, member = split_member(path)
     if member is None:
         return Path(outer).read_bytes()
-    if outer.endswith(".zip"):
+    if outer.endswith(ZIP_SUFFIXES):
         return _zip(outer).read(member)
     if outer.endswith(".cat"):
         off, size, _ = cat_entries(outer)[int(member)]

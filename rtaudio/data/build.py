@@ -97,6 +97,7 @@ class BuildConfig:
     progress: bool = True
     stop_after: int | None = None  # run at most this many jobs (an interrupted build)
     exclude: tuple[str, ...] = ()  # packages, synthesisers or soundfont families to skip
+    pinned: dict[str, str] = field(default_factory=dict)  # source -> split kept from a corpus
     log: Callable[[str], None] = field(default=lambda s: print(s, file=sys.stderr))
 
 
@@ -193,8 +194,8 @@ class DurationCache:
             return hit[1]
         try:
             d = audio_duration(p)
-        except Exception:  # an unreadable file is simply not used
-            d = 0.0
+        except Exception:  # an unreadable file is not used (and not remembered as empty:
+            return 0.0  # a decoder installed later makes it readable)
         self.data[p] = [stamp, d]
         self.dirty = True
         return d
@@ -309,7 +310,7 @@ def _plan_real_speech(
         weights[f.group] += 1.0
     for f in real_files:
         split_units[f.group] = (f"speech-real:{f.group.split(':')[1]}", weights[f.group])
-    splits = assign_splits(split_units, cfg.seed, cfg.fractions)
+    splits = assign_splits(split_units, cfg.seed, cfg.fractions, cfg.pinned)
     by_speaker: dict[str, list[src.SourceFile]] = defaultdict(list)
     for f in real_files:
         by_speaker[f.speaker].append(f)
@@ -431,7 +432,7 @@ def _plan_speech(
         strat = "speech-synth:espeak" if eng == "espeak-ng" else "speech-synth:voices"
         for v in voices_by_engine.get(eng, []):
             split_units[v.group] = (strat, n_voices[v.group])
-    groups = assign_splits(split_units, cfg.seed, cfg.fractions)
+    groups = assign_splits(split_units, cfg.seed, cfg.fractions, cfg.pinned)
     used_syn: dict[str, int] = {}
     for eng in ("espeak-ng", "flite", "festival"):
         voices = voices_by_engine.get(eng, [])
@@ -488,7 +489,7 @@ def _plan_music(
     real_budget = budget * cfg.real_music_share if real_files else 0.0
     for f in real_files:
         split_units[f.group] = (f"music-real:{f.package}", 0.0)
-    splits = assign_splits(split_units, cfg.seed, cfg.fractions)
+    splits = assign_splits(split_units, cfg.seed, cfg.fractions, cfg.pinned)
     by_track: dict[str, list[src.SourceFile]] = defaultdict(list)
     for f in real_files:
         by_track[f.group].append(f)
@@ -550,7 +551,7 @@ def _plan_music(
 
     for sf in fonts:
         split_units[f"soundfont:{sf.family}"] = ("music-synth", float(os.path.getsize(sf.path)))
-    groups = assign_splits(split_units, cfg.seed, cfg.fractions)
+    groups = assign_splits(split_units, cfg.seed, cfg.fractions, cfg.pinned)
     plan.sources["music"]["soundfonts"] = {
         sf.family: {
             "path": sf.path,
@@ -667,7 +668,7 @@ def _plan_events(
     plan.sources["events"] = report
     if not classes:
         return jobs, budget
-    splits = assign_splits(split_units, cfg.seed, cfg.fractions)
+    splits = assign_splits(split_units, cfg.seed, cfg.fractions, cfg.pinned)
     allocs: dict[str, dict[str, list[tuple[src.SourceFile, float]]]] = {}
     left = budget
     remaining = list(classes)
@@ -771,7 +772,7 @@ def make_plan(cfg: BuildConfig) -> Plan:
     if "noise" in budget:
         plan.jobs += _plan_noise(cfg, budget["noise"], plan)
     dur.save()
-    splits = assign_splits(split_units, cfg.seed, cfg.fractions)
+    splits = assign_splits(split_units, cfg.seed, cfg.fractions, cfg.pinned)
     for j in plan.jobs:
         if not j.split:
             g = (
@@ -1318,6 +1319,7 @@ def _summary(cfg: BuildConfig, plan: Plan, records: list[ClipRecord]) -> dict[st
         "hours_by_kind_real": hours_by(records, "kind", "real"),
         "hours_by_label": hours_by(records, "kind", "label"),
         "sources_per_split": {s: len(by_split_sources[s]) for s in SPLITS},
+        "sources_with_kept_split": len({r.source for r in records if r.source in cfg.pinned}),
         "real_speakers_per_split": {
             s: sorted(
                 {r.speaker for r in records if r.kind == "speech" and r.real and r.split == s}

@@ -73,6 +73,7 @@ def assign_splits(
     groups: Mapping[str, tuple[str, float]],
     seed: int,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    pinned: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Assign each split unit to a split, per stratum, deterministically from ``seed``.
 
@@ -81,14 +82,21 @@ def assign_splits(
             with a seed derived from ``seed`` and the stratum name; the heaviest group always
             stays in ``train`` (the richest source is never held out).
         fractions: target fractions of groups in train / validation / test.
+        pinned: ``group -> split`` kept as given (an earlier corpus's splits, so adding sources
+            never moves a held-out source into training); the other groups of a stratum are
+            assigned among themselves by the rules below.
 
     A stratum of one group goes to train; of two, one train and one test; of three or more,
     at least one group to each split.
     """
+    pinned = pinned or {}
     strata: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for g, (stratum, w) in groups.items():
-        strata[stratum].append((g, w))
     out: dict[str, str] = {}
+    for g, (stratum, w) in groups.items():
+        if g in pinned:
+            out[g] = pinned[g]
+        else:
+            strata[stratum].append((g, w))
     for stratum in sorted(strata):
         items = sorted(strata[stratum])
         rng = np.random.default_rng(stable_int(seed, "split", stratum))
@@ -144,6 +152,32 @@ def write_manifest(
         root / "manifest.json",
         json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=False) + "\n",
     )
+
+
+def manifest_splits(path: str | Path) -> dict[str, str]:
+    """``source -> split`` of a corpus manifest (a corpus directory or its ``manifest.csv``).
+
+    Raises:
+        ValueError: the file is missing, unreadable or not a corpus manifest.
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / "manifest.csv"
+    try:
+        with open(p, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"cannot read the manifest {p}: {e}") from None
+    if not rows or not {"source", "split"} <= set(rows[0]):
+        raise ValueError(f"{p} is not a corpus manifest (no source / split columns)")
+    out: dict[str, str] = {}
+    for r in rows:
+        src, split = r["source"], r["split"]
+        if split not in SPLITS:
+            raise ValueError(f"{p}: unknown split {split!r} for {src!r}")
+        if out.setdefault(src, split) != split:
+            raise ValueError(f"{p}: source {src!r} is in two splits")
+    return out
 
 
 def read_manifest(root: str | Path) -> list[dict[str, Any]]:

@@ -51,6 +51,11 @@ WIDELANDS = Path("/usr/share/games/widelands/data")
 LINCITY = Path("/usr/share/games/lincity-ng/sounds")
 MINETEST = Path("/usr/share/games/minetest/games/minetest_game/mods")
 WESNOTH = Path("/usr/share/games/wesnoth/1.16/data/core/sounds")
+TUXPAINT_STAMPS = Path("/usr/share/tuxpaint/stamps")
+MEGAGLEST = Path("/usr/share/games/megaglest")
+WARZONE = Path("/usr/share/games/warzone2100/base.wz")
+OPENARENA = Path("/usr/share/games/openarena/baseoa/pak0.pk3")
+UFOAI = Path("/usr/share/games/ufoai/base/0snd.pk3")
 
 
 @dataclass(frozen=True)
@@ -252,14 +257,16 @@ def scan_hedgewars_voices() -> tuple[list[SourceFile], list[Notice]]:
 @functools.lru_cache(maxsize=4)
 def _zip_listing(path: str, stamp: float) -> tuple[str, ...]:
     with zipfile.ZipFile(path) as z:
-        return tuple(sorted(n for n in z.namelist() if n.endswith(".ogg")))
+        return tuple(sorted(n for n in z.namelist() if n.lower().endswith((".ogg", ".wav"))))
 
 
-def _zip_names(prefix: str) -> list[str]:
-    if not ZERO_AD.is_file():
+def _zip_names(prefix: str, archive: Path | None = None) -> list[str]:
+    """Audio members of a zip archive (0 A.D.'s by default) whose names start with ``prefix``."""
+    archive = archive or ZERO_AD
+    if not archive.is_file():
         return []
-    st = ZERO_AD.stat()
-    return [n for n in _zip_listing(str(ZERO_AD), st.st_mtime + st.st_size) if n.startswith(prefix)]
+    st = archive.stat()
+    return [n for n in _zip_listing(str(archive), st.st_mtime + st.st_size) if n.startswith(prefix)]
 
 
 def scan_0ad_voices() -> tuple[list[SourceFile], list[Notice]]:
@@ -540,6 +547,81 @@ EVENT_RULES: tuple[tuple[str, str, str], ...] = (
     ("wesnoth-1.16-data", r"ambient/campfire|/fire\.wav", "fire"),
     ("wesnoth-1.16-data", r"/gunshot\.", "gunshot"),
     ("wesnoth-1.16-data", r"/explosion\.", "explosion"),
+    # Tux Paint stamps: a stamp's own sound is STAMP.ogg (STAMP_desc*.ogg and STAMP_LANG.ogg are
+    # spoken descriptions and names)
+    (
+        "tuxpaint-stamps-default",
+        r"/(bovines/(cow|cow_white|bull|goat|ram|sheep|sheep_lamb)|equines/(donkey|horse)|"
+        r"mammals/pig(_golden2?)?|birds/(hen|rooster|turkey|gander))\.ogg$",
+        "farm_animal",
+    ),
+    (
+        "tuxpaint-stamps-default",
+        r"/birds/(blackbird|crow|cuckoo|lark|owl|seagull|tucan|quetzal|duck|drake)\.ogg$",
+        "bird",
+    ),
+    ("tuxpaint-stamps-default", r"/dogs/dog\.ogg$", "dog"),
+    ("tuxpaint-stamps-default", r"/naturalforces/lightningbolt\.ogg$", "thunder"),
+    ("tuxpaint-stamps-default", r"/tools/(hammer|saw|mallet_metal)\.ogg$", "machinery_tools"),
+    ("tuxpaint-stamps-default", r"/emergency/firetruck\.ogg$", "alarm_bell"),
+    ("tuxpaint-stamps-default", r"/household/toilet\.ogg$", "water"),
+    # MegaGlest: unit sounds (techs/) and tileset ambiences
+    (
+        "megaglest-data",
+        r"/(sheep\d*|(pig|chicken|cow|bull)_[a-z]+\d*|chicken|rooster|mudchute_cow_\d)\.(wav|ogg)$",
+        "farm_animal",
+    ),
+    ("megaglest-data", r"tilesets/.*/(day|good_morning|hawk|owl)\.(wav|ogg)$", "bird"),
+    ("megaglest-data", r"tilesets/.*/rain\.(wav|ogg)$", "rain"),
+    ("megaglest-data", r"tilesets/.*/wind\.(wav|ogg)$", "wind"),
+    (
+        "megaglest-data",
+        r"/(worker_(mine|harvest_wood|build)|technician_(build|mine)|anvil)\d*\.(wav|ogg)$",
+        "machinery_tools",
+    ),
+    # Warzone 2100 (audio/sfx/ inside base.wz)
+    ("warzone2100-data", r"vehicle/(con-move|tread|tstart|hovmove|hovstart)", "vehicle_engine"),
+    ("warzone2100-data", r"vehicle/(vtol-move|vtolland|vtoloff|tflight|thover|tland)", "aircraft"),
+    ("warzone2100-data", r"explons/(atnkexpl|lrgexpl|smlexpl|mpodexpl|bldfall)", "explosion"),
+    ("warzone2100-data", r"weapons/(asltmg|mgbar\d|mgheavy|mgtower)", "gunshot"),
+    ("warzone2100-data", r"weapons/(weld-\d|build\d)|building/oilpump", "machinery_tools"),
+    # OpenArena (sound/ inside pak0.pk3)
+    ("openarena-data", r"footsteps/(boot|step|flesh)\d", "footsteps"),
+    ("openarena-data", r"movers/doors/", "door_knock"),
+    (
+        "openarena-data",
+        r"weapons/(machinegun/machgf|shotgun/sshotf|vulcan/vulcanf)",
+        "gunshot",
+    ),
+    ("openarena-data", r"weapons/(rocket/rocklx|grenade/hgrenb|proxmine/wstbexpl)", "explosion"),
+    ("openarena-data", r"world/(fire\d|firesoft)", "fire"),
+    ("openarena-data", r"world/wind\d", "wind"),
+    ("openarena-data", r"world/(waterfall|drops)", "water"),
+    ("openarena-data", r"world/(machinerydrone|tim_machine|tim_pump)", "machinery_tools"),
+    # UFO: Alien Invasion (sound/ inside 0snd.pk3)
+    (
+        "ufoai-sound",
+        r"footsteps/(carpet|dirt|grass|gravel|sand|snow|stone|tile|wood|metal|linoleum)",
+        "footsteps",
+    ),
+    ("ufoai-sound", r"sound/doors/(door\d|open_close)", "door_knock"),
+    (
+        "ufoai-sound",
+        r"weapons/bullet-(pistol|rifle|smg|shotgun|sniper|hmg|chaingun)",
+        "gunshot",
+    ),
+    (
+        "ufoai-sound",
+        r"weapons/explosion(-grenade|-rocket|-fire)?\.|geoscape/combat-explosion",
+        "explosion",
+    ),
+    ("ufoai-sound", r"ambience/(fire|smallfire|firesoft)", "fire"),
+    ("ufoai-sound", r"ambience/thunder", "thunder"),
+    ("ufoai-sound", r"ambience/(water|waterfontain)|impact/water-impact", "water"),
+    ("ufoai-sound", r"ambience/arcticwind", "wind"),
+    ("ufoai-sound", r"ugv/diesel-(idle|move)", "vehicle_engine"),
+    ("ufoai-sound", r"ambience/(machine1|minepump)", "machinery_tools"),
+    ("ufoai-sound", r"geoscape/basealert", "alarm_bell"),
 )
 
 _EVENT_ROOTS = (
@@ -557,7 +639,37 @@ _EVENT_ROOTS = (
     ("lincity-ng-data", LINCITY),
     ("minetest-data", MINETEST),
     ("wesnoth-1.16-data", WESNOTH),
+    ("tuxpaint-stamps-default", TUXPAINT_STAMPS),
+    ("megaglest-data", MEGAGLEST),
 )
+# (package, archive, member prefix): sound banks inside zip archives (besides 0 A.D.'s), and
+# name endings that are variants of one recording: ``bullet-rifle-3x`` is ``bullet-rifle``
+# fired three times, ``door1-open`` and ``door1-close`` are one door, ``machgf1b`` ..
+# ``machgf4b`` four takes of one gun, ``vtol-move`` / ``vtolland`` / ``vtoloff`` one aircraft
+_EVENT_ZIPS = (
+    ("warzone2100-data", WARZONE, "audio/sfx/"),
+    ("openarena-data", OPENARENA, "sound/"),
+    ("ufoai-sound", UFOAI, "sound/"),
+)
+_VARIANT = {
+    "warzone2100-data": r"(-move(-off)?|-shut-down|land|off|flight|hover)$|(?<=hov)(move|start)$",
+    "openarena-data": r"\d+[a-z]?$|_(end|strt)$",
+    "ufoai-sound": r"-(\d+x|open|close|idle|move|stop)$",
+}
+# packages whose files of one creature or unit (``cow_white``, ``chicken_ack``) are one
+# recording: the name's first word is the recording
+_FIRST_WORD_RECORDING = ("tuxpaint-stamps-default", "megaglest-data")
+
+
+def event_recording_id(package: str, name: str) -> str:
+    """The recording a sound-event file of ``package`` comes from (:func:`recording_id` plus
+    the package's own naming of takes and variants)."""
+    rid = recording_id(name)
+    if package in _FIRST_WORD_RECORDING:
+        return rid.split("_")[0]
+    if package in _VARIANT:
+        return recording_id(re.sub(_VARIANT[package], "", rid))
+    return rid
 
 
 def event_class(package: str, relpath: str) -> str | None:
@@ -601,7 +713,7 @@ def scan_events() -> tuple[list[SourceFile], list[Notice]]:
             cls = event_class(pkg, str(p))
             if cls is None:
                 continue
-            rid = recording_id(p.name)
+            rid = event_recording_id(pkg, p.name)
             out.append(
                 SourceFile(
                     str(p),
@@ -635,6 +747,28 @@ def scan_events() -> tuple[list[SourceFile], list[Notice]]:
             )
     else:
         notes.append(_missing("0ad-data", "events", ZERO_AD))
+    for pkg, archive, prefix in _EVENT_ZIPS:
+        if not archive.is_file():
+            notes.append(_missing(pkg, "events", archive))
+            continue
+        lic = file_license(pkg, str(archive))
+        for n in _zip_names(prefix, archive):
+            cls = event_class(pkg, n)
+            if cls is None:
+                continue
+            rid = event_recording_id(pkg, n.rsplit("/", 1)[1])
+            out.append(
+                SourceFile(
+                    f"{archive}::{n}",
+                    "events",
+                    cls,
+                    f"{pkg}:{rid}",
+                    f"rec:{pkg}:{rid}",
+                    pkg,
+                    lic,
+                    note=n,
+                )
+            )
     if OPENSFX.is_file():
         for i, (_, size, desc) in enumerate(cat_entries(str(OPENSFX))):
             if size < 2000:

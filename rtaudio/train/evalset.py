@@ -9,9 +9,11 @@ tests/data/eval`` and the shipped-weights tests read it like any corpus:
   enrollment utterance);
 * music: real tracks first, then synthesised ones;
 * noise: one clip per generated noise type (the corpus has no real noise-only recordings);
-* events: one clip per sound-event class.
+* events: clips of up to ``events_per_class`` different test recordings per sound-event class.
 
-The selection is deterministic given the corpus and ``--seed``.
+The selection is deterministic given the corpus and ``--seed``. ``--kinds events`` replaces
+only the event clips of an existing set (the other rows and files stay as they are), e.g.
+after the corpus grew with ``rtaudio data build --keep-splits``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,18 @@ def _take(corpus: Corpus, row: Row, seconds: float) -> np.ndarray:
     return x[best : best + n]
 
 
+KINDS = ("speech", "music", "noise", "events")
+
+
+def _by_source(rows: list[Row], count: int, rng: np.random.Generator) -> list[list[Row]]:
+    """The rows of up to ``count`` different sources (recordings), chosen with ``rng``."""
+    by_src: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        by_src[str(r["source"])].append(r)
+    srcs = sorted(by_src)
+    return [by_src[srcs[int(j)]] for j in rng.permutation(len(srcs))[:count]]
+
+
 def build_eval_set(
     data: str | Path,
     out: str | Path,
@@ -53,6 +67,8 @@ def build_eval_set(
     music_real: int = 6,
     music_synth: int = 4,
     seconds: float = 4.0,
+    events_per_class: int = 3,
+    kinds: tuple[str, ...] = KINDS,
 ) -> list[dict[str, str]]:
     corpus = Corpus(data)
     out = Path(out)
@@ -72,12 +88,7 @@ def build_eval_set(
             (r for r in test if r["kind"] == "music" and int(r["real"]) == real),
             key=lambda r: str(r["path"]),
         )
-        by_src: dict[str, list[Row]] = defaultdict(list)
-        for r in rows:
-            by_src[str(r["source"])].append(r)
-        srcs = sorted(by_src)
-        for j in rng.permutation(len(srcs))[:count]:
-            group = by_src[srcs[int(j)]]
+        for group in _by_source(rows, count, rng):
             picked.append((group[int(rng.integers(len(group)))], seconds))
     for kind in ("noise", "events"):
         by_label: dict[str, list[Row]] = defaultdict(list)
@@ -85,9 +96,26 @@ def build_eval_set(
             if r["kind"] == kind:
                 by_label[str(r["label"])].append(r)
         for lab in sorted(by_label):
-            group = sorted(by_label[lab], key=lambda r: str(r["path"]))
-            picked.append((group[int(rng.integers(len(group)))], 3.0))
-    rows_out: list[dict[str, str]] = []
+            rows = sorted(by_label[lab], key=lambda r: str(r["path"]))
+            if kind == "noise":
+                picked.append((rows[int(rng.integers(len(rows)))], 3.0))
+                continue
+            for group in _by_source(rows, events_per_class, rng):
+                picked.append((group[int(rng.integers(len(group)))], 3.0))
+    picked = [(row, secs) for row, secs in picked if row["kind"] in kinds]
+    kept: list[dict[str, str]] = []
+    if set(kinds) != set(KINDS):  # replace only these kinds of an existing set
+        try:
+            with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
+                old = list(csv.DictReader(f))
+        except OSError:
+            old = []
+        for r in old:
+            if r["kind"] in kinds:
+                (out / r["path"]).unlink(missing_ok=True)
+            else:
+                kept.append(r)
+    rows_out: list[dict[str, str]] = list(kept)
     for row, secs in picked:
         x = _take(corpus, row, secs)
         name = Path(str(row["path"])).stem[:60]
@@ -115,8 +143,17 @@ def main() -> None:
     p.add_argument("--data", required=True, help="built corpus")
     p.add_argument("--out", required=True, help="where to write the evaluation set")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        help="comma list of kinds to (re)write; the rows of the others are kept",
+    )
     a = p.parse_args()
-    rows = build_eval_set(a.data, a.out, a.seed)
+    kinds = tuple(k for k in a.kinds.split(",") if k)
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        p.error(f"unknown kind(s) {', '.join(bad)} (choose from {', '.join(KINDS)})")
+    rows = build_eval_set(a.data, a.out, a.seed, kinds=kinds)
     secs = sum(float(r["duration"]) for r in rows)
     print(f"{len(rows)} clips, {secs:.1f} s -> {a.out}/manifest.csv")
 

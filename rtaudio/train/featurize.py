@@ -89,3 +89,21 @@ def fold_input_norm(swishnet: nn.Module, mean: Tensor, std: Tensor) -> nn.Module
         conv.bias.sub_(tap_sum * m / s)
         w.div_(s[:, None, None])
     return swishnet
+
+
+@torch.no_grad()
+def unfold_input_norm(swishnet: nn.Module, mean: Tensor, std: Tensor) -> nn.Module:
+    """The inverse of :func:`fold_input_norm`, in place: a SwishNet that reads raw MFCCs (as
+    the shipped weights do) becomes one that reads ``(x - mean) / std``, so that
+    ``InputNorm(swishnet, mean, std)`` computes what the original did (e.g. to fine-tune
+    shipped weights: ``w = w' s``, ``b = b' + m sum_j w'_j``)."""
+    s = std.float().clamp_min(1e-3)
+    m = mean.float()
+    for branch in swishnet.block1.branches:  # type: ignore[union-attr]
+        conv = branch.conv.dw.conv
+        w = conv.weight
+        if conv.bias is None:
+            raise ValueError("unfold_input_norm needs depthwise convs with a bias")
+        conv.bias.add_(w.sum(dim=(1, 2)) * m)
+        w.mul_(s[:, None, None])
+    return swishnet

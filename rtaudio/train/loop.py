@@ -13,6 +13,7 @@ draws exactly the batches the uninterrupted run would have drawn.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import json
 import math
@@ -34,6 +35,7 @@ from rtaudio import __version__
 from rtaudio.models.registry import config_from_dict, config_to_json
 from rtaudio.train.batches import BatchSource
 from rtaudio.train.corpus import Corpus
+from rtaudio.train.featurize import InputNorm, unfold_input_norm
 from rtaudio.train.tasks import Task, make_task, task_class
 
 CHECKPOINT_VERSION = 1
@@ -63,6 +65,8 @@ class TrainOptions:
     lr: float | None = None
     val_every: int | None = None
     patience: int | None = None
+    class_power: float | None = None  # classifiers: class sampling ~ hours ** class_power
+    ema: float | None = None  # validate / export an exponential moving average of the weights
     warmup_steps: int = WARMUP_STEPS
     val_size: int | None = None
     checkpoint_minutes: float = 5.0
@@ -134,6 +138,32 @@ def _fmt_time(s: float) -> str:
 
 def _state_copy(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+class WeightAverage:
+    """An exponential moving average of a module's weights and float buffers (``--ema``).
+
+    After each optimiser step ``avg += (1 - d) (w - avg)`` with ``d = min(decay, (1 + step) /
+    (10 + step))`` (a short memory at the start); integer buffers are copied. Validation and
+    the exported weights then use the average, which moves less between validations than the
+    raw weights do on a small, noisy training set.
+    """
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.module = copy.deepcopy(module).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        live = module.state_dict()
+        for k, v in self.module.state_dict().items():
+            if v.is_floating_point():
+                v.lerp_(live[k], 1.0 - d)
+            else:
+                v.copy_(live[k])
 
 
 class _Stop:
@@ -208,6 +238,14 @@ def _init_weights(
     with torch.no_grad():
         for k in copied:
             target[k].copy_(src[k])
+    if (
+        path.suffix == ".safetensors"
+        and isinstance(module, InputNorm)
+        and any(k.startswith("block1.") for k in copied)
+    ):
+        # weights files read raw MFCCs (the normalisation is folded in); training feeds the
+        # model normalised ones
+        unfold_input_norm(model, module.mean, module.std)
     log(
         f"[{opts.model}] warm start from {path}: {len(copied)} of {len(target)} tensors copied "
         f"({len(target) - len(copied)} keep their fresh initialisation)"
@@ -274,17 +312,23 @@ def train(opts: TrainOptions) -> TrainResult:
         opts.model, corpus, seed, log, train=True, classes=ck["classes"] if ck else None
     )
     hp = dict(ck["hparams"]) if ck else {}
+    if opts.class_power is not None and task.kind != "classifier":
+        raise TrainError(f"--class-power applies to classifiers, not {opts.model}")
     for key, value in (
         ("batch_size", opts.batch_size),
         ("segment_seconds", opts.segment_seconds),
         ("lr", opts.lr),
         ("val_every", opts.val_every),
         ("patience", opts.patience),
+        ("class_power", opts.class_power),
+        ("ema", opts.ema),
     ):
         if value is not None:
             hp[key] = value
         hp.setdefault(key, getattr(task, "seconds" if key == "segment_seconds" else key, None))
     task.batch_size = int(hp["batch_size"])  # type: ignore[misc]
+    if hp["class_power"] is not None:
+        task.class_power = float(hp["class_power"])  # type: ignore[attr-defined]
     if opts.val_size is not None:
         task.set_val_size(opts.val_size)
     if hp["segment_seconds"] is not None:
@@ -299,6 +343,7 @@ def train(opts: TrainOptions) -> TrainResult:
     module = task.train_module(model)
     init_info = _init_weights(opts, module, model, log) if opts.init and ck is None else None
     module = module.to(device)
+    ema = WeightAverage(module, float(hp["ema"])) if hp.get("ema") else None
     optimizer = torch.optim.Adam(module.parameters(), lr=float(hp["lr"]))
     state: dict[str, Any] = {
         "step": 0,
@@ -316,6 +361,11 @@ def train(opts: TrainOptions) -> TrainResult:
     }
     if ck is not None:
         module.load_state_dict(ck["module"])
+        if ema is not None and ck.get("ema") is not None:
+            ema.module.load_state_dict(ck["ema"])
+        elif ema is not None:
+            ema.module.load_state_dict(ck["module"])
+            log(f"[{opts.model}] --ema: the average starts from the checkpoint's weights")
         optimizer.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
         for k in state:
@@ -335,6 +385,7 @@ def train(opts: TrainOptions) -> TrainResult:
             "hparams": hp,
             "options": {"seed": seed, "data": str(opts.data), "out": str(out)},
             "module": _state_copy(module),
+            "ema": _state_copy(ema.module) if ema is not None else None,
             "optimizer": optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "state": state,
@@ -343,9 +394,11 @@ def train(opts: TrainOptions) -> TrainResult:
 
     stopped = "export_only" if opts.export_only else ""
     if not opts.export_only:
-        stopped = _run(opts, task, module, optimizer, seed, state, hp, device, payload, ckpt_path)
+        stopped = _run(
+            opts, task, module, ema, optimizer, seed, state, hp, device, payload, ckpt_path
+        )
 
-    best_state = state["best_state"] or _state_copy(module)
+    best_state = state["best_state"] or _state_copy(ema.module if ema else module)
     if state["best_state"] is None:
         log(f"[{opts.model}] no validation yet: exporting the current weights")
     if stopped == "interrupted":
@@ -407,6 +460,7 @@ def _run(
     opts: TrainOptions,
     task: Task,
     module: nn.Module,
+    ema: WeightAverage | None,
     optimizer: torch.optim.Optimizer,
     seed: int,
     state: dict[str, Any],
@@ -458,6 +512,8 @@ def _run(
             optimizer.step()
             state["step"] += 1
             step = state["step"]
+            if ema is not None:
+                ema.update(module, step)
             lv = float(loss.detach())
             loss_avg = lv if math.isnan(loss_avg) else 0.95 * loss_avg + 0.05 * lv
             dt = time.perf_counter() - t0
@@ -482,9 +538,10 @@ def _run(
             if step % val_every == 0:
                 if tty:
                     print(file=sys.stderr)
+                scored = ema.module if ema is not None else module
                 module.eval()
                 tv = time.perf_counter()
-                metrics = task.validate(module)
+                metrics = task.validate(scored)
                 module.train()
                 score = float(metrics["score"])
                 improved = score > state["best_score"] + 1e-6
@@ -492,7 +549,7 @@ def _run(
                     state["best_score"] = score
                     state["best_step"] = step
                     state["best_metrics"] = metrics
-                    state["best_state"] = _state_copy(module)
+                    state["best_state"] = _state_copy(scored)
                     state["bad_rounds"] = 0
                 else:
                     state["bad_rounds"] += 1
@@ -525,13 +582,14 @@ def _run(
     if tty:
         print(file=sys.stderr)
     if stopped in ("steps", "time_limit") and state["best_state"] is None:
+        scored = ema.module if ema is not None else module
         module.eval()
-        metrics = task.validate(module)
+        metrics = task.validate(scored)
         module.train()
         state["best_score"] = float(metrics["score"])
         state["best_step"] = state["step"]
         state["best_metrics"] = metrics
-        state["best_state"] = _state_copy(module)
+        state["best_state"] = _state_copy(scored)
         log(f"[{name}] validation @{state['step']}: {metrics}")
     if stopped in ("interrupted", "time_limit", "steps"):
         state["stopped"] = stopped  # for --export-only; a --resume clears it

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -540,9 +541,13 @@ class ESResNetTask(WindowClassifierTask):
     val_every = 250
     p_background = 0.15
     class_power = 0.5
+    min_train_seconds: ClassVar[float] = 5.0  # a class needs this much training audio
 
     def default_classes(self) -> tuple[str, ...]:
-        train = {str(r["label"]) for r in self.corpus.select("train", ("events",))}
+        secs: dict[str, float] = defaultdict(float)
+        for r in self.corpus.select("train", ("events",)):
+            secs[str(r["label"])] += float(r["duration"])
+        train = {c for c, t in secs.items() if t >= self.min_train_seconds}
         held = {
             str(r["label"])
             for s in ("validation", "test")
