@@ -258,6 +258,13 @@ def test_event_rules_of_game_and_stamp_packages() -> None:
     assert rec("0ad-data", "lumber_tree_07.ogg") == "lumber_tree"
 
 
+def test_tux_paint_descriptions_are_speech_by_language() -> None:
+    lang = src.tuxpaint_voice_lang
+    assert lang("cow_desc_fr.ogg") == "fr" and lang("cow_desc.ogg") == "en"
+    assert lang("x_desc_pt_BR.ogg") == "pt"
+    assert lang("cow.ogg") is None and lang("cow_fr.ogg") is None  # the moo, the name
+
+
 @pytest.mark.parametrize("suffix", [".zip", ".pk3", ".wz"])
 def test_sounds_inside_zip_archives(tmp_path: Path, suffix: str) -> None:
     """Game archives (.pk3, .wz) are zip files: their members decode like loose files."""

@@ -79,6 +79,9 @@ ENGINE_SHARES = {"espeak-ng": 0.6, "flite": 0.2, "festival": 0.2}
 CLIP_S = 5.0  # music / noise / long-event clip length
 UTTS_PER_TTS_JOB = 8
 MIN_CLIP_S = {"speech": 0.6, "music": 2.0, "noise": 2.0, "events": 0.25}
+# each split gets at least this much real speech, so a tiny budget's held-out share still makes
+# a clip that survives silence trimming and MIN_CLIP_S (no effect on real budgets)
+REAL_SPEECH_MIN_SPLIT_S = 4.0
 
 
 @dataclass
@@ -220,6 +223,7 @@ def _fill(
     durations: DurationCache,
     per_file_cap: float = math.inf,
     min_take: float = 0.0,
+    min_split: float = 0.0,
 ) -> dict[str, list[tuple[src.SourceFile, float]]]:
     """Spend ``budget`` seconds on units (speakers / tracks / recordings) as evenly as possible.
 
@@ -228,7 +232,8 @@ def _fill(
     each unit are visited in a seeded random order and taken by the unit with the least time so
     far (water filling; ties broken by a seeded rank), each file contributing
     ``min(duration, per_file_cap, max(min_take, what is left))`` seconds, until the split's
-    budget is spent or its units are exhausted. Only visited files are measured.
+    budget (at least ``min_split``) is spent or its units are exhausted. Only visited files are
+    measured.
     """
     out: dict[str, list[tuple[src.SourceFile, float]]] = defaultdict(list)
     present = [s for s in SPLITS if any(unit_split[u] == s for u in units)]
@@ -237,7 +242,7 @@ def _fill(
     frac = {s: fractions[SPLITS.index(s)] for s in present}
     tot = sum(frac.values())
     for split in present:
-        sb = budget * frac[split] / tot
+        sb = max(budget * frac[split] / tot, min_split)
         mine = sorted(u for u in units if unit_split[u] == split)
         rank = np.random.default_rng(stable_int(seed, "rank", split)).permutation(len(mine))
         order: dict[str, list[src.SourceFile]] = {}
@@ -323,6 +328,7 @@ def _plan_real_speech(
         stable_int(cfg.seed, "speech-real"),
         dur,
         per_file_cap=30.0,
+        min_split=REAL_SPEECH_MIN_SPLIT_S,
     )
     used = 0.0
     speakers_used: dict[str, float] = {}

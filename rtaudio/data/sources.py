@@ -228,6 +228,45 @@ def scan_kde() -> tuple[list[SourceFile], list[Notice]]:
     return out, notes
 
 
+_TUXPAINT_DESC = re.compile(r"_desc(?:_([a-z]{2,3})(?:_[A-Za-z]{2})?)?\.ogg$")
+
+
+def tuxpaint_voice_lang(name: str) -> str | None:
+    """The language of a Tux Paint stamp's spoken description (``cow_desc_fr.ogg`` -> ``fr``,
+    ``cow_desc.ogg`` -> ``en``), or None for other files (the stamp's own sound, its name)."""
+    m = _TUXPAINT_DESC.search(name)
+    if not m:
+        return None
+    return m.group(1) or "en"
+
+
+def scan_tuxpaint_voices() -> tuple[list[SourceFile], list[Notice]]:
+    """Tux Paint stamps' descriptions read aloud: one reader per language is assumed, so a
+    language is one speaker (and one split unit)."""
+    files = _files(TUXPAINT_STAMPS, (".ogg",))
+    if not files:
+        return [], [_missing("tuxpaint-stamps-default", "speech", TUXPAINT_STAMPS)]
+    lic = file_license("tuxpaint-stamps-default", str(TUXPAINT_STAMPS))
+    out = []
+    for p in files:
+        lang = tuxpaint_voice_lang(p.name)
+        if lang is None:
+            continue
+        out.append(
+            SourceFile(
+                str(p),
+                "speech",
+                "speech",
+                f"tuxpaint:{lang}",
+                f"speaker:tuxpaint:{lang}",
+                "tuxpaint-stamps-default",
+                lic,
+                lang,
+            )
+        )
+    return out, []
+
+
 def scan_hedgewars_voices() -> tuple[list[SourceFile], list[Notice]]:
     d = HEDGEWARS / "Sounds" / "voices"
     if not d.is_dir():
@@ -795,7 +834,13 @@ def scan_events() -> tuple[list[SourceFile], list[Notice]]:
 
 
 SCANNERS: dict[str, tuple[Callable[[], tuple[list[SourceFile], list[Notice]]], ...]] = {
-    "speech": (scan_asterisk, scan_kde, scan_hedgewars_voices, scan_0ad_voices),
+    "speech": (
+        scan_asterisk,
+        scan_kde,
+        scan_hedgewars_voices,
+        scan_0ad_voices,
+        scan_tuxpaint_voices,
+    ),
     "music": (scan_music,),
     "events": (scan_events,),
 }
