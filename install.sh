@@ -2,7 +2,7 @@
 # Install rtaudio on a fresh Debian machine: system packages, a venv in .venv, the package.
 # Idempotent: re-running only installs what is missing.  Usage: bash install.sh [--data]
 #   --data  also install the large Debian packages of real recordings that
-#           `rtaudio data build` draws on (~6 GB: game data, speech and music packages)
+#           `rtaudio data build` draws on (~9 GB: game data, speech and music packages)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -37,6 +37,7 @@ DATA_PACKAGES=(
   lomiri-sounds widelands-data lincity-ng-data wesnoth-1.16-data musescore-general-soundfont
   festvox-kdlpc16k festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv
   tuxpaint-stamps-default megaglest-data warzone2100-data openarena-data ufoai-sound  # events
+  flightgear-data-base scorched3d-data torcs-data supertux-data redeclipse-data     # events
 )
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if [ "$DATA" -eq 1 ]; then

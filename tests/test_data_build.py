@@ -258,6 +258,48 @@ def test_event_rules_of_game_and_stamp_packages() -> None:
     assert rec("0ad-data", "lumber_tree_07.ogg") == "lumber_tree"
 
 
+def test_event_rules_of_flight_racing_and_shooter_packages() -> None:
+    fg = "/usr/share/games/flightgear"
+    cls = src.event_class
+    assert cls("flightgear-data-base", f"{fg}/Sounds/turboprop1.wav") == "aircraft"
+    assert cls("flightgear-data-base", f"{fg}/Aircraft/c172p/Sounds/engine-idle.wav") == (
+        "aircraft"
+    )
+    # the c172p's cockpit clicks and the ground proximity voice are not events
+    assert cls("flightgear-data-base", f"{fg}/Aircraft/c172p/Sounds/click2.wav") is None
+    assert cls("flightgear-data-base", f"{fg}/Sounds/mk-viii/pull-up.wav") is None
+    assert cls("flightgear-data-base", f"{fg}/Sounds/thunder3.wav") == "thunder"
+    assert cls("flightgear-data-base", f"{fg}/Sounds/gear-hrn.wav") == "alarm_bell"
+    s3d = "/usr/share/games/scorched3d/data/globalmods"
+    assert cls("scorched3d-data", f"{s3d}/apoc/data/wav/misc/rooster.wav") == "farm_animal"
+    assert cls("scorched3d-data", f"{s3d}/none/data/wav/misc/f16_2.wav") == "aircraft"
+    assert cls("scorched3d-data", f"{s3d}/apoc/data/wav/misc/carhorn3.wav") is None
+    torcs = "/usr/share/games/torcs/data/sound"
+    assert cls("torcs-data", f"{torcs}/lamborghinidiablo.wav") == "vehicle_engine"
+    assert cls("torcs-data", f"{torcs}/skid_tyres.wav") is None
+    re_ = "/usr/share/games/redeclipse/data/sounds"
+    assert cls("redeclipse-data", f"{re_}/ambience/morph/stormbolts.ogg") == "thunder"
+    assert cls("redeclipse-data", f"{re_}/ambience/hollowwind.ogg") == "wind"
+    assert cls("redeclipse-data", f"{re_}/weapons/pistol/reload.ogg") is None
+    assert cls("supertux-data", "/usr/share/games/supertux2/sounds/savebell_low.wav") == (
+        "alarm_bell"
+    )
+    rec = src.event_recording_id
+    # one aircraft's start, idle and cut-off; one car's loops; one wind under several names
+    fgr = "flightgear-data-base"
+    assert rec(fgr, "engine-idle.wav") == rec(fgr, "engine-cut.wav") == rec(fgr, "engine.wav")
+    assert rec(fgr, "p51d_rpm1.wav") == rec(fgr, "p51d_startup.wav")
+    assert rec(fgr, "turbine_loop.wav") == rec(fgr, "turbine_shutdown.wav")
+    assert rec(fgr, "turbine_loop.wav") != rec(fgr, "exhaust_loop.wav")
+    assert rec("torcs-data", "viper_long.wav") == rec("torcs-data", "cleanviper.wav")
+    assert rec("torcs-data", "evo7_engine_f.wav") == rec("torcs-data", "evo7_engine.wav")
+    assert rec("torcs-data", "ford1b.wav") != rec("torcs-data", "ford2c.wav")
+    assert rec("redeclipse-data", "hollowwind.ogg") == rec("redeclipse-data", "wind2.ogg")
+    assert rec("redeclipse-data", "waterfall_deep.ogg") == rec("redeclipse-data", "waterfall3.ogg")
+    assert rec("supertux-data", "savebell2.wav") == rec("supertux-data", "savebell_low.wav")
+    assert all(rec(p, n) for p, n in [(fgr, "engine-idle.wav"), ("torcs-data", "clean.wav")])
+
+
 def test_tux_paint_descriptions_are_speech_by_language() -> None:
     lang = src.tuxpaint_voice_lang
     assert lang("cow_desc_fr.ogg") == "fr" and lang("cow_desc.ogg") == "en"

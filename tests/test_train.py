@@ -154,12 +154,12 @@ def test_esresnet_classes_need_held_out_clips_and_enough_training_audio(tmp_path
         rows = list(csv.DictReader(f))
     noise = [r for r in rows if r["kind"] == "noise"]
     add = []
-    # (label, split, clips): 2 s clips; "dog" has 2 s of training audio, "knock" 6 s,
-    # "horn" has no held-out clip
+    # (label, split, clips): 2 s clips; "dog" has 8 s of training audio (under 10 s),
+    # "knock" 12 s, "horn" has no held-out clip
     for label, split, n in [
-        ("knock", "train", 3),
+        ("knock", "train", 6),
         ("knock", "test", 1),
-        ("dog", "train", 1),
+        ("dog", "train", 4),
         ("dog", "validation", 1),
         ("horn", "train", 3),
     ]:

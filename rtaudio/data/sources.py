@@ -56,6 +56,11 @@ MEGAGLEST = Path("/usr/share/games/megaglest")
 WARZONE = Path("/usr/share/games/warzone2100/base.wz")
 OPENARENA = Path("/usr/share/games/openarena/baseoa/pak0.pk3")
 UFOAI = Path("/usr/share/games/ufoai/base/0snd.pk3")
+FLIGHTGEAR = Path("/usr/share/games/flightgear")
+SCORCHED3D = Path("/usr/share/games/scorched3d/data/globalmods")
+TORCS = Path("/usr/share/games/torcs/data/sound")
+SUPERTUX = Path("/usr/share/games/supertux2/sounds")
+REDECLIPSE = Path("/usr/share/games/redeclipse/data/sounds")
 
 
 @dataclass(frozen=True)
@@ -661,6 +666,78 @@ EVENT_RULES: tuple[tuple[str, str, str], ...] = (
     ("ufoai-sound", r"ugv/diesel-(idle|move)", "vehicle_engine"),
     ("ufoai-sound", r"ambience/(machine1|minepump)", "machinery_tools"),
     ("ufoai-sound", r"geoscape/basealert", "alarm_bell"),
+    # FlightGear (Sounds/ and the Cessna 172P's own sounds)
+    (
+        "flightgear-data-base",
+        r"Sounds/(R-1535Slow|engine-prop|prop|jet|helicopter|rotor(-2blade)?|blade_vortex|"
+        r"exhaust_(loop|start|shutdown)|p51d_(rpm1|startup)|turbine_(loop|start|shutdown)|"
+        r"turbojet_fan|turboprop1|wasp)\.wav$|c172p/Sounds/engine(-idle|-start|-cut)?\.wav$",
+        "aircraft",
+    ),
+    ("flightgear-data-base", r"Sounds/thunder\d?\.wav$", "thunder"),
+    ("flightgear-data-base", r"Sounds/rain(-windshield)?\.wav$", "rain"),
+    ("flightgear-data-base", r"Sounds/wind1?\.wav$", "wind"),
+    ("flightgear-data-base", r"Sounds/(gear-hrn|stall2?|overspeed)\.wav$", "alarm_bell"),
+    ("flightgear-data-base", r"c172p/Sounds/water-(fast|still)\.wav$", "water"),
+    ("flightgear-data-base", r"c172p/Sounds/door-(closing|opening)\.wav$", "door_knock"),
+    # Scorched 3D (two mods, some files in both)
+    ("scorched3d-data", r"wav/(misc|explosions)/thunder\d?\.wav$", "thunder"),
+    (
+        "scorched3d-data",
+        r"wav/misc/(cessna|helicopter|apache_\d|f16_\d|f18_\d|jet|t38)\.wav$",
+        "aircraft",
+    ),
+    ("scorched3d-data", r"wav/misc/(cows|moo|sheep|rooster)\.wav$", "farm_animal"),
+    ("scorched3d-data", r"wav/misc/dog\d?\.wav$", "dog"),
+    ("scorched3d-data", r"wav/misc/(birdchirp\d|birds\d|gull\d)\.wav$", "bird"),
+    ("scorched3d-data", r"wav/misc/(firetruck|policecar)\.wav$", "alarm_bell"),
+    ("scorched3d-data", r"wav/misc/factoryloop\d", "machinery_tools"),
+    ("scorched3d-data", r"wav/misc/cheeringloop", "crowd"),
+    ("scorched3d-data", r"wav/misc/(oceanwaves|splash)\.wav$", "water"),
+    ("scorched3d-data", r"wav/misc/rain\.wav$", "rain"),
+    ("scorched3d-data", r"wav/movement/tankmove", "vehicle_engine"),
+    ("scorched3d-data", r"wav/shoot/(machinegun|shotgun)\.wav$", "gunshot"),
+    (
+        "scorched3d-data",
+        r"wav/explosions/(large|medium|small|xlarge|exp|napalm)\.wav$",
+        "explosion",
+    ),
+    # TORCS: one engine loop per car (crashes, skids and gears are left out)
+    (
+        "torcs-data",
+        r"sound/(206_engine|935|944|alpha-romeo|cleanviper|clkdtmb2|corolla1400hi2|engine-1|"
+        r"evo7_engine(_f)?|f360|ferrarif355|ferrarif50|ford1b|ford2c|gt40|impreza2002_engine|"
+        r"lamborghinidiablo|lotus|mclarenf1|nsx|porsche_engine|renault-v10|viper2|viper_long|"
+        r"xj220)\.wav$",
+        "vehicle_engine",
+    ),
+    # SuperTux
+    ("supertux-data", r"sounds/(thunder|lightning)\.wav$", "thunder"),
+    ("supertux-data", r"sounds/rain\.wav$", "rain"),
+    ("supertux-data", r"sounds/(waterfall|splash)\.(wav|ogg)$", "water"),
+    ("supertux-data", r"sounds/(savebell2|savebell_low|phone)\.wav$", "alarm_bell"),
+    ("supertux-data", r"sounds/explosion\.wav$", "explosion"),
+    # Red Eclipse (data/sounds/)
+    (
+        "redeclipse-data",
+        r"ambience/((alien|blow|dizzy|hollow|waste)?wind|morph/(wind\d|stormwind))\.ogg$",
+        "wind",
+    ),
+    (
+        "redeclipse-data",
+        r"ambience/(creek|river|water|waterfall\d?|waterfall_(deep|huge|indoor|medium)|"
+        r"cavedrip)\.ogg$|sfx/(splashin|splosh)\d?\.ogg$",
+        "water",
+    ),
+    ("redeclipse-data", r"ambience/morph/(rain|stormrain)\.ogg$", "rain"),
+    ("redeclipse-data", r"ambience/morph/stormbolts\.ogg$", "thunder"),
+    ("redeclipse-data", r"ambience/fire\.ogg$|sfx/(burning|burnfire)\.ogg$", "fire"),
+    ("redeclipse-data", r"ambience/forest\d\.ogg$", "bird"),
+    ("redeclipse-data", r"ambience/distant_cars\.ogg$", "vehicle_engine"),
+    ("redeclipse-data", r"player/(footstep|concstep)\d?\.ogg$", "footsteps"),
+    ("redeclipse-data", r"sfx/alarm\.ogg$", "alarm_bell"),
+    ("redeclipse-data", r"weapons/(pistol|smg|shotgun|rifle)/primary\d?\.ogg$", "gunshot"),
+    ("redeclipse-data", r"weapons/(mine/)?explode\d?\.ogg$", "explosion"),
 )
 
 _EVENT_ROOTS = (
@@ -680,6 +757,12 @@ _EVENT_ROOTS = (
     ("wesnoth-1.16-data", WESNOTH),
     ("tuxpaint-stamps-default", TUXPAINT_STAMPS),
     ("megaglest-data", MEGAGLEST),
+    ("flightgear-data-base", FLIGHTGEAR / "Sounds"),
+    ("flightgear-data-base", FLIGHTGEAR / "Aircraft" / "c172p" / "Sounds"),
+    ("scorched3d-data", SCORCHED3D),
+    ("torcs-data", TORCS),
+    ("supertux-data", SUPERTUX),
+    ("redeclipse-data", REDECLIPSE),
 )
 # (package, archive, member prefix): sound banks inside zip archives (besides 0 A.D.'s), and
 # name endings that are variants of one recording: ``bullet-rifle-3x`` is ``bullet-rifle``
@@ -694,6 +777,13 @@ _VARIANT = {
     "warzone2100-data": r"(-move(-off)?|-shut-down|land|off|flight|hover)$|(?<=hov)(move|start)$",
     "openarena-data": r"\d+[a-z]?$|_(end|strt)$",
     "ufoai-sound": r"-(\d+x|open|close|idle|move|stop)$",
+    "flightgear-data-base": (
+        r"-(idle|start|cut|closing|opening|fast|still|windshield)$|"
+        r"_(start|shutdown|rpm\d?|startup)$"
+    ),
+    "torcs-data": r"_long$|^clean|_engine$",
+    "supertux-data": r"_low$",
+    "redeclipse-data": r"^(alien|blow|dizzy|hollow|waste|storm)|_(deep|huge|indoor|medium)$",
 }
 # packages whose files of one creature or unit (``cow_white``, ``chicken_ack``) are one
 # recording: the name's first word is the recording
@@ -707,7 +797,8 @@ def event_recording_id(package: str, name: str) -> str:
     if package in _FIRST_WORD_RECORDING:
         return rid.split("_")[0]
     if package in _VARIANT:
-        return recording_id(re.sub(_VARIANT[package], "", rid))
+        base = re.sub(_VARIANT[package], "", rid)
+        return recording_id(base) if base else rid  # a name that is all variant stays
     return rid
 
 

@@ -541,7 +541,7 @@ class ESResNetTask(WindowClassifierTask):
     val_every = 250
     p_background = 0.15
     class_power = 0.5
-    min_train_seconds: ClassVar[float] = 5.0  # a class needs this much training audio
+    min_train_seconds: ClassVar[float] = 10.0  # a class needs this much training audio
 
     def default_classes(self) -> tuple[str, ...]:
         secs: dict[str, float] = defaultdict(float)
