@@ -10,7 +10,9 @@ before that audio exists. A span whose RMS level is below the silence threshold 
 
 from __future__ import annotations
 
+import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -108,28 +110,38 @@ class Tagger:
     def scores(self, window_start: int, window_end: int, audio: AudioHistory) -> np.ndarray:
         raise NotImplementedError
 
+    def span(self, k: int, received: int) -> tuple[dict[str, Any], int, int]:
+        """Label fields of span ``k`` (emitted at ``received``) and its window ``[start, end)``."""
+        start, end = k * self.hop, (k + 1) * self.hop
+        w_end = end + self.lookahead
+        w_start = w_end - self.window
+        common = dict(
+            model=self.name,
+            start=start / SAMPLE_RATE,
+            end=end / SAMPLE_RATE,
+            lookahead=self.lookahead / SAMPLE_RATE,
+            window=(max(0, w_start) / SAMPLE_RATE, w_end / SAMPLE_RATE),
+            emitted_at=received / SAMPLE_RATE,
+        )
+        return common, w_start, w_end
+
+    def silent(self, k: int, audio: AudioHistory) -> bool:
+        return level_db(audio.get(k * self.hop, (k + 1) * self.hop)) < self.silence_db
+
+    def label(self, common: dict[str, Any], p: np.ndarray | None) -> Label:
+        """The label of a span from its class probabilities (None: the silence gate)."""
+        if p is None:
+            return Label(label=SILENCE, scores={}, **common)
+        scores = {lab: float(v) for lab, v in zip(self.labels, p, strict=True)}
+        return Label(label=self.labels[int(np.argmax(p))], scores=scores, **common)
+
     def update(self, audio: AudioHistory) -> list[Label]:
         out: list[Label] = []
         received = audio.end
         for k in self.due_spans(received):
-            start, end = k * self.hop, (k + 1) * self.hop
-            w_end = end + self.lookahead
-            w_start = w_end - self.window
-            common = dict(
-                model=self.name,
-                start=start / SAMPLE_RATE,
-                end=end / SAMPLE_RATE,
-                lookahead=self.lookahead / SAMPLE_RATE,
-                window=(max(0, w_start) / SAMPLE_RATE, w_end / SAMPLE_RATE),
-                emitted_at=received / SAMPLE_RATE,
-            )
-            if level_db(audio.get(start, end)) < self.silence_db:
-                out.append(Label(label=SILENCE, scores={}, **common))  # type: ignore[arg-type]
-                continue
-            p = self.scores(w_start, w_end, audio)
-            scores = {lab: float(v) for lab, v in zip(self.labels, p, strict=True)}
-            best = self.labels[int(np.argmax(p))]
-            out.append(Label(label=best, scores=scores, **common))  # type: ignore[arg-type]
+            common, w_start, w_end = self.span(k, received)
+            silent = self.silent(k, audio)
+            out.append(self.label(common, None if silent else self.scores(w_start, w_end, audio)))
         return out
 
 
@@ -192,7 +204,18 @@ class SwishNetTagger(Tagger):
 
 
 class ESResNetTagger(Tagger):
-    """ESResNet on the waveform window ending at span end + lookahead."""
+    """ESResNet on the waveform window ending at span end + lookahead.
+
+    With ``background=True`` (the live engine) the network runs in a thread of its own: a due
+    span's window is handed over and :meth:`update` returns at once, and labels come out, in
+    span order, from the first update after their scores are ready. The chunk path then never
+    waits for the network (a 1 s window costs far more than one 10 ms chunk); the price is up
+    to one chunk of extra label delay, which ``emitted_at`` records. At most ``max_pending``
+    windows are in flight: past that, :meth:`update` waits for the oldest (a machine too slow
+    for the tagger slows the chunks down rather than queueing labels without bound).
+    """
+
+    max_pending = 4
 
     def __init__(
         self,
@@ -201,13 +224,74 @@ class ESResNetTagger(Tagger):
         lookahead_ms: float,
         window_ms: float,
         silence_db: float,
+        background: bool = False,
     ) -> None:
         labels = tuple(model.config.labels)
         super().__init__("esresnet", labels, hop_ms, lookahead_ms, window_ms, silence_db)
         self.model = model
+        self.background = background
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[tuple[dict[str, Any], Future[tuple[np.ndarray, float]] | None]]
+        self._pending = deque()
+        self.background_ms: list[float] = []  # network time of the labels the last update gave
 
     def scores(self, window_start: int, window_end: int, audio: AudioHistory) -> np.ndarray:
-        x = torch.from_numpy(audio.get(window_start, window_end))[None]
+        return self._scores(audio.get(window_start, window_end))[0]
+
+    def _scores(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        t0 = time.perf_counter()
         with torch.inference_mode():
-            logits = self.model(x)[0].numpy()
-        return softmax(logits)
+            logits = self.model(torch.from_numpy(x)[None])[0].numpy()
+        return softmax(logits), (time.perf_counter() - t0) * 1000
+
+    def update(self, audio: AudioHistory) -> list[Label]:
+        if not self.background:
+            return super().update(audio)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="rtaudio-esresnet")
+        received = audio.end
+        for k in self.due_spans(received):
+            common, w_start, w_end = self.span(k, received)
+            fut = None
+            if not self.silent(k, audio):
+                fut = self._pool.submit(self._scores, audio.get(w_start, w_end))
+            self._pending.append((common, fut))
+        while True:
+            busy = [f for _, f in self._pending if f is not None and not f.done()]
+            if len(busy) <= self.max_pending:
+                break
+            wait(busy[:1])
+        return self._ready(received, wait=False)
+
+    def flush(self, received: int) -> list[Label]:
+        """Wait for every window in flight; their labels, emitted at ``received``."""
+        return self._ready(received, wait=True)
+
+    def _ready(self, received: int, wait: bool) -> list[Label]:
+        out: list[Label] = []
+        self.background_ms = []
+        while self._pending:
+            common, fut = self._pending[0]
+            if fut is not None and not wait and not fut.done():
+                break
+            self._pending.popleft()
+            p = None
+            if fut is not None:
+                p, ms = fut.result()
+                self.background_ms.append(ms)
+            out.append(self.label({**common, "emitted_at": received / SAMPLE_RATE}, p))
+        return out
+
+    def reset(self) -> None:
+        super().reset()
+        for _, fut in self._pending:
+            if fut is not None:
+                fut.result()  # the network finishes its window before a new stream starts
+        self._pending.clear()
+
+    def close(self) -> None:
+        """Stop the background thread (after the windows in flight)."""
+        self.reset()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

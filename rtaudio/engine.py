@@ -548,7 +548,7 @@ class Engine:
             self._playback = _Playback(cfg)
         # algorithmic latency as the issue defines it: chunk + encoder window + lookahead; the
         # resamplers' 2.9 ms each way (at 44.1 / 48 kHz devices) shows in the end-to-end time
-        self.processor = Processor(cfg, enrollment)
+        self.processor = Processor(cfg, enrollment, background=True)
         self.status.trained = dict(self.processor.trained)
         self.status.input_rate = in_rate
         inp = self._input
@@ -712,6 +712,8 @@ class Engine:
         finally:
             self.stop_recording()
             self.enrollment = None
+            if self.processor is not None:
+                self.processor.close()
             self.results.close()
 
     def _loop(self) -> None:
@@ -834,13 +836,17 @@ class Engine:
         tail = max((t.lookahead + t.hop for t in proc.taggers), default=0)
         end_s = max(audio_end, 1) / SAMPLE_RATE  # a file of one sample still gets its label
         zeros = np.zeros(n, np.float32)
-        for _ in range(-(-tail // n)):
+        steps = -(-tail // n)
+        for i in range(steps):
             if self._stop.is_set():
                 return
             result, _ = proc.process(zeros, time.perf_counter())
+            found = list(result.labels)
+            if i == steps - 1:
+                found += proc.flush()  # labels still computing in the background
             labels = tuple(
                 dataclasses.replace(lab, end=min(lab.end, end_s))
-                for lab in result.labels
+                for lab in found
                 if lab.start < end_s - 1e-9
             )
             if labels:

@@ -79,12 +79,16 @@ class Processor:
         cfg: engine settings (chunk size, separator, classifiers, lookaheads...).
         enrollment: 16 kHz audio of the target speaker when ``cfg.separate == "tsenet"``
             (from a WAV or recorded live); may be set later with :meth:`enroll`.
+        background: run ESResNet off the chunk path, in a thread of its own (the live engine:
+            a chunk never waits for it); file processing keeps it inline, so a file's labels
+            and their ``emitted_at`` do not depend on timing.
     """
 
     def __init__(
         self,
         cfg: EngineConfig,
         enrollment: np.ndarray | None = None,
+        background: bool = False,
     ) -> None:
         self.cfg = cfg
         self.features = FeatureExtractor(FeatureConfig())
@@ -111,6 +115,7 @@ class Processor:
                         cfg.esresnet_lookahead_ms,
                         cfg.esresnet_window_ms,
                         cfg.silence_db,
+                        background=background,
                     )
                 )
         need = max([t.history_needed for t in self.taggers], default=cfg.chunk_samples)
@@ -152,6 +157,20 @@ class Processor:
             self.separator.reset()
         self.index = 0
 
+    def flush(self) -> list[Label]:
+        """Labels still being computed in the background (waited for), emitted now."""
+        out: list[Label] = []
+        for tagger in self.taggers:
+            if isinstance(tagger, ESResNetTagger) and tagger.background:
+                out.extend(tagger.flush(self.history.end))
+        return out
+
+    def close(self) -> None:
+        """Stop the background tagger thread, if any (the processor can be used again)."""
+        for tagger in self.taggers:
+            if isinstance(tagger, ESResNetTagger):
+                tagger.close()
+
     def skip(self, n: int) -> None:
         """Account for ``n`` dropped samples: stream time advances over them as silence, the
         separator restarts (its history is broken), nothing is computed."""
@@ -179,12 +198,15 @@ class Processor:
             model_ms[self.separator.name] = (t2 - t1) * 1000
             t1 = t2
         labels: list[Label] = []
+        background_ms: dict[str, float] = {}
         for tagger in self.taggers:
             tagger.on_frames(frames)
             labels.extend(tagger.update(self.history))
             t2 = time.perf_counter()
             model_ms[tagger.name] = (t2 - t1) * 1000
             t1 = t2
+            if isinstance(tagger, ESResNetTagger) and tagger.background_ms:
+                background_ms[tagger.name] = sum(tagger.background_ms)
         lvl = level_db(chunk)
         chunk_s = self.cfg.chunk_samples / SAMPLE_RATE
         done = time.perf_counter()
@@ -200,6 +222,7 @@ class Processor:
             algorithmic_ms=self.algorithmic_ms,
             end_to_end_ms=None,
             backlog=backlog,
+            background_ms=background_ms,
         )
         result = ChunkResult(
             index=self.index,

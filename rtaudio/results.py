@@ -66,6 +66,9 @@ class LatencyRecord:
         algorithmic_ms: latency by construction: chunk + separator window (+ resampler delay).
         end_to_end_ms: ``dac_time - adc_time`` when playing, else None.
         backlog: chunks waiting when this one was dequeued.
+        background_ms: network time spent off the chunk path (in a thread of its own) for the
+            labels this chunk delivered, per model (ESResNet in the live engine); not part of
+            ``processing_ms``.
     """
 
     index: int
@@ -79,6 +82,7 @@ class LatencyRecord:
     algorithmic_ms: float
     end_to_end_ms: float | None
     backlog: int
+    background_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

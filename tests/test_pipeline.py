@@ -331,3 +331,59 @@ def test_separation_path_algorithmic_latency(chunk_ms: float, expected: float) -
     result, voice = proc.process(np.zeros(proc.cfg.chunk_samples, np.float32), adc_time=0.0)
     assert result.latency.algorithmic_ms == pytest.approx(expected)
     assert voice is not None and voice.size == proc.cfg.chunk_samples  # zero lookahead
+
+
+def _esresnet_labels(proc: Processor, x: np.ndarray) -> list:
+    labels = [lab for lab in _run(proc, x) if lab.model == "esresnet"]
+    return labels + proc.flush()
+
+
+def test_background_esresnet_gives_the_inline_labels_later_and_off_the_chunk_path() -> None:
+    """The live engine runs ESResNet in a thread of its own: the same labels (spans, scores,
+    silence gate, order) as inline, none lost at the end, none emitted before its window."""
+    cfg = EngineConfig(
+        classifiers=("esresnet",), esresnet_hop_ms=250.0, esresnet_lookahead_ms=120.0
+    )
+    x = _signal(4.0, 5)
+    x[int(1.0 * SR) : int(1.6 * SR)] = 0.0  # a silent stretch: gated, no network run
+    inline = _esresnet_labels(_processor(cfg), x)
+    torch.manual_seed(0)
+    proc = Processor(cfg, background=True)
+    n = cfg.chunk_samples
+    bg, spent = [], 0.0
+    for i in range(0, x.size - n + 1, n):
+        result, _ = proc.process(x[i : i + n], adc_time=0.0)
+        bg.extend(result.labels)
+        spent += result.latency.background_ms.get("esresnet", 0.0)
+        # the network's time is not the chunk's
+        assert result.latency.model_ms["esresnet"] < result.latency.processing_ms + 1e-6
+    bg += proc.flush()
+    proc.close()
+    assert len(bg) == len(inline) == int(4.0 / 0.25) - 1  # the last span waits for lookahead
+    assert "silence" in {lab.label for lab in inline}
+    for a, b in zip(inline, bg, strict=True):
+        assert (a.start, a.end, a.window, a.label) == (b.start, b.end, b.window, b.label)
+        assert a.scores == pytest.approx(b.scores, abs=1e-6)
+        assert b.emitted_at >= a.emitted_at  # later or at once, never earlier
+    assert [lab.start for lab in bg] == sorted(lab.start for lab in bg)
+    assert spent > 0.0  # the background time is reported
+
+
+def test_background_esresnet_bounds_the_windows_in_flight() -> None:
+    # a window every 20 ms of audio, fed as fast as the chunk path goes: far more windows
+    # than the network can score, so without the bound they would pile up
+    cfg = EngineConfig(classifiers=("esresnet",), esresnet_hop_ms=20.0)
+    proc = Processor(cfg, background=True)
+    tagger = proc.taggers[0]
+    tagger.max_pending = 2  # type: ignore[attr-defined]
+    x = _signal(2.0, 6)
+    n = cfg.chunk_samples
+    most = 0
+    for i in range(0, x.size - n + 1, n):
+        proc.process(x[i : i + n], adc_time=0.0)
+        pending = tagger._pending  # type: ignore[attr-defined]
+        most = max(most, sum(1 for _, f in pending if f is not None and not f.done()))
+    assert most == 2
+    proc.reset()  # waits for the window in flight, forgets the old stream's labels
+    assert proc.flush() == []
+    proc.close()
