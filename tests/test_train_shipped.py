@@ -22,9 +22,10 @@ EVAL = Path(__file__).parent / "data" / "eval"
 
 # test id -> (model, metric, level the shipped file reaches on tests/data/eval (card), target)
 SHIPPED: dict[str, tuple[str, str, float, float]] = {
-    # measured 0.923 offline / 0.914 live on this set of 168 windows (models/weights/swishnet.md);
-    # target 95 % (held-out test split of its corpus: 0.948 offline, 0.956 live)
-    "swishnet-offline": ("swishnet", "accuracy", 0.91, 0.95),
+    # measured 0.899 offline / 0.918 live on this set of 168 windows (models/weights/swishnet.md;
+    # the previous file: 0.923 / 0.914 here, but lower on both large held-out splits); target
+    # 95 % (held-out test splits: corpus v4 0.942 / 0.945 live, corpus v1 0.965 / 0.962 live)
+    "swishnet-offline": ("swishnet", "accuracy", 0.89, 0.95),
     "swishnet-live": ("swishnet", "live.accuracy", 0.90, 0.95),
     # measured 0.599 mean per-class recall, 0.738 window accuracy (esresnet.md); target 80 %
     "esresnet-per-class": ("esresnet", "balanced_accuracy", 0.58, 0.80),
