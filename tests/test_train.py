@@ -509,6 +509,18 @@ def test_model_card_states_target_data_and_speed(
     assert "target **met**" in card or "target **not met**" in card
 
 
+def test_model_card_shows_a_chain_of_fine_tunes(
+    tiny: Path, swish_run: tuple[Path, TrainOptions], tmp_path: Path
+) -> None:
+    out_a, _ = swish_run
+    out_b, out_c = tmp_path / "b.safetensors", tmp_path / "c.safetensors"
+    train(_opts(tiny, out_b, "swishnet_slim", steps=0, init=out_a))
+    train(_opts(tiny, out_c, "swishnet_slim", steps=0, init=out_b))
+    card = write_card("swishnet_slim", out_c, None, out=tmp_path / "c.md").read_text()
+    assert f"| warm start | `{out_b}`" in card
+    assert f"| which had started from | `{out_a}`" in card
+
+
 def test_exported_weights_say_how_the_run_stopped(tiny: Path, tmp_path: Path) -> None:
     """A run stopped by its time limit says so in the weights' metadata (and the card), a
     checkpoint exported while training goes on says that, and --resume clears the stop."""

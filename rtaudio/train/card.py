@@ -226,10 +226,13 @@ def write_card(
         f"{hp.get('batch_size', '?')}, Adam lr {hp.get('lr', '?')}, seed {meta.get('seed', '?')}, "
         f"{meta.get('wall_time_s', 0) / 3600:.2f} h wall time on {_where(meta.get('device'))} |",
     ]
-    init = meta.get("initialised_from")
+    init, depth = meta.get("initialised_from"), 0
     while init:
+        # a chain of fine-tunes: the first row is this run's start, the next that file's own
+        what = ("warm start", "which had started from")[depth] if depth < 2 else "before that"
+        depth += 1
         lines.append(
-            f"| warm start | from `{init.get('from')}` ({init.get('model')}, weights of step "
+            f"| {what} | `{init.get('from')}` ({init.get('model')}, weights of step "
             f"{init.get('steps')}, {float(init.get('wall_time_s') or 0) / 3600:.2f} h"
             + (f" on {_where(init['device'])}" if init.get("device") else "")
             + ") |"
