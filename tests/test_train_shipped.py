@@ -22,21 +22,24 @@ EVAL = Path(__file__).parent / "data" / "eval"
 
 # test id -> (model, metric, level the shipped file reaches on tests/data/eval (card), target)
 SHIPPED: dict[str, tuple[str, str, float, float]] = {
-    # measured 0.899 offline / 0.918 live on this set of 168 windows (models/weights/swishnet.md;
-    # the previous file: 0.923 / 0.914 here, but lower on both large held-out splits); target
-    # 95 % (held-out test splits: corpus v4 0.942 / 0.945 live, corpus v1 0.965 / 0.962 live)
+    # measured 0.898 offline / 0.904 live on this set of 187 windows (models/weights/swishnet.md);
+    # target 95 % (held-out test splits: corpus v4 0.942 / 0.945 live, corpus v1 0.965 / 0.962
+    # live). The previous file scored 0.923 / 0.914 on the set before its event clips were
+    # re-drawn from corpus v4's test split, and lower than this one on both large splits.
     "swishnet-offline": ("swishnet", "accuracy", 0.89, 0.95),
-    "swishnet-live": ("swishnet", "live.accuracy", 0.90, 0.95),
-    # measured 0.599 mean per-class recall, 0.738 window accuracy (esresnet.md); target 80 %
-    "esresnet-per-class": ("esresnet", "balanced_accuracy", 0.58, 0.80),
-    "esresnet-windows": ("esresnet", "accuracy", 0.72, 0.80),
+    "swishnet-live": ("swishnet", "live.accuracy", 0.89, 0.95),
+    # measured 0.465 mean per-class recall, 0.649 window accuracy (esresnet.md); target 80 %.
+    # Was 0.599 / 0.738 before the event clips were re-drawn from corpus v4's test split (its
+    # new aircraft, thunder and alarm recordings are what this file gets wrong)
+    "esresnet-per-class": ("esresnet", "balanced_accuracy", 0.46, 0.80),
+    "esresnet-windows": ("esresnet", "accuracy", 0.64, 0.80),
     # measured 5.75 dB median SI-SNRi on 100 mixtures (mitas.md); target 10 dB
     "mitas": ("mitas", "median_si_snri", 5.5, 10.0),
     # measured 2.97 dB median SI-SDRi on 100 two-speaker mixtures (tsenet.md); target 8 dB
     "tsenet": ("tsenet", "median_si_snri", 2.7, 8.0),
-    # measured 0.911 accuracy on 168 windows (mobilenet_v1_025.md); target 90 %
+    # measured 0.930 accuracy on 187 windows (mobilenet_v1_025.md); target 90 %
     "mobilenet": ("mobilenet_v1_025", "accuracy", 0.90, 0.90),
-    # measured 0.911 accuracy on 168 windows (xception_tiny.md); target 90 %
+    # measured 0.904 accuracy on 187 windows (xception_tiny.md); target 90 %
     "xception": ("xception_tiny", "accuracy", 0.90, 0.90),
 }
 
