@@ -89,6 +89,7 @@ class Tagger:
         self.silence_db = silence_db
         self.next_span = 0
         self.ms = 0.0  # compute time spent in the last update
+        self.background_ms: list[float] = []  # off-chunk-path time of the last update's labels
 
     @property
     def history_needed(self) -> int:
@@ -134,6 +135,13 @@ class Tagger:
             return Label(label=SILENCE, scores={}, **common)
         scores = {lab: float(v) for lab, v in zip(self.labels, p, strict=True)}
         return Label(label=self.labels[int(np.argmax(p))], scores=scores, **common)
+
+    def flush(self, received: int) -> list[Label]:
+        """Labels still being computed off the chunk path (none for an inline tagger)."""
+        return []
+
+    def close(self) -> None:
+        """Release what the tagger holds besides its model (an inline tagger holds nothing)."""
 
     def update(self, audio: AudioHistory) -> list[Label]:
         out: list[Label] = []
@@ -203,14 +211,17 @@ class SwishNetTagger(Tagger):
         return softmax(np.mean(sel, axis=0))
 
 
+_Scoring = Future[tuple[np.ndarray, float]]  # class probabilities, network ms
+
+
 class ESResNetTagger(Tagger):
     """ESResNet on the waveform window ending at span end + lookahead.
 
     With ``background=True`` (the live engine) the network runs in a thread of its own: a due
     span's window is handed over and :meth:`update` returns at once, and labels come out, in
     span order, from the first update after their scores are ready. The chunk path then never
-    waits for the network (a 1 s window costs far more than one 10 ms chunk); the price is up
-    to one chunk of extra label delay, which ``emitted_at`` records. At most ``max_pending``
+    waits for the network (a 1 s window costs far more than one 10 ms chunk); the price is a
+    chunk or two of extra label delay, which ``emitted_at`` records. At most ``max_pending``
     windows are in flight: past that, :meth:`update` waits for the oldest (a machine too slow
     for the tagger slows the chunks down rather than queueing labels without bound).
     """
@@ -231,9 +242,7 @@ class ESResNetTagger(Tagger):
         self.model = model
         self.background = background
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: deque[tuple[dict[str, Any], Future[tuple[np.ndarray, float]] | None]]
-        self._pending = deque()
-        self.background_ms: list[float] = []  # network time of the labels the last update gave
+        self._pending: deque[tuple[dict[str, Any], _Scoring | None]] = deque()
 
     def scores(self, window_start: int, window_end: int, audio: AudioHistory) -> np.ndarray:
         return self._scores(audio.get(window_start, window_end))[0]

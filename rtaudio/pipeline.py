@@ -159,17 +159,12 @@ class Processor:
 
     def flush(self) -> list[Label]:
         """Labels still being computed in the background (waited for), emitted now."""
-        out: list[Label] = []
-        for tagger in self.taggers:
-            if isinstance(tagger, ESResNetTagger) and tagger.background:
-                out.extend(tagger.flush(self.history.end))
-        return out
+        return [lab for tagger in self.taggers for lab in tagger.flush(self.history.end)]
 
     def close(self) -> None:
         """Stop the background tagger thread, if any (the processor can be used again)."""
         for tagger in self.taggers:
-            if isinstance(tagger, ESResNetTagger):
-                tagger.close()
+            tagger.close()
 
     def skip(self, n: int) -> None:
         """Account for ``n`` dropped samples: stream time advances over them as silence, the
@@ -205,7 +200,7 @@ class Processor:
             t2 = time.perf_counter()
             model_ms[tagger.name] = (t2 - t1) * 1000
             t1 = t2
-            if isinstance(tagger, ESResNetTagger) and tagger.background_ms:
+            if tagger.background_ms:
                 background_ms[tagger.name] = sum(tagger.background_ms)
         lvl = level_db(chunk)
         chunk_s = self.cfg.chunk_samples / SAMPLE_RATE
