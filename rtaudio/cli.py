@@ -314,6 +314,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise CliError("--class-power must be between 0 and 1")
     if args.ema is not None and not 0.0 < args.ema < 1.0:
         raise CliError("--ema must be between 0 and 1 (e.g. 0.999)")
+    if args.speed is not None and not 0.0 <= args.speed <= 0.5:
+        raise CliError("--speed must be between 0 and 0.5 (e.g. 0.15)")
+    if args.mixup is not None and args.mixup < 0.0:
+        raise CliError("--mixup must be >= 0 (e.g. 0.3; 0 turns it off)")
     opts = TrainOptions(
         model=args.model,
         data=Path(args.data),
@@ -332,6 +336,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         class_power=args.class_power,
         ema=args.ema,
+        speed=args.speed,
+        mixup=args.mixup,
         warmup_steps=args.warmup,
         val_size=args.val_size,
         checkpoint_minutes=args.checkpoint_minutes,
@@ -701,6 +707,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="DECAY",
         help="validate and export a moving average of the weights (e.g. 0.999)",
+    )
+    tr.add_argument(
+        "--speed",
+        type=float,
+        metavar="S",
+        help="classifiers: play half the examples at a random speed in 1/(1+S)..1+S "
+        "(pitch moves with it; default 0: off)",
+    )
+    tr.add_argument(
+        "--mixup",
+        type=float,
+        metavar="ALPHA",
+        help="whole-window classifiers (esresnet, image models): blend each batch with a "
+        "shuffled copy, weights ~ Beta(ALPHA, ALPHA) (default 0: off)",
     )
     tr.add_argument("--warmup", type=int, default=100, help="linear LR warm-up steps (100)")
     tr.add_argument(

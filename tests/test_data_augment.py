@@ -90,6 +90,17 @@ def test_resample_through_removes_the_band_above_nyquist(via: int) -> None:
     assert _band_energy(y, 950, 1050) / _band_energy(x, 950, 1050) > 0.9
 
 
+@pytest.mark.parametrize("factor", [0.87, 1.15])
+def test_speed_moves_pitch_and_length_by_the_factor(factor: float) -> None:
+    x = _tone(1000.0, seconds=1.15)
+    y = A.speed(x, factor)
+    assert y.dtype == np.float32 and y.size == round(x.size / factor)
+    spec = np.abs(np.fft.rfft(y[1000:-1000].astype(np.float64) * np.hanning(y.size - 2000)))
+    peak = np.fft.rfftfreq(y.size - 2000, 1 / SR)[int(np.argmax(spec))]
+    assert abs(peak - 1000.0 * factor) < 5.0, peak
+    assert np.array_equal(A.speed(x, 1.0), x)
+
+
 def test_clip_hard_and_soft_respect_the_ceiling() -> None:
     x = _tone(440.0, amp=0.8)
     hard = A.clip(x, 0.5)

@@ -396,6 +396,12 @@ def test_cli_train_errors_are_one_line(
     assert "applies to classifiers" in capsys.readouterr().err
     assert main([*base[:1], "swishnet_slim", *base[1:], "--ema", "1.5"]) == 2
     assert "--ema must be between 0 and 1" in capsys.readouterr().err
+    assert main([*base[:1], "esresnet", *base[1:], "--speed", "0.9"]) == 2
+    assert "--speed must be between 0 and 0.5" in capsys.readouterr().err
+    assert main([*base[:1], "swishnet_slim", *base[1:], "--mixup", "0.3"]) == 2
+    assert "applies to whole-window classifiers" in capsys.readouterr().err
+    assert main([*base[:1], "mitas", *base[1:], "--speed", "0.1"]) == 2
+    assert "applies to classifiers" in capsys.readouterr().err
     rc = main(
         [
             "train",
@@ -438,6 +444,48 @@ def test_class_power_reaches_the_sampler_and_the_checkpoint(tiny: Path, tmp_path
     assert load_checkpoint(opts.checkpoint_path)["hparams"]["class_power"] == 0.0
     task = make_task("swishnet_slim", Corpus(tiny, _quiet), seed=0, log=_quiet)
     assert task.class_power != 0.0  # the default differs: the option did something
+
+
+def test_mixup_blends_the_batch_and_its_labels(tiny: Path) -> None:
+    task = make_task("esresnet", Corpus(tiny, _quiet), seed=0, log=_quiet)
+    task.batch_size = 6  # type: ignore[misc]
+    x0, y0 = task.batch(np.random.default_rng(5))
+    task.mixup = 0.4  # type: ignore[attr-defined]
+    x, y, y2, lam = task.batch(np.random.default_rng(5))
+    w = float(lam)
+    assert 0.0 < w < 1.0 and torch.equal(y, y0)
+    for i in range(6):  # each row: lam * its own example + (1 - lam) * another with label y2
+        rest = (x[i] - w * x0[i]) / (1.0 - w)
+        j = int(torch.argmin(((x0 - rest) ** 2).sum(-1)))
+        torch.testing.assert_close(rest, x0[j], atol=1e-4, rtol=0)
+        assert int(y2[i]) == int(y0[j])
+    module = task.train_module(task.new_model()).eval()
+    with torch.no_grad():  # the loss is the same blend of the two labels' losses
+        plain = task.loss(module, (x, y))
+        other = task.loss(module, (x, y2))
+        mixed = task.loss(module, (x, y, y2, lam))
+    torch.testing.assert_close(mixed, w * plain + (1 - w) * other)
+
+
+def test_speed_and_mixup_reach_the_task_and_the_checkpoint(tiny: Path, tmp_path: Path) -> None:
+    opts = _opts(tiny, tmp_path / "e.safetensors", "esresnet", steps=2, speed=0.15, mixup=0.3)
+    train(opts)
+    hp = load_checkpoint(opts.checkpoint_path)["hparams"]
+    assert hp["speed"] == 0.15 and hp["mixup"] == 0.3
+    task = make_task("esresnet", Corpus(tiny, _quiet), seed=0, log=_quiet)
+    task.speed = 0.15  # type: ignore[misc]
+    sampler, asked = task.sampler, []
+    draw = sampler.draw
+
+    def recording_draw(rng: np.random.Generator, n: int) -> Any:
+        asked.append(n)
+        return draw(rng, n)
+
+    sampler.draw = recording_draw  # type: ignore[method-assign]
+    xs, _ = task.draw_examples(np.random.default_rng(1), 40, 16000)
+    assert xs.shape == (40, 16000)
+    retimed = [n for n in asked if n != 16000]  # about half, at 1/1.15 .. 1.15 the length
+    assert 8 <= len(retimed) <= 32 and all(13900 <= n <= 18400 for n in retimed), asked
 
 
 def test_init_starts_from_another_runs_best_weights(

@@ -10,6 +10,8 @@ Every function takes ``(T,)`` float audio and returns ``(T,)`` float32 of the sa
 * :func:`resample_through` — down to 8 / 11.025 / 22.05 kHz and back (lost bandwidth, aliasing
   of a cheap source);
 * :func:`clip` — hard or soft (tanh) clipping;
+* :func:`speed` — play faster or slower (pitch moves with it); the one function whose output
+  length differs: ``len(x) / factor`` samples;
 * :func:`band_limit` and :func:`codec` — telephone / AM-radio / low-bitrate style band limits
   with µ-law or coarse quantisation.
 
@@ -230,6 +232,19 @@ def resample_through(x: np.ndarray, sr: int = SR, via: int = 8000) -> np.ndarray
     """Down-sample to ``via`` Hz and back to ``sr`` (the band above ``via / 2`` is lost)."""
     y = resample(resample(_f32(x), sr, via), via, sr)
     n = np.asarray(x).size
+    if y.size < n:
+        y = np.pad(y, (0, n - y.size))
+    return _f32(y[:n])
+
+
+def speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """``x`` played ``factor`` times as fast (tape-style: pitch up by the same ratio):
+    ``round(len(x) / factor)`` samples out."""
+    x32 = _f32(x)
+    n = max(1, round(x32.size / factor))
+    if n == x32.size:
+        return x32
+    y = resample(x32, x32.size, n)
     if y.size < n:
         y = np.pad(y, (0, n - y.size))
     return _f32(y[:n])

@@ -67,6 +67,8 @@ class TrainOptions:
     patience: int | None = None
     class_power: float | None = None  # classifiers: class sampling ~ hours ** class_power
     ema: float | None = None  # validate / export an exponential moving average of the weights
+    speed: float | None = None  # classifiers: speed perturbation range (0.1: factors 0.91..1.1)
+    mixup: float | None = None  # window classifiers: mixup Beta(alpha, alpha)
     warmup_steps: int = WARMUP_STEPS
     val_size: int | None = None
     checkpoint_minutes: float = 5.0
@@ -312,8 +314,11 @@ def train(opts: TrainOptions) -> TrainResult:
         opts.model, corpus, seed, log, train=True, classes=ck["classes"] if ck else None
     )
     hp = dict(ck["hparams"]) if ck else {}
-    if opts.class_power is not None and task.kind != "classifier":
-        raise TrainError(f"--class-power applies to classifiers, not {opts.model}")
+    for flag, value in (("--class-power", opts.class_power), ("--speed", opts.speed)):
+        if value is not None and task.kind != "classifier":
+            raise TrainError(f"{flag} applies to classifiers, not {opts.model}")
+    if opts.mixup is not None and not hasattr(task, "mixup"):
+        raise TrainError(f"--mixup applies to whole-window classifiers, not {opts.model}")
     for key, value in (
         ("batch_size", opts.batch_size),
         ("segment_seconds", opts.segment_seconds),
@@ -322,13 +327,16 @@ def train(opts: TrainOptions) -> TrainResult:
         ("patience", opts.patience),
         ("class_power", opts.class_power),
         ("ema", opts.ema),
+        ("speed", opts.speed),
+        ("mixup", opts.mixup),
     ):
         if value is not None:
             hp[key] = value
         hp.setdefault(key, getattr(task, "seconds" if key == "segment_seconds" else key, None))
     task.batch_size = int(hp["batch_size"])  # type: ignore[misc]
-    if hp["class_power"] is not None:
-        task.class_power = float(hp["class_power"])  # type: ignore[attr-defined]
+    for key in ("class_power", "speed", "mixup"):
+        if hp[key] is not None:
+            setattr(task, key, float(hp[key]))
     if opts.val_size is not None:
         task.set_val_size(opts.val_size)
     if hp["segment_seconds"] is not None:

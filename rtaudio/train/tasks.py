@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 import rtaudio.models as models
+from rtaudio.data.augment import speed
 from rtaudio.data.mixtures import speech_noise_example, tse_example
 from rtaudio.features import FeatureConfig
 from rtaudio.spectrogram_image import IMAGE_SIZE, logmel_images
@@ -240,6 +241,8 @@ class ClassifierTask(Task):
     group_power: ClassVar[float] = 0.0  # sub-groups of a class (real / synthetic...) equally often
     p_background: ClassVar[float] = 0.2
     val_per_class: ClassVar[int] = 200
+    speed: ClassVar[float] = 0.0  # speed perturbation: factors in [1 / (1 + s), 1 + s]
+    p_speed: ClassVar[float] = 0.5  # ... applied to this share of the examples
     classes: tuple[str, ...]
 
     def __init__(
@@ -311,7 +314,12 @@ class ClassifierTask(Task):
         xs = np.zeros((n, length), np.float32)
         ys = np.zeros(n, np.int64)
         for i in range(n):
-            x, c, _ = self.sampler.draw(rng, length)
+            if self.speed > 0 and rng.random() < self.p_speed:
+                f = math.exp(float(rng.uniform(-1.0, 1.0)) * math.log1p(self.speed))
+                x, c, _ = self.sampler.draw(rng, max(1, round(length * f)))
+                x = speed(x, x.size / length) if x.size != length else x
+            else:
+                x, c, _ = self.sampler.draw(rng, length)
             x = self.augmenter.colour(x, rng)
             if self._background and rng.random() < self.p_background:
                 b = self._background[int(rng.integers(len(self._background)))]
@@ -481,7 +489,14 @@ class SwishNetTask(ClassifierTask):
 
 
 class WindowClassifierTask(ClassifierTask):
-    """Classifiers of whole 1 s windows: one label per window from the module's logits."""
+    """Classifiers of whole 1 s windows: one label per window from the module's logits.
+
+    With ``mixup`` > 0 each batch is mixed with a shuffled copy of itself (waveforms summed
+    with weights ``lam`` / ``1 - lam``, ``lam ~ Beta(mixup, mixup)``, one per batch) and the
+    loss is the same blend of the two labels' cross-entropies.
+    """
+
+    mixup: ClassVar[float] = 0.0
 
     def inputs(self, module: nn.Module, wave: Tensor) -> Tensor:
         """What the module takes, from a batch of 1 s waveforms (here: the waveforms)."""
@@ -489,12 +504,27 @@ class WindowClassifierTask(ClassifierTask):
 
     def batch(self, rng: np.random.Generator) -> tuple[Tensor, ...]:
         xs, ys = self.draw_examples(rng, self.batch_size, WINDOW)
-        return torch.from_numpy(xs), torch.from_numpy(ys)
+        if self.mixup <= 0:
+            return torch.from_numpy(xs), torch.from_numpy(ys)
+        lam = float(rng.beta(self.mixup, self.mixup))
+        perm = rng.permutation(len(ys))
+        xs = (lam * xs + (1.0 - lam) * xs[perm]).astype(np.float32)
+        return (
+            torch.from_numpy(xs),
+            torch.from_numpy(ys),
+            torch.from_numpy(ys[perm]),
+            torch.tensor(lam),
+        )
 
     def loss(self, module: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
-        x, y = batch
+        x, y = batch[:2]
         logits = module(self.inputs(module, x))
-        return balanced_cross_entropy(logits, y, self.class_weights().to(logits.device))
+        w = self.class_weights().to(logits.device)
+        loss = balanced_cross_entropy(logits, y, w)
+        if len(batch) == 4:
+            lam = batch[3].to(logits.device)
+            loss = lam * loss + (1.0 - lam) * balanced_cross_entropy(logits, batch[2], w)
+        return loss
 
     @torch.inference_mode()
     def predict(self, module: nn.Module, windows: Sequence[EvalWindow]) -> np.ndarray:
