@@ -158,6 +158,13 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _short_path(path: Any) -> str:
+    """The last two parts of a path (run folder and file): what a card needs, with no trace
+    of the machine's own folders."""
+    parts = Path(str(path)).parts
+    return "/".join(parts[-2:]) if parts else "?"
+
+
 def _where(device: str | None) -> str:
     if not device or device == "cpu":
         return "one CPU thread of a 2-core machine shared with other jobs"
@@ -232,7 +239,7 @@ def write_card(
         what = ("warm start", "which had started from")[depth] if depth < 2 else "before that"
         depth += 1
         lines.append(
-            f"| {what} | `{init.get('from')}` ({init.get('model')}, weights of step "
+            f"| {what} | `{_short_path(init.get('from'))}` ({init.get('model')}, weights of step "
             f"{init.get('steps')}, {float(init.get('wall_time_s') or 0) / 3600:.2f} h"
             + (f" on {_where(init['device'])}" if init.get("device") else "")
             + ") |"
