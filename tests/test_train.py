@@ -26,7 +26,13 @@ from rtaudio.train.corpus import WindowSampler, class3
 from rtaudio.train.evalset import build_eval_set
 from rtaudio.train.featurize import InputNorm, fold_input_norm, mfcc_batch
 from rtaudio.train.loop import load_checkpoint
-from rtaudio.train.metrics import classification_report, confusion, si_snr, snr_buckets
+from rtaudio.train.metrics import (
+    classification_report,
+    confusion,
+    recording_interval,
+    si_snr,
+    snr_buckets,
+)
 
 
 def _quiet(_: str) -> None:
@@ -132,6 +138,24 @@ def test_classification_report_and_buckets() -> None:
     b = snr_buckets([-4, -1, 2, 10], [10, 20, 30, 40], (-5, 0, 5, 10))
     assert b["-5..0 dB"] == {"n": 2, "median_si_snri": 15.0, "mean_si_snri": 15.0}
     assert b["5..10 dB"]["n"] == 1  # the last bucket is closed
+
+
+def test_interval_resamples_recordings_not_windows() -> None:
+    # class 0: one recording all right, one all wrong (100 windows each); class 1: all right
+    true = [0] * 200 + [1] * 50
+    pred = [0] * 100 + [1] * 100 + [1] * 50
+    src = ["a"] * 100 + ["b"] * 100 + ["c"] * 50
+    iv = recording_interval(true, pred, src, reps=400)
+    # class 0's recall is 0, 1/2 or 1 in a replicate: the interval spans what 2 recordings allow
+    assert iv["balanced_accuracy"] == [0.5, 1.0]
+    lo, hi = iv["accuracy"]
+    assert lo == pytest.approx(50 / 250) and hi == pytest.approx(1.0)
+    # the same windows as 200 independent recordings: a narrow interval around 0.75
+    narrow = recording_interval(true, pred, [str(i) for i in range(250)], reps=400)
+    assert 0.70 < narrow["balanced_accuracy"][0] < 0.75 < narrow["balanced_accuracy"][1] < 0.80
+    assert recording_interval(true, pred, src, reps=400) == iv  # seeded
+    perfect = recording_interval([0, 0, 1], [0, 0, 1], ["a", "b", "c"], reps=50)
+    assert perfect == {"accuracy": [1.0, 1.0], "balanced_accuracy": [1.0, 1.0]}
 
 
 def test_sampler_balances_classes_and_keeps_splits(tiny: Path) -> None:
@@ -337,6 +361,7 @@ def test_evaluate_prints_metrics_and_writes_the_png(
     assert rc == 0
     text = capsys.readouterr().out
     assert "accuracy" in text and "true \\ predicted" in text and "live engine" in text
+    assert "95 % interval, resampling the held-out recordings" in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
     rc = main(
         [
@@ -354,6 +379,8 @@ def test_evaluate_prints_metrics_and_writes_the_png(
     )
     rep = json.loads(capsys.readouterr().out)
     assert rc == 0 and rep["n"] > 10 and set(rep["per_class"]) == {"speech", "music", "noise"}
+    lo, hi = rep["interval_95"]["accuracy"]
+    assert lo <= rep["accuracy"] <= hi
     assert np.array(rep["confusion"]).sum() == rep["n"]
     assert rep["accuracy"] > 0.6  # 60 steps on easy classes: well above chance (1/3)
 

@@ -21,7 +21,7 @@ import torch
 import rtaudio.models as models
 from rtaudio.bench import time_step
 from rtaudio.modelstore import shipped_weights_dir
-from rtaudio.train.evaluate import EvalOptions, evaluate
+from rtaudio.train.evaluate import EvalOptions, evaluate, interval_text
 
 TARGETS = {
     "swishnet": ("accuracy", 0.95, ">= 95 % 3-class accuracy on 1 s windows of held-out sources"),
@@ -109,6 +109,8 @@ def _fmt_metrics(rep: dict[str, Any]) -> list[str]:
                 for k, v in rep["per_class"].items()
             ),
         ]
+        if "interval_95" in rep:
+            lines.append(f"- {interval_text(rep['interval_95'])}")
         if "real_only" in rep:
             r = rep["real_only"]
             lines.append(

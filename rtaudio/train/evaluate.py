@@ -74,6 +74,15 @@ def evaluate(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
     return report
 
 
+def interval_text(iv: dict[str, list[float]]) -> str:
+    """One line for :func:`rtaudio.train.metrics.recording_interval`'s result."""
+    a, b = iv["accuracy"], iv["balanced_accuracy"]
+    return (
+        f"95 % interval, resampling the held-out recordings: accuracy {a[0]:.3f}-{a[1]:.3f}, "
+        f"balanced accuracy {b[0]:.3f}-{b[1]:.3f}"
+    )
+
+
 def format_report(rep: dict[str, Any]) -> str:
     """Human-readable text of an :func:`evaluate` report."""
     lines = [f"{rep['model']} on {rep['data']} [{rep['split']}]  weights {rep['weights']}"]
@@ -90,6 +99,8 @@ def format_report(rep: dict[str, Any]) -> str:
                 f"{m['support']:>10d}"
             )
         lines.append(format_confusion(np.array(rep["confusion"]), rep["labels"]))
+        if "interval_95" in rep:
+            lines.append(interval_text(rep["interval_95"]))
         if "real_only" in rep:
             r = rep["real_only"]
             lines.append(

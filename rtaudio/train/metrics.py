@@ -82,6 +82,54 @@ def classification_report(cm: np.ndarray, labels: Sequence[str]) -> dict[str, An
     }
 
 
+def recording_interval(
+    true: Sequence[int],
+    pred: Sequence[int],
+    sources: Sequence[str],
+    reps: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Bootstrap intervals of accuracy and balanced accuracy over *recordings*, not windows.
+
+    Windows of one recording are not independent: with a handful of held-out recordings per
+    class, the recordings are the sample. Each replicate redraws, within every class, as many
+    of that class's recordings as it has (with replacement) and pools their windows; the
+    interval is the central ``level`` share of the replicates.
+    """
+    t, p = np.asarray(true, np.int64), np.asarray(pred, np.int64)
+    src = np.asarray([str(s) for s in sources])
+    rng = np.random.default_rng(seed)
+    per_class: list[tuple[np.ndarray, np.ndarray]] = []  # (windows, correct) per recording
+    for c in np.unique(t):
+        m = t == c
+        names, inv = np.unique(src[m], return_inverse=True)
+        per_class.append(
+            (
+                np.bincount(inv, minlength=names.size).astype(np.float64),
+                np.bincount(inv, weights=(p[m] == c), minlength=names.size),
+            )
+        )
+    acc = np.zeros(reps)
+    bal = np.zeros(reps)
+    for r in range(reps):
+        n_all = ok_all = 0.0
+        recalls = []
+        for n, ok in per_class:
+            k = rng.integers(0, n.size, n.size)
+            nk, okk = float(n[k].sum()), float(ok[k].sum())
+            recalls.append(okk / nk)
+            n_all += nk
+            ok_all += okk
+        acc[r] = ok_all / n_all
+        bal[r] = float(np.mean(recalls))
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    return {
+        "accuracy": [round(float(v), 4) for v in np.percentile(acc, q)],
+        "balanced_accuracy": [round(float(v), 4) for v in np.percentile(bal, q)],
+    }
+
+
 def format_confusion(cm: np.ndarray, labels: Sequence[str]) -> str:
     """A text table: rows are the true classes, columns the predictions."""
     w = max(8, *(len(s) for s in labels)) + 1

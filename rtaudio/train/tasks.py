@@ -52,6 +52,7 @@ from rtaudio.train.metrics import (
     classification_report,
     confusion,
     neg_si_snr,
+    recording_interval,
     si_snr,
     snr_buckets,
 )
@@ -403,6 +404,9 @@ class ClassifierTask(Task):
             r = classification_report(cm_r, self.classes)
             rep["real_only"] = {k: r[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1")}
         rep["sources"] = len({str(w.row["source"]) for w in ws})
+        rep["interval_95"] = recording_interval(
+            [w.cls for w in ws], pred.tolist(), [str(w.row["source"]) for w in ws]
+        )
         return rep
 
 
