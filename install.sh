@@ -38,6 +38,7 @@ DATA_PACKAGES=(
   festvox-kdlpc16k festvox-italp16k festvox-itapc16k festvox-suopuhe-lj festvox-suopuhe-mv
   tuxpaint-stamps-default megaglest-data warzone2100-data openarena-data ufoai-sound  # events
   flightgear-data-base scorched3d-data torcs-data supertux-data redeclipse-data     # events
+  simutrans-pak64 gcompris-qt-data                                                  # events, music
 )
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if [ "$DATA" -eq 1 ]; then

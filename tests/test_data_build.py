@@ -324,6 +324,67 @@ def test_sounds_inside_zip_archives(tmp_path: Path, suffix: str) -> None:
     assert audio_duration(f"{arch}::sound/a.wav") == pytest.approx(0.5)
 
 
+def _rcc_compiler() -> Path:
+    import PySide6
+
+    exe = Path(PySide6.__file__).parent / "Qt" / "libexec" / "rcc"
+    assert exe.is_file(), "PySide6 ships Qt's resource compiler"
+    return exe
+
+
+def test_sounds_inside_qt_resource_bundles(tmp_path: Path) -> None:
+    """GCompris keeps its sounds in binary Qt resource bundles (.rcc): listed and decoded like
+    zip members; a wrong member or a file that is no bundle is a clear error."""
+    import subprocess
+
+    from rtaudio.data.audio import AudioError, audio_duration, load_audio, rcc_names
+
+    x = (0.3 * np.sin(np.arange(12000) * 0.05)).astype(np.float32)
+    (tmp_path / "gcompris" / "sounds").mkdir(parents=True)
+    sf.write(tmp_path / "gcompris" / "sounds" / "cow.wav", x, 16000, subtype="PCM_16")
+    (tmp_path / "gcompris" / "note.txt").write_text("not audio")
+    (tmp_path / "b.qrc").write_text(
+        '<RCC><qresource prefix="/"><file>gcompris/sounds/cow.wav</file>'
+        "<file>gcompris/note.txt</file></qresource></RCC>"
+    )
+    bundle = tmp_path / "animals.rcc"
+    subprocess.run(
+        [str(_rcc_compiler()), "--binary", "b.qrc", "-o", str(bundle)], cwd=tmp_path, check=True
+    )
+    assert rcc_names(str(bundle)) == ["gcompris/note.txt", "gcompris/sounds/cow.wav"]
+    assert src._archive_names("gcompris/", bundle) == ["gcompris/sounds/cow.wav"]
+    y = load_audio(f"{bundle}::gcompris/sounds/cow.wav")
+    assert y.shape == x.shape and np.abs(y - x).max() < 1e-3
+    assert audio_duration(f"{bundle}::gcompris/sounds/cow.wav") == pytest.approx(0.75)
+    with pytest.raises(AudioError, match="is not in"):
+        load_audio(f"{bundle}::gcompris/sounds/pig.wav")
+    (tmp_path / "fake.rcc").write_bytes(b"not a bundle")
+    with pytest.raises(AudioError, match="not a readable Qt resource bundle"):
+        rcc_names(str(tmp_path / "fake.rcc"))
+
+
+def test_event_rules_of_simutrans_and_gcompris() -> None:
+    cls = src.event_class
+    st = "/usr/share/games/simutrans/pak/sound"
+    assert cls("simutrans-pak64", f"{st}/diesel.wav") == cls("simutrans-pak64", f"{st}/steam.wav")
+    assert cls("simutrans-pak64", f"{st}/steam.wav") == "train"
+    assert cls("simutrans-pak64", f"{st}/Water.wav") == "water"
+    assert cls("simutrans-pak64", f"{st}/cash.wav") is None
+    act = "gcompris/src/activities"
+    gc = "gcompris-qt-data"
+    assert cls(gc, f"{act}/explore_farm_animals/resource/animals/pig.ogg") == "farm_animal"
+    assert cls(gc, f"{act}/explore_farm_animals/resource/animals/owl.ogg") == "bird"
+    assert cls(gc, f"{act}/memory-sound/resource/LRTrain_slowing_down_01_LA_cut.ogg") == "train"
+    assert cls(gc, f"{act}/memory-sound/resource/LRWeird_3_LA.ogg") is None
+    assert cls(gc, f"{act}/memory-sound/resource/guitar_son1.ogg") is None
+    rec = src.event_recording_id
+    # six takes of one factory, one lock's door opening and closing, two barks of one dog
+    assert rec(gc, "LRFactory_noise_01_LA.ogg") == rec(gc, "LRFactory_noise_06_LA.ogg")
+    assert rec(gc, "door_open.wav") == rec(gc, "door_close.wav") == "door"
+    assert rec(gc, "LRBark_1_LA_cut.ogg") == rec(gc, "LRBark_3_LA_cut.ogg")
+    assert rec(gc, "LRBark_1_LA_cut.ogg") != rec(gc, "LRDoor_Open_2_LA.ogg")
+
+
 def test_missing_sources_are_notices_not_errors(tmp_path: Path) -> None:
     files, notes = src._music_dir(tmp_path / "no-such-package", "imaginary-music-data")
     assert files == [] and len(notes) == 1

@@ -1,8 +1,9 @@
 """Audio I/O for the corpus builder: decode anything to 16 kHz mono float32, write atomically.
 
 Paths may name a member of a container with ``::``: ``/x/public.zip::audio/a.ogg`` (a zip
-member) or ``/x/opensfx.cat::12`` (the 13th sound of an OpenTTD ``.cat`` bank). Formats that
-libsndfile cannot read (GSM, MP3 on old libsndfile, Opus) go through ``sox``.
+member), ``/x/opensfx.cat::12`` (the 13th sound of an OpenTTD ``.cat`` bank) or
+``/x/core.rcc::gcompris/a.wav`` (a file in a binary Qt resource bundle, read through QtCore).
+Formats that libsndfile cannot read (GSM, MP3 on old libsndfile, Opus) go through ``sox``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import soxr
 SR = 16000
 MEMBER_SEP = "::"
 ZIP_SUFFIXES = (".zip", ".pk3", ".wz")  # zip archives (Quake-style .pk3, Warzone 2100 .wz)
+RCC_SUFFIX = ".rcc"  # binary Qt resource bundles (GCompris)
 
 # extensions sox understands only when told the raw format
 _RAW_TYPES = {".ulaw": ("ul", 8000), ".alaw": ("al", 8000), ".sln": ("s16", 8000)}
@@ -66,6 +68,43 @@ def cat_entries(path: str) -> list[tuple[int, int, str]]:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _rcc_root(path: str) -> str:
+    """Mount a Qt resource bundle (once per process) under its own root; returns the root."""
+    from PySide6.QtCore import QResource
+
+    root = "/rtaudio" + str(Path(path).resolve())
+    if not QResource.registerResource(path, root):
+        raise AudioError(f"{path} is not a readable Qt resource bundle")
+    return root
+
+
+def rcc_names(path: str) -> list[str]:
+    """Every file in a Qt resource bundle (paths inside it, sorted)."""
+    from PySide6.QtCore import QDirIterator
+
+    root = ":" + _rcc_root(path)
+    it = QDirIterator(root, QDirIterator.IteratorFlag.Subdirectories)
+    names = []
+    while it.hasNext():
+        name = it.next()
+        if not it.fileInfo().isDir():
+            names.append(name[len(root) + 1 :])
+    return sorted(names)
+
+
+def _rcc_read(path: str, member: str) -> bytes:
+    from PySide6.QtCore import QFile, QIODevice
+
+    f = QFile(f":{_rcc_root(path)}/{member}")
+    if not f.open(QIODevice.OpenModeFlag.ReadOnly):
+        raise AudioError(f"{member} is not in {path}")
+    try:
+        return bytes(f.readAll().data())
+    finally:
+        f.close()
+
+
 def read_bytes(path: str) -> bytes:
     """Raw bytes of a file or of a container member."""
     outer, member = split_member(path)
@@ -73,6 +112,8 @@ def read_bytes(path: str) -> bytes:
         return Path(outer).read_bytes()
     if outer.endswith(ZIP_SUFFIXES):
         return _zip(outer).read(member)
+    if outer.endswith(RCC_SUFFIX):
+        return _rcc_read(outer, member)
     if outer.endswith(".cat"):
         off, size, _ = cat_entries(outer)[int(member)]
         with open(outer, "rb") as f:

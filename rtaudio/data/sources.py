@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audio import cat_entries
+from .audio import RCC_SUFFIX, cat_entries, rcc_names
 from .licenses import file_license
 
 AUDIO_EXT = (".wav", ".ogg", ".oga", ".flac", ".gsm", ".mp3", ".opus")
@@ -61,6 +61,8 @@ SCORCHED3D = Path("/usr/share/games/scorched3d/data/globalmods")
 TORCS = Path("/usr/share/games/torcs/data/sound")
 SUPERTUX = Path("/usr/share/games/supertux2/sounds")
 REDECLIPSE = Path("/usr/share/games/redeclipse/data/sounds")
+SIMUTRANS = Path("/usr/share/games/simutrans/pak/sound")
+GCOMPRIS = Path("/usr/share/gcompris-qt/rcc")
 
 
 @dataclass(frozen=True)
@@ -298,26 +300,32 @@ def scan_hedgewars_voices() -> tuple[list[SourceFile], list[Notice]]:
     return out, []
 
 
-@functools.lru_cache(maxsize=4)
-def _zip_listing(path: str, stamp: float) -> tuple[str, ...]:
-    with zipfile.ZipFile(path) as z:
-        return tuple(sorted(n for n in z.namelist() if n.lower().endswith((".ogg", ".wav"))))
+@functools.lru_cache(maxsize=32)
+def _archive_listing(path: str, stamp: float) -> tuple[str, ...]:
+    if path.endswith(RCC_SUFFIX):
+        names = rcc_names(path)
+    else:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    return tuple(sorted(n for n in names if n.lower().endswith((".ogg", ".wav"))))
 
 
-def _zip_names(prefix: str, archive: Path | None = None) -> list[str]:
-    """Audio members of a zip archive (0 A.D.'s by default) whose names start with ``prefix``."""
+def _archive_names(prefix: str, archive: Path | None = None) -> list[str]:
+    """Audio members of a zip archive or Qt resource bundle (0 A.D.'s ``public.zip`` by
+    default) whose names start with ``prefix``."""
     archive = archive or ZERO_AD
     if not archive.is_file():
         return []
     st = archive.stat()
-    return [n for n in _zip_listing(str(archive), st.st_mtime + st.st_size) if n.startswith(prefix)]
+    listing = _archive_listing(str(archive), st.st_mtime + st.st_size)
+    return [n for n in listing if n.startswith(prefix)]
 
 
 def scan_0ad_voices() -> tuple[list[SourceFile], list[Notice]]:
     if not ZERO_AD.is_file():
         return [], [_missing("0ad-data", "speech", ZERO_AD)]
     out = []
-    for n in _zip_names("audio/voice/"):
+    for n in _archive_names("audio/voice/"):
         parts = n.split("/")
         if len(parts) < 4 or parts[2] == "global":
             continue
@@ -363,6 +371,10 @@ def _music_dir(root: Path, package: str, sub: str = "") -> tuple[list[SourceFile
     return out, []
 
 
+# GCompris instruments played alone that are rhythm-less shakes or single strokes, not music
+_NOT_MUSIC_ALONE = frozenset({"castanets", "cymbal", "maracas", "tambourine", "triangle"})
+
+
 def scan_music() -> tuple[list[SourceFile], list[Notice]]:
     out: list[SourceFile] = []
     notes: list[Notice] = []
@@ -397,7 +409,7 @@ def scan_music() -> tuple[list[SourceFile], list[Notice]]:
     else:
         notes.append(_missing("frozen-bubble-data", "music", FROZEN_BUBBLE))
     if ZERO_AD.is_file():
-        for name in _zip_names("audio/music/"):
+        for name in _archive_names("audio/music/"):
             rid = track_id(name.rsplit("/", 1)[1])
             out.append(
                 SourceFile(
@@ -412,6 +424,26 @@ def scan_music() -> tuple[list[SourceFile], list[Notice]]:
             )
     else:
         notes.append(_missing("0ad-data", "music", ZERO_AD))
+    for bundle in ("instruments", "explore_world_music"):  # GCompris: one recording per file
+        archive = GCOMPRIS / f"{bundle}.rcc"
+        if not archive.is_file():
+            notes.append(_missing("gcompris-qt-data", "music", archive))
+            continue
+        for name in _archive_names("gcompris/src/activities/", archive):
+            rid = track_id(name.rsplit("/", 1)[1])
+            if rid in _NOT_MUSIC_ALONE:
+                continue
+            out.append(
+                SourceFile(
+                    f"{archive}::{name}",
+                    "music",
+                    "music",
+                    f"gcompris-qt-data:{rid}",
+                    f"track:gcompris-qt-data:{rid}",
+                    "gcompris-qt-data",
+                    file_license("gcompris-qt-data", f"{archive}::{name}"),
+                )
+            )
     if (LOMIRI / "ringtones").is_dir():
         for p in _files(LOMIRI / "ringtones"):
             if "alarm" in p.name.lower():
@@ -738,6 +770,33 @@ EVENT_RULES: tuple[tuple[str, str, str], ...] = (
     ("redeclipse-data", r"sfx/alarm\.ogg$", "alarm_bell"),
     ("redeclipse-data", r"weapons/(pistol|smg|shotgun|rifle)/primary\d?\.ogg$", "gunshot"),
     ("redeclipse-data", r"weapons/(mine/)?explode\d?\.ogg$", "explosion"),
+    # Simutrans (pak64 sounds)
+    ("simutrans-pak64", r"/(diesel|steam)\.wav$", "train"),
+    ("simutrans-pak64", r"/(bus|truck)\.wav$", "vehicle_engine"),
+    ("simutrans-pak64", r"/(comet-jet|planelow)\.wav$", "aircraft"),
+    ("simutrans-pak64", r"/(buzzsaw|jackhammer|tree-cutting)\.wav$", "machinery_tools"),
+    ("simutrans-pak64", r"/water\.wav$", "water"),
+    ("simutrans-pak64", r"/crossing\.wav$", "alarm_bell"),
+    ("simutrans-pak64", r"/explosion\.wav$", "explosion"),
+    ("simutrans-pak64", r"/horse\.wav$", "farm_animal"),
+    ("simutrans-pak64", r"/seagulls\.wav$", "bird"),
+    # GCompris (files inside its Qt resource bundles; real recordings)
+    (
+        "gcompris-qt-data",
+        r"explore_farm_animals/.*/(pig|chickens|horse|cow|duck|sheep)\.ogg$",
+        "farm_animal",
+    ),
+    ("gcompris-qt-data", r"explore_farm_animals/.*/owl\.ogg$", "bird"),
+    ("gcompris-qt-data", r"explore_farm_animals/.*/dog\.ogg$|/LRBark_\d", "dog"),
+    ("gcompris-qt-data", r"railroad/.*/train\.wav$|/LRTrain_slowing", "train"),
+    ("gcompris-qt-data", r"guessnumber/.*/helicopter\.wav$", "aircraft"),
+    ("gcompris-qt-data", r"traffic/.*/car\.wav$|/LRStartAndStopCarEngine", "vehicle_engine"),
+    ("gcompris-qt-data", r"canal_lock/.*/water_fill\.wav$", "water"),
+    ("gcompris-qt-data", r"/LRRain_in_garden", "rain"),
+    ("gcompris-qt-data", r"/LRApplauses", "crowd"),
+    ("gcompris-qt-data", r"canal_lock/.*/door_(open|close)\.wav$|/LRDoor_Open", "door_knock"),
+    ("gcompris-qt-data", r"/LRFactory_noise", "machinery_tools"),
+    ("gcompris-qt-data", r"/(LRRing_\d+|LRBuddhist_gong)", "alarm_bell"),
 )
 
 _EVENT_ROOTS = (
@@ -763,15 +822,28 @@ _EVENT_ROOTS = (
     ("torcs-data", TORCS),
     ("supertux-data", SUPERTUX),
     ("redeclipse-data", REDECLIPSE),
+    ("simutrans-pak64", SIMUTRANS),
 )
-# (package, archive, member prefix): sound banks inside zip archives (besides 0 A.D.'s), and
+# (package, archive, member prefix): sound banks inside zip archives (besides 0 A.D.'s) and Qt
+# resource bundles, and
 # name endings that are variants of one recording: ``bullet-rifle-3x`` is ``bullet-rifle``
 # fired three times, ``door1-open`` and ``door1-close`` are one door, ``machgf1b`` ..
 # ``machgf4b`` four takes of one gun, ``vtol-move`` / ``vtolland`` / ``vtoloff`` one aircraft
-_EVENT_ZIPS = (
+_EVENT_ARCHIVES = (
     ("warzone2100-data", WARZONE, "audio/sfx/"),
     ("openarena-data", OPENARENA, "sound/"),
     ("ufoai-sound", UFOAI, "sound/"),
+    *(
+        ("gcompris-qt-data", GCOMPRIS / f"{name}.rcc", "gcompris/src/activities/")
+        for name in (
+            "explore_farm_animals",
+            "memory-sound",
+            "railroad",
+            "guessnumber",
+            "traffic",
+            "canal_lock",
+        )
+    ),
 )
 _VARIANT = {
     "warzone2100-data": r"(-move(-off)?|-shut-down|land|off|flight|hover)$|(?<=hov)(move|start)$",
@@ -784,6 +856,7 @@ _VARIANT = {
     "torcs-data": r"_long$|^clean|_engine$",
     "supertux-data": r"_low$",
     "redeclipse-data": r"^(alien|blow|dizzy|hollow|waste|storm)|_(deep|huge|indoor|medium)$",
+    "gcompris-qt-data": r"_la(_?cut)?$|_(open|close)$",
 }
 # packages whose files of one creature or unit (``cow_white``, ``chicken_ack``) are one
 # recording: the name's first word is the recording
@@ -857,7 +930,7 @@ def scan_events() -> tuple[list[SourceFile], list[Notice]]:
                 )
             )
     if ZERO_AD.is_file():
-        for n in _zip_names("audio/"):
+        for n in _archive_names("audio/"):
             cls = event_class("0ad-data", n)
             if cls is None:
                 continue
@@ -877,12 +950,12 @@ def scan_events() -> tuple[list[SourceFile], list[Notice]]:
             )
     else:
         notes.append(_missing("0ad-data", "events", ZERO_AD))
-    for pkg, archive, prefix in _EVENT_ZIPS:
+    for pkg, archive, prefix in _EVENT_ARCHIVES:
         if not archive.is_file():
             notes.append(_missing(pkg, "events", archive))
             continue
         lic = file_license(pkg, str(archive))
-        for n in _zip_names(prefix, archive):
+        for n in _archive_names(prefix, archive):
             cls = event_class(pkg, n)
             if cls is None:
                 continue
