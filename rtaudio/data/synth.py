@@ -385,17 +385,21 @@ def synthesize(
             for i, (t, s) in enumerate(zip(texts, stretches, strict=True)):
                 esc = t.replace("\\", " ").replace('"', "'")
                 lines.append(f"(Parameter.set 'Duration_Stretch {s:.3f})")
+                # a sentence the voice cannot say (a SIOD error in some diphone voices) is
+                # skipped, not the end of the script
                 lines.append(
-                    f'(utt.save.wave (utt.synth (Utterance Text "{esc}")) "{tmp}/u{i}.wav" \'riff)'
+                    f'(unwind-protect (utt.save.wave (utt.synth (Utterance Text "{esc}")) '
+                    f'"{tmp}/u{i}.wav" \'riff) nil)'
                 )
             script = Path(tmp) / "s.scm"
             script.write_text("\n".join(lines) + "\n")
             _run(["festival", "-b", str(script)], timeout=60.0 + 20.0 * len(texts))
             for i, (t, s) in enumerate(zip(texts, stretches, strict=True)):
                 f = Path(tmp) / f"u{i}.wav"
-                if not f.exists():
-                    raise SynthError(f"festival wrote no audio for {t!r}")
-                out.append((_finish(load_audio(f)), {"text": t, "stretch": round(s, 3)}))
+                if f.exists():
+                    out.append((_finish(load_audio(f)), {"text": t, "stretch": round(s, 3)}))
+            if not out:
+                raise SynthError(f"festival {voice.name} wrote no audio for {len(texts)} texts")
             return out
         for i, t in enumerate(texts):
             f = Path(tmp) / f"u{i}.wav"
