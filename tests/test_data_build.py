@@ -333,31 +333,49 @@ def _rcc_compiler() -> Path:
 
 
 def test_sounds_inside_qt_resource_bundles(tmp_path: Path) -> None:
-    """GCompris keeps its sounds in binary Qt resource bundles (.rcc): listed and decoded like
-    zip members; a wrong member or a file that is no bundle is a clear error."""
+    """GCompris keeps its sounds in binary Qt resource bundles (.rcc), read here without Qt:
+    members list and decode like zip members (stored or zlib-compressed, byte for byte); a
+    wrong member, a zstd member or a file that is no bundle is a clear error."""
     import subprocess
 
-    from rtaudio.data.audio import AudioError, audio_duration, load_audio, rcc_names
+    from rtaudio.data import audio as audio_mod
+    from rtaudio.data.audio import AudioError, audio_duration, load_audio, rcc_names, read_bytes
 
     x = (0.3 * np.sin(np.arange(12000) * 0.05)).astype(np.float32)
     (tmp_path / "gcompris" / "sounds").mkdir(parents=True)
-    sf.write(tmp_path / "gcompris" / "sounds" / "cow.wav", x, 16000, subtype="PCM_16")
+    for name in ("cow", "pig", "hen"):
+        sf.write(tmp_path / "gcompris" / "sounds" / f"{name}.wav", x, 16000, subtype="PCM_16")
     (tmp_path / "gcompris" / "note.txt").write_text("not audio")
     (tmp_path / "b.qrc").write_text(
-        '<RCC><qresource prefix="/"><file>gcompris/sounds/cow.wav</file>'
+        '<RCC><qresource prefix="/">'
+        '<file compression-algorithm="zlib" threshold="0">gcompris/sounds/cow.wav</file>'
+        '<file compression-algorithm="none">gcompris/sounds/pig.wav</file>'
+        '<file compression-algorithm="zstd" threshold="0">gcompris/sounds/hen.wav</file>'
         "<file>gcompris/note.txt</file></qresource></RCC>"
     )
     bundle = tmp_path / "animals.rcc"
     subprocess.run(
         [str(_rcc_compiler()), "--binary", "b.qrc", "-o", str(bundle)], cwd=tmp_path, check=True
     )
-    assert rcc_names(str(bundle)) == ["gcompris/note.txt", "gcompris/sounds/cow.wav"]
-    assert src._archive_names("gcompris/", bundle) == ["gcompris/sounds/cow.wav"]
-    y = load_audio(f"{bundle}::gcompris/sounds/cow.wav")
-    assert y.shape == x.shape and np.abs(y - x).max() < 1e-3
-    assert audio_duration(f"{bundle}::gcompris/sounds/cow.wav") == pytest.approx(0.75)
+    assert rcc_names(str(bundle)) == [
+        "gcompris/note.txt",
+        "gcompris/sounds/cow.wav",
+        "gcompris/sounds/hen.wav",
+        "gcompris/sounds/pig.wav",
+    ]
+    assert src._archive_names("gcompris/sounds/c", bundle) == ["gcompris/sounds/cow.wav"]
+    for name in ("cow", "pig"):
+        member = f"{bundle}::gcompris/sounds/{name}.wav"
+        assert read_bytes(member) == (tmp_path / "gcompris" / "sounds" / f"{name}.wav").read_bytes()
+        y = load_audio(member)
+        assert y.shape == x.shape and np.abs(y - x).max() < 1e-3
+        assert audio_duration(member) == pytest.approx(0.75)
+    flags = {m: f for m, (_, f) in audio_mod._rcc(str(bundle))[0].items()}
+    assert flags["gcompris/sounds/cow.wav"] == 1 and flags["gcompris/sounds/pig.wav"] == 0
+    with pytest.raises(AudioError, match="zstd"):
+        read_bytes(f"{bundle}::gcompris/sounds/hen.wav")
     with pytest.raises(AudioError, match="is not in"):
-        load_audio(f"{bundle}::gcompris/sounds/pig.wav")
+        load_audio(f"{bundle}::gcompris/sounds/goat.wav")
     (tmp_path / "fake.rcc").write_bytes(b"not a bundle")
     with pytest.raises(AudioError, match="not a readable Qt resource bundle"):
         rcc_names(str(tmp_path / "fake.rcc"))

@@ -2,7 +2,8 @@
 
 Paths may name a member of a container with ``::``: ``/x/public.zip::audio/a.ogg`` (a zip
 member), ``/x/opensfx.cat::12`` (the 13th sound of an OpenTTD ``.cat`` bank) or
-``/x/core.rcc::gcompris/a.wav`` (a file in a binary Qt resource bundle, read through QtCore).
+``/x/core.rcc::gcompris/a.wav`` (a file in a binary Qt resource bundle, parsed here: the
+engine never imports Qt).
 Formats that libsndfile cannot read (GSM, MP3 on old libsndfile, Opus) go through ``sox``.
 """
 
@@ -17,6 +18,7 @@ import struct
 import subprocess
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -69,40 +71,71 @@ def cat_entries(path: str) -> list[tuple[int, int, str]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _rcc_root(path: str) -> str:
-    """Mount a Qt resource bundle (once per process) under its own root; returns the root."""
-    from PySide6.QtCore import QResource
+def _rcc_tree(path: str, stamp: float) -> tuple[dict[str, tuple[int, int]], int]:
+    """``({member: (data offset, flags)}, data section start)`` of a binary Qt resource
+    bundle (format versions 1-3: a ``qres`` header, then a tree of 14- or 22-byte entries whose
+    names are length-prefixed UTF-16; directories list their children, files point into the
+    data section)."""
+    with open(path, "rb") as f:
+        b = f.read()
+    try:
+        if b[:4] != b"qres":
+            raise ValueError("no qres header")
+        version, tree, data, names = struct.unpack_from(">IIII", b, 4)
+        if version not in (1, 2, 3):
+            raise ValueError(f"format version {version}")
+        size = 22 if version >= 2 else 14
+        out: dict[str, tuple[int, int]] = {}
 
-    root = "/rtaudio" + str(Path(path).resolve())
-    if not QResource.registerResource(path, root):
-        raise AudioError(f"{path} is not a readable Qt resource bundle")
-    return root
+        def name(off: int) -> str:
+            (n,) = struct.unpack_from(">H", b, names + off)
+            start = names + off + 6  # length, hash, then UTF-16BE text
+            return b[start : start + 2 * n].decode("utf-16-be")
+
+        todo = [(0, "")]
+        while todo:
+            i, prefix = todo.pop()
+            e = tree + i * size
+            noff, flags = struct.unpack_from(">IH", b, e)
+            here = prefix + (name(noff) if i else "")
+            if flags & 0x02:  # directory
+                count, first = struct.unpack_from(">II", b, e + 6)
+                todo += [(first + j, here + "/" if here else "") for j in range(count)]
+            else:
+                (offset,) = struct.unpack_from(">I", b, e + 10)
+                out[here] = (offset, flags)
+    except (ValueError, struct.error, UnicodeDecodeError) as err:
+        raise AudioError(f"{path} is not a readable Qt resource bundle ({err})") from None
+    return out, data
+
+
+def _rcc(path: str) -> tuple[dict[str, tuple[int, int]], int]:
+    st = os.stat(path)
+    return _rcc_tree(path, st.st_mtime + st.st_size)
 
 
 def rcc_names(path: str) -> list[str]:
-    """Every file in a Qt resource bundle (paths inside it, sorted)."""
-    from PySide6.QtCore import QDirIterator
-
-    root = ":" + _rcc_root(path)
-    it = QDirIterator(root, QDirIterator.IteratorFlag.Subdirectories)
-    names = []
-    while it.hasNext():
-        name = it.next()
-        if not it.fileInfo().isDir():
-            names.append(name[len(root) + 1 :])
-    return sorted(names)
+    """Every file in a binary Qt resource bundle (paths inside it, sorted)."""
+    return sorted(_rcc(path)[0])
 
 
 def _rcc_read(path: str, member: str) -> bytes:
-    from PySide6.QtCore import QFile, QIODevice
-
-    f = QFile(f":{_rcc_root(path)}/{member}")
-    if not f.open(QIODevice.OpenModeFlag.ReadOnly):
+    entries, data = _rcc(path)
+    if member not in entries:
         raise AudioError(f"{member} is not in {path}")
-    try:
-        return bytes(f.readAll().data())
-    finally:
-        f.close()
+    offset, flags = entries[member]
+    with open(path, "rb") as f:
+        f.seek(data + offset)
+        (n,) = struct.unpack(">I", f.read(4))
+        payload = f.read(n)
+    if flags & 0x04:
+        raise AudioError(f"{member} in {path} is zstd-compressed (not supported)")
+    if flags & 0x01:  # qCompress: expected size (4 bytes, big-endian), then a zlib stream
+        try:
+            return zlib.decompress(payload[4:])
+        except zlib.error as err:
+            raise AudioError(f"{member} in {path} is damaged ({err})") from None
+    return payload
 
 
 def read_bytes(path: str) -> bytes:
