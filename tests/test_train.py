@@ -582,6 +582,17 @@ def test_model_card_states_target_data_and_speed(
     for text in ("parameters", "MACs", "RTF", "target", "held-out", "manifest sha256", "a note"):
         assert text in card
     assert "target **met**" in card or "target **not met**" in card
+    # the reproduce line carries the run's own hyper-parameters (swish_run: lr 5e-3)
+    assert "--steps 60 --seed 0 --batch-size 8 --lr 0.005 --val-every 30" in card
+
+
+def test_model_card_states_speed_and_mixup_when_used(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "e.safetensors"
+    train(_opts(tiny, out, "esresnet", steps=1, speed=0.15, mixup=0.4, class_power=0.0))
+    card = write_card("esresnet", out, None, out=tmp_path / "e.md").read_text()
+    assert "random speed in 1/1.15..1.15 (`--speed 0.15`)" in card
+    assert "Beta(0.4, 0.4) (`--mixup 0.4`)" in card
+    assert "--class-power 0 --speed 0.15 --mixup 0.4" in card
 
 
 def test_model_card_shows_a_chain_of_fine_tunes(

@@ -167,6 +167,30 @@ def _short_path(path: Any) -> str:
     return "/".join(parts[-2:]) if parts else "?"
 
 
+# hyper-parameter -> `rtaudio train` flag, for the card's reproduce line
+_FLAGS = {
+    "batch_size": "--batch-size",
+    "lr": "--lr",
+    "segment_seconds": "--segment-seconds",
+    "val_every": "--val-every",
+    "patience": "--patience",
+    "class_power": "--class-power",
+    "speed": "--speed",
+    "mixup": "--mixup",
+    "ema": "--ema",
+}
+
+
+def _train_flags(meta: dict[str, Any]) -> str:
+    """The `rtaudio train` flags that give a run its recorded hyper-parameters (and warm start)."""
+    hp = meta.get("hparams") or {}
+    out = [f" {flag} {hp[k]:g}" for k, flag in _FLAGS.items() if hp.get(k) is not None]
+    init = meta.get("initialised_from")
+    if init:
+        out.append(f" --init {_short_path(init.get('from'))}")
+    return "".join(out)
+
+
 def _where(device: str | None) -> str:
     if not device or device == "cpu":
         return "one CPU thread of a 2-core machine shared with other jobs"
@@ -322,7 +346,19 @@ def write_card(
     lines += [
         "- training augmentation: random EQ, simulated-room reverberation, resampling through "
         "8 / 11 / 22 kHz, codec band limits, clipping, level -30..0 dB around -20 dBFS, a faint "
-        "noise floor (`rtaudio.train.corpus.Augmenter`, built on `rtaudio.data.augment`)",
+        "noise floor (`rtaudio.train.corpus.Augmenter`, built on `rtaudio.data.augment`)"
+        + (
+            f"; half the examples played at a random speed in 1/{1 + hp['speed']:g}.."
+            f"{1 + hp['speed']:g} (`--speed {hp['speed']:g}`)"
+            if hp.get("speed")
+            else ""
+        )
+        + (
+            f"; batches blended with a shuffled copy, weights ~ Beta({hp['mixup']:g}, "
+            f"{hp['mixup']:g}) (`--mixup {hp['mixup']:g}`)"
+            if hp.get("mixup")
+            else ""
+        ),
     ]
     if notes:
         lines += ["", "## Notes", "", notes.strip()]
@@ -332,7 +368,7 @@ def write_card(
         "",
         "```",
         f"rtaudio train {name} --data {data.get('corpus', 'CORPUS')} --out {name}.safetensors "
-        f"--steps {meta.get('steps', 'N')} --seed {meta.get('seed', 0)}",
+        f"--steps {meta.get('steps', 'N')} --seed {meta.get('seed', 0)}{_train_flags(meta)}",
         f"rtaudio evaluate {name} --data {data.get('corpus', 'CORPUS')} "
         f"--weights {name}.safetensors",
         "```",
