@@ -595,6 +595,23 @@ def test_model_card_states_speed_and_mixup_when_used(tiny: Path, tmp_path: Path)
     assert "--class-power 0 --speed 0.15 --mixup 0.4" in card
 
 
+def test_model_card_paths_and_flags_carry_no_machine_folders() -> None:
+    from rtaudio.train.card import _short_path, _train_flags
+
+    root = Path(__file__).resolve().parents[1]
+    assert (
+        _short_path(root / "models" / "weights" / "m.safetensors") == "models/weights/m.safetensors"
+    )
+    assert _short_path("/srv/runs/run1/m.safetensors") == "run1/m.safetensors"
+    assert _short_path("models/weights/m.safetensors") == "models/weights/m.safetensors"
+    meta: dict[str, Any] = {"hparams": {"lr": 0.0005, "ema": None}}
+    assert _train_flags(meta) == " --lr 0.0005"
+    meta["initialised_from"] = {"from": "GPU run 1 (m.safetensors)"}  # a description
+    assert _train_flags(meta) == " --lr 0.0005"
+    meta["initialised_from"] = {"from": "/srv/runs/run1/m.ckpt"}
+    assert _train_flags(meta) == " --lr 0.0005 --init run1/m.ckpt"
+
+
 def test_model_card_shows_a_chain_of_fine_tunes(
     tiny: Path, swish_run: tuple[Path, TrainOptions], tmp_path: Path
 ) -> None:

@@ -161,10 +161,16 @@ def _shown(path: Path) -> str:
 
 
 def _short_path(path: Any) -> str:
-    """The last two parts of a path (run folder and file): what a card needs, with no trace
-    of the machine's own folders."""
-    parts = Path(str(path)).parts
-    return "/".join(parts[-2:]) if parts else "?"
+    """A warm start's path with no trace of this machine's folders: relative to the repository
+    when it lies inside it, else its last two parts (run folder and file); relative paths and
+    descriptions stay as given."""
+    p = Path(str(path))
+    if not p.is_absolute():
+        return str(path)
+    try:
+        return str(p.relative_to(Path(__file__).resolve().parents[2]))
+    except ValueError:
+        return "/".join(p.parts[-2:])
 
 
 # hyper-parameter -> `rtaudio train` flag, for the card's reproduce line
@@ -185,9 +191,10 @@ def _train_flags(meta: dict[str, Any]) -> str:
     """The `rtaudio train` flags that give a run its recorded hyper-parameters (and warm start)."""
     hp = meta.get("hparams") or {}
     out = [f" {flag} {hp[k]:g}" for k, flag in _FLAGS.items() if hp.get(k) is not None]
-    init = meta.get("initialised_from")
-    if init:
-        out.append(f" --init {_short_path(init.get('from'))}")
+    init = meta.get("initialised_from") or {}
+    src = str(init.get("from", ""))
+    if src.endswith((".safetensors", ".ckpt")) and " " not in src:  # a path, not a description
+        out.append(f" --init {_short_path(src)}")
     return "".join(out)
 
 
