@@ -349,6 +349,16 @@ def scan_0ad_voices() -> tuple[list[SourceFile], list[Notice]]:
 # ---- music ---------------------------------------------------------------------------------
 
 
+def _track(path: str, package: str, license: str | None = None) -> SourceFile:
+    """A music track of ``package`` (one recording per file; ``path`` may be ``archive::member``);
+    the licence defaults to what the package's copyright file says of the file."""
+    rid = track_id(path.rsplit("/", 1)[-1])
+    lic = license if license is not None else file_license(package, path)
+    return SourceFile(
+        path, "music", "music", f"{package}:{rid}", f"track:{package}:{rid}", package, lic
+    )
+
+
 def _music_dir(root: Path, package: str, sub: str = "") -> tuple[list[SourceFile], list[Notice]]:
     d = root / sub if sub else root
     files = [p for p in _files(d) if p.suffix.lower() in (".ogg", ".wav", ".flac", ".oga")]
@@ -356,18 +366,7 @@ def _music_dir(root: Path, package: str, sub: str = "") -> tuple[list[SourceFile
         return [], [_missing(package, "music", d)]
     out = []
     for p in files:
-        rid = track_id(p.name)
-        out.append(
-            SourceFile(
-                str(p),
-                "music",
-                "music",
-                f"{package}:{rid}",
-                f"track:{package}:{rid}",
-                package,
-                file_license(package, str(p)),
-            )
-        )
+        out.append(_track(str(p), package))
     return out, []
 
 
@@ -394,34 +393,12 @@ def scan_music() -> tuple[list[SourceFile], list[Notice]]:
     if FROZEN_BUBBLE.is_dir():
         for p in _files(FROZEN_BUBBLE):
             if "zik" in p.name:
-                rid = track_id(p.name)
-                out.append(
-                    SourceFile(
-                        str(p),
-                        "music",
-                        "music",
-                        f"frozen-bubble-data:{rid}",
-                        f"track:frozen-bubble-data:{rid}",
-                        "frozen-bubble-data",
-                        file_license("frozen-bubble-data", str(p)),
-                    )
-                )
+                out.append(_track(str(p), "frozen-bubble-data"))
     else:
         notes.append(_missing("frozen-bubble-data", "music", FROZEN_BUBBLE))
     if ZERO_AD.is_file():
         for name in _archive_names("audio/music/"):
-            rid = track_id(name.rsplit("/", 1)[1])
-            out.append(
-                SourceFile(
-                    f"{ZERO_AD}::{name}",
-                    "music",
-                    "music",
-                    f"0ad-data:{rid}",
-                    f"track:0ad-data:{rid}",
-                    "0ad-data",
-                    "CC-BY-SA-3.0",
-                )
-            )
+            out.append(_track(f"{ZERO_AD}::{name}", "0ad-data", "CC-BY-SA-3.0"))
     else:
         notes.append(_missing("0ad-data", "music", ZERO_AD))
     for bundle in ("instruments", "explore_world_music"):  # GCompris: one recording per file
@@ -430,36 +407,14 @@ def scan_music() -> tuple[list[SourceFile], list[Notice]]:
             notes.append(_missing("gcompris-qt-data", "music", archive))
             continue
         for name in _archive_names("gcompris/src/activities/", archive):
-            rid = track_id(name.rsplit("/", 1)[1])
-            if rid in _NOT_MUSIC_ALONE:
+            if track_id(name.rsplit("/", 1)[1]) in _NOT_MUSIC_ALONE:
                 continue
-            out.append(
-                SourceFile(
-                    f"{archive}::{name}",
-                    "music",
-                    "music",
-                    f"gcompris-qt-data:{rid}",
-                    f"track:gcompris-qt-data:{rid}",
-                    "gcompris-qt-data",
-                    file_license("gcompris-qt-data", f"{archive}::{name}"),
-                )
-            )
+            out.append(_track(f"{archive}::{name}", "gcompris-qt-data"))
     if (LOMIRI / "ringtones").is_dir():
         for p in _files(LOMIRI / "ringtones"):
             if "alarm" in p.name.lower():
                 continue  # alarm ringtones are events
-            rid = track_id(p.name)
-            out.append(
-                SourceFile(
-                    str(p),
-                    "music",
-                    "music",
-                    f"lomiri-sounds:{rid}",
-                    f"track:lomiri-sounds:{rid}",
-                    "lomiri-sounds",
-                    file_license("lomiri-sounds", str(p)),
-                )
-            )
+            out.append(_track(str(p), "lomiri-sounds"))
     else:
         notes.append(_missing("lomiri-sounds", "music", LOMIRI))
     if SONIC_PI.is_dir():
@@ -469,18 +424,7 @@ def scan_music() -> tuple[list[SourceFile], list[Notice]]:
                 r"electric|weirdo)",
                 p.stem,
             ) or p.stem in ("ambi_piano", "guit_em9"):
-                rid = track_id(p.name)
-                out.append(
-                    SourceFile(
-                        str(p),
-                        "music",
-                        "music",
-                        f"sonic-pi-samples:{rid}",
-                        f"track:sonic-pi-samples:{rid}",
-                        "sonic-pi-samples",
-                        file_license("sonic-pi-samples", str(p)),
-                    )
-                )
+                out.append(_track(str(p), "sonic-pi-samples"))
     else:
         notes.append(_missing("sonic-pi-samples", "music", SONIC_PI))
     return out, notes
