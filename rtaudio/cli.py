@@ -318,6 +318,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise CliError("--speed must be between 0 and 0.5 (e.g. 0.15)")
     if args.mixup is not None and args.mixup < 0.0:
         raise CliError("--mixup must be >= 0 (e.g. 0.3; 0 turns it off)")
+    if args.distill is not None and not 0.0 < args.distill <= 1.0:
+        raise CliError("--distill must be in (0, 1] (e.g. 0.5)")
     opts = TrainOptions(
         model=args.model,
         data=Path(args.data),
@@ -338,6 +340,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         ema=args.ema,
         speed=args.speed,
         mixup=args.mixup,
+        teachers=tuple(Path(p) for p in args.teacher or ()),
+        distill=args.distill,
         warmup_steps=args.warmup,
         val_size=args.val_size,
         checkpoint_minutes=args.checkpoint_minutes,
@@ -721,6 +725,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ALPHA",
         help="whole-window classifiers (esresnet, image models): blend each batch with a "
         "shuffled copy, weights ~ Beta(ALPHA, ALPHA) (default 0: off)",
+    )
+    tr.add_argument(
+        "--teacher",
+        action="append",
+        metavar="FILE",
+        help="whole-window classifiers: learn also from this trained model's soft labels "
+        "(same model family and classes; repeat to distil an ensemble, which is averaged)",
+    )
+    tr.add_argument(
+        "--distill",
+        type=float,
+        metavar="W",
+        help="weight of the teachers' term in the loss, the rest is cross-entropy (default 0.5)",
     )
     tr.add_argument("--warmup", type=int, default=100, help="linear LR warm-up steps (100)")
     tr.add_argument(

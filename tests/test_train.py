@@ -429,6 +429,10 @@ def test_cli_train_errors_are_one_line(
     assert "applies to whole-window classifiers" in capsys.readouterr().err
     assert main([*base[:1], "mitas", *base[1:], "--speed", "0.1"]) == 2
     assert "applies to classifiers" in capsys.readouterr().err
+    assert main([*base[:1], "esresnet", *base[1:], "--distill", "1.5"]) == 2
+    assert "--distill must be in (0, 1]" in capsys.readouterr().err
+    assert main([*base[:1], "mitas", *base[1:], "--teacher", str(out)]) == 2
+    assert "applies to whole-window classifiers" in capsys.readouterr().err
     rc = main(
         [
             "train",
@@ -513,6 +517,75 @@ def test_speed_and_mixup_reach_the_task_and_the_checkpoint(tiny: Path, tmp_path:
     assert xs.shape == (40, 16000)
     retimed = [n for n in asked if n != 16000]  # about half, at 1/1.15 .. 1.15 the length
     assert 8 <= len(retimed) <= 32 and all(13900 <= n <= 18400 for n in retimed), asked
+
+
+def test_distillation_loss_blends_labels_and_the_teachers_soft_labels(tiny: Path) -> None:
+    task = make_task("esresnet", Corpus(tiny, _quiet), seed=0, log=_quiet)
+    task.batch_size = 6  # type: ignore[misc]
+    x, y = task.batch(np.random.default_rng(2))
+    torch.manual_seed(0)
+    student = task.train_module(task.new_model()).eval()
+    teachers = [task.new_model().eval() for _ in range(2)]
+    with torch.no_grad():
+        for m in teachers:  # opinionated teachers: random biases on the class scores
+            head = [c for c in m.modules() if isinstance(c, torch.nn.Linear)][-1]
+            head.bias.copy_(3.0 * torch.randn_like(head.bias))
+        ce = task.loss(student, (x, y))
+        task.teachers, task.distill = (student,), 0.3  # type: ignore[misc]
+        # a teacher that is the student itself adds nothing: KL(p || p) = 0
+        torch.testing.assert_close(task.loss(student, (x, y)), 0.7 * ce)
+        task.teachers = tuple(teachers)  # type: ignore[misc]
+        got = task.loss(student, (x, y))
+        t = task.temperature
+        soft = torch.stack([(m(x) / t).softmax(-1) for m in teachers]).mean(0)
+        logq = (student(x) / t).log_softmax(-1)
+        kl = (soft * (soft.log() - logq)).sum(-1).mean()
+    torch.testing.assert_close(got, 0.7 * ce + 0.3 * t * t * kl)
+    assert float(kl) > 0.05  # the teachers disagree with the student
+
+
+def test_teachers_reach_the_checkpoint_and_a_resume_refuses_other_teachers(
+    tiny: Path, tmp_path: Path
+) -> None:
+    teacher = tmp_path / "teacher.safetensors"
+    train(_opts(tiny, teacher, "esresnet", steps=2, class_power=0.0))
+    out = tmp_path / "s.safetensors"
+    opts = _opts(tiny, out, "esresnet", steps=2, class_power=0.0, teachers=(teacher,))
+    train(opts)
+    hp = load_checkpoint(opts.checkpoint_path)["hparams"]
+    assert hp["distill"] == 0.5 and hp["temperature"] == 2.0
+    assert [t["file"] for t in hp["teachers"]] == [str(teacher.resolve())]
+    assert hp["teachers"][0]["sha256"] == models.read_metadata(teacher)["rtaudio.sha256"]
+    card = write_card("esresnet", out, None, out=tmp_path / "s.md").read_text()
+    assert "distilled from 1 trained model(s)" in card and "--distill 0.5" in card
+    assert f"--teacher {tmp_path.name}/teacher.safetensors" in card
+    # resuming finds the recorded teacher by itself, and refuses a changed one
+    more = dict(steps=3, class_power=0.0, resume=True, overwrite=True)
+    train(_opts(tiny, out, "esresnet", **more))
+    assert load_checkpoint(opts.checkpoint_path)["state"]["step"] == 3
+    train(_opts(tiny, teacher, "esresnet", steps=3, class_power=0.0, overwrite=True, seed=5))
+    with pytest.raises(TrainError, match="not the teachers this run started with"):
+        train(_opts(tiny, out, "esresnet", **{**more, "steps": 4}))
+
+
+def test_teacher_errors_are_clear(
+    tiny: Path, swish_run: tuple[Path, TrainOptions], tmp_path: Path
+) -> None:
+    out = tmp_path / "k.safetensors"
+    with pytest.raises(TrainError, match="no such weights file"):
+        train(_opts(tiny, out, "esresnet", steps=1, teachers=(tmp_path / "none.safetensors",)))
+    with pytest.raises(TrainError, match="holds a 'swishnet' model"):
+        train(_opts(tiny, out, "esresnet", steps=1, teachers=(swish_run[0],)))
+    with pytest.raises(TrainError, match="applies to whole-window classifiers"):
+        train(_opts(tiny, out, "swishnet_slim", steps=1, teachers=(swish_run[0],)))
+    with pytest.raises(TrainError, match="give --teacher FILE"):
+        train(_opts(tiny, out, "esresnet", steps=1, distill=0.5))
+    three = tmp_path / "three.safetensors"  # an ESResNet of other classes
+    m = models.create("esresnet", classes=3, labels=("a", "b", "c"))
+    models.save(m, three, meta={"labels": ["a", "b", "c"]})
+    with pytest.raises(TrainError, match="predicts a, b, c; this run trains"):
+        train(_opts(tiny, out, "esresnet", steps=1, teachers=(three,)))
+    assert not out.exists()
 
 
 def test_init_starts_from_another_runs_best_weights(

@@ -191,6 +191,10 @@ def _train_flags(meta: dict[str, Any]) -> str:
     """The `rtaudio train` flags that give a run its recorded hyper-parameters (and warm start)."""
     hp = meta.get("hparams") or {}
     out = [f" {flag} {hp[k]:g}" for k, flag in _FLAGS.items() if hp.get(k) is not None]
+    for t in hp.get("teachers") or []:
+        out.append(f" --teacher {_short_path(t['file'])}")
+    if hp.get("teachers"):
+        out.append(f" --distill {hp['distill']:g}")
     init = meta.get("initialised_from") or {}
     src = str(init.get("from", ""))
     if src.endswith((".safetensors", ".ckpt")) and " " not in src:  # a path, not a description
@@ -367,6 +371,13 @@ def write_card(
             else ""
         ),
     ]
+    if hp.get("teachers"):
+        lines.append(
+            f"- distilled from {len(hp['teachers'])} trained model(s), their soft labels "
+            f"averaged (temperature {hp.get('temperature', 2):g}, weight {hp['distill']:g} "
+            "against the labels): "
+            + ", ".join(f"`{_short_path(t['file'])}`" for t in hp["teachers"])
+        )
     if notes:
         lines += ["", "## Notes", "", notes.strip()]
     lines += [

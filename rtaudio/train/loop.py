@@ -69,6 +69,8 @@ class TrainOptions:
     ema: float | None = None  # validate / export an exponential moving average of the weights
     speed: float | None = None  # classifiers: speed perturbation range (0.1: factors 0.91..1.1)
     mixup: float | None = None  # window classifiers: mixup Beta(alpha, alpha)
+    teachers: tuple[Path, ...] = ()  # window classifiers: distil these trained models' labels
+    distill: float | None = None  # weight of the teachers' term in the loss (default 0.5)
     warmup_steps: int = WARMUP_STEPS
     val_size: int | None = None
     checkpoint_minutes: float = 5.0
@@ -189,6 +191,37 @@ class _Stop:
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+def _load_teachers(
+    opts: TrainOptions, task: Task, recorded: list[dict[str, str]], device: torch.device
+) -> tuple[tuple[nn.Module, ...], list[dict[str, str]]]:
+    """``--teacher`` files (or, on resume, the ones the checkpoint recorded), checked: same
+    family and labels as this run, and on resume the very tensors the run started with."""
+    paths = [Path(p) for p in opts.teachers] or [Path(r["file"]) for r in recorded]
+    fam = models.get_variant(opts.model).family
+    loaded: list[nn.Module] = []
+    info: list[dict[str, str]] = []
+    for p in paths:
+        try:
+            m = models.load(p, family=fam)
+            digest = models.read_metadata(p)["rtaudio.sha256"]
+        except models.WeightsError as e:
+            raise TrainError(f"--teacher: {e}") from None
+        labels = list((getattr(m, "meta", None) or {}).get("labels") or [])
+        if labels != task.labels():
+            raise TrainError(
+                f"--teacher {p} predicts {', '.join(labels) or 'unnamed classes'}; "
+                f"this run trains {', '.join(task.labels())}"
+            )
+        loaded.append(m.to(device).eval().requires_grad_(False))
+        info.append({"file": str(p.resolve()), "sha256": digest})
+    if recorded and [r["sha256"] for r in recorded] != [r["sha256"] for r in info]:
+        raise TrainError(
+            "--teacher: these files are not the teachers this run started with "
+            f"({', '.join(r['file'] for r in recorded)}); give those, unchanged"
+        )
+    return tuple(loaded), info
 
 
 def _init_weights(
@@ -317,8 +350,11 @@ def train(opts: TrainOptions) -> TrainResult:
     for flag, value in (("--class-power", opts.class_power), ("--speed", opts.speed)):
         if value is not None and task.kind != "classifier":
             raise TrainError(f"{flag} applies to classifiers, not {opts.model}")
-    if opts.mixup is not None and not hasattr(task, "mixup"):
-        raise TrainError(f"--mixup applies to whole-window classifiers, not {opts.model}")
+    for flag, given in (("--mixup", opts.mixup is not None), ("--teacher", bool(opts.teachers))):
+        if given and not hasattr(task, "mixup"):
+            raise TrainError(f"{flag} applies to whole-window classifiers, not {opts.model}")
+    if opts.distill is not None and not (opts.teachers or hp.get("teachers")):
+        raise TrainError("--distill weighs the teachers' term: give --teacher FILE")
     for key, value in (
         ("batch_size", opts.batch_size),
         ("segment_seconds", opts.segment_seconds),
@@ -329,12 +365,13 @@ def train(opts: TrainOptions) -> TrainResult:
         ("ema", opts.ema),
         ("speed", opts.speed),
         ("mixup", opts.mixup),
+        ("distill", opts.distill if opts.distill is not None else 0.5 if opts.teachers else None),
     ):
         if value is not None:
             hp[key] = value
         hp.setdefault(key, getattr(task, "seconds" if key == "segment_seconds" else key, None))
     task.batch_size = int(hp["batch_size"])  # type: ignore[misc]
-    for key in ("class_power", "speed", "mixup"):
+    for key in ("class_power", "speed", "mixup", "distill"):
         if hp[key] is not None:
             setattr(task, key, float(hp[key]))
     if opts.val_size is not None:
@@ -351,6 +388,10 @@ def train(opts: TrainOptions) -> TrainResult:
     module = task.train_module(model)
     init_info = _init_weights(opts, module, model, log) if opts.init and ck is None else None
     module = module.to(device)
+    if opts.teachers or hp.get("teachers"):
+        teachers, hp["teachers"] = _load_teachers(opts, task, hp.get("teachers") or [], device)
+        task.teachers = teachers  # type: ignore[attr-defined]
+        task.temperature = hp.setdefault("temperature", task.temperature)  # type: ignore[attr-defined]
     ema = WeightAverage(module, float(hp["ema"])) if hp.get("ema") else None
     optimizer = torch.optim.Adam(module.parameters(), lr=float(hp["lr"]))
     state: dict[str, Any] = {

@@ -498,9 +498,17 @@ class WindowClassifierTask(ClassifierTask):
     With ``mixup`` > 0 each batch is mixed with a shuffled copy of itself (waveforms summed
     with weights ``lam`` / ``1 - lam``, ``lam ~ Beta(mixup, mixup)``, one per batch) and the
     loss is the same blend of the two labels' cross-entropies.
+
+    With ``teachers`` (trained models of the same family and labels) and ``distill`` > 0 the
+    loss is ``(1 - distill) * cross-entropy + distill * T^2 * KL(teacher || student)`` at
+    temperature ``T``: the student learns the teachers' averaged soft labels of the same
+    (augmented, mixed) batch - knowledge distillation of an ensemble into one model.
     """
 
     mixup: ClassVar[float] = 0.0
+    teachers: tuple[nn.Module, ...] = ()
+    distill: ClassVar[float] = 0.0
+    temperature: ClassVar[float] = 2.0
 
     def inputs(self, module: nn.Module, wave: Tensor) -> Tensor:
         """What the module takes, from a batch of 1 s waveforms (here: the waveforms)."""
@@ -528,7 +536,21 @@ class WindowClassifierTask(ClassifierTask):
         if len(batch) == 4:
             lam = batch[3].to(logits.device)
             loss = lam * loss + (1.0 - lam) * balanced_cross_entropy(logits, batch[2], w)
+        if self.teachers and self.distill > 0:
+            t = self.temperature
+            soft = self.soft_labels(x)
+            kd = torch.nn.functional.kl_div(
+                (logits / t).log_softmax(-1), soft, reduction="batchmean"
+            )
+            loss = (1.0 - self.distill) * loss + self.distill * t * t * kd
         return loss
+
+    @torch.no_grad()
+    def soft_labels(self, wave: Tensor) -> Tensor:
+        """The teachers' class probabilities at temperature ``T``, averaged over teachers."""
+        t = self.temperature
+        probs = [(m(self.inputs(m, wave)) / t).softmax(-1) for m in self.teachers]
+        return torch.stack(probs).mean(0)
 
     @torch.inference_mode()
     def predict(self, module: nn.Module, windows: Sequence[EvalWindow]) -> np.ndarray:
