@@ -464,3 +464,41 @@ def test_festival_skips_a_sentence_its_voice_cannot_say() -> None:
     assert all(x.size > 8000 for x, _ in got)
     with pytest.raises(synth.SynthError, match="wrote no audio"):
         synth.synthesize(voices["pc_diphone"], [bad], rng)
+
+
+def test_a_synthesiser_that_fails_fails_its_job_and_the_next_run_retries_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A voice the synthesiser refuses (here: an espeak-ng voice that does not exist) is a
+    failed job - listed, not journaled as done - and the next run makes exactly that job."""
+    import dataclasses
+
+    from rtaudio.data import build as build_mod
+
+    real_plan = build_mod.make_plan
+    broken: list[str] = []
+
+    def plan_with_a_bad_voice(cfg: BuildConfig) -> build_mod.Plan:
+        plan = real_plan(cfg)
+        for i, j in enumerate(plan.jobs):
+            if j.spec.get("type") == "tts" and j.spec["voice"]["engine"] == "espeak-ng":
+                voice = dict(j.spec["voice"], name="zz-no-such-voice")
+                plan.jobs[i] = dataclasses.replace(j, spec=dict(j.spec, voice=voice))
+                broken.append(j.id)
+                break
+        return plan
+
+    out = tmp_path / "c"
+    cfg = _cfg(out, kinds=("speech",))
+    monkeypatch.setattr(build_mod, "make_plan", plan_with_a_bad_voice)
+    first = build(cfg)
+    assert broken and [f.split(":")[0] for f in first.failed] == broken
+    assert "voice does not exist" in first.failed[0]
+    assert first.complete  # every job attempted: the manifest lists what was made
+    assert broken[0] not in read_journal(out / ".build" / "journal.jsonl")
+    summary = json.loads((out / "summary.json").read_text())
+    assert [f.split(":")[0] for f in summary["failed_jobs"]] == broken
+    monkeypatch.setattr(build_mod, "make_plan", real_plan)
+    second = build(cfg)
+    assert second.complete and not second.failed and second.ran == 1
+    assert broken[0] in read_journal(out / ".build" / "journal.jsonl")

@@ -927,11 +927,9 @@ def run_job(
                 else "festival voice licence (free)"
             )
         )
-        try:
-            audio = synth.synthesize(v, texts, rng, context.get("espeak_path"))
-        except synth.SynthError as e:
-            print(f"rtaudio data: {v.engine} {v.name}: {e}", file=sys.stderr)
-            audio = []
+        # a synthesiser that fails (SynthError) fails the job: reported, not journaled as
+        # done, and retried by the next run
+        audio = synth.synthesize(v, texts, rng, context.get("espeak_path"))
         for k, (x, det) in enumerate(audio):
             emit(
                 k,
