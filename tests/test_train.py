@@ -647,6 +647,57 @@ def test_eval_set_refreshes_one_kind_and_keeps_the_rest(tmp_path: Path) -> None:
     assert files == set(after)  # replaced clips are deleted, nothing is orphaned
 
 
+def _grow_tiny_corpus(src: Path, sources: list[tuple[str, str, str, str]]) -> None:
+    """Append test-split rows ``(kind, label, source, copied from)`` to a tiny corpus, each a
+    copy of one of its clips (the builder's ``--keep-splits`` adds sources this way)."""
+    with open(src / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_path = {r["path"]: r for r in rows}
+    for kind, label, source, copy_of in sources:
+        rel = f"{kind}/test/{source.replace(':', '_')}.wav"
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / copy_of, src / rel)
+        real = "1" if kind == "speech" else "0"
+        row = {**by_path[copy_of], "path": rel, "kind": kind, "label": label}
+        rows.append({**row, "speaker": source, "source": source, "split": "test", "real": real})
+    with open(src / "manifest.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_eval_set_grows_with_the_corpus_and_keeps_its_clips(tmp_path: Path) -> None:
+    src = make_tiny_corpus(tmp_path / "c", real=True, clips_per_source=2)
+    noise = "noise/test/tiny_test_brown_0.wav"
+    _grow_tiny_corpus(src, [("events", "rain", f"rec:rain{i}", noise) for i in range(2)])
+    out = tmp_path / "eval"
+    build_eval_set(src, out, speech_per_speaker=2, seconds=1.5)
+    before = {r["path"]: (out / r["path"]).read_bytes() for r in Corpus(out, _quiet).rows}
+    # the corpus grows: a third rain recording, a new class, a new real speaker
+    speech = "speech/test/tiny_test_spk0_0.wav"
+    _grow_tiny_corpus(
+        src,
+        [
+            ("events", "rain", "rec:rain2", noise),
+            *[("events", "dog", f"rec:dog{i}", noise) for i in range(4)],
+            ("speech", "speech", "tiny:test:spk9", speech),
+        ],
+    )
+    build_eval_set(src, out, kinds=("speech", "events"), grow=True)
+    rows = Corpus(out, _quiet).rows
+    assert {p: (out / p).read_bytes() for p in before} == before  # every clip kept as it was
+    new = [r for r in rows if r["path"] not in before]
+    got = sorted((r["label"], r["source"]) for r in new)
+    assert got[-1] == ("speech", "tiny:test:spk9") and len(got) == 5
+    assert [lab for lab, _ in got[:-1]] == ["dog", "dog", "dog", "rain"]  # 3 per class at most
+    assert ("rain", "rec:rain2") in got
+    assert len({src for _, src in got}) == 5  # no recording drawn twice
+    again = build_eval_set(src, out, kinds=("speech", "events"), grow=True)
+    assert len(again) == len(rows)  # nothing left to add
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*.flac")}
+    assert files == {r["path"] for r in again}
+
+
 def test_model_card_states_target_data_and_speed(
     tiny: Path, swish_run: tuple[Path, TrainOptions], tmp_path: Path
 ) -> None:

@@ -22,24 +22,26 @@ EVAL = Path(__file__).parent / "data" / "eval"
 
 # test id -> (model, metric, level the shipped file reaches on tests/data/eval (card), target)
 SHIPPED: dict[str, tuple[str, str, float, float]] = {
-    # measured 0.898 offline / 0.904 live on this set of 187 windows (models/weights/swishnet.md);
-    # target 95 % (held-out test splits: corpus v4 0.942 / 0.945 live, corpus v1 0.965 / 0.962
-    # live). The previous file scored 0.923 / 0.914 on the set before its event clips were
-    # re-drawn from corpus v4's test split, and lower than this one on both large splits.
-    "swishnet-offline": ("swishnet", "accuracy", 0.89, 0.95),
-    "swishnet-live": ("swishnet", "live.accuracy", 0.89, 0.95),
-    # measured 0.630 mean per-class recall, 0.722 window accuracy (esresnet.md); target 80 %.
-    # The previous file (trained on corpus v2 without speed / mixup) scored 0.465 / 0.649 here
-    "esresnet-per-class": ("esresnet", "balanced_accuracy", 0.62, 0.80),
-    "esresnet-windows": ("esresnet", "accuracy", 0.71, 0.80),
+    # measured 0.886 offline / 0.888 live on this set of 193 windows (models/weights/swishnet.md);
+    # target 95 % (held-out test splits: corpus v5 0.941 / 0.955 live, corpus v4 0.942 / 0.945
+    # live, corpus v1 0.965 / 0.962 live). 0.898 / 0.904 before the set grew by three event
+    # clips of corpus v5 (train, dog, door) in session 7.
+    "swishnet-offline": ("swishnet", "accuracy", 0.88, 0.95),
+    "swishnet-live": ("swishnet", "live.accuracy", 0.88, 0.95),
+    # measured 0.583 mean per-class recall over 20 classes, 0.703 window accuracy (esresnet.md);
+    # target 80 %. 0.630 / 0.722 over 19 classes before `train` joined the set (0 of 2 windows)
+    "esresnet-per-class": ("esresnet", "balanced_accuracy", 0.57, 0.80),
+    "esresnet-windows": ("esresnet", "accuracy", 0.69, 0.80),
     # measured 5.75 dB median SI-SNRi on 100 mixtures (mitas.md); target 10 dB
     "mitas": ("mitas", "median_si_snri", 5.5, 10.0),
     # measured 2.97 dB median SI-SDRi on 100 two-speaker mixtures (tsenet.md); target 8 dB
     "tsenet": ("tsenet", "median_si_snri", 2.7, 8.0),
-    # measured 0.930 accuracy on 187 windows (mobilenet_v1_025.md); target 90 %
+    # measured 0.922 accuracy on 193 windows (mobilenet_v1_025.md); target 90 %
     "mobilenet": ("mobilenet_v1_025", "accuracy", 0.90, 0.90),
-    # measured 0.904 accuracy on 187 windows (xception_tiny.md); target 90 %
-    "xception": ("xception_tiny", "accuracy", 0.90, 0.90),
+    # measured 0.891 accuracy on 193 windows (xception_tiny.md): 172 right, 90 % needs 174; it
+    # was 0.904 on the 187 windows before the set grew. Held-out test splits: corpus v1 0.965,
+    # corpus v5 0.951. Target 90 %
+    "xception": ("xception_tiny", "accuracy", 0.88, 0.90),
 }
 
 

@@ -12,8 +12,11 @@ tests/data/eval`` and the shipped-weights tests read it like any corpus:
 * events: clips of up to ``events_per_class`` different test recordings per sound-event class.
 
 The selection is deterministic given the corpus and ``--seed``. ``--kinds events`` replaces
-only the event clips of an existing set (the other rows and files stay as they are), e.g.
-after the corpus grew with ``rtaudio data build --keep-splits``.
+only the event clips of an existing set (the other rows and files stay as they are). After the
+corpus grew (``rtaudio data build --keep-splits``), ``--kinds events --grow`` keeps every event
+clip already in the set and only fills the gaps - a class with fewer than
+``events_per_class`` recordings, a speaker or noise type not yet there - so the numbers
+measured on the clips already there stay comparable.
 """
 
 from __future__ import annotations
@@ -59,6 +62,27 @@ def _by_source(rows: list[Row], count: int, rng: np.random.Generator) -> list[li
     return [by_src[srcs[int(j)]] for j in rng.permutation(len(srcs))[:count]]
 
 
+def _new_sources(
+    rows: list[Row], count: int, rng: np.random.Generator, present: set[str] | None
+) -> list[list[Row]]:
+    """:func:`_by_source`; growing a set (``present``: its sources), the sources already there
+    count towards ``count`` and are not drawn again."""
+    if present is None:
+        return _by_source(rows, count, rng)
+    srcs = {str(r["source"]) for r in rows}
+    order = _by_source(rows, len(srcs), rng)  # every source, in the same order as above
+    fresh = [g for g in order if str(g[0]["source"]) not in present]
+    return fresh[: max(0, count - len(srcs & present))]
+
+
+def _read_rows(out: Path) -> list[dict[str, str]]:
+    try:
+        with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except OSError:
+        return []
+
+
 def build_eval_set(
     data: str | Path,
     out: str | Path,
@@ -69,9 +93,14 @@ def build_eval_set(
     seconds: float = 4.0,
     events_per_class: int = 3,
     kinds: tuple[str, ...] = KINDS,
+    grow: bool = False,
 ) -> list[dict[str, str]]:
+    """Write the evaluation set (see the module's docstring); ``grow``: keep the clips of
+    ``kinds`` already in ``out`` and add only what they lack."""
     corpus = Corpus(data)
     out = Path(out)
+    old = _read_rows(out) if grow or set(kinds) != set(KINDS) else []
+    present = {r["source"] for r in old if r["kind"] in kinds} if grow else None
     rng = np.random.default_rng(seed)
     test = corpus.select("test")
     picked: list[tuple[Row, float]] = []
@@ -82,13 +111,14 @@ def build_eval_set(
     for spk in sorted(by_spk):
         rows = sorted(by_spk[spk], key=lambda r: str(r["path"]))
         for i in rng.permutation(len(rows))[:speech_per_speaker]:
-            picked.append((rows[int(i)], seconds))
+            if present is None or str(rows[int(i)]["source"]) not in present:
+                picked.append((rows[int(i)], seconds))
     for real, count in ((1, music_real), (0, music_synth)):
         rows = sorted(
             (r for r in test if r["kind"] == "music" and int(r["real"]) == real),
             key=lambda r: str(r["path"]),
         )
-        for group in _by_source(rows, count, rng):
+        for group in _new_sources(rows, count, rng, present):
             picked.append((group[int(rng.integers(len(group)))], seconds))
     for kind in ("noise", "events"):
         by_label: dict[str, list[Row]] = defaultdict(list)
@@ -97,24 +127,19 @@ def build_eval_set(
                 by_label[str(r["label"])].append(r)
         for lab in sorted(by_label):
             rows = sorted(by_label[lab], key=lambda r: str(r["path"]))
-            if kind == "noise":
-                picked.append((rows[int(rng.integers(len(rows)))], 3.0))
+            if kind == "noise":  # one clip per noise type
+                if present is None or not {str(r["source"]) for r in rows} & present:
+                    picked.append((rows[int(rng.integers(len(rows)))], 3.0))
                 continue
-            for group in _by_source(rows, events_per_class, rng):
+            for group in _new_sources(rows, events_per_class, rng, present):
                 picked.append((group[int(rng.integers(len(group)))], 3.0))
     picked = [(row, secs) for row, secs in picked if row["kind"] in kinds]
     kept: list[dict[str, str]] = []
-    if set(kinds) != set(KINDS):  # replace only these kinds of an existing set
-        try:
-            with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
-                old = list(csv.DictReader(f))
-        except OSError:
-            old = []
-        for r in old:
-            if r["kind"] in kinds:
-                (out / r["path"]).unlink(missing_ok=True)
-            else:
-                kept.append(r)
+    for r in old:  # replace (or, growing, keep) only these kinds of an existing set
+        if r["kind"] in kinds and not grow:
+            (out / r["path"]).unlink(missing_ok=True)
+        else:
+            kept.append(r)
     rows_out: list[dict[str, str]] = list(kept)
     for row, secs in picked:
         x = _take(corpus, row, secs)
@@ -148,14 +173,22 @@ def main() -> None:
         default=",".join(KINDS),
         help="comma list of kinds to (re)write; the rows of the others are kept",
     )
+    p.add_argument(
+        "--grow",
+        action="store_true",
+        help="keep the clips of --kinds already in the set; add only what they lack (a class "
+        "short of recordings, a new speaker or noise type) from a grown corpus",
+    )
     a = p.parse_args()
     kinds = tuple(k for k in a.kinds.split(",") if k)
     bad = [k for k in kinds if k not in KINDS]
     if bad:
         p.error(f"unknown kind(s) {', '.join(bad)} (choose from {', '.join(KINDS)})")
-    rows = build_eval_set(a.data, a.out, a.seed, kinds=kinds)
+    before = len(_read_rows(Path(a.out))) if a.grow else 0
+    rows = build_eval_set(a.data, a.out, a.seed, kinds=kinds, grow=a.grow)
     secs = sum(float(r["duration"]) for r in rows)
-    print(f"{len(rows)} clips, {secs:.1f} s -> {a.out}/manifest.csv")
+    added = f" ({len(rows) - before} added)" if a.grow else ""
+    print(f"{len(rows)} clips, {secs:.1f} s{added} -> {a.out}/manifest.csv")
 
 
 if __name__ == "__main__":
