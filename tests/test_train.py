@@ -554,6 +554,11 @@ def test_teachers_reach_the_checkpoint_and_a_resume_refuses_other_teachers(
     train(opts)
     hp = load_checkpoint(opts.checkpoint_path)["hparams"]
     assert hp["distill"] == 0.5 and hp["temperature"] == 2.0
+    w = tmp_path / "w.safetensors"  # a weight of one's own survives a resume without --distill
+    train(_opts(tiny, w, "esresnet", steps=1, class_power=0.0, teachers=(teacher,), distill=0.8))
+    again = dict(steps=2, resume=True, overwrite=True, teachers=(teacher,))
+    train(_opts(tiny, w, "esresnet", **again))
+    assert load_checkpoint(w.with_suffix(".ckpt"))["hparams"]["distill"] == 0.8
     assert [t["file"] for t in hp["teachers"]] == [str(teacher.resolve())]
     assert hp["teachers"][0]["sha256"] == models.read_metadata(teacher)["rtaudio.sha256"]
     card = write_card("esresnet", out, None, out=tmp_path / "s.md").read_text()

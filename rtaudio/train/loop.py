@@ -193,6 +193,11 @@ class _Stop:
             signal.signal(sig, old)
 
 
+def _default_distill(opts: TrainOptions, hp: dict[str, Any]) -> float | None:
+    """0.5 for a run that starts with teachers; a resumed one keeps its recorded weight."""
+    return 0.5 if opts.teachers and not hp.get("teachers") else None
+
+
 def _load_teachers(
     opts: TrainOptions, task: Task, recorded: list[dict[str, str]], device: torch.device
 ) -> tuple[tuple[nn.Module, ...], list[dict[str, str]]]:
@@ -365,7 +370,7 @@ def train(opts: TrainOptions) -> TrainResult:
         ("ema", opts.ema),
         ("speed", opts.speed),
         ("mixup", opts.mixup),
-        ("distill", opts.distill if opts.distill is not None else 0.5 if opts.teachers else None),
+        ("distill", opts.distill if opts.distill is not None else _default_distill(opts, hp)),
     ):
         if value is not None:
             hp[key] = value
