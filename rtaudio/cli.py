@@ -379,6 +379,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rtaudio.train import CorpusError, EvalOptions, evaluate, format_report
+    from rtaudio.train.tasks import task_class
 
     png = None
     if args.png != "":
@@ -392,8 +393,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         mixtures=args.mixtures,
         seed=args.seed,
         live=not args.no_live,
+        compare=Path(args.compare) if args.compare else None,
     )
     try:
+        if args.compare and task_class(args.model).kind != "classifier":
+            raise CliError(f"--compare applies to classifiers, not {args.model}")
         report = evaluate(opts)
     except CorpusError as e:
         raise CliError(str(e)) from None
@@ -774,6 +778,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("model", help="registry name, e.g. swishnet, mitas")
     ev.add_argument("--data", required=True, metavar="DIR", help="corpus directory")
     ev.add_argument("--weights", metavar="FILE", help="weights (default: the shipped ones)")
+    ev.add_argument(
+        "--compare",
+        metavar="FILE",
+        help="classifiers: score these weights too, on the same windows, and print the "
+        "difference with a 95 %% interval paired over the held-out recordings",
+    )
     ev.add_argument("--split", default="test", choices=["train", "validation", "test"])
     ev.add_argument(
         "--png",

@@ -158,6 +158,22 @@ def test_interval_resamples_recordings_not_windows() -> None:
     assert perfect == {"accuracy": [1.0, 1.0], "balanced_accuracy": [1.0, 1.0]}
 
 
+def test_paired_interval_is_of_the_difference_on_the_same_recordings() -> None:
+    # class 0: recordings a, b (100 windows each), class 1: recording c. The model gets all
+    # right; the baseline misses recording b only. Every replicate draws the same recordings
+    # for both, so the difference is never negative and is 0, 1/2 or 1 of class 0's recall.
+    true = [0] * 200 + [1] * 50
+    src = ["a"] * 100 + ["b"] * 100 + ["c"] * 50
+    base = [0] * 100 + [1] * 100 + [1] * 50
+    iv = recording_interval(true, true, src, reps=400, baseline=base)
+    assert iv["balanced_accuracy"] == [0.0, 0.5]  # (0 .. 1 of class 0) / 2 classes
+    assert iv["accuracy"][0] == 0.0 and iv["accuracy"][1] == pytest.approx(200 / 250)
+    # unpaired, the two models' own intervals overlap on [0.5, 1.0]: pairing is what resolves
+    assert recording_interval(true, base, src, reps=400)["balanced_accuracy"] == [0.5, 1.0]
+    same = recording_interval(true, base, src, reps=50, baseline=base)
+    assert same == {"accuracy": [0.0, 0.0], "balanced_accuracy": [0.0, 0.0]}
+
+
 def test_sampler_balances_classes_and_keeps_splits(tiny: Path) -> None:
     corpus = Corpus(tiny, _quiet)
     rows = corpus.select("train")
@@ -383,6 +399,41 @@ def test_evaluate_prints_metrics_and_writes_the_png(
     assert lo <= rep["accuracy"] <= hi
     assert np.array(rep["confusion"]).sum() == rep["n"]
     assert rep["accuracy"] > 0.6  # 60 steps on easy classes: well above chance (1/3)
+
+
+def test_evaluate_compares_two_weights_on_the_same_windows(
+    tiny: Path,
+    swish_run: tuple[Path, TrainOptions],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out, _ = swish_run
+    other = tmp_path / "untrained.safetensors"
+    train(_opts(tiny, other, "swishnet_slim", steps=0))
+    base = ["evaluate", "swishnet_slim", "--data", str(tiny), "--png", "", "--no-live", "--json"]
+    assert main([*base, "--weights", str(other)]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert main([*base, "--weights", str(out), "--compare", str(other)]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    b = rep["baseline"]
+    for k in ("accuracy", "balanced_accuracy"):  # the baseline scored as on its own
+        assert b[k] == alone[k]
+        assert b["difference"][k] == round(rep[k] - alone[k], 4)
+        lo, hi = b["interval_95"][k]
+        assert lo - 1e-3 <= b["difference"][k] <= hi + 1e-3  # both rounded to 4 places
+    assert main([*base, "--weights", str(out), "--compare", str(out)]) == 0
+    same = json.loads(capsys.readouterr().out)["baseline"]
+    assert same["difference"]["accuracy"] == 0.0
+    assert same["interval_95"] == {"accuracy": [0.0, 0.0], "balanced_accuracy": [0.0, 0.0]}
+    text_args = ["evaluate", "swishnet_slim", "--data", str(tiny), "--png", "", "--no-live"]
+    assert main([*text_args, "--weights", str(out), "--compare", str(other)]) == 0
+    assert "paired over the held-out recordings" in capsys.readouterr().out
+    three = tmp_path / "three.safetensors"
+    models.save(models.create("swishnet_slim", classes=2, labels=("a", "b")), three)
+    assert main([*base, "--weights", str(out), "--compare", str(three)]) == 2
+    assert "the two cannot be compared" in capsys.readouterr().err
+    assert main(["evaluate", "mitas", "--data", str(tiny), "--compare", str(out)]) == 2
+    assert "--compare applies to classifiers" in capsys.readouterr().err
 
 
 def test_evaluate_separator_reports_snr_buckets(

@@ -35,6 +35,7 @@ class EvalOptions:
     seed: int = 1234
     live: bool = True
     threads: int = 1
+    compare: Path | None = None  # classifiers: another weights file, scored on the same windows
 
 
 def default_weights(name: str) -> Path:
@@ -59,9 +60,27 @@ def evaluate(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
     meta = getattr(model, "meta", {}) or {}
     labels = getattr(model.config, "labels", None) or meta.get("labels")
     task = make_task(opts.model, corpus, train=False, classes=labels or None)
+    baseline = None
+    if opts.compare is not None:
+        if task.kind != "classifier":
+            raise ValueError(f"comparing weights applies to classifiers, not {opts.model}")
+        baseline = load_trained(opts.model, opts.compare)
+        other = (getattr(baseline, "meta", None) or {}).get("labels")
+        if list(other or []) != list(labels or []):
+            raise models.WeightsError(
+                f"{opts.compare} predicts {', '.join(other or ['unnamed classes'])}, not the "
+                f"classes of {opts.weights or opts.model}: the two cannot be compared"
+            )
     report = task.evaluate(
-        model, opts.split, mixtures=opts.mixtures, seed=opts.seed, live=opts.live
+        model,
+        opts.split,
+        mixtures=opts.mixtures,
+        seed=opts.seed,
+        live=opts.live,
+        baseline=baseline,
     )
+    if baseline is not None:
+        report["baseline"]["weights"] = str(opts.compare)
     report["model"] = opts.model
     report["weights"] = str(Path(opts.weights) if opts.weights else default_weights(opts.model))
     report["data"] = str(opts.data)
@@ -101,6 +120,15 @@ def format_report(rep: dict[str, Any]) -> str:
         lines.append(format_confusion(np.array(rep["confusion"]), rep["labels"]))
         if "interval_95" in rep:
             lines.append(interval_text(rep["interval_95"]))
+        if "baseline" in rep:
+            b, d = rep["baseline"], rep["baseline"]["difference"]
+            a, ba = b["interval_95"]["accuracy"], b["interval_95"]["balanced_accuracy"]
+            lines.append(
+                f"against {b['weights']} (same windows): accuracy {b['accuracy']:.4f}, balanced "
+                f"{b['balanced_accuracy']:.4f}; difference {d['accuracy']:+.4f} "
+                f"[{a[0]:+.3f}, {a[1]:+.3f}], balanced {d['balanced_accuracy']:+.4f} "
+                f"[{ba[0]:+.3f}, {ba[1]:+.3f}] (95 %, paired over the held-out recordings)"
+            )
         if "real_only" in rep:
             r = rep["real_only"]
             lines.append(

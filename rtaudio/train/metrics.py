@@ -89,25 +89,30 @@ def recording_interval(
     reps: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    baseline: Sequence[int] | None = None,
 ) -> dict[str, list[float]]:
     """Bootstrap intervals of accuracy and balanced accuracy over *recordings*, not windows.
 
     Windows of one recording are not independent: with a handful of held-out recordings per
     class, the recordings are the sample. Each replicate redraws, within every class, as many
     of that class's recordings as it has (with replacement) and pools their windows; the
-    interval is the central ``level`` share of the replicates.
+    interval is the central ``level`` share of the replicates. With ``baseline`` (another
+    model's predictions on the same windows) the intervals are of the difference ``pred`` -
+    ``baseline``, both scored on the same redrawn recordings (a paired bootstrap).
     """
     t, p = np.asarray(true, np.int64), np.asarray(pred, np.int64)
+    b = np.asarray(baseline, np.int64) if baseline is not None else None
     src = np.asarray([str(s) for s in sources])
     rng = np.random.default_rng(seed)
-    per_class: list[tuple[np.ndarray, np.ndarray]] = []  # (windows, correct) per recording
+    per_class: list[tuple[np.ndarray, np.ndarray]] = []  # (windows, gain of correct) per rec.
     for c in np.unique(t):
         m = t == c
         names, inv = np.unique(src[m], return_inverse=True)
+        gain = (p[m] == c).astype(np.float64) - (0.0 if b is None else (b[m] == c))
         per_class.append(
             (
                 np.bincount(inv, minlength=names.size).astype(np.float64),
-                np.bincount(inv, weights=(p[m] == c), minlength=names.size),
+                np.bincount(inv, weights=gain, minlength=names.size),
             )
         )
     acc = np.zeros(reps)

@@ -404,9 +404,20 @@ class ClassifierTask(Task):
             r = classification_report(cm_r, self.classes)
             rep["real_only"] = {k: r[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1")}
         rep["sources"] = len({str(w.row["source"]) for w in ws})
-        rep["interval_95"] = recording_interval(
-            [w.cls for w in ws], pred.tolist(), [str(w.row["source"]) for w in ws]
-        )
+        truth, sources = [w.cls for w in ws], [str(w.row["source"]) for w in ws]
+        rep["interval_95"] = recording_interval(truth, pred.tolist(), sources)
+        if kw.get("baseline") is not None:  # another model on the very same windows
+            base = self.predict(kw["baseline"], ws)
+            cm_b = confusion(truth, base.tolist(), len(self.classes))
+            rb = classification_report(cm_b, self.classes)
+            keys = ("accuracy", "balanced_accuracy")
+            rep["baseline"] = {
+                **{k: rb[k] for k in (*keys, "macro_f1")},
+                "difference": {k: round(rep[k] - rb[k], 4) for k in keys},
+                "interval_95": recording_interval(
+                    truth, pred.tolist(), sources, baseline=base.tolist()
+                ),
+            }
         return rep
 
 
