@@ -378,8 +378,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rtaudio.train import CorpusError, EvalOptions, evaluate, format_report
-    from rtaudio.train.tasks import task_class
+    from rtaudio.train import CorpusError, EvalOptions, TrainError, evaluate, format_report
 
     png = None
     if args.png != "":
@@ -396,10 +395,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         compare=Path(args.compare) if args.compare else None,
     )
     try:
-        if args.compare and task_class(args.model).kind != "classifier":
-            raise CliError(f"--compare applies to classifiers, not {args.model}")
         report = evaluate(opts)
-    except CorpusError as e:
+    except (CorpusError, TrainError) as e:
         raise CliError(str(e)) from None
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_report(report))
     return 0

@@ -20,6 +20,7 @@ from torch import nn
 import rtaudio.models as models
 from rtaudio.modelstore import weights_path
 from rtaudio.train.corpus import Corpus
+from rtaudio.train.loop import TrainError
 from rtaudio.train.metrics import format_confusion, save_confusion_png
 from rtaudio.train.tasks import make_task, task_class
 
@@ -63,7 +64,7 @@ def evaluate(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
     baseline = None
     if opts.compare is not None:
         if task.kind != "classifier":
-            raise ValueError(f"comparing weights applies to classifiers, not {opts.model}")
+            raise TrainError(f"--compare applies to classifiers, not {opts.model}")
         baseline = load_trained(opts.model, opts.compare)
         other = (getattr(baseline, "meta", None) or {}).get("labels")
         if list(other or []) != list(labels or []):
