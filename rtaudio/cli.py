@@ -731,8 +731,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--teacher",
         action="append",
         metavar="FILE",
-        help="whole-window classifiers: learn also from this trained model's soft labels "
-        "(same model family and classes; repeat to distil an ensemble, which is averaged)",
+        help="classifiers: learn also from this trained model's soft labels on the same "
+        "windows (same classes; esresnet from esresnet, image models from image models, "
+        "swishnet from swishnet or image models; repeat to distil an ensemble, averaged)",
     )
     tr.add_argument(
         "--distill",

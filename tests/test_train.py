@@ -33,6 +33,7 @@ from rtaudio.train.metrics import (
     si_snr,
     snr_buckets,
 )
+from rtaudio.train.tasks import ImageTask
 
 
 def _quiet(_: str) -> None:
@@ -483,7 +484,7 @@ def test_cli_train_errors_are_one_line(
     assert main([*base[:1], "esresnet", *base[1:], "--distill", "1.5"]) == 2
     assert "--distill must be in (0, 1]" in capsys.readouterr().err
     assert main([*base[:1], "mitas", *base[1:], "--teacher", str(out)]) == 2
-    assert "applies to whole-window classifiers" in capsys.readouterr().err
+    assert "--teacher applies to classifiers, not mitas" in capsys.readouterr().err
     rc = main(
         [
             "train",
@@ -595,6 +596,52 @@ def test_distillation_loss_blends_labels_and_the_teachers_soft_labels(tiny: Path
     assert float(kl) > 0.05  # the teachers disagree with the student
 
 
+def test_swishnet_learns_from_image_teachers_on_the_window_they_see(
+    tiny: Path, swish_run: tuple[Path, TrainOptions], tmp_path: Path
+) -> None:
+    task = make_task("swishnet_slim", Corpus(tiny, _quiet), seed=0, log=_quiet)
+    task.batch_size = 6  # type: ignore[misc]
+    batch = task.batch(np.random.default_rng(4))
+    mfcc, _, span, wave = batch
+    ctx = int(span[2])
+    assert ctx > 0 and wave.shape == (6, ctx + 16000)
+    torch.manual_seed(0)
+    student = task.train_module(task.new_model()).eval()
+    image = models.create("mobilenet_v1_025", num_classes=3, in_chans=1, mean=(0.5,), std=(0.5,))
+    with torch.no_grad():
+        head = [c for c in image.modules() if isinstance(c, torch.nn.Linear)][-1]
+        head.bias.copy_(torch.tensor([2.0, -1.0, 0.5]))
+        own = task.loss(student, batch)
+        task.teachers, task.distill = (image.eval(),), 0.4  # type: ignore[misc]
+        got = task.loss(student, batch)
+        # the image model reads the 1 s window only (its log-mel image), never the context
+        t = task.temperature
+        img = ImageTask.inputs(image, wave[:, ctx:])
+        soft = (image(img) / t).softmax(-1)
+        noisy = wave.clone()
+        noisy[:, :ctx] = torch.randn(6, ctx)
+        torch.testing.assert_close(task.soft_labels(noisy, ctx), soft)
+        lo, hi = int(span[0]), int(span[1])
+        clip = student(mfcc)[..., lo : hi + 1].mean(-1)
+        kl = (soft * (soft.log() - (clip / t).log_softmax(-1))).sum(-1).mean()
+    torch.testing.assert_close(got, 0.6 * own + 0.4 * t * t * kl)
+    assert float(kl) > 0.05
+    # a SwishNet teacher reads its context as the student does: its soft labels are its own
+    # window scores, the ones it predicts with
+    task.teachers = (models.load(swish_run[0]),)  # type: ignore[misc]
+    with torch.no_grad():
+        want = (task.window_logits(task.teachers[0], wave, ctx) / t).softmax(-1)
+    torch.testing.assert_close(task.soft_labels(wave, ctx), want)
+    # and a run with an image teacher records it like any other
+    teacher = tmp_path / "img.safetensors"
+    models.save(image, teacher, meta={"labels": ["speech", "music", "noise"]})
+    out = tmp_path / "kd.safetensors"
+    opts = _opts(tiny, out, "swishnet_slim", steps=2, teachers=(teacher,), distill=0.3)
+    train(opts)
+    hp = load_checkpoint(opts.checkpoint_path)["hparams"]
+    assert hp["distill"] == 0.3 and hp["teachers"][0]["file"] == str(teacher.resolve())
+
+
 def test_teachers_reach_the_checkpoint_and_a_resume_refuses_other_teachers(
     tiny: Path, tmp_path: Path
 ) -> None:
@@ -630,10 +677,12 @@ def test_teacher_errors_are_clear(
     out = tmp_path / "k.safetensors"
     with pytest.raises(TrainError, match="no such weights file"):
         train(_opts(tiny, out, "esresnet", steps=1, teachers=(tmp_path / "none.safetensors",)))
-    with pytest.raises(TrainError, match="holds a 'swishnet' model"):
+    with pytest.raises(TrainError, match="is a swishnet model; esresnet learns from esresnet"):
         train(_opts(tiny, out, "esresnet", steps=1, teachers=(swish_run[0],)))
-    with pytest.raises(TrainError, match="applies to whole-window classifiers"):
-        train(_opts(tiny, out, "swishnet_slim", steps=1, teachers=(swish_run[0],)))
+    ev = tmp_path / "ev.safetensors"  # an ESResNet cannot teach SwishNet (other inputs, classes)
+    models.save(models.create("esresnet", classes=3, labels=("a", "b", "c")), ev)
+    with pytest.raises(TrainError, match="learns from swishnet, mobilenet, xception models"):
+        train(_opts(tiny, out, "swishnet_slim", steps=1, teachers=(ev,)))
     with pytest.raises(TrainError, match="give --teacher FILE"):
         train(_opts(tiny, out, "esresnet", steps=1, distill=0.5))
     three = tmp_path / "three.safetensors"  # an ESResNet of other classes

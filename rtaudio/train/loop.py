@@ -32,7 +32,7 @@ from torch import nn
 
 import rtaudio.models as models
 from rtaudio import __version__
-from rtaudio.models.registry import config_from_dict, config_to_json
+from rtaudio.models.registry import config_from_dict, config_to_json, family_of_config
 from rtaudio.train.batches import BatchSource
 from rtaudio.train.corpus import Corpus
 from rtaudio.train.featurize import InputNorm, unfold_input_norm
@@ -204,15 +204,21 @@ def _load_teachers(
     """``--teacher`` files (or, on resume, the ones the checkpoint recorded), checked: same
     family and labels as this run, and on resume the very tensors the run started with."""
     paths = [Path(p) for p in opts.teachers] or [Path(r["file"]) for r in recorded]
-    fam = models.get_variant(opts.model).family
+    allowed = getattr(task, "teacher_families", ())
     loaded: list[nn.Module] = []
     info: list[dict[str, str]] = []
     for p in paths:
         try:
-            m = models.load(p, family=fam)
+            m = models.load(p)
             digest = models.read_metadata(p)["rtaudio.sha256"]
         except models.WeightsError as e:
             raise TrainError(f"--teacher: {e}") from None
+        fam = family_of_config(m.config).name
+        if fam not in allowed:
+            raise TrainError(
+                f"--teacher {p} is a {fam} model; {opts.model} learns from "
+                f"{', '.join(allowed)} models"
+            )
         labels = list((getattr(m, "meta", None) or {}).get("labels") or [])
         if labels != task.labels():
             raise TrainError(
@@ -355,9 +361,10 @@ def train(opts: TrainOptions) -> TrainResult:
     for flag, value in (("--class-power", opts.class_power), ("--speed", opts.speed)):
         if value is not None and task.kind != "classifier":
             raise TrainError(f"{flag} applies to classifiers, not {opts.model}")
-    for flag, given in (("--mixup", opts.mixup is not None), ("--teacher", bool(opts.teachers))):
-        if given and not hasattr(task, "mixup"):
-            raise TrainError(f"{flag} applies to whole-window classifiers, not {opts.model}")
+    if opts.mixup is not None and not hasattr(task, "mixup"):
+        raise TrainError(f"--mixup applies to whole-window classifiers, not {opts.model}")
+    if opts.teachers and not getattr(task, "teacher_families", ()):
+        raise TrainError(f"--teacher applies to classifiers, not {opts.model}")
     if opts.distill is not None and not (opts.teachers or hp.get("teachers")):
         raise TrainError("--distill weighs the teachers' term: give --teacher FILE")
     for key, value in (

@@ -32,6 +32,7 @@ import rtaudio.models as models
 from rtaudio.data.augment import speed
 from rtaudio.data.mixtures import speech_noise_example, tse_example
 from rtaudio.features import FeatureConfig
+from rtaudio.models.registry import family_of_config
 from rtaudio.spectrogram_image import IMAGE_SIZE, logmel_images
 from rtaudio.train.corpus import (
     CLASSES3,
@@ -245,6 +246,12 @@ class ClassifierTask(Task):
     speed: ClassVar[float] = 0.0  # speed perturbation: factors in [1 / (1 + s), 1 + s]
     p_speed: ClassVar[float] = 0.5  # ... applied to this share of the examples
     classes: tuple[str, ...]
+    # knowledge distillation: trained classifiers of these families (and this run's labels)
+    # may teach; the loss becomes (1 - distill) * its own + distill * T^2 * KL(teacher || student)
+    teacher_families: ClassVar[tuple[str, ...]] = ()
+    teachers: tuple[nn.Module, ...] = ()
+    distill: ClassVar[float] = 0.0
+    temperature: ClassVar[float] = 2.0
 
     def __init__(
         self,
@@ -332,6 +339,33 @@ class ClassifierTask(Task):
             xs[i] = self.augmenter.level(x, rng)
             ys[i] = c
         return xs, ys
+
+    @classmethod
+    def window_logits(cls, module: nn.Module, audio: Tensor, ctx: int) -> Tensor:
+        """``[B, K]`` class scores of the 1 s windows starting at sample ``ctx`` of ``audio``
+        (``[B, ctx + 1 s]``: the model may read the ``ctx`` samples before its window)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def soft_labels(self, audio: Tensor, ctx: int = 0) -> Tensor:
+        """The teachers' class probabilities at temperature ``T``, averaged over teachers; each
+        teacher reads the window its own way (MFCC frames, log-mel image, waveform)."""
+        t = self.temperature
+        probs = []
+        for m in self.teachers:
+            teach = TASK_FAMILIES[family_of_config(m.config).name]
+            assert issubclass(teach, ClassifierTask)
+            probs.append((teach.window_logits(m, audio, ctx) / t).softmax(-1))
+        return torch.stack(probs).mean(0)
+
+    def distilled(self, loss: Tensor, logits: Tensor, audio: Tensor, ctx: int = 0) -> Tensor:
+        """``loss`` blended with the teachers' term on the window logits (unchanged without)."""
+        if not self.teachers or self.distill <= 0:
+            return loss
+        t = self.temperature
+        soft = self.soft_labels(audio, ctx)
+        kd = torch.nn.functional.kl_div((logits / t).log_softmax(-1), soft, reduction="batchmean")
+        return (1.0 - self.distill) * loss + self.distill * t * t * kd
 
     def val_windows(self) -> list[EvalWindow]:
         if self._val is None:
@@ -429,10 +463,9 @@ class SwishNetTask(ClassifierTask):
     batch_size = 32
     lr = 2e-3
     val_every = 250
-
-    def __init__(self, *a: Any, **k: Any) -> None:
-        super().__init__(*a, **k)
-        self.fcfg = FeatureConfig()
+    fcfg: ClassVar[FeatureConfig] = FeatureConfig()
+    # the image classifiers see the same 1 s windows with the same three labels
+    teacher_families = ("swishnet", "mobilenet", "xception")
 
     def new_model(self) -> nn.Module:
         return models.create(self.name, labels=self.classes, classes=len(self.classes))
@@ -454,9 +487,10 @@ class SwishNetTask(ClassifierTask):
         model.load_state_dict(module.model.state_dict())
         return fold_input_norm(model, module.mean, module.std).eval()
 
-    def _target_frames(self, ctx: int) -> tuple[int, int]:
+    @classmethod
+    def _target_frames(cls, ctx: int) -> tuple[int, int]:
         """First and last frame (inclusive) whose analysis window lies in the 1 s window."""
-        hop, half = self.fcfg.hop_length, self.fcfg.n_fft // 2
+        hop, half = cls.fcfg.hop_length, cls.fcfg.n_fft // 2
         lo = math.ceil(ctx / hop)
         hi = (ctx + WINDOW - half) // hop
         return lo, hi
@@ -466,17 +500,28 @@ class SwishNetTask(ClassifierTask):
         xs, ys = self.draw_examples(rng, self.batch_size, ctx + WINDOW)
         mfcc = logmel_mfcc_batch(torch.from_numpy(xs), self.fcfg)[1]
         lo, hi = self._target_frames(ctx)
-        return mfcc, torch.from_numpy(ys), torch.tensor([lo, hi])
+        # the waveforms travel along for teachers (which read them their own way)
+        return mfcc, torch.from_numpy(ys), torch.tensor([lo, hi, ctx]), torch.from_numpy(xs)
 
     def loss(self, module: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
-        mfcc, y, span = batch
+        mfcc, y, span = batch[:3]
         lo, hi = int(span[0]), int(span[1])
         logits = module(mfcc)[..., lo : hi + 1]  # B, K, F
         w = self.class_weights().to(logits.device)
-        clip_loss = balanced_cross_entropy(logits.mean(-1), y, w)
+        clip = logits.mean(-1)
+        clip_loss = balanced_cross_entropy(clip, y, w)
         frames = logits.transpose(1, 2).reshape(-1, logits.shape[1])
         frame_y = y[:, None].expand(-1, logits.shape[-1]).reshape(-1)
-        return clip_loss + 0.5 * balanced_cross_entropy(frames, frame_y, w)
+        loss = clip_loss + 0.5 * balanced_cross_entropy(frames, frame_y, w)
+        if len(batch) > 3:
+            loss = self.distilled(loss, clip, batch[3].to(logits.device), int(span[2]))
+        return loss
+
+    @classmethod
+    def window_logits(cls, module: nn.Module, audio: Tensor, ctx: int) -> Tensor:
+        """Mean frame scores over the frames inside the window (what the engine averages)."""
+        lo, hi = cls._target_frames(ctx)
+        return module(logmel_mfcc_batch(audio, cls.fcfg)[1])[..., lo : hi + 1].mean(-1)
 
     @torch.inference_mode()
     def predict(self, module: nn.Module, windows: Sequence[EvalWindow]) -> np.ndarray:
@@ -487,13 +532,10 @@ class SwishNetTask(ClassifierTask):
             groups.setdefault(w.ctx, []).append(i)
         dev = next(module.parameters()).device
         for ctx, idx in groups.items():
-            lo, hi = self._target_frames(ctx)
             for b in range(0, len(idx), 64):
                 part = idx[b : b + 64]
                 x = torch.from_numpy(np.stack([windows[i].audio for i in part])).to(dev)
-                mfcc = logmel_mfcc_batch(x, self.fcfg)[1]
-                z = module(mfcc)[..., lo : hi + 1].mean(-1)
-                out[part] = z.argmax(-1).cpu().numpy()
+                out[part] = self.window_logits(module, x, ctx).argmax(-1).cpu().numpy()
         return out
 
     def evaluate(self, model: nn.Module, split: str = "test", **kw: Any) -> dict[str, Any]:
@@ -510,20 +552,20 @@ class WindowClassifierTask(ClassifierTask):
     with weights ``lam`` / ``1 - lam``, ``lam ~ Beta(mixup, mixup)``, one per batch) and the
     loss is the same blend of the two labels' cross-entropies.
 
-    With ``teachers`` (trained models of the same family and labels) and ``distill`` > 0 the
-    loss is ``(1 - distill) * cross-entropy + distill * T^2 * KL(teacher || student)`` at
-    temperature ``T``: the student learns the teachers' averaged soft labels of the same
-    (augmented, mixed) batch - knowledge distillation of an ensemble into one model.
+    With ``teachers`` (see :meth:`ClassifierTask.distilled`) the student also learns the
+    teachers' averaged soft labels of the same (augmented, mixed) batch.
     """
 
     mixup: ClassVar[float] = 0.0
-    teachers: tuple[nn.Module, ...] = ()
-    distill: ClassVar[float] = 0.0
-    temperature: ClassVar[float] = 2.0
 
-    def inputs(self, module: nn.Module, wave: Tensor) -> Tensor:
+    @classmethod
+    def inputs(cls, module: nn.Module, wave: Tensor) -> Tensor:
         """What the module takes, from a batch of 1 s waveforms (here: the waveforms)."""
         return wave
+
+    @classmethod
+    def window_logits(cls, module: nn.Module, audio: Tensor, ctx: int) -> Tensor:
+        return module(cls.inputs(module, audio[:, ctx:]))
 
     def batch(self, rng: np.random.Generator) -> tuple[Tensor, ...]:
         xs, ys = self.draw_examples(rng, self.batch_size, WINDOW)
@@ -547,21 +589,7 @@ class WindowClassifierTask(ClassifierTask):
         if len(batch) == 4:
             lam = batch[3].to(logits.device)
             loss = lam * loss + (1.0 - lam) * balanced_cross_entropy(logits, batch[2], w)
-        if self.teachers and self.distill > 0:
-            t = self.temperature
-            soft = self.soft_labels(x)
-            kd = torch.nn.functional.kl_div(
-                (logits / t).log_softmax(-1), soft, reduction="batchmean"
-            )
-            loss = (1.0 - self.distill) * loss + self.distill * t * t * kd
-        return loss
-
-    @torch.no_grad()
-    def soft_labels(self, wave: Tensor) -> Tensor:
-        """The teachers' class probabilities at temperature ``T``, averaged over teachers."""
-        t = self.temperature
-        probs = [(m(self.inputs(m, wave)) / t).softmax(-1) for m in self.teachers]
-        return torch.stack(probs).mean(0)
+        return self.distilled(loss, logits, x)
 
     @torch.inference_mode()
     def predict(self, module: nn.Module, windows: Sequence[EvalWindow]) -> np.ndarray:
@@ -569,7 +597,7 @@ class WindowClassifierTask(ClassifierTask):
         out = []
         for b in range(0, len(windows), 64):
             x = torch.from_numpy(np.stack([w.window for w in windows[b : b + 64]])).to(dev)
-            out.append(module(self.inputs(module, x)).argmax(-1).cpu().numpy())
+            out.append(self.window_logits(module, x, 0).argmax(-1).cpu().numpy())
         return np.concatenate(out)
 
 
@@ -592,7 +620,10 @@ class ImageTask(WindowClassifierTask):
         overrides.update(resolution=IMAGE_SIZE[0], crop_pct=1.0, interpolation="bilinear")
         return models.create(self.name, **overrides)
 
-    def inputs(self, module: nn.Module, wave: Tensor) -> Tensor:
+    teacher_families = ("mobilenet", "xception")
+
+    @classmethod
+    def inputs(cls, module: nn.Module, wave: Tensor) -> Tensor:
         """1 s waveforms -> normalised log-mel images."""
         cfg: Any = module.config
         img = logmel_images(wave)
@@ -609,6 +640,7 @@ class ESResNetTask(WindowClassifierTask):
     p_background = 0.15
     class_power = 0.5
     min_train_seconds: ClassVar[float] = 10.0  # a class needs this much training audio
+    teacher_families = ("esresnet",)
 
     def default_classes(self) -> tuple[str, ...]:
         secs: dict[str, float] = defaultdict(float)
