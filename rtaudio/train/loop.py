@@ -201,8 +201,9 @@ def _default_distill(opts: TrainOptions, hp: dict[str, Any]) -> float | None:
 def _load_teachers(
     opts: TrainOptions, task: Task, recorded: list[dict[str, str]], device: torch.device
 ) -> tuple[tuple[nn.Module, ...], list[dict[str, str]]]:
-    """``--teacher`` files (or, on resume, the ones the checkpoint recorded), checked: same
-    family and labels as this run, and on resume the very tensors the run started with."""
+    """``--teacher`` files (or, on resume, the ones the checkpoint recorded), checked: a family
+    this task learns from (``teacher_families``), this run's labels, and on resume the very
+    tensors the run started with."""
     paths = [Path(p) for p in opts.teachers] or [Path(r["file"]) for r in recorded]
     allowed = getattr(task, "teacher_families", ())
     loaded: list[nn.Module] = []
