@@ -815,6 +815,27 @@ def test_model_card_states_target_data_and_speed(
     assert "--steps 60 --seed 0 --batch-size 8 --lr 0.005 --val-every 30" in card
 
 
+def test_regenerating_a_card_keeps_its_notes_unless_told(
+    swish_run: tuple[Path, TrainOptions], tmp_path: Path
+) -> None:
+    """Re-measuring a card (no --notes) must not lose the notes written by hand."""
+    from rtaudio.train.card import card_notes
+
+    out, _ = swish_run
+    card = tmp_path / "card.md"
+    notes = "- **Why:** first line\n  continued.\n\n- second bullet"
+    write_card("swishnet_slim", out, None, notes, card)
+    assert card_notes(card.read_text()) == notes
+    write_card("swishnet_slim", out, None, out=card)  # regenerated: notes kept
+    text = card.read_text()
+    assert card_notes(text) == notes and text.count("## Notes") == 1
+    assert "## Reproduce / continue" in text  # the section after the notes is not swallowed
+    write_card("swishnet_slim", out, None, "", card)  # cleared on request
+    assert "## Notes" not in card.read_text()
+    for shipped in (Path(__file__).resolve().parents[1] / "models" / "weights").glob("*.md"):
+        assert card_notes(shipped.read_text()), shipped.name  # every shipped card has notes
+
+
 def test_model_card_states_speed_and_mixup_when_used(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "e.safetensors"
     train(_opts(tiny, out, "esresnet", steps=1, speed=0.15, mixup=0.4, class_power=0.0))

@@ -202,6 +202,12 @@ def _train_flags(meta: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def card_notes(card: str) -> str:
+    """The text of a card's Notes section ("" when it has none)."""
+    m = re.search(r"^## Notes\n(.*?)(?=^## |\Z)", card, flags=re.M | re.S)
+    return m.group(1).strip() if m else ""
+
+
 def _where(device: str | None) -> str:
     if not device or device == "cpu":
         return "one CPU thread of a 2-core machine shared with other jobs"
@@ -212,11 +218,19 @@ def write_card(
     name: str,
     weights: Path | None = None,
     eval_dir: Path | None = Path("tests/data/eval"),
-    notes: str = "",
+    notes: str | None = None,
     out: Path | None = None,
 ) -> Path:
+    """Write the card of ``weights`` to ``out`` (default: next to the weights).
+
+    ``notes`` is the text of the Notes section; ``None`` keeps the Notes of the card being
+    replaced (regenerating a card after a re-measurement must not lose what was written by
+    hand), ``""`` writes none.
+    """
     weights = Path(weights) if weights else shipped_weights_dir() / f"{name}.safetensors"
     out = out or weights.with_suffix(".md")
+    if notes is None:
+        notes = card_notes(out.read_text()) if out.is_file() else ""
     fam = models.get_variant(name).family
     model = models.load(weights, family=fam)
     meta: dict[str, Any] = getattr(model, "meta", {})
@@ -401,10 +415,17 @@ def main() -> None:
     p.add_argument("name")
     p.add_argument("--weights")
     p.add_argument("--eval", default="tests/data/eval")
-    p.add_argument("--notes", default="", help="text (or @FILE) for the Notes section")
+    p.add_argument(
+        "--notes",
+        default=None,
+        help="text (or @FILE) for the Notes section; default: keep the Notes of the card "
+        "being replaced; '' for none",
+    )
     p.add_argument("--out")
     a = p.parse_args()
-    notes = Path(a.notes[1:]).read_text() if a.notes.startswith("@") else a.notes
+    notes = a.notes
+    if notes is not None and notes.startswith("@"):
+        notes = Path(notes[1:]).read_text()
     path = write_card(
         a.name,
         Path(a.weights) if a.weights else None,
