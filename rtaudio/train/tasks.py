@@ -608,6 +608,7 @@ class ImageTask(WindowClassifierTask):
     batch_size = 32
     lr = 1e-3
     val_every = 250
+    teacher_families = ("mobilenet", "xception")
 
     def new_model(self) -> nn.Module:
         overrides: dict[str, Any] = {
@@ -619,8 +620,6 @@ class ImageTask(WindowClassifierTask):
         # the image commands resize / crop by these: identity for 128 x 128 spectrograms
         overrides.update(resolution=IMAGE_SIZE[0], crop_pct=1.0, interpolation="bilinear")
         return models.create(self.name, **overrides)
-
-    teacher_families = ("mobilenet", "xception")
 
     @classmethod
     def inputs(cls, module: nn.Module, wave: Tensor) -> Tensor:
