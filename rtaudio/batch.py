@@ -28,6 +28,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -575,11 +576,11 @@ def run_batch(
 
     seconds = {j: _duration_or_zero(j.src) for j in todo}
     bar = tqdm(
-        total=round(sum(seconds.values()), 1),
+        total=math.fsum(seconds.values()),
         unit="s",
         desc="processing",
         disable=not progress,
-        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]",
+        bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]",
     )
 
     def done(job: Job, row: dict[str, Any], files: Outputs) -> None:
@@ -588,7 +589,8 @@ def run_batch(
         except BatchError as e:  # this file's outputs would leave --out: its row says so
             row = summary_row(job.rel, None, str(e))
         rows.append(row)
-        bar.update(seconds[job])
+        # never past the total (float sums in another order), which tqdm would warn about
+        bar.update(min(seconds[job], bar.total - bar.n))
         write_summary(out, rows)
 
     try:

@@ -309,6 +309,22 @@ def test_same_stem_inputs_keep_their_extension(tmp_path: Path) -> None:
     assert names == ["talk.flac.labels.json", "talk.wav.labels.json"]
 
 
+def test_progress_ends_at_the_total_for_short_files(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
+) -> None:
+    # a third of a second at 48 kHz, 8 channels: the bar's total used to be rounded to 0.3 s
+    # while the file counted 0.333 s, so it ended at 111 % with a TqdmWarning on the terminal
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "short.wav", np.tile(_tone(1 / 3, 440, 0, 48_000)[:, None], (1, 8)), 48_000)
+    sf.write(src / "odd.wav", _tone(0.37, 300, 1), SR)
+    rows = run_batch([src], tmp_path / "out", EngineConfig(classifiers=()), progress=True)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    err = capfd.readouterr().err
+    assert "TqdmWarning" not in err and not [w for w in recwarn if "frac" in str(w.message)]
+    assert "100%" in err and "0.7/0.7 s audio" in err, err
+
+
 def test_outputs_never_leave_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from rtaudio.cli import main
 

@@ -1150,14 +1150,14 @@ def _progress(total: float, enabled: bool) -> Any:
         return None
     tty = sys.stderr.isatty()
     return tqdm(
-        total=round(total),
+        total=total,
         unit="s",
         unit_scale=False,
         desc="rtaudio data",
         dynamic_ncols=True,
         mininterval=0.5 if tty else 30.0,
         smoothing=0.05,
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} s audio "
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio "
         "[{elapsed}<{remaining}, {postfix}]",
     )
 
@@ -1222,7 +1222,7 @@ def build(cfg: BuildConfig) -> BuildResult:
         todo = todo[: cfg.stop_after]
     bar = _progress(total, cfg.progress)
     if bar is not None:
-        bar.update(round(sum(j.seconds for j in plan.jobs if j.id in done)))
+        bar.update(math.fsum(j.seconds for j in plan.jobs if j.id in done))
     failed: list[str] = []
     ran = 0
     by_id = {j.id: j for j in plan.jobs}
@@ -1237,7 +1237,7 @@ def build(cfg: BuildConfig) -> BuildResult:
                 _append_journal(journal_path, {"job": jid, "spec": job.spec_hash, "records": rows})
                 ran += 1
             if bar is not None:
-                bar.update(round(job.seconds))
+                bar.update(min(job.seconds, bar.total - bar.n))  # float sums: never past 100 %
                 bar.set_postfix_str(f"{sum(len(v) for v in done.values())} clips", refresh=False)
     finally:
         if bar is not None:
