@@ -8,6 +8,8 @@ duration). Speed lives here, never in timed unit tests.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -94,6 +96,37 @@ def _time_step(name: str, net: Any, chunk_ms: float, calls: int, warmup: int) ->
     )
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux ``/proc/cpuinfo``; elsewhere what ``platform`` says)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Hardware", "Processor") and value.strip():
+                    return " ".join(value.split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine() -> dict[str, Any]:
+    """What the timings were measured on: speeds mean little without it."""
+    return {
+        "cpu": cpu_name(),
+        "logical_cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    return (
+        f"machine: {m['cpu']} ({m['logical_cores']} logical cores), {m['threads']} torch "
+        f"thread(s), torch {m['torch']}, Python {m['python']}"
+    )
+
+
 def bench_models(
     names: Sequence[str] = CAUSAL_AUDIO_MODELS,
     chunks_ms: Sequence[float] = (10.0, 20.0),
@@ -109,7 +142,7 @@ def format_table(rows: Sequence[StepTiming]) -> str:
         f"{'model':<15} {'params':>10} {'GMAC/s':>8} {'chunk':>7} "
         f"{'median':>9} {'p95':>9} {'RTF':>7}"
     )
-    lines = [head, "-" * len(head)]
+    lines = [machine_line(machine()), head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r.model:<15} {r.params:>10,} {r.macs_per_second / 1e9:>8.3f} {r.chunk_ms:>5.0f}ms "
@@ -123,6 +156,7 @@ def to_json(rows: Sequence[StepTiming]) -> str:
         {
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
+            "machine": machine(),
             "models": [asdict(r) for r in rows],
         },
         indent=2,

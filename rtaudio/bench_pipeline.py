@@ -24,6 +24,7 @@ import soundfile as sf
 import torch
 
 from rtaudio.audiofile import read_audio
+from rtaudio.bench import machine, machine_line
 from rtaudio.config import SAMPLE_RATE, EngineConfig
 from rtaudio.pipeline import Processor
 
@@ -101,6 +102,7 @@ def bench_pipeline(
         )
     return {
         "threads": torch.get_num_threads(),
+        "machine": machine(),
         "audio_seconds": round(audio.size / SAMPLE_RATE, 3),
         "separate": separate,
         "classifiers": list(classifiers),
@@ -110,6 +112,7 @@ def bench_pipeline(
 
 def format_pipeline(report: dict[str, Any]) -> str:
     lines = [
+        machine_line(report["machine"]),
         f"pipeline: {report['audio_seconds']} s of audio, separate={report['separate']}, "
         f"classifiers={','.join(report['classifiers'])}, {report['threads']} thread",
         f"{'chunk':>6} {'RTF':>7} {'CPU':>7} {'p50':>8} {'p99':>8} {'max':>8}   "

@@ -94,7 +94,10 @@ def test_cli_lists_models_and_benchmarks_json() -> None:
         text=True,
         check=True,
     )
-    rows = json.loads(out.stdout)["models"]
+    report = json.loads(out.stdout)
+    rows = report["models"]
+    # what the timings were measured on
+    assert report["machine"]["cpu"] and report["machine"]["logical_cores"] >= 1
     assert [r["chunk_ms"] for r in rows] == [10.0, 20.0]
     assert all(r["rtf"] > 0 and r["median_ms"] <= r["p95_ms"] for r in rows)
     bad = subprocess.run(

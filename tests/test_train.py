@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import torch
 from tiny_corpus import make_tiny_corpus
 
 import rtaudio.models as models
+from rtaudio.bench import cpu_name
 from rtaudio.cli import main
 from rtaudio.features import FeatureConfig, offline_features
 from rtaudio.spectrogram_image import logmel_image, logmel_images
@@ -811,6 +813,8 @@ def test_model_card_states_target_data_and_speed(
     for text in ("parameters", "MACs", "RTF", "target", "held-out", "manifest sha256", "a note"):
         assert text in card
     assert "target **met**" in card or "target **not met**" in card
+    # speeds name the processor they were measured on
+    assert f"| speed (1 thread of {cpu_name()}, {os.cpu_count()} logical cores) |" in card
     # the reproduce line carries the run's own hyper-parameters (swish_run: lr 5e-3)
     assert "--steps 60 --seed 0 --batch-size 8 --lr 0.005 --val-every 30" in card
 

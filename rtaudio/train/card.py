@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 
 import rtaudio.models as models
-from rtaudio.bench import time_step
+from rtaudio.bench import cpu_name, time_step
 from rtaudio.modelstore import shipped_weights_dir
 from rtaudio.train.evaluate import EvalOptions, evaluate, interval_text
 
@@ -54,9 +55,16 @@ def speed(name: str, model: torch.nn.Module) -> dict[str, Any]:
     1 s window (and amortised over the engine's label hop)."""
     torch.set_num_threads(1)
     fam = models.get_variant(name).family
+    cpu = f"{cpu_name()}, {os.cpu_count()} logical cores"
     if fam in ("mitas", "tsenet", "swishnet"):
         t = time_step(name, 10.0, calls=400, net=model)
-        return {"chunk_ms": 10.0, "median_ms": t.median_ms, "p95_ms": t.p95_ms, "rtf": t.rtf}
+        return {
+            "chunk_ms": 10.0,
+            "median_ms": t.median_ms,
+            "p95_ms": t.p95_ms,
+            "rtf": t.rtf,
+            "cpu": cpu,
+        }
     cfg: Any = model.config
     if fam == "esresnet":
         x = torch.randn(1, 16000)
@@ -78,6 +86,7 @@ def speed(name: str, model: torch.nn.Module) -> dict[str, Any]:
         "median_ms": round(med, 3),
         "hop_ms": hop_ms,
         "rtf": round(med / hop_ms, 4),
+        "cpu": cpu,
     }
 
 
@@ -268,12 +277,12 @@ def write_card(
     ]
     if "chunk_ms" in sp:
         lines.append(
-            f"| speed (1 CPU thread, shared 2-core machine) | {sp['median_ms']:.3f} ms per 10 ms "
+            f"| speed (1 thread of {sp['cpu']}) | {sp['median_ms']:.3f} ms per 10 ms "
             f"chunk (p95 {sp['p95_ms']:.3f} ms): RTF **{sp['rtf']:.3f}** at 10 ms chunks |"
         )
     else:
         lines.append(
-            f"| speed (1 CPU thread, shared 2-core machine) | {sp['median_ms']:.2f} ms per 1 s "
+            f"| speed (1 thread of {sp['cpu']}) | {sp['median_ms']:.2f} ms per 1 s "
             f"window; at one label per {sp['hop_ms']:g} ms: RTF **{sp['rtf']:.3f}** |"
         )
     if meta.get("labels"):
