@@ -393,6 +393,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         live=not args.no_live,
         compare=Path(args.compare) if args.compare else None,
+        unseen_only=args.unseen_only,
     )
     try:
         report = evaluate(opts)
@@ -791,6 +792,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--mixtures", type=int, default=200, help="separator mixtures (default 200)")
     ev.add_argument("--seed", type=int, default=1234, help="seed of the separator mixtures")
     ev.add_argument("--no-live", action="store_true", help="skip SwishNet's live-engine check")
+    ev.add_argument(
+        "--unseen-only",
+        action="store_true",
+        help="leave out the split's sources that the weights (and --compare's) record having "
+        "learnt from, e.g. when the corpus was rebuilt and its splits moved",
+    )
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=_cmd_evaluate)
 

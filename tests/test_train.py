@@ -813,6 +813,8 @@ def test_model_card_states_target_data_and_speed(
     for text in ("parameters", "MACs", "RTF", "target", "held-out", "manifest sha256", "a note"):
         assert text in card
     assert "target **met**" in card or "target **not met**" in card
+    n = len(_train_sources(tiny))
+    assert f"- sources learnt from, with those of its start weights and teachers: {n}," in card
     # speeds name the processor they were measured on
     assert f"| speed (1 thread of {cpu_name()}, {os.cpu_count()} logical cores) |" in card
     # the reproduce line carries the run's own hyper-parameters (swish_run: lr 5e-3)
@@ -940,3 +942,130 @@ def test_config_overrides_make_a_variant(
         assert main([*base, "--data-workers", workers, "--steps", "1"]) == 2
         err = capsys.readouterr().err
         assert "--data-workers" in err and "Traceback" not in err
+
+
+def _corpus_copy(src: Path, dest: Path, change: Any) -> Path:
+    """A copy of a corpus whose manifest rows pass through ``change`` (a rebuilt corpus)."""
+    shutil.copytree(src, dest)
+    with open(src / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(dest / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(change(dict(r)) for r in rows)
+    return dest
+
+
+def _without_record(weights: Path, dest: Path) -> Path:
+    """``weights`` as written before files recorded their training sources."""
+    m = models.load(weights)
+    models.save(m, dest, meta={k: v for k, v in m.meta.items() if k != "trained_on"})
+    return dest
+
+
+def _train_sources(corpus: Path) -> set[str]:
+    with open(corpus / "manifest.csv", newline="") as f:
+        return {r["source"] for r in csv.DictReader(f) if r["split"] == "train"}
+
+
+def test_weights_record_the_sources_they_learnt_from_and_inherit_their_ancestors(
+    tiny: Path, swish_run: tuple[Path, TrainOptions], tmp_path: Path
+) -> None:
+    out, _ = swish_run
+    assert models.load(out).meta["trained_on"] == {
+        "sources": sorted(_train_sources(tiny)),
+        "complete": True,
+    }
+
+    def rename(r: dict[str, str]) -> dict[str, str]:
+        r["source"] = r["speaker"] = "other:" + r["source"]
+        return r
+
+    other = _corpus_copy(tiny, tmp_path / "other", rename)
+    # a fine-tune on another corpus learnt from both
+    ft = tmp_path / "ft.safetensors"
+    train(_opts(other, ft, "swishnet_slim", init=out, steps=2, val_every=1))
+    rec = models.load(ft).meta["trained_on"]
+    assert rec["sources"] == sorted(_train_sources(tiny) | _train_sources(other))
+    assert rec["complete"] is True
+    # an ancestor written before the record: what it learnt from is unknown
+    bare = _without_record(out, tmp_path / "bare.safetensors")
+    ft2 = tmp_path / "ft2.safetensors"
+    train(_opts(other, ft2, "swishnet_slim", init=bare, steps=2, val_every=1))
+    rec = models.load(ft2).meta["trained_on"]
+    assert rec == {"sources": sorted(_train_sources(other)), "complete": False}
+    # a distilled student learns from its teacher's sources too
+    st = tmp_path / "st.safetensors"
+    train(_opts(other, st, "swishnet_slim", teachers=(out,), steps=2, val_every=1))
+    assert set(models.load(st).meta["trained_on"]["sources"]) >= _train_sources(tiny)
+
+
+def test_evaluate_tells_and_leaves_out_sources_the_weights_learnt_from(
+    tiny: Path,
+    swish_run: tuple[Path, TrainOptions],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A rebuilt corpus moved a training speaker into test: evaluate says so, --unseen-only
+    scores the test split without it (exactly the original test windows)."""
+    from rtaudio.train import EvalOptions, evaluate
+
+    out, _ = swish_run
+    moved_src = "tiny:train:spk0"
+
+    def move(r: dict[str, str]) -> dict[str, str]:
+        if r["source"] == moved_src:
+            r["split"] = "test"
+        return r
+
+    moved = _corpus_copy(tiny, tmp_path / "moved", move)
+    opts = EvalOptions(model="swishnet_slim", data=moved, weights=out, live=False)
+    rep = evaluate(opts)
+    held = rep["held_out"]["files"][str(out)]
+    assert held == {
+        "recorded": True,
+        "complete": True,
+        "sources": 6,
+        "seen": 1,
+        "seen_examples": [moved_src],
+    }
+    clean = evaluate(
+        EvalOptions(model="swishnet_slim", data=moved, weights=out, live=False, unseen_only=True)
+    )
+    original = evaluate(EvalOptions(model="swishnet_slim", data=tiny, weights=out, live=False))
+    assert clean["held_out"]["left_out_sources"] == 1
+    assert clean["n"] == original["n"] < rep["n"]
+    assert clean["confusion"] == original["confusion"]
+    # through the CLI: the count is printed; a file without a record cannot be filtered
+    assert (
+        main(
+            [
+                "evaluate",
+                "swishnet_slim",
+                "--data",
+                str(moved),
+                "--weights",
+                str(out),
+                "--png",
+                "",
+                "--no-live",
+            ]
+        )
+        == 0
+    )
+    assert f"1 of the split's 6 sources are in {out}'s training" in capsys.readouterr().out
+    bare = _without_record(out, tmp_path / "bare.safetensors")
+    rc = main(
+        [
+            "evaluate",
+            "swishnet_slim",
+            "--data",
+            str(moved),
+            "--weights",
+            str(bare),
+            "--png",
+            "",
+            "--unseen-only",
+        ]
+    )
+    assert rc == 2 and "does not record the sources it learnt from" in capsys.readouterr().err

@@ -5,6 +5,7 @@
 * :mod:`rtaudio.train.tasks` -- per-family batches, losses, validation and test metrics;
 * :mod:`rtaudio.train.loop` -- the resumable training loop and the export;
 * :mod:`rtaudio.train.evaluate` -- held-out metrics of saved weights;
+* :mod:`rtaudio.train.provenance` -- the sources a weights file learnt from (held-out checks);
 * :mod:`rtaudio.train.metrics` -- SI-SNR, class-balanced cross-entropy, confusion matrices.
 """
 

@@ -22,6 +22,7 @@ import torch
 import rtaudio.models as models
 from rtaudio.bench import cpu_name, time_step
 from rtaudio.modelstore import shipped_weights_dir
+from rtaudio.train import provenance
 from rtaudio.train.evaluate import EvalOptions, evaluate, interval_text
 
 TARGETS = {
@@ -371,6 +372,17 @@ def write_card(
         lines.append(
             "- sources per kind / split: " + ", ".join(f"{k} {v}" for k, v in srcs.items())
         )
+    learnt = provenance.recorded(meta)
+    lines.append(
+        "- sources learnt from, with those of its start weights and teachers: "
+        + (
+            f"{len(learnt[0]):,}, listed in the file's `trained_on` metadata"
+            + ("" if learnt[1] else " (incomplete: an ancestor's sources are not recorded)")
+            + "; `rtaudio evaluate --unseen-only` leaves them out of any corpus"
+            if learnt is not None
+            else "not recorded (trained before rtaudio kept that record)"
+        )
+    )
     for kind, pk in data.get("packages", {}).items():
         lines.append(f"- {kind} from: {', '.join(pk)}")
     if data.get("licenses"):

@@ -19,7 +19,8 @@ from torch import nn
 
 import rtaudio.models as models
 from rtaudio.modelstore import weights_path
-from rtaudio.train.corpus import Corpus
+from rtaudio.train import provenance
+from rtaudio.train.corpus import Corpus, CorpusError
 from rtaudio.train.loop import TrainError
 from rtaudio.train.metrics import format_confusion, save_confusion_png
 from rtaudio.train.tasks import make_task, task_class
@@ -37,6 +38,7 @@ class EvalOptions:
     live: bool = True
     threads: int = 1
     compare: Path | None = None  # classifiers: another weights file, scored on the same windows
+    unseen_only: bool = False  # leave out the split's sources the weights record learning from
 
 
 def default_weights(name: str) -> Path:
@@ -60,10 +62,9 @@ def evaluate(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
     corpus = Corpus(opts.data, log)
     meta = getattr(model, "meta", {}) or {}
     labels = getattr(model.config, "labels", None) or meta.get("labels")
-    task = make_task(opts.model, corpus, train=False, classes=labels or None)
     baseline = None
     if opts.compare is not None:
-        if task.kind != "classifier":
+        if task_class(opts.model).kind != "classifier":
             raise TrainError(f"--compare applies to classifiers, not {opts.model}")
         baseline = load_trained(opts.model, opts.compare)
         other = (getattr(baseline, "meta", None) or {}).get("labels")
@@ -72,6 +73,8 @@ def evaluate(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
                 f"{opts.compare} predicts {', '.join(other or ['unnamed classes'])}, not the "
                 f"classes of {opts.weights or opts.model}: the two cannot be compared"
             )
+    held_out = _held_out_check(opts, corpus, meta, baseline)
+    task = make_task(opts.model, corpus, train=False, classes=labels or None)
     report = task.evaluate(
         model,
         opts.split,
@@ -82,6 +85,7 @@ def evaluate(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
     )
     if baseline is not None:
         report["baseline"]["weights"] = str(opts.compare)
+    report["held_out"] = held_out
     report["model"] = opts.model
     report["weights"] = str(Path(opts.weights) if opts.weights else default_weights(opts.model))
     report["data"] = str(opts.data)
@@ -92,6 +96,60 @@ def evaluate(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
         )
         report["png"] = str(opts.png)
     return report
+
+
+def _held_out_check(
+    opts: EvalOptions, corpus: Corpus, meta: dict[str, Any], baseline: nn.Module | None
+) -> dict[str, Any]:
+    """How many of the split's sources the weights (and ``--compare``'s) learnt from, by their
+    ``trained_on`` records; with ``opts.unseen_only`` those sources leave ``corpus``."""
+    files = {str(opts.weights or default_weights(opts.model)): meta}
+    if baseline is not None:
+        files[str(opts.compare)] = getattr(baseline, "meta", None) or {}
+    split_sources = {str(r["source"]) for r in corpus.select(opts.split)}
+    out: dict[str, Any] = {
+        "files": {f: provenance.describe(m, split_sources) for f, m in files.items()},
+        "unseen_only": opts.unseen_only,
+    }
+    if not opts.unseen_only:
+        return out
+    seen: set[str] = set()
+    for f, m in files.items():
+        rec = provenance.recorded(m)
+        if rec is None:
+            raise TrainError(
+                f"--unseen-only: {f} does not record the sources it learnt from (written before "
+                "rtaudio kept that record), so its unseen sources cannot be told apart"
+            )
+        seen |= rec[0] & split_sources
+    if seen == split_sources:
+        raise CorpusError(
+            f"--unseen-only: every {opts.split} source of {opts.data} was learnt from; nothing "
+            "is left to evaluate"
+        )
+    corpus.rows = [r for r in corpus.rows if r["split"] != opts.split or r["source"] not in seen]
+    out["left_out_sources"] = len(seen)
+    return out
+
+
+def _held_out_lines(held: dict[str, Any] | None) -> list[str]:
+    lines = []
+    for f, d in (held or {}).get("files", {}).items():
+        if not d["recorded"]:
+            lines.append(f"held out? {f} does not record the sources it learnt from")
+            continue
+        seen = d["seen"]
+        text = f"held out: {seen} of the split's {d['sources']} sources are in {f}'s training"
+        if seen:
+            text += f" (e.g. {', '.join(d['seen_examples'][:3])})"
+        if not d["complete"]:
+            text += "; its record is incomplete (an ancestor's sources are unknown)"
+        lines.append(text)
+    if held and held.get("left_out_sources") is not None:
+        lines.append(f"--unseen-only: {held['left_out_sources']} learnt-from sources left out")
+    elif any(d.get("seen") for d in (held or {}).get("files", {}).values()):
+        lines.append("(--unseen-only leaves them out)")
+    return lines
 
 
 def interval_text(iv: dict[str, list[float]]) -> str:
@@ -106,6 +164,7 @@ def interval_text(iv: dict[str, list[float]]) -> str:
 def format_report(rep: dict[str, Any]) -> str:
     """Human-readable text of an :func:`evaluate` report."""
     lines = [f"{rep['model']} on {rep['data']} [{rep['split']}]  weights {rep['weights']}"]
+    lines += _held_out_lines(rep.get("held_out"))
     if "confusion" in rep:
         lines.append(
             f"accuracy {rep['accuracy']:.4f}  balanced accuracy {rep['balanced_accuracy']:.4f}  "

@@ -33,6 +33,7 @@ from torch import nn
 import rtaudio.models as models
 from rtaudio import __version__
 from rtaudio.models.registry import config_from_dict, config_to_json, family_of_config
+from rtaudio.train import provenance
 from rtaudio.train.batches import BatchSource
 from rtaudio.train.corpus import Corpus
 from rtaudio.train.featurize import InputNorm, unfold_input_norm
@@ -238,10 +239,12 @@ def _load_teachers(
 
 def _init_weights(
     opts: TrainOptions, module: nn.Module, model: nn.Module, log: Callable[[str], None]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], tuple[set[str], bool] | None]:
     """``--init``: a checkpoint of the same model and config (its best weights, exactly), or
     any rtaudio weights file / checkpoint of another model, whose tensors are copied wherever
-    name and shape match (a warm start, e.g. TseNet's separator from trained MiTAS)."""
+    name and shape match (a warm start, e.g. TseNet's separator from trained MiTAS).
+
+    Returns what to record of the start, and the sources it learnt from (if it says)."""
     path = Path(opts.init)  # type: ignore[arg-type]
     info: dict[str, Any] = {"from": str(path)}
     if path.suffix == ".safetensors":
@@ -249,6 +252,7 @@ def _init_weights(
         src = loaded.state_dict()
         same = False
         meta = getattr(loaded, "meta", {}) or {}
+        learnt = provenance.recorded(meta)
         info.update(
             model=meta.get("model"),
             steps=meta.get("steps"),
@@ -258,6 +262,7 @@ def _init_weights(
         )
     else:
         init = load_checkpoint(path)
+        learnt = provenance.recorded(init["state"])
         best = init["state"].get("best_state")
         src = best or init["module"]
         same = init["model_name"] == opts.model and init["config"] == config_to_json(model.config)
@@ -274,7 +279,7 @@ def _init_weights(
             module.load_state_dict(src)
             step0 = init["state"]["best_step"] if best else init["state"]["step"]
             log(f"[{opts.model}] initialised from {path} (weights of step {step0})")
-            return info
+            return info, learnt
         if init["model_name"] != opts.model:
             # a wrapper's state (InputNorm) prefixes the model's names with "model."
             src = {k.removeprefix("model."): v for k, v in src.items()}
@@ -298,7 +303,7 @@ def _init_weights(
         f"({len(target) - len(copied)} keep their fresh initialisation)"
     )
     info["tensors_copied"] = f"{len(copied)} of {len(target)}"
-    return info
+    return info, learnt
 
 
 def _new_model(task: Task, overrides: dict[str, Any]) -> nn.Module:
@@ -399,7 +404,9 @@ def train(opts: TrainOptions) -> TrainResult:
     else:
         model = _new_model(task, opts.config)
     module = task.train_module(model)
-    init_info = _init_weights(opts, module, model, log) if opts.init and ck is None else None
+    init_info, init_learnt = (
+        _init_weights(opts, module, model, log) if opts.init and ck is None else (None, None)
+    )
     module = module.to(device)
     if opts.teachers or hp.get("teachers"):
         teachers, hp["teachers"] = _load_teachers(opts, task, hp.get("teachers") or [], device)
@@ -420,6 +427,7 @@ def train(opts: TrainOptions) -> TrainResult:
         "stopped": "",
         "device": "",
         "init": init_info,
+        provenance.KEY: None,
     }
     if ck is not None:
         module.load_state_dict(ck["module"])
@@ -436,6 +444,16 @@ def train(opts: TrainOptions) -> TrainResult:
         log(
             f"[{opts.model}] resumed {ckpt_path} at step {state['step']} "
             f"(best {state['best_score']:.4f} at step {state['best_step']})"
+        )
+    if state[provenance.KEY] is None:
+        # what this run learns from: its corpus's training sources, and its ancestors' (a
+        # checkpoint written before the record was kept: its --init's are unknown)
+        teachers = getattr(task, "teachers", ())
+        ancestors = [provenance.recorded(getattr(t, "meta", None)) for t in teachers]
+        if init_info is not None or (ck is not None and state["init"]):
+            ancestors.append(init_learnt)
+        state[provenance.KEY] = provenance.merge(
+            provenance.run_sources(task.corpus.rows), ancestors
         )
 
     def payload() -> dict[str, Any]:
@@ -493,6 +511,7 @@ def train(opts: TrainOptions) -> TrainResult:
         "best_step": state["best_step"],
         "stopped": _stop_label(state, stopped),
         "initialised_from": state.get("init"),
+        provenance.KEY: state[provenance.KEY],
         "hparams": hp,
         "wall_time_s": round(state["elapsed"], 1),
         "device": state.get("device") or str(device),
