@@ -247,7 +247,10 @@ def _cmd_spectrogram(args: argparse.Namespace) -> int:
     )
     images = sum(len(r.get("images", [])) for r in rows)
     failed = [r for r in rows if r["status"] != "ok"]
-    print(f"{images} images from {len(rows) - len(failed)} files in {args.out}", file=sys.stderr)
+    print(
+        f"{images} images from {len(rows) - len(failed)} of {len(rows)} files in {args.out}",
+        file=sys.stderr,
+    )
     for r in failed:
         print(f"  failed: {r['error']}", file=sys.stderr)
     return 1 if failed else 0

@@ -305,6 +305,7 @@ def test_spectrograms_stay_inside_out_and_stream_long_files(
     assert main(["spectrogram", str(audio), "--out", str(out), "--hop-s", "0.5"]) == 1
     err = capsys.readouterr().err
     assert "outside the output folder" in err and "Traceback" not in err
+    assert "5 images from 1 of 2 files" in err  # the refused file is counted, not hidden
     assert not list(outside.iterdir())
     assert len(list(out.glob("a.t*.png"))) == 5  # 3 s, 1 s windows every 0.5 s
     assert main(["spectrogram", str(audio), "--out", str(out), "--window-s", "0.001"]) == 2
