@@ -98,7 +98,21 @@ class Tagger:
     def reset(self) -> None:
         self.next_span = 0
 
-    def due_spans(self, received: int) -> list[int]:
+    def forget_before(self, oldest: int) -> None:
+        """Give up the spans that need samples before ``oldest``: audio the engine dropped
+        for longer than the history holds. They get no label; labelling resumes with the
+        first span whose span and window are still in the history."""
+        if oldest <= 0:
+            return
+        first = max(
+            -(-oldest // self.hop), -(-(oldest + self.window - self.lookahead) // self.hop) - 1
+        )
+        self.next_span = max(self.next_span, first)
+
+    def due_spans(self, audio: AudioHistory) -> list[int]:
+        """Spans whose window has fully arrived, from the oldest the history can still serve."""
+        received = audio.end
+        self.forget_before(received - audio.capacity)
         out = []
         while (self.next_span + 1) * self.hop + self.lookahead <= received:
             out.append(self.next_span)
@@ -146,7 +160,7 @@ class Tagger:
     def update(self, audio: AudioHistory) -> list[Label]:
         out: list[Label] = []
         received = audio.end
-        for k in self.due_spans(received):
+        for k in self.due_spans(audio):
             common, w_start, w_end = self.span(k, received)
             silent = self.silent(k, audio)
             out.append(self.label(common, None if silent else self.scores(w_start, w_end, audio)))
@@ -259,7 +273,7 @@ class ESResNetTagger(Tagger):
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="rtaudio-esresnet")
         received = audio.end
-        for k in self.due_spans(received):
+        for k in self.due_spans(audio):
             common, w_start, w_end = self.span(k, received)
             fut = None
             if not self.silent(k, audio):

@@ -168,7 +168,9 @@ class Processor:
 
     def skip(self, n: int) -> None:
         """Account for ``n`` dropped samples: stream time advances over them as silence, the
-        separator restarts (its history is broken), nothing is computed."""
+        separator restarts (its history is broken), nothing is computed; spans whose audio
+        has left the history (a drop longer than it holds) get no label
+        (:meth:`rtaudio.classify.Tagger.forget_before`)."""
         self.history.push(np.zeros(n, np.float32))
         self.features.skip(n)
         if self.separator is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -145,6 +146,50 @@ def test_drop_policy_under_a_slow_model(tmp_path: Path) -> None:
     assert chunks[-1].counters["dropped"] == engine.dropped
     # stream time keeps running across dropped chunks
     assert chunks[-1].end == pytest.approx(3.0, abs=0.02)
+
+
+class StallOnceTagger(Tagger):
+    """A model that hangs once, for longer than the audio history holds (a stalled machine)."""
+
+    def __init__(self, at_s: float, stall_s: float) -> None:
+        super().__init__("stall", ("x",), 10.0, 0.0, 10.0, silence_db=-120.0)
+        self.at, self.stall_s = round(at_s * SR), stall_s
+
+    def update(self, audio: AudioHistory) -> list:
+        if self.at is not None and audio.end >= self.at:
+            self.at = None
+            time.sleep(self.stall_s)
+        return []
+
+
+def test_a_stall_longer_than_the_history_drops_audio_and_labelling_goes_on(
+    tmp_path: Path,
+) -> None:
+    """After a 2.5 s stall the engine drops the backlog at once, more than the classifiers'
+    history holds: the spans of the dropped audio get no label, later ones do (the worker used
+    to die: 'samples [...] are not in the history')."""
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, _signal(6.0, 7), SR)
+    cfg = EngineConfig(source=str(wav), classifiers=("swishnet", "esresnet"))
+    engine = Engine(cfg)
+    results = engine.subscribe(100_000)
+    engine.prepare()
+    assert engine.processor is not None
+    engine.processor.taggers.insert(0, StallOnceTagger(at_s=1.0, stall_s=2.5))
+    history_s = engine.processor.history.capacity / SR
+    engine.start()
+    assert engine.wait(30)
+    engine.stop()
+    assert engine.status.state == "finished", engine.status.message
+    chunks = results.drain()
+    assert engine.dropped * cfg.chunk_ms / 1000 > history_s  # the drop outran the history
+    for model in cfg.classifiers:
+        spans = [(lab.start, lab.end) for c in chunks for lab in c.labels if lab.model == model]
+        starts = [a for a, _ in spans]
+        assert starts == sorted(starts) and len(set(starts)) == len(starts)
+        assert any(a < 1.0 for a in starts) and any(a > 4.0 for a in starts)  # before, after
+        gap = max(b - a for a, b in itertools.pairwise(starts))
+        assert gap > 1.0  # the dropped stretch has no labels
 
 
 def test_channel_drops_oldest_and_never_blocks() -> None:
