@@ -77,7 +77,9 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError) as e:
             raise models.WeightsError(f"{path}: not a readable safetensors file ({e})") from None
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # our error says it; torch's warning would only add noise
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for foreign / malicious files
         raise models.WeightsError(f"{path}: not a plain tensor checkpoint ({e})") from None
     for key in ("state_dict", "model", "state_dict_ema"):

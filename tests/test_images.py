@@ -114,6 +114,7 @@ def test_preprocess_resizes_crops_and_normalises() -> None:
     assert x[0].mean().item() == pytest.approx(expected, abs=1e-3)
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # a refused pickle: our error, no torch noise
 def test_timm_checkpoints_convert_on_load_and_pickles_are_refused(tmp_path: Path) -> None:
     torch.manual_seed(0)
     ours = models.create("mobilenet_v1").eval()

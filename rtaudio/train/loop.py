@@ -22,6 +22,7 @@ import signal
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +127,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise TrainError(f"no checkpoint at {path} (run without --resume to start)")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle: our error says it, not torch's warning
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a foreign or corrupt file
         raise TrainError(f"{path}: not a readable training checkpoint ({e})") from None
     if not isinstance(ck, dict) or ck.get("version") != CHECKPOINT_VERSION:
