@@ -70,9 +70,6 @@ def run_gui(
     from rtaudio.gui.settings import APPLICATION, ORGANIZATION, open_settings
     from rtaudio.gui.window import MainWindow
 
-    # the engine's worker shares the GIL with the drawing: hand it over more often than the
-    # default 5 ms, so a redraw delays a chunk by at most about 1 ms per GIL hand-over
-    sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
     app.setOrganizationName(ORGANIZATION)

@@ -1,10 +1,11 @@
 """The main window: controls on the left, live views on the right, errors in a banner.
 
-Threads: the window lives on the Qt thread. :class:`~rtaudio.gui.session.EngineSession` starts
-the engine on a helper thread; the engine computes on its worker. A :class:`QTimer` (every
-``TICK_MS``) drains the engine's channel without waiting, feeds the view models and redraws.
-Live controls (play / mute, input / separated, record, enroll) only set the engine's
-thread-safe controls. Nothing on the Qt thread waits on inference.
+Threads and processes: the window lives on the Qt thread. An
+:class:`~rtaudio.gui.session.EngineSession` runs the engine in a process of its own (started
+from a helper thread), so drawing never delays it. A :class:`QTimer` (every ``TICK_MS``) takes
+in what the engine sent without waiting, feeds the view models and redraws. Live controls (play
+/ mute, input / separated, record, enroll) are sent to the engine; only starting and stopping a
+recording wait for its answer (the file names). Nothing on the Qt thread waits on inference.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from rtaudio.gui.viewmodels import (
 )
 from rtaudio.gui.widgets import LatencyPanel, ScoreBars, SpectrogramView, TimelineView, WaveformView
 from rtaudio.pipeline import check_enrollment
+from rtaudio.remote import warm_up
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,7 +99,7 @@ class MainWindow(QMainWindow):
         threads: torch threads for the engine's worker.
     """
 
-    TICK_MS = 66  # ~15 redraws a second: smooth, and leaves the CPU (and GIL) to the engine
+    TICK_MS = 66  # ~15 redraws a second: smooth, and leaves most of the CPU to the engine
     VIEW_S = 6.0  # seconds of history in the waveform, spectrogram and timeline
 
     def __init__(
@@ -112,6 +114,7 @@ class MainWindow(QMainWindow):
         self.session: EngineSession | None = None
         self.recorded: list[Path] = []  # every WAV written in this window
         self.last_state = "idle"
+        self.latest_played = "none"  # what the output played last: input | separated | muted
         self._engine_message = ""
         self.waveform = WaveformModel(self.VIEW_S)
         self.spectrogram = SpectrogramModel(frames=int(self.VIEW_S * 100))
@@ -127,6 +130,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1360, 900)
+        warm_up()  # the engine's process server imports torch while the user sets up
         self.timer = QTimer(self)
         self.timer.setInterval(self.TICK_MS)
         self.timer.timeout.connect(self._tick)
@@ -605,6 +609,7 @@ class MainWindow(QMainWindow):
         self.spectrogram.clear()
         self.labels.clear()
         self.latency.reset(cfg.chunk_ms, cfg.max_backlog_ms)
+        self.latest_played = "none"
         self.session = EngineSession(cfg, threads=self.threads)
         self.session.engine.monitor = self.settings.monitor
         self.session.engine.muted = not self.settings.play
@@ -692,7 +697,8 @@ class MainWindow(QMainWindow):
         if st.input_name:
             parts.append(f"{Path(st.input_name).name} @ {st.input_rate} Hz")
         if st.output_name and s.cfg.play:
-            parts.append(f"→ {st.output_name}")
+            played = {"separated": "separated voice"}.get(self.latest_played, self.latest_played)
+            parts.append(f"→ {st.output_name} ({played})")
         parts.append(f"{self.labels.now:6.1f} s")
         if s.engine.recording:
             parts.append("REC")
@@ -749,6 +755,7 @@ class MainWindow(QMainWindow):
     def _consume(self, results: list[Any], s: EngineSession) -> None:
         if not results:
             return
+        self.latest_played = results[-1].played
         self.waveform.update(results)
         self.spectrogram.update(results)
         self.labels.update(results)

@@ -25,3 +25,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
         FeatureConfigError,
         BatchError,
     )
+
+
+def describe(e: BaseException) -> str:
+    """One line for a front end: the message of a user error (or an OS error: files,
+    devices), the exception's type too for anything else."""
+    if isinstance(e, (*user_errors(), OSError)):
+        return str(e)
+    return f"{type(e).__name__}: {e}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -69,6 +71,8 @@ def window(qtbot: QtBot, tmp_path: Path) -> Iterator[MainWindow]:
     while _rtaudio_threads() and time.monotonic() < end:
         time.sleep(0.05)
     assert not _rtaudio_threads(), "threads left after the window closed"
+    engines = [p for p in multiprocessing.active_children() if p.name == "rtaudio-engine"]
+    assert not engines, "engine processes left after the window closed"
 
 
 def _wait_idle(qtbot: QtBot, w: MainWindow, timeout: int = 15000) -> None:
@@ -247,6 +251,25 @@ def test_live_enrollment_counts_down_then_separates(
     window.stop()
 
 
+def test_a_crashed_engine_process_is_shown_and_the_window_goes_on(
+    qtbot: QtBot, window: MainWindow, audio: dict[str, Path]
+) -> None:
+    assert window.open_source(str(audio["both"]))
+    window.start()
+    qtbot.waitUntil(
+        lambda: window.session is not None and window.session.state == "running", timeout=15000
+    )
+    pid = window.session.engine.pid  # type: ignore[union-attr]
+    assert pid is not None and pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)  # as if it crashed
+    _wait_idle(qtbot, window)
+    assert window.last_state == "error" and window.start_button.isEnabled()
+    assert "Engine error: the engine process ended unexpectedly (signal 9)" in window.banner.text()
+    window.start()  # a new process, and labels again
+    qtbot.waitUntil(lambda: window.labels.latest.get("swishnet") is not None, timeout=15000)
+    window.stop()
+
+
 @pytest.mark.usefixtures("sound_card")
 def test_unknown_input_device_is_shown_not_fatal(qtbot: QtBot, window: MainWindow) -> None:
     window.refresh_devices()
@@ -271,12 +294,16 @@ def test_microphone_start_stop_record_and_ab_switch(
     window.start()
     qtbot.waitUntil(lambda: window.session is not None and window.session.state == "running")
     engine = window.session.engine  # type: ignore[union-attr]
+    assert engine.pid != os.getpid()  # the engine runs in a process of its own
+    # the controls reach it: what its status reports back, and what it plays
     window.set_monitor("input")
-    assert engine.monitor == "input"
+    qtbot.waitUntil(lambda: engine.monitor == "input", timeout=2000)
+    qtbot.waitUntil(lambda: window.latest_played == "input", timeout=2000)
     window.play_check.setChecked(False)
-    assert engine.muted
+    qtbot.waitUntil(lambda: engine.muted and window.latest_played == "muted", timeout=2000)
     window.play_check.setChecked(True)
     window.set_monitor("separated")
+    qtbot.waitUntil(lambda: window.latest_played == "separated", timeout=2000)
     assert window.input_combo.isEnabled() and window.output_combo.isEnabled()
     for kind, combo in (("input", window.input_combo), ("output", window.output_combo)):
         index = combo.findData("pulse")
