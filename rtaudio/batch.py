@@ -361,10 +361,7 @@ class FileProcessor:
         """The separator's aligned offline output, delayed like the stream (removed later)."""
         sep = self.processor.separator
         assert sep is not None
-        x = torch.from_numpy(audio)[None]
-        with torch.inference_mode():
-            y = sep.model(x, sep.embedding) if sep.embedding is not None else sep.model(x)
-        return np.concatenate((np.zeros(delay, np.float32), y[0, 0].numpy()))
+        return np.concatenate((np.zeros(delay, np.float32), sep.offline(audio)))
 
 
 def summary_row(rel: Path, doc: dict[str, Any] | None, error: str = "") -> dict[str, Any]:

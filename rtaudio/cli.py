@@ -193,6 +193,8 @@ def _cmd_process(args: argparse.Namespace) -> int:
     }
     if args.lookahead_ms is not None:
         overrides["swishnet_lookahead_ms"] = overrides["esresnet_lookahead_ms"] = args.lookahead_ms
+    if args.no_level:
+        overrides["level_separator"] = False
     cfg = config.load(args.config, **{k: v for k, v in overrides.items() if v is not None})
     if not 1 <= args.workers <= MAX_WORKERS:
         raise CliError(f"--workers must be 1..{MAX_WORKERS}")
@@ -435,6 +437,8 @@ def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
     }
     if args.play:
         o["play"] = True
+    if args.no_level:
+        o["level_separator"] = False
     if args.lookahead_ms is not None:
         o["swishnet_lookahead_ms"] = o["esresnet_lookahead_ms"] = args.lookahead_ms
     if getattr(args, "host_latency_ms", None) is not None:
@@ -477,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--separate", choices=["off", "mitas", "tsenet"], help="separation mode")
     m.add_argument("--enroll", metavar="WAV", help="target speaker clip for --separate tsenet")
     m.add_argument(
+        "--no-level",
+        action="store_true",
+        help="feed the separator the input as it is (default: brought to the level it was "
+        "trained on, and back)",
+    )
+    m.add_argument(
         "--enroll-seconds",
         type=float,
         metavar="N",
@@ -512,6 +522,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--config", help="TOML file of engine settings")
     pr.add_argument("--separate", choices=["off", "mitas", "tsenet"], help="write NAME.voice.wav")
     pr.add_argument("--enroll", metavar="WAV", help="target speaker for --separate tsenet")
+    pr.add_argument(
+        "--no-level",
+        action="store_true",
+        help="feed the separator the input as it is (default: brought to the level it was "
+        "trained on, and back)",
+    )
     pr.add_argument("--lookahead-ms", type=float, help="classifier lookahead, 0-500 ms")
     pr.add_argument("--chunk-ms", type=float, help="processing chunk (default 10 ms)")
     pr.add_argument("--classifiers", help="comma list: swishnet,esresnet")

@@ -34,6 +34,8 @@ class EngineConfig:
         realtime: pace a file source like a microphone (False: as fast as possible).
         chunk_ms: processing chunk (10 ms = 160 samples at 16 kHz).
         separate: ``off``, ``mitas`` (voice from background) or ``tsenet`` (target speaker).
+        level_separator: bring the separator's input to the level it was trained on (a causal
+            gain, :mod:`rtaudio.agc`) and give the separated voice the input's level back.
         enroll: WAV of the target speaker for ``tsenet``; or ``enroll_seconds`` of live input.
         play: play the separated voice (or the input when ``separate`` is off).
         playback_buffer_ms: jitter buffer before playback (re)starts: more is safer, less is
@@ -69,6 +71,7 @@ class EngineConfig:
     realtime: bool = True
     chunk_ms: float = 10.0
     separate: str = "off"
+    level_separator: bool = True
     enroll: str | None = None
     enroll_seconds: float = 0.0
     play: bool = False

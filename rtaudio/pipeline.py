@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rtaudio.agc import Leveller
 from rtaudio.classify import AudioHistory, ESResNetTagger, SwishNetTagger, Tagger, level_db
 from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
 from rtaudio.features import FeatureConfig, FeatureExtractor
@@ -22,13 +23,24 @@ from rtaudio.results import ChunkResult, Label, LatencyRecord
 
 
 class SeparatorStream:
-    """MiTAS or TseNet streamed chunk by chunk (zero lookahead)."""
+    """MiTAS or TseNet streamed chunk by chunk (zero lookahead).
 
-    def __init__(self, name: str, model: nn.Module, embedding: torch.Tensor | None = None) -> None:
+    With ``level`` (the default), a causal :class:`~rtaudio.agc.Leveller` brings the input to
+    the level the separators were trained on and gives the separated voice the input's level
+    back; :meth:`offline` does the same over a whole signal, and both agree to the sample."""
+
+    def __init__(
+        self,
+        name: str,
+        model: nn.Module,
+        embedding: torch.Tensor | None = None,
+        level: bool = True,
+    ) -> None:
         self.name = name
         self.model = model
         self.embedding = embedding
         self.latency = int(model.latency)  # type: ignore[arg-type]
+        self.leveller = Leveller(delay=self.latency) if level else None
         self.reset()
 
     def reset(self) -> None:
@@ -38,11 +50,28 @@ class SeparatorStream:
                 self.state = self.model.init_state(1, self.embedding)  # type: ignore[operator]
             else:
                 self.state = self.model.init_state(1)  # type: ignore[operator]
+        if self.leveller is not None:
+            self.leveller.reset()
 
     def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        lev = self.leveller
+        x = lev.apply(chunk) if lev is not None else chunk
         with torch.inference_mode():
-            y, self.state = self.model.step(torch.from_numpy(chunk)[None], self.state)  # type: ignore[operator]
-        return np.asarray(y[0, 0].numpy(), np.float32)
+            y, self.state = self.model.step(torch.from_numpy(x)[None], self.state)  # type: ignore[operator]
+        out = np.asarray(y[0, 0].numpy(), np.float32)
+        return lev.restore(out) if lev is not None else out
+
+    def offline(self, audio: np.ndarray) -> np.ndarray:
+        """The whole-signal ``forward`` (aligned with ``audio``, no delay), levelled the same
+        way as the stream; leaves the stream's state alone."""
+        lev = Leveller() if self.leveller is not None else None
+        x = lev.apply(audio) if lev is not None else audio
+        with torch.inference_mode():
+            t = torch.from_numpy(np.ascontiguousarray(x, np.float32))[None]
+            e = self.embedding
+            y = self.model(t, e) if e is not None else self.model(t)
+        out = np.asarray(y[0, 0].numpy(), np.float32)
+        return lev.restore(out) if lev is not None else out
 
 
 def check_enrollment(audio: np.ndarray) -> None:
@@ -125,7 +154,9 @@ class Processor:
         if cfg.separate != "off":
             self._sep_model, self.trained[cfg.separate] = load_model(cfg.separate, cfg.weights_dir)
             if cfg.separate == "mitas":
-                self.separator = SeparatorStream("mitas", self._sep_model)
+                self.separator = SeparatorStream(
+                    "mitas", self._sep_model, level=cfg.level_separator
+                )
             elif enrollment is not None:
                 self.enroll(enrollment)
         self.index = 0
@@ -139,7 +170,9 @@ class Processor:
         if self._sep_model is None or self.cfg.separate != "tsenet":
             raise ConfigError("enrollment needs separate=tsenet")
         emb = embed_enrollment(self._sep_model, audio)
-        self.separator = SeparatorStream("tsenet", self._sep_model, emb)
+        self.separator = SeparatorStream(
+            "tsenet", self._sep_model, emb, level=self.cfg.level_separator
+        )
 
     @property
     def algorithmic_ms(self) -> float:

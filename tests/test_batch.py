@@ -16,10 +16,12 @@ from odd_inputs import write_malformed_audio, write_unusual_audio
 from tiny_weights import save_tiny_weights
 
 from rtaudio import models
+from rtaudio.agc import Leveller
 from rtaudio.audiofile import read_audio
 from rtaudio.batch import BatchError, run_batch
 from rtaudio.config import EngineConfig
 from rtaudio.engine import Engine
+from rtaudio.modelstore import load_model
 
 SR = 16000
 EXE = str(Path(sys.executable).with_name("rtaudio"))
@@ -79,19 +81,42 @@ def test_process_tree_writes_mirrored_outputs_and_summary(tree: Path, tmp_path: 
     assert not list(out.rglob("*.part")) and not (out / "notes.labels.json").exists()
 
 
-def test_voice_is_sample_aligned_with_the_input(tree: Path, tmp_path: Path) -> None:
-    """Batch voice == the separator's offline (aligned) output: the stream delay is removed."""
+@pytest.mark.parametrize("level", [True, False])
+def test_voice_is_sample_aligned_with_the_input(tree: Path, tmp_path: Path, level: bool) -> None:
+    """Batch voice == the separator's offline (aligned) output: the stream delay is removed;
+    with the leveller, the network saw the levelled input and its output was scaled back."""
     torch.manual_seed(0)
     net = models.create("mitas")
     wdir = tmp_path / "weights"
     models.save(net, wdir / "mitas.safetensors")
-    cfg = EngineConfig(separate="mitas", classifiers=(), weights_dir=str(wdir))
+    cfg = EngineConfig(
+        separate="mitas", classifiers=(), weights_dir=str(wdir), level_separator=level
+    )
     run_batch([tree / "a.wav"], tmp_path / "out", cfg, progress=False)
     voice, _ = sf.read(tmp_path / "out" / "a.voice.wav", dtype="float32")
-    x = torch.from_numpy(read_audio(tree / "a.wav"))[None]
+    audio = read_audio(tree / "a.wav")
+    lev = Leveller()
+    x = torch.from_numpy(lev.apply(audio) if level else audio)[None]
     with torch.no_grad():
         expected = net.eval()(x)[0, 0].numpy()
+    if level:
+        expected = lev.restore(expected)
     np.testing.assert_allclose(voice, np.clip(expected, -1, 1), atol=2e-4)  # 16-bit WAV
+
+
+def test_no_level_flag_feeds_the_separator_the_input_as_it_is(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cmd = [EXE, "process", str(tree / "a.wav"), "--separate", "mitas", "--no-progress"]
+    subprocess.run([*cmd, "--out", str(out), "--no-level"], check=True, capture_output=True)
+    subprocess.run([*cmd, "--out", str(tmp_path / "lev")], check=True, capture_output=True)
+    plain, _ = sf.read(out / "a.voice.wav", dtype="float32")
+    levelled, _ = sf.read(tmp_path / "lev" / "a.voice.wav", dtype="float32")
+    net, trained = load_model("mitas")
+    assert trained
+    with torch.no_grad():
+        expected = net(torch.from_numpy(read_audio(tree / "a.wav"))[None])[0, 0].numpy()
+    np.testing.assert_allclose(plain, np.clip(expected, -1, 1), atol=2e-4)
+    assert np.abs(levelled - plain).max() > 1e-2  # the default levels the input
 
 
 def test_batch_labels_equal_live_engine_labels(tree: Path, tmp_path: Path) -> None:

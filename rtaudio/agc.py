@@ -1,0 +1,116 @@
+"""Causal level control for the separators: their input at the level they were trained on.
+
+MiTAS and TseNet have no input normalisation and were trained on mixtures between about -45
+and -14 dBFS RMS. Off that range they separate worse. Measured on the repository evaluation set
+(100 mixtures of 4 s, median SI-SNR improvement, input scaled to the median level given):
+
+| input level | -69 | -49 | -19 (as trained) | -9 | -4 dBFS |
+|---|---|---|---|---|---|
+| MiTAS as it is | 1.5 | 6.5 | 5.8 | 3.8 | 1.9 dB |
+| MiTAS levelled | 5.9 | 5.9 | 5.7 | 5.6 | 5.6 dB |
+| TseNet as it is | | -0.5 | 3.0 | -1.5 | dB |
+| TseNet levelled | | 2.2 | 3.0 | 2.9 | dB |
+
+A close microphone or a quiet one is easily that far off, so :class:`Leveller` scales the
+separator's input towards ``target_db`` and divides its output by the same gain: the separated
+voice keeps the input's level.
+
+How: the signal is cut into blocks of ``block`` samples counted from the start of the stream.
+After each block its level (dB) updates a running estimate (exponential in dB, faster when the
+level rises than when it falls; blocks below ``gate_db`` leave it alone, so digital silence does
+not pump the gain),
+and the gain for the next block is ``target - estimate`` dB within ``[-max_cut_db,
++max_boost_db]``, ramped linearly over the block from the previous gain. The gain of a sample
+therefore depends only on the samples of earlier blocks: the result is causal and the same for
+any chunking (the streaming path and the whole-file path agree to the sample).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+TARGET_DB = -25.0  # inside both separators' good range (see above)
+
+
+class Leveller:
+    """Per-sample gains for a stream; see the module docstring.
+
+    Args:
+        target_db: level (dBFS RMS) the separator should see.
+        max_boost_db, max_cut_db: how far the gain may go up / down.
+        block: samples per gain step (160: 10 ms at 16 kHz).
+        attack_s, release_s: time constants of the level estimate, rising / falling.
+        gate_db: blocks quieter than this do not move the estimate.
+        delay: samples by which the separator's output lags its input (the gains that
+            :meth:`restore` divides by are this much older).
+    """
+
+    def __init__(
+        self,
+        target_db: float = TARGET_DB,
+        max_boost_db: float = 30.0,
+        max_cut_db: float = 30.0,
+        block: int = 160,
+        attack_s: float = 0.2,
+        release_s: float = 1.0,
+        gate_db: float = -80.0,
+        delay: int = 0,
+        sample_rate: int = 16000,
+    ) -> None:
+        self.target_db = target_db
+        self.gain_range = (-max_cut_db, max_boost_db)
+        self.block = block
+        block_s = block / sample_rate
+        self.attack = 1.0 - math.exp(-block_s / attack_s)
+        self.release = 1.0 - math.exp(-block_s / release_s)
+        self.gate_db = gate_db
+        self.delay = delay
+        self.reset()
+
+    def reset(self) -> None:
+        self.level = self.target_db  # the estimate (dBFS); starting here: unity gain
+        self.gain = 1.0  # gain at the end of the last complete block
+        self.next_gain = 1.0  # gain the current block ramps to
+        self.filled = 0  # samples of the current block seen so far
+        self.acc = 0.0  # their sum of squares
+        self._pending = np.ones(self.delay, np.float32)  # gains of inputs not yet output
+
+    def _target_gain(self) -> float:
+        db = self.target_db - self.level
+        lo, hi = self.gain_range
+        return 10.0 ** (min(max(db, lo), hi) / 20.0)
+
+    def gains(self, x: np.ndarray) -> np.ndarray:
+        """The gains of the samples ``x`` (the stream's next ones), updating the estimate."""
+        out = np.empty(x.size, np.float32)
+        i = 0
+        while i < x.size:
+            take = min(self.block - self.filled, x.size - i)
+            pos = (np.arange(self.filled + 1, self.filled + take + 1)) / self.block
+            out[i : i + take] = self.gain + (self.next_gain - self.gain) * pos
+            seg = x[i : i + take].astype(np.float64)
+            self.acc += float(np.dot(seg, seg))
+            self.filled += take
+            i += take
+            if self.filled == self.block:
+                db = 10.0 * math.log10(self.acc / self.block + 1e-20)
+                if db > self.gate_db:
+                    rate = self.attack if db > self.level else self.release
+                    self.level += rate * (db - self.level)
+                self.gain, self.next_gain = self.next_gain, self._target_gain()
+                self.filled, self.acc = 0, 0.0
+        return out
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """``x`` scaled for the separator (the gains are kept for :meth:`restore`)."""
+        g = self.gains(x)
+        self._pending = np.concatenate((self._pending, g))
+        return (x * g).astype(np.float32)
+
+    def restore(self, y: np.ndarray) -> np.ndarray:
+        """The separator's output ``y`` (as many samples as went into :meth:`apply`, ``delay``
+        behind) at the input's level."""
+        g, self._pending = self._pending[: y.size], self._pending[y.size :]
+        return (y / g).astype(np.float32)
