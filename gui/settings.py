@@ -40,6 +40,7 @@ class GuiSettings:
     chunk_ms: int = 10
     lookahead_ms: int = 200
     separate: str = "off"
+    level_separator: bool = True  # the separators' input levelled (rtaudio.agc)
     enroll_wav: str = ""
     enroll_seconds: float = 3.0
     play: bool = False
@@ -56,6 +57,7 @@ class GuiSettings:
             source=self.source or None,
             chunk_ms=float(self.chunk_ms),
             separate=self.separate,
+            level_separator=self.level_separator,
             enroll=self.enroll_wav if tsenet and self.enroll_wav else None,
             enroll_seconds=self.enroll_seconds if tsenet and not self.enroll_wav else 0.0,
             play=self.play,

@@ -226,6 +226,12 @@ class MainWindow(QMainWindow):
             self.separate_combo.addItem(text, key)
         self.separate_combo.currentIndexChanged.connect(self._separation_changed)
         form.addRow("Mode", self.separate_combo)
+        self.level_check = QCheckBox("Level the input to -25 dBFS")
+        self.level_check.setToolTip(
+            "The separators were trained on input at about -45..-14 dBFS: a causal gain brings "
+            "the microphone there and is undone on the separated voice (applies at Start)"
+        )
+        form.addRow("Level", self.level_check)
         self.enroll_seconds_spin = QDoubleSpinBox()
         self.enroll_seconds_spin.setRange(0.5, 30.0)
         self.enroll_seconds_spin.setSingleStep(0.5)
@@ -345,6 +351,7 @@ class MainWindow(QMainWindow):
         self.separate_combo.setCurrentIndex(max(0, self.separate_combo.findData(s.separate)))
         self.enroll_seconds_spin.setValue(s.enroll_seconds)
         self.play_check.setChecked(s.play)
+        self.level_check.setChecked(s.level_separator)
         (self.hear_input if s.monitor == "input" else self.hear_separated).setChecked(True)
         self._show_source()
         self._show_enrollment()
@@ -360,6 +367,7 @@ class MainWindow(QMainWindow):
         s.separate = str(self.separate_combo.currentData())
         s.enroll_seconds = self.enroll_seconds_spin.value()
         s.play = self.play_check.isChecked()
+        s.level_separator = self.level_check.isChecked()
         s.monitor = "input" if self.hear_input.isChecked() else "separated"
 
     def save_settings(self) -> None:
@@ -668,6 +676,7 @@ class MainWindow(QMainWindow):
             self.enroll_seconds_spin,
         ):
             enroll_widget.setEnabled(tsenet)
+        self.level_check.setEnabled(idle and separating)
         self.hear_input.setEnabled(separating)
         self.hear_separated.setEnabled(separating)
 

@@ -85,10 +85,12 @@ def test_window_opens_with_its_controls(window: MainWindow) -> None:
     assert window.start_button.isEnabled() and not window.stop_button.isEnabled()
     assert window.chunk_spin.value() == 10 and window.lookahead_spin.value() == 100
     assert not window.enroll_record_button.isEnabled()  # enrollment is for TseNet only
+    assert window.level_check.isChecked() and not window.level_check.isEnabled()
     window.set_separation("tsenet")
     assert window.enroll_record_button.isEnabled() and window.hear_separated.isEnabled()
+    assert window.level_check.isEnabled()
     window.set_separation("off")
-    assert not window.hear_separated.isEnabled()
+    assert not window.hear_separated.isEnabled() and not window.level_check.isEnabled()
     assert window.swishnet_head.text() == "waiting for audio"
 
 
@@ -219,11 +221,15 @@ def test_tsenet_with_an_enrollment_wav_separates(
     audio: dict[str, Path],
 ) -> None:
     window.set_separation("tsenet")
+    window.level_check.setChecked(False)  # the input as it is (the default levels it)
     assert window.load_enrollment(str(audio["speech"]))
     assert window.open_source(str(audio["speech"]))
     window.start()
+    assert not window.level_check.isEnabled()  # applies at Start
     qtbot.waitUntil(lambda: window.waveform.has_voice, timeout=15000)
     assert window.session is not None and window.session.cfg.enroll
+    assert not window.session.cfg.level_separator
+    assert not GuiSettings.load(window.store).level_separator  # remembered
     # a new clip while running goes to the engine
     assert window.load_enrollment(str(audio["both"]))
     qtbot.waitUntil(

@@ -194,5 +194,7 @@ def test_settings_make_engine_configs() -> None:
     cfg = s.engine_config(record=True)
     assert (cfg.enroll, cfg.enroll_seconds) == ("target.wav", 0.0) and cfg.record_dir
     assert GuiSettings(separate="mitas", enroll_wav="t.wav").engine_config().enroll is None
+    assert s.engine_config().level_separator
+    assert not GuiSettings(level_separator=False).engine_config().level_separator
     with pytest.raises(ConfigError, match="chunk_ms"):
         GuiSettings(chunk_ms=0).engine_config()
