@@ -276,6 +276,18 @@ def test_a_crashed_engine_process_is_shown_and_the_window_goes_on(
     window.stop()
 
 
+def test_closing_while_the_engine_starts_leaves_nothing_behind(
+    qtbot: QtBot, window: MainWindow, audio: dict[str, Path]
+) -> None:
+    assert window.open_source(str(audio["both"]))
+    window.set_separation("mitas")
+    window.start()
+    assert window.session is not None and window.session.state == "starting"
+    t0 = time.monotonic()
+    window.close()  # the fixture checks that no thread or engine process is left
+    assert window.session is None and time.monotonic() - t0 < 10
+
+
 @pytest.mark.usefixtures("sound_card")
 def test_unknown_input_device_is_shown_not_fatal(qtbot: QtBot, window: MainWindow) -> None:
     window.refresh_devices()
