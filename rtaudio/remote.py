@@ -60,7 +60,7 @@ from rtaudio.results import ChunkResult
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.05  # how often the child sends what is new
+TICK_S = 0.03  # how often the child sends what is new (the window redraws every 66 ms)
 CALL_TIMEOUT_S = 15.0  # a control that needs an answer (the child may still be loading)
 # the controls a parent may call, as Engine methods (set_muted: the ``muted`` attribute)
 CONTROLS = frozenset(
@@ -292,6 +292,8 @@ class RemoteEngine:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the engine to stop, collect what it sent until then, end the child. Idempotent."""
+        if self.phase == "new":  # never started
+            return
         self._launched.wait(timeout)
         end = time.monotonic() + timeout
         with self._lock:

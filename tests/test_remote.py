@@ -177,3 +177,10 @@ def test_the_engine_process_ends_with_its_parent(speech: Path, tmp_path: Path) -
     while _alive(pid) and time.monotonic() < end:
         time.sleep(0.05)
     assert not _alive(pid), "the engine process outlived its parent"
+
+
+def test_stopping_an_engine_never_started_is_immediate(tmp_path: Path) -> None:
+    remote = RemoteEngine(EngineConfig(source=str(tmp_path / "x.wav")))
+    t0 = time.monotonic()
+    remote.stop()
+    assert time.monotonic() - t0 < 0.5 and remote.phase == "new" and remote.drain() == []
