@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self.recorded: list[Path] = []  # every WAV written in this window
         self.last_state = "idle"
         self.latest_played = "none"  # what the output played last: input | separated | muted
+        self.separator_gain_db: float | None = None  # the leveller's gain, latest chunk
         self._engine_message = ""
         self.waveform = WaveformModel(self.VIEW_S)
         self.spectrogram = SpectrogramModel(frames=int(self.VIEW_S * 100))
@@ -618,6 +619,7 @@ class MainWindow(QMainWindow):
         self.labels.clear()
         self.latency.reset(cfg.chunk_ms, cfg.max_backlog_ms)
         self.latest_played = "none"
+        self.separator_gain_db = None
         self.session = EngineSession(cfg, threads=self.threads)
         self.session.engine.monitor = self.settings.monitor
         self.session.engine.muted = not self.settings.play
@@ -709,6 +711,8 @@ class MainWindow(QMainWindow):
             played = {"separated": "separated voice"}.get(self.latest_played, self.latest_played)
             parts.append(f"→ {st.output_name} ({played})")
         parts.append(f"{self.labels.now:6.1f} s")
+        if self.separator_gain_db is not None:
+            parts.append(f"separator input gain {self.separator_gain_db:+.0f} dB")
         if s.engine.recording:
             parts.append("REC")
         self.state_label.setText("   ".join(parts))
@@ -765,6 +769,7 @@ class MainWindow(QMainWindow):
         if not results:
             return
         self.latest_played = results[-1].played
+        self.separator_gain_db = results[-1].separator_gain_db
         self.waveform.update(results)
         self.spectrogram.update(results)
         self.labels.update(results)

@@ -77,6 +77,12 @@ class Leveller:
         self.acc = 0.0  # their sum of squares
         self._pending = np.ones(self.delay, np.float32)  # gains of inputs not yet output
 
+    @property
+    def gain_db(self) -> float:
+        """The gain of the latest sample, dB."""
+        g = self.gain + (self.next_gain - self.gain) * self.filled / self.block
+        return 20.0 * math.log10(g)
+
     def _target_gain(self) -> float:
         db = self.target_db - self.level
         lo, hi = self.gain_range

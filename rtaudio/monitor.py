@@ -29,6 +29,7 @@ class TerminalView:
         self.tty = out.isatty()
         self.latest: dict[str, Label] = {}
         self.level_db = -120.0
+        self.gain_db: float | None = None  # the separator's input gain (leveller)
         self.stream_time = 0.0
         self._said = ("", "")  # (state, message) last written (non-terminal output)
 
@@ -37,6 +38,7 @@ class TerminalView:
             for lab in r.labels:
                 self.latest[lab.model] = lab
             self.level_db = r.level_db
+            self.gain_db = r.separator_gain_db
             self.stream_time = r.end
 
     def render(self, s: LatencySummary) -> str:
@@ -46,7 +48,8 @@ class TerminalView:
             f"rtaudio monitor  [{st.state}]  input: {st.input_name} @ {st.input_rate} Hz"
             + (f"  output: {st.output_name}" if st.output_name else ""),
             f"time {self.stream_time:7.1f} s   level {self.level_db:6.1f} dBFS   "
-            f"separation: {cfg.separate}{' (playing)' if cfg.play else ''}",
+            f"separation: {cfg.separate}{' (playing)' if cfg.play else ''}"
+            + (f"   input gain {self.gain_db:+5.1f} dB" if self.gain_db is not None else ""),
         ]
         untrained = [k for k, v in st.trained.items() if not v]
         if untrained:

@@ -61,6 +61,11 @@ class SeparatorStream:
         out = np.asarray(y[0, 0].numpy(), np.float32)
         return lev.restore(out) if lev is not None else out
 
+    @property
+    def gain_db(self) -> float | None:
+        """The leveller's current gain on the input (None without it)."""
+        return self.leveller.gain_db if self.leveller is not None else None
+
     def offline(self, audio: np.ndarray) -> np.ndarray:
         """The whole-signal ``forward`` (aligned with ``audio``, no delay), levelled the same
         way as the stream; leaves the stream's state alone."""
@@ -266,6 +271,7 @@ class Processor:
             separated=voice is not None,
             audio=chunk.copy(),
             voice=voice,
+            separator_gain_db=self.separator.gain_db if self.separator is not None else None,
         )
         self.index += 1
         return result, voice

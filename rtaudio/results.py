@@ -102,6 +102,7 @@ class ChunkResult:
     audio: np.ndarray | None = None  # [n] the 16 kHz input chunk (for waveform views)
     voice: np.ndarray | None = None  # [n] the separated voice of the chunk, when separating
     played: str = "none"  # what the output played: input | separated | muted | none
+    separator_gain_db: float | None = None  # the leveller's gain on the separator's input
 
 
 class Channel(Generic[T]):

@@ -117,3 +117,37 @@ def test_the_leveller_rescues_mitas_on_loud_input() -> None:
 
     plain, levelled = median_improvement(False), median_improvement(True)
     assert levelled > plain + 1.0 and levelled > 4.0, (plain, levelled)
+
+
+def test_each_chunk_reports_the_separators_input_gain() -> None:
+    from io import StringIO
+
+    from rtaudio.config import EngineConfig
+    from rtaudio.engine import Engine
+    from rtaudio.latency import LatencyStats
+    from rtaudio.monitor import TerminalView
+    from rtaudio.pipeline import Processor
+
+    def proc_summary(rs: list) -> object:
+        stats = LatencyStats()
+        for r in rs:
+            stats.add(r.latency)
+        return stats.summary()
+
+    rng = np.random.default_rng(5)
+    loud = (rng.standard_normal(16000 * 3) * 10 ** (-8 / 20)).astype(np.float32)  # -8 dBFS
+    cfg = EngineConfig(separate="mitas", classifiers=())
+    proc = Processor(cfg)
+    results = [proc.process(c, 0.0)[0] for c in loud.reshape(-1, 160)]
+    gains = [r.separator_gain_db for r in results]
+    assert gains[0] == pytest.approx(0.0, abs=0.5)  # unity until the level is known
+    assert gains[-1] == pytest.approx(TARGET_DB + 8, abs=1.0)  # then cut to the target
+    view = TerminalView(Engine(cfg), StringIO())  # what `rtaudio monitor` shows
+    view.update(results)
+    assert f"input gain {gains[-1]:+5.1f} dB" in view.render(proc_summary(results))
+    for off in (
+        EngineConfig(separate="mitas", classifiers=(), level_separator=False),
+        EngineConfig(classifiers=()),
+    ):
+        result, _ = Processor(off).process(loud[:160], 0.0)
+        assert result.separator_gain_db is None

@@ -113,6 +113,7 @@ def test_file_source_shows_labels_latency_and_records(
     assert len(window.esresnet_bars.scores()) == 5
     assert window.timeline_view.shown["swishnet"]
     assert "after its end" in window.swishnet_head.text()
+    assert "separator input gain" in window.state_label.text()  # the leveller is on
     # the lookahead is visible: the newest label ends at least 100 ms before "now"
     delay = window.labels.delay("swishnet")
     assert delay is not None and delay >= 0.1 - 1e-6
