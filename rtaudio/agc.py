@@ -77,6 +77,15 @@ class Leveller:
         self.acc = 0.0  # their sum of squares
         self._pending = np.ones(self.delay, np.float32)  # gains of inputs not yet output
 
+    def restart(self) -> None:
+        """A new stream after a gap (dropped audio, a reconnected device): the separator starts
+        again, so the gains waiting for its output go; the level estimate and the gain stay, the
+        source being most likely as loud as before."""
+        g = self.gain + (self.next_gain - self.gain) * self.filled / self.block
+        self.gain = self.next_gain = g
+        self.filled, self.acc = 0, 0.0
+        self._pending = np.full(self.delay, g, np.float32)
+
     @property
     def gain_db(self) -> float:
         """The gain of the latest sample, dB."""

@@ -51,7 +51,7 @@ class SeparatorStream:
             else:
                 self.state = self.model.init_state(1)  # type: ignore[operator]
         if self.leveller is not None:
-            self.leveller.reset()
+            self.leveller.restart()
 
     def __call__(self, chunk: np.ndarray) -> np.ndarray:
         lev = self.leveller
@@ -175,9 +175,13 @@ class Processor:
         if self._sep_model is None or self.cfg.separate != "tsenet":
             raise ConfigError("enrollment needs separate=tsenet")
         emb = embed_enrollment(self._sep_model, audio)
+        old = self.separator
         self.separator = SeparatorStream(
             "tsenet", self._sep_model, emb, level=self.cfg.level_separator
         )
+        if old is not None and old.leveller is not None:  # a new target, the same microphone
+            self.separator.leveller = old.leveller
+            old.leveller.restart()
 
     @property
     def algorithmic_ms(self) -> float:

@@ -151,3 +151,27 @@ def test_each_chunk_reports_the_separators_input_gain() -> None:
     ):
         result, _ = Processor(off).process(loud[:160], 0.0)
         assert result.separator_gain_db is None
+
+
+def test_the_gain_survives_a_gap_and_a_new_target() -> None:
+    """Dropped audio restarts the separator, a new enrollment replaces it: the microphone is as
+    loud as before, so the leveller keeps its gain instead of starting from unity again."""
+    from rtaudio.config import EngineConfig
+    from rtaudio.pipeline import Processor
+
+    rng = np.random.default_rng(6)
+    loud = (rng.standard_normal(16000 * 3) * 10 ** (-6 / 20)).astype(np.float32)
+    cfg = EngineConfig(separate="tsenet", enroll_seconds=1.0, classifiers=())
+    proc = Processor(cfg, enrollment=loud[:16000])
+    for c in loud.reshape(-1, 160):
+        proc.process(c, 0.0)
+    assert proc.separator is not None
+    settled = proc.separator.gain_db
+    assert settled == pytest.approx(TARGET_DB + 6, abs=1.0)
+    proc.skip(1600)  # audio dropped: the separator restarts
+    assert proc.separator.gain_db == pytest.approx(settled, abs=1e-4)
+    r, _ = proc.process(loud[:160], 0.0)
+    assert r.separator_gain_db == pytest.approx(settled, abs=0.5)
+    proc.enroll(loud[16000:32000])  # a new target speaker
+    r, _ = proc.process(loud[160:320], 0.0)
+    assert r.separator_gain_db == pytest.approx(settled, abs=0.5)
