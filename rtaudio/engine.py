@@ -915,7 +915,8 @@ class Engine:
         self._lost_since = None
         self.reconnects += 1
         if self.processor is not None and self.processor.separator is not None:
-            self.processor.separator.reset()  # the audio has a gap: restart its history
+            # the audio has a gap: restart its history (the same device: keep its level)
+            self.processor.separator.reset(keep_level=True)
         self.status.state = running_state
         self.status.message = f"{what} device back after {gap:.1f} s; resumed"
         log.warning("%s", self.status.message)

@@ -45,6 +45,7 @@ def _compare_paths(fp: FileProcessor, src: Path) -> tuple[dict[str, Any], dict[s
         out[stream["separation"]] = {
             "samples": int(v_stream.size),
             "max_abs_diff": float(np.abs(v_stream - v_off).max()) if v_stream.size else 0.0,
+            "peak": float(np.abs(v_off).max()) if v_off.size else 0.0,
         }
     return out, stream
 
@@ -123,6 +124,8 @@ def run_parity(
         else:
             report["streaming_vs_offline"][model] = {
                 "max_abs_voice_diff": max(r["max_abs_diff"] for r in rs),
+                # the voice keeps the input's level (rtaudio.agc): relative to each file's peak
+                "max_rel_voice_diff": max(r["max_abs_diff"] / max(r["peak"], 1e-9) for r in rs),
                 "samples": sum(r["samples"] for r in rs),
             }
     sw_classes = ["speech", "music", "noise"]
@@ -186,7 +189,8 @@ def _markdown(r: dict[str, Any]) -> str:
             )
         else:
             lines.append(
-                f"| {model} | {v['samples']} samples | {v['max_abs_voice_diff']:.2e} (voice) | - |"
+                f"| {model} | {v['samples']} samples | {v['max_abs_voice_diff']:.2e} (voice; "
+                f"{v['max_rel_voice_diff']:.1e} of its peak) | - |"
             )
     lines += ["", "## SwishNet vs the spectrogram image classifiers", ""]
     for kind, v in r["image_agreement"].items():

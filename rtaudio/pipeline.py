@@ -43,7 +43,10 @@ class SeparatorStream:
         self.leveller = Leveller(delay=self.latency) if level else None
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, keep_level: bool = False) -> None:
+        """Start the separator again; ``keep_level``: the same source after a gap (dropped
+        audio, a reconnected device), so the leveller keeps its gain (a new stream or another
+        device: it starts from unity)."""
         # inference mode: the embedding is an inference tensor (see embed_enrollment)
         with torch.inference_mode():
             if self.embedding is not None:
@@ -51,7 +54,10 @@ class SeparatorStream:
             else:
                 self.state = self.model.init_state(1)  # type: ignore[operator]
         if self.leveller is not None:
-            self.leveller.restart()
+            if keep_level:
+                self.leveller.restart()
+            else:
+                self.leveller.reset()
 
     def __call__(self, chunk: np.ndarray) -> np.ndarray:
         lev = self.leveller
@@ -216,7 +222,7 @@ class Processor:
         self.history.push(np.zeros(n, np.float32))
         self.features.skip(n)
         if self.separator is not None:
-            self.separator.reset()
+            self.separator.reset(keep_level=True)
 
     def process(
         self, chunk: np.ndarray, adc_time: float, dequeued: float | None = None, backlog: int = 0

@@ -175,3 +175,5 @@ def test_the_gain_survives_a_gap_and_a_new_target() -> None:
     proc.enroll(loud[16000:32000])  # a new target speaker
     r, _ = proc.process(loud[160:320], 0.0)
     assert r.separator_gain_db == pytest.approx(settled, abs=0.5)
+    proc.reset()  # a new stream (the next file of a batch): from unity again, as offline
+    assert proc.separator.gain_db == 0.0

@@ -57,6 +57,7 @@ def test_parity_report(tmp_path: Path) -> None:
     assert so["swishnet"]["max_abs_score_diff"] < 1e-4 and so["swishnet"]["label_agreement"] == 1.0
     assert so["esresnet"]["max_abs_score_diff"] < 1e-4
     assert so["mitas"]["max_abs_voice_diff"] < 1e-4 and so["mitas"]["samples"] > 60000
+    assert so["mitas"]["max_rel_voice_diff"] < 1e-4
     for kind in ("mobilenet", "xception"):
         v = rep["image_agreement"][kind]
         assert 0.0 <= v["agreement"] <= 1.0
