@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 from odd_inputs import write_malformed_audio, write_unusual_audio
+from signals import interruptible
 from tiny_weights import save_tiny_weights
 
 from rtaudio import models
@@ -241,7 +242,9 @@ def test_ctrl_c_mid_batch_leaves_no_partial_files_and_resumes(tmp_path: Path) ->
         "--classifiers",
         "swishnet",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(out.glob("*.labels.json"))) < 2:
         time.sleep(0.05)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from odd_inputs import stale_header_wav, write_malformed_audio, write_unusual_audio
+from signals import interruptible
 
 from audio_server import PrivateCard, pa_env
 
@@ -109,6 +110,7 @@ def test_monitor_ctrl_c_stops_cleanly_and_flushes(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=pa_env(),
+        preexec_fn=interruptible,
     )
     log = tmp_path / "log.jsonl"
     deadline = time.monotonic() + 30
@@ -203,6 +205,7 @@ def test_monitor_stays_up_while_the_sound_server_restarts(
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=interruptible,
         )
         try:
             _wait_for(lambda: _stream_time(log) >= 1.0, 40, "the monitor to capture audio")
@@ -247,6 +250,7 @@ def test_kill_9_while_recording_loses_at_most_a_chunk(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=pa_env(),
+        preexec_fn=interruptible,
     )
     _wait_for(lambda: _stream_time(log) >= 1.5, 40, "1.5 s of stream")
     t = _stream_time(log)
