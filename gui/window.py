@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from rtaudio.audiofile import AudioFileError, probe, read_audio
+from rtaudio.audiofile import AudioFileError, check_enrollment, probe, read_audio
 from rtaudio.config import ConfigError
 from rtaudio.devices import DeviceError, list_devices, refresh
 from rtaudio.gui.session import EngineSession, describe
@@ -51,7 +51,6 @@ from rtaudio.gui.viewmodels import (
     countdown_text,
 )
 from rtaudio.gui.widgets import LatencyPanel, ScoreBars, SpectrogramView, TimelineView, WaveformView
-from rtaudio.pipeline import check_enrollment
 from rtaudio.remote import warm_up
 
 log = logging.getLogger(__name__)

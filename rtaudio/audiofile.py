@@ -28,7 +28,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from rtaudio.config import SAMPLE_RATE
+from rtaudio.config import SAMPLE_RATE, ConfigError
 
 MAX_SAMPLE = 1000.0  # |x| above this (60 dB over full scale) means a corrupt float file
 
@@ -92,6 +92,23 @@ def mixdown(block: np.ndarray) -> np.ndarray:
     if block.ndim == 1:
         return block.astype(np.float32, copy=False)
     return block.mean(axis=1, dtype=np.float32)
+
+
+def level_db(x: np.ndarray) -> float:
+    """RMS level in dBFS (-120 for digital silence)."""
+    if x.size == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    return max(-120.0, 20.0 * np.log10(max(rms, 1e-6)))
+
+
+def check_enrollment(audio: np.ndarray) -> None:
+    """Raise :class:`ConfigError` unless ``audio`` (16 kHz) can enroll a speaker: at least
+    0.5 s, not silent. Needs no model, so front ends can check a clip before using it."""
+    if audio.size < SAMPLE_RATE // 2:
+        raise ConfigError(f"enrollment is {audio.size / SAMPLE_RATE:.2f} s; need at least 0.5 s")
+    if level_db(audio) < -60:
+        raise ConfigError("enrollment is silent (below -60 dBFS)")
 
 
 def check_samples(x: np.ndarray, where: str, start: int = 0, rate: int | None = None) -> None:

@@ -18,19 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from rtaudio.audiofile import level_db as level_db
 from rtaudio.config import SAMPLE_RATE
 from rtaudio.features import FeatureConfig, Frames
 from rtaudio.results import Label
 
 SILENCE = "silence"
-
-
-def level_db(x: np.ndarray) -> float:
-    """RMS level in dBFS (-120 for digital silence)."""
-    if x.size == 0:
-        return -120.0
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    return max(-120.0, 20.0 * np.log10(max(rms, 1e-6)))
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

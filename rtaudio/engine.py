@@ -54,7 +54,6 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +66,7 @@ from rtaudio.audiofile import (
     WAV_MAX_BYTES,
     AudioFileError,
     CrashSafeWav,
+    check_enrollment,
     check_samples,
     mixdown,
     probe,
@@ -76,9 +76,9 @@ from rtaudio.audiofile import (
 from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
 from rtaudio.devices import DeviceError, resolve
 from rtaudio.latency import LatencyStats, LatencySummary
-from rtaudio.pipeline import Processor, check_enrollment
+from rtaudio.pipeline import Processor
 from rtaudio.resample import StreamResampler
-from rtaudio.results import Bus, Channel, ChunkResult, LatencyRecord
+from rtaudio.results import Bus, Channel, ChunkResult, EngineStatus, LatencyRecord
 from rtaudio.ring import RingBuffer
 
 log = logging.getLogger(__name__)
@@ -474,17 +474,6 @@ class WavRecorder:
 
 
 # ----------------------------------------------------------------------------------- engine
-
-
-@dataclass
-class EngineStatus:
-    # idle | enrolling | running | reconnecting | finished | error | stopped
-    state: str = "idle"
-    message: str = ""
-    input_name: str = ""
-    output_name: str = ""
-    input_rate: int = 0
-    trained: dict[str, bool] = field(default_factory=dict)
 
 
 class Engine:

@@ -6,30 +6,36 @@ bug and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib
+import sys
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    from rtaudio.audiofile import AudioFileError
-    from rtaudio.batch import BatchError
-    from rtaudio.config import ConfigError
-    from rtaudio.devices import DeviceError
-    from rtaudio.features import FeatureConfigError
-    from rtaudio.models import ConfigError as ModelConfigError
-    from rtaudio.models import WeightsError
+# (module, class) of every user error
+_USER_ERRORS = (
+    ("rtaudio.config", "ConfigError"),
+    ("rtaudio.devices", "DeviceError"),
+    ("rtaudio.audiofile", "AudioFileError"),
+    ("rtaudio.models", "WeightsError"),
+    ("rtaudio.models", "ConfigError"),
+    ("rtaudio.features", "FeatureConfigError"),
+    ("rtaudio.batch", "BatchError"),
+)
 
-    return (
-        ConfigError,
-        DeviceError,
-        AudioFileError,
-        WeightsError,
-        ModelConfigError,
-        FeatureConfigError,
-        BatchError,
-    )
+
+def user_errors(loaded_only: bool = False) -> tuple[type[BaseException], ...]:
+    """The user-error classes. ``loaded_only``: only those of modules already imported (an
+    exception can only be an instance of a class that exists, and importing the others, torch
+    among them, just to say no would stall a window for a second)."""
+    out = []
+    for module, name in _USER_ERRORS:
+        if loaded_only and module not in sys.modules:
+            continue
+        out.append(getattr(importlib.import_module(module), name))
+    return tuple(out)
 
 
 def describe(e: BaseException) -> str:
     """One line for a front end: the message of a user error (or an OS error: files,
     devices), the exception's type too for anything else."""
-    if isinstance(e, (*user_errors(), OSError)):
+    if isinstance(e, (*user_errors(loaded_only=True), OSError)):
         return str(e)
     return f"{type(e).__name__}: {e}"

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from rtaudio.agc import Leveller
+from rtaudio.audiofile import check_enrollment as check_enrollment
 from rtaudio.classify import AudioHistory, ESResNetTagger, SwishNetTagger, Tagger, level_db
 from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
 from rtaudio.features import FeatureConfig, FeatureExtractor
@@ -83,15 +84,6 @@ class SeparatorStream:
             y = self.model(t, e) if e is not None else self.model(t)
         out = np.asarray(y[0, 0].numpy(), np.float32)
         return lev.restore(out) if lev is not None else out
-
-
-def check_enrollment(audio: np.ndarray) -> None:
-    """Raise :class:`ConfigError` unless ``audio`` (16 kHz) can enroll a speaker: at least
-    0.5 s, not silent. Needs no model, so front ends can check a clip before using it."""
-    if audio.size < SAMPLE_RATE // 2:
-        raise ConfigError(f"enrollment is {audio.size / SAMPLE_RATE:.2f} s; need at least 0.5 s")
-    if level_db(audio) < -60:
-        raise ConfigError("enrollment is silent (below -60 dBFS)")
 
 
 def embed_enrollment(model: nn.Module, audio: np.ndarray) -> torch.Tensor:

@@ -53,10 +53,9 @@ from pathlib import Path
 from typing import Any
 
 from rtaudio.config import EngineConfig
-from rtaudio.engine import Engine, EngineStatus
 from rtaudio.errors import describe, user_errors
 from rtaudio.latency import LatencyStats, LatencySummary
-from rtaudio.results import ChunkResult
+from rtaudio.results import ChunkResult, EngineStatus
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +157,7 @@ def serve(
     os.environ.clear()
     os.environ.update(environ)
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    from rtaudio.engine import Engine  # torch: here, not in the front end's process
 
     engine = Engine(cfg, threads=threads)
     channel = engine.subscribe(maxsize=4096)

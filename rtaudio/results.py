@@ -85,6 +85,19 @@ class LatencyRecord:
     background_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class EngineStatus:
+    """What the engine is doing (written by its worker, read by front ends)."""
+
+    # idle | enrolling | running | reconnecting | finished | error | stopped
+    state: str = "idle"
+    message: str = ""
+    input_name: str = ""
+    output_name: str = ""
+    input_rate: int = 0
+    trained: dict[str, bool] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class ChunkResult:
     """Everything the engine computed for one chunk."""

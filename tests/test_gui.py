@@ -408,3 +408,28 @@ def test_a_lost_device_is_shown_and_the_window_resumes(
     qtbot.waitUntil(lambda: "back after" in window.banner.text(), timeout=5000)
     window.stop()
     assert window.session is None and window.start_button.isEnabled()
+
+
+def test_the_window_process_does_not_load_torch(tmp_path: Path) -> None:
+    """torch and the models live in the engine's process: the window starts faster and holds
+    ~200 MB less (an error shown in the window does not import them either)."""
+    code = f"""
+import sys
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from rtaudio.config import ConfigError
+from rtaudio.gui.settings import open_settings
+from rtaudio.gui.window import MainWindow
+w = MainWindow(open_settings({str(tmp_path / "s.ini")!r}), persist=False)
+w.show_message(__import__("rtaudio.errors").errors.describe(ConfigError("bad")), "error")
+app.processEvents()
+w.close()
+heavy = ("torch", "librosa", "rtaudio.engine", "rtaudio.models")
+print(sorted(m for m in heavy if m in sys.modules))
+"""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
