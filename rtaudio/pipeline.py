@@ -86,11 +86,35 @@ class SeparatorStream:
         return lev.restore(out) if lev is not None else out
 
 
+PAUSE_DB = 40.0  # enrollment frames this far below the loudest one are pauses
+PAUSE_FRAME = 320  # 20 ms at 16 kHz
+
+
+def without_pauses(audio: np.ndarray) -> np.ndarray:
+    """The 20 ms frames of an enrollment clip within ``PAUSE_DB`` of its loudest frame, joined
+    (the whole clip if that leaves under 0.5 s).
+
+    TseNet's speaker encoder averages over the whole clip, so pauses and room noise dilute the
+    embedding: on the repository set (median SI-SDR improvement) the shipped TseNet gives
+    2.97 dB from the clips as they are and 3.49 dB without their pauses; with 2 s of -70 dBFS
+    noise after each clip (a live enrollment that goes on after the speaker stopped) 2.51 dB
+    as it is, 3.45 dB without. On corpus v6's test split: 5.87 -> 6.00 dB."""
+    k = audio.size // PAUSE_FRAME
+    if k == 0:
+        return audio
+    frames = audio[: k * PAUSE_FRAME].reshape(k, PAUSE_FRAME)
+    db = 10.0 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-12)
+    kept = frames[db > db.max() - PAUSE_DB].reshape(-1)
+    return kept if kept.size >= SAMPLE_RATE // 2 else audio
+
+
 def embed_enrollment(model: nn.Module, audio: np.ndarray) -> torch.Tensor:
-    """TseNet speaker embedding of a 16 kHz enrollment clip (at least 0.5 s of non-silence)."""
+    """TseNet speaker embedding of a 16 kHz enrollment clip (at least 0.5 s of non-silence),
+    its pauses left out (:func:`without_pauses`)."""
     check_enrollment(audio)
+    x = np.ascontiguousarray(without_pauses(audio), np.float32)
     with torch.inference_mode():
-        return model.embed(torch.from_numpy(np.ascontiguousarray(audio, np.float32))[None])  # type: ignore[operator]
+        return model.embed(torch.from_numpy(x)[None])  # type: ignore[operator]
 
 
 @dataclass

@@ -283,6 +283,61 @@ def test_tsenet_refuses_silent_or_short_enrollment(tmp_path: Path) -> None:
         Engine(EngineConfig(source=str(short), separate="tsenet", enroll=str(short))).prepare()
 
 
+def test_enrollment_pauses_are_left_out_of_the_embedding() -> None:
+    from rtaudio.modelstore import load_model
+    from rtaudio.pipeline import embed_enrollment, without_pauses
+
+    rng = np.random.default_rng(11)
+    voice = (rng.standard_normal(320 * 100) * 0.1).astype(np.float32)  # 2 s at -20 dBFS
+    gap = np.zeros(SR, np.float32)
+    hiss = (rng.standard_normal(2 * SR) * 10 ** (-70 / 20)).astype(np.float32)
+    clip = np.concatenate((voice[: 320 * 40], gap, voice[320 * 40 :], hiss))
+    np.testing.assert_array_equal(without_pauses(clip), voice)
+    short = np.concatenate((voice[: 320 * 10], gap))  # 0.2 s of voice: too little, all kept
+    np.testing.assert_array_equal(without_pauses(short), short)
+    model, trained = load_model("tsenet")
+    assert trained
+    torch.testing.assert_close(embed_enrollment(model, clip), embed_enrollment(model, voice))
+
+
+def test_a_live_enrollment_that_runs_on_after_the_speaker_stopped() -> None:
+    """2 s of quiet room after each enrollment clip (as when the user stops talking before the
+    countdown ends): the shipped TseNet separates as well as from the clip alone, which it
+    does not when the pause is averaged into the speaker embedding (measured on 100
+    mixtures: 3.45 against 2.51 dB)."""
+    from rtaudio.modelstore import load_model
+    from rtaudio.pipeline import embed_enrollment
+    from rtaudio.train.corpus import Corpus
+    from rtaudio.train.metrics import si_snr
+    from rtaudio.train.tasks import make_task
+
+    model, trained = load_model("tsenet")
+    assert trained
+    task = make_task("tsenet", Corpus(Path(__file__).parent / "data" / "eval"), train=False)
+    exs = task.mixtures("test", 100, 1234)
+    rng = np.random.default_rng(12)
+
+    def median_improvement(trim: bool) -> float:
+        imp = []
+        for e in exs:
+            room = (rng.standard_normal(2 * SR) * 10 ** (-70 / 20)).astype(np.float32)
+            enrollment = np.concatenate((e["enrollment"], room))
+            if trim:
+                emb = embed_enrollment(model, enrollment)
+            else:
+                with torch.inference_mode():
+                    emb = model.embed(torch.from_numpy(enrollment)[None])
+            with torch.inference_mode():
+                y = model(torch.from_numpy(e["mixture"])[None], emb)[:, 0]
+            t = torch.from_numpy(e["target"])[None]
+            mix = torch.from_numpy(e["mixture"])[None]
+            imp.append(float(si_snr(y, t)[0] - si_snr(mix, t)[0]))
+        return float(np.median(imp))
+
+    plain, trimmed = median_improvement(False), median_improvement(True)
+    assert trimmed > plain + 0.5, (plain, trimmed)
+
+
 # ------------------------------------------------------------------ hardening (issue 7)
 
 
