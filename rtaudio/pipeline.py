@@ -96,7 +96,7 @@ def without_pauses(audio: np.ndarray) -> np.ndarray:
 
     TseNet's speaker encoder averages over the whole clip, so pauses and room noise dilute the
     embedding: on the repository set (median SI-SDR improvement) the shipped TseNet gives
-    2.97 dB from the clips as they are and 3.49 dB without their pauses; with 2 s of -70 dBFS
+    2.97 dB from the clips as they are and 3.45 dB without their pauses; with 2 s of -70 dBFS
     noise after each clip (a live enrollment that goes on after the speaker stopped) 2.51 dB
     as it is, 3.45 dB without. On corpus v6's test split: 5.87 -> 6.00 dB."""
     k = audio.size // PAUSE_FRAME
