@@ -173,12 +173,15 @@ def _stream_time(log: Path) -> float:
     return stats[-1]["t"] if stats else 0.0
 
 
-def _strict_wav_frames(path: Path) -> int:
-    """Frames per the header, read with the strict stdlib reader; the header must account
-    for the whole file."""
+def _strict_wav_frames(path: Path, chunk: int = 160) -> int:
+    """Frames per the header, read with the strict stdlib reader; the header must account for
+    the whole file but the chunk being written when the process was killed (its samples are
+    written before the header is updated: a kill between the two leaves them after the data
+    the header declares, where readers ignore them)."""
     with wave.open(str(path)) as w:
         frames = w.getnframes()
-    assert path.stat().st_size == 44 + 2 * frames, "stale WAV header"
+    extra = path.stat().st_size - (44 + 2 * frames)
+    assert 0 <= extra <= 2 * chunk, f"stale WAV header ({extra} bytes beyond it)"
     return frames
 
 
@@ -277,7 +280,7 @@ def test_wavs_left_by_a_crash_are_repaired(tmp_path: Path) -> None:
     with wave.open(str(stale)) as w:
         assert w.getnframes() == 0  # strict readers see nothing
     assert main(["repair-wav", str(stale)]) == 0
-    assert _strict_wav_frames(stale) == pcm.size
+    assert _strict_wav_frames(stale, chunk=0) == pcm.size
     assert main(["repair-wav", str(stale)]) == 0  # idempotent: "header was correct"
     (tmp_path / "notes.wav").write_text("not a wav")
     assert main(["repair-wav", str(tmp_path / "notes.wav")]) == 1
@@ -292,7 +295,7 @@ def test_wavs_left_by_a_crash_are_repaired(tmp_path: Path) -> None:
     engine.start_recording(rec, "input")
     engine.stop_recording()
     assert "repaired 1 recording" in engine.status.message
-    assert _strict_wav_frames(left) == 8000
+    assert _strict_wav_frames(left, chunk=0) == 8000
 
 
 def test_monitor_refuses_bad_sources_in_one_line(
