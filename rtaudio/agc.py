@@ -18,11 +18,10 @@ voice keeps the input's level.
 How: the signal is cut into blocks of ``block`` samples counted from the start of the stream.
 After each block its level (dB) updates a running estimate (exponential in dB, faster when the
 level rises than when it falls; blocks below ``gate_db`` leave it alone, so digital silence does
-not pump the gain),
-and the gain for the next block is ``target - estimate`` dB within ``[-max_cut_db,
-+max_boost_db]``, ramped linearly over the block from the previous gain. The gain of a sample
-therefore depends only on the samples of earlier blocks: the result is causal and the same for
-any chunking (the streaming path and the whole-file path agree to the sample).
+not pump the gain), and the gain for the next block is ``target - estimate`` dB within
+``[-max_cut_db, +max_boost_db]``, ramped linearly over the block from the previous gain. The
+gain of a sample therefore depends only on the samples of earlier blocks: the result is causal
+and the same for any chunking (the streaming path and the whole-file path agree to the sample).
 """
 
 from __future__ import annotations
@@ -81,16 +80,19 @@ class Leveller:
         """A new stream after a gap (dropped audio, a reconnected device): the separator starts
         again, so the gains waiting for its output go; the level estimate and the gain stay, the
         source being most likely as loud as before."""
-        g = self.gain + (self.next_gain - self.gain) * self.filled / self.block
+        g = self._latest()
         self.gain = self.next_gain = g
         self.filled, self.acc = 0, 0.0
         self._pending = np.full(self.delay, g, np.float32)
 
+    def _latest(self) -> float:
+        """The gain of the latest sample (on the ramp of the current block)."""
+        return self.gain + (self.next_gain - self.gain) * self.filled / self.block
+
     @property
     def gain_db(self) -> float:
         """The gain of the latest sample, dB."""
-        g = self.gain + (self.next_gain - self.gain) * self.filled / self.block
-        return 20.0 * math.log10(g)
+        return 20.0 * math.log10(self._latest())
 
     def _target_gain(self) -> float:
         db = self.target_db - self.level

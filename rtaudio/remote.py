@@ -42,7 +42,6 @@ import itertools
 import logging
 import multiprocessing as mp
 import os
-import pickle
 import queue
 import signal
 import threading
@@ -135,12 +134,11 @@ def _control(engine: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, An
 
 
 def _portable(e: BaseException) -> BaseException:
-    """``e`` if it survives pickling, else a RuntimeError with its description."""
-    try:
-        pickle.loads(pickle.dumps(e))
-    except Exception:
-        return RuntimeError(describe(e))
-    return e
+    """What crosses the pipe for a failed control: OS errors and rtaudio's user errors as they
+    are (plain message classes), anything else as a RuntimeError with its description."""
+    if isinstance(e, (OSError, *user_errors())):
+        return e
+    return RuntimeError(describe(e))
 
 
 def serve(

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from rtaudio.audiofile import read_audio
-from rtaudio.config import EngineConfig
+from rtaudio.config import ConfigError, EngineConfig
 from rtaudio.engine import Engine
 from rtaudio.remote import RemoteEngine
 from rtaudio.results import ChunkResult
@@ -105,6 +105,8 @@ def test_controls_cross_the_pipe_with_their_errors(speech: Path, tmp_path: Path)
         blocker.write_text("")
         with pytest.raises(OSError):
             remote.start_recording(blocker / "sub", "input")
+        with pytest.raises(ConfigError, match="record='sideways'"):  # a user error, as is
+            remote.start_recording(tmp_path, "sideways")
         assert remote.recording  # the recording in progress goes on
         assert remote.stop_recording() == paths and not remote.recording
         # a control nobody waits for: its failure shows in the status message
@@ -148,7 +150,7 @@ def test_a_killed_engine_process_is_an_error_not_a_hang(speech: Path) -> None:
 
 CHILD = """
 import os, sys, time
-from rtaudio.config import EngineConfig
+from rtaudio.config import ConfigError, EngineConfig
 from rtaudio.remote import RemoteEngine
 
 if __name__ == "__main__":
