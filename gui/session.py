@@ -16,17 +16,11 @@ import threading
 
 from rtaudio.config import EngineConfig
 from rtaudio.errors import describe as describe
-from rtaudio.errors import user_errors as engine_user_errors
 from rtaudio.latency import LatencySummary
 from rtaudio.remote import RemoteEngine
 from rtaudio.results import ChunkResult
 
 log = logging.getLogger(__name__)
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """The engine's user-facing errors, plus OS errors (files, devices) shown in the window."""
-    return (*engine_user_errors(), OSError)
 
 
 class EngineSession:

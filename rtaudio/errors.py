@@ -33,9 +33,12 @@ def user_errors(loaded_only: bool = False) -> tuple[type[BaseException], ...]:
     return tuple(out)
 
 
+def is_user_error(e: BaseException) -> bool:
+    """A user error or an OS error (files, devices): its message is for the user."""
+    return isinstance(e, (*user_errors(loaded_only=True), OSError))
+
+
 def describe(e: BaseException) -> str:
-    """One line for a front end: the message of a user error (or an OS error: files,
-    devices), the exception's type too for anything else."""
-    if isinstance(e, (*user_errors(loaded_only=True), OSError)):
-        return str(e)
-    return f"{type(e).__name__}: {e}"
+    """One line for a front end: the message of a user error, the exception's type too for
+    anything else."""
+    return str(e) if is_user_error(e) else f"{type(e).__name__}: {e}"

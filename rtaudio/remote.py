@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from rtaudio.config import EngineConfig
-from rtaudio.errors import describe, user_errors
+from rtaudio.errors import describe, is_user_error
 from rtaudio.latency import LatencyStats, LatencySummary
 from rtaudio.results import ChunkResult, EngineStatus
 
@@ -136,7 +136,7 @@ def _control(engine: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, An
 def _portable(e: BaseException) -> BaseException:
     """What crosses the pipe for a failed control: OS errors and rtaudio's user errors as they
     are (plain message classes), anything else as a RuntimeError with its description."""
-    if isinstance(e, (OSError, *user_errors())):
+    if is_user_error(e):
         return e
     return RuntimeError(describe(e))
 
@@ -167,7 +167,7 @@ def serve(
             engine.start()
             outcome["error"] = None
         except Exception as e:  # reported to the parent, shown there
-            if not isinstance(e, (*user_errors(), OSError)):
+            if not is_user_error(e):
                 log.exception("engine start failed")
             outcome["error"] = describe(e)
 
