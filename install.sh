@@ -39,6 +39,7 @@ DATA_PACKAGES=(
   tuxpaint-stamps-default megaglest-data warzone2100-data openarena-data ufoai-sound  # events
   flightgear-data-base scorched3d-data torcs-data supertux-data redeclipse-data     # events
   simutrans-pak64 gcompris-qt-data                                                  # events, music
+  openclonk-data trigger-rally-data gl-117-data freedink-data                       # events
 )
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if [ "$DATA" -eq 1 ]; then

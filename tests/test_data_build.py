@@ -381,6 +381,101 @@ def test_sounds_inside_qt_resource_bundles(tmp_path: Path) -> None:
         rcc_names(str(tmp_path / "fake.rcc"))
 
 
+def _write_ocg(path: Path, tree: dict[str, object]) -> None:
+    """An OpenClonk group as the game writes one (scrambled header, entry table, data, child
+    groups nested; the whole gzip stream with its magic bytes changed to 1E 8C)."""
+    import gzip
+    import struct
+
+    def scramble(h: bytes) -> bytes:
+        b = bytearray(h)
+        for i in range(0, len(b) - 2, 3):
+            b[i], b[i + 2] = b[i + 2], b[i]
+        return bytes(x ^ 237 for x in b)
+
+    def group(items: dict[str, object]) -> bytes:
+        header = b"RedWolf Design GrpFolder".ljust(28, b"\0")
+        header += struct.pack("<iii", 1, 2, len(items)).ljust(204 - 28, b"\0")
+        table, data = b"", b""
+        for name, item in items.items():
+            child = isinstance(item, dict)
+            payload = group(item) if isinstance(item, dict) else bytes(item)  # type: ignore[arg-type]
+            entry = name.encode().ljust(260, b"\0")
+            entry += struct.pack("<iiiii", 0, int(child), len(payload), 0, len(data))
+            table += entry.ljust(316, b"\0")
+            data += payload
+        return scramble(header) + table + data
+
+    packed = gzip.compress(group(tree))
+    path.write_bytes(b"\x1e\x8c" + packed[2:])
+
+
+def test_sounds_inside_openclonk_groups(tmp_path: Path) -> None:
+    """OpenClonk keeps its sounds in .ocg groups (scrambled, gzip-like, nested): members of
+    child groups list with their folders and decode byte for byte; a wrong member, a damaged
+    group or a file that is no group is a clear error."""
+    from rtaudio.data.audio import AudioError, audio_duration, load_audio, ocg_names, read_bytes
+
+    x = (0.3 * np.sin(np.arange(8000) * 0.05)).astype(np.float32)
+    sf.write(tmp_path / "t.wav", x, 16000, subtype="PCM_16")
+    sf.write(tmp_path / "r.ogg", x[:4000], 16000)
+    wav, ogg = (tmp_path / "t.wav").read_bytes(), (tmp_path / "r.ogg").read_bytes()
+    bundle = tmp_path / "Sound.ocg"
+    _write_ocg(
+        bundle,
+        {
+            "authors.txt": b"credits",
+            "Environment.ocg": {"Lightning.ocg": {"Thunder1.wav": wav}, "Rain.ogg": ogg},
+            "Fire.ocg": {"Fire.wav": wav},
+        },
+    )
+    assert ocg_names(str(bundle)) == [
+        "Environment.ocg/Lightning.ocg/Thunder1.wav",
+        "Environment.ocg/Rain.ogg",
+        "Fire.ocg/Fire.wav",
+        "authors.txt",
+    ]
+    assert src._archive_names("Environment.ocg/", bundle) == [
+        "Environment.ocg/Lightning.ocg/Thunder1.wav",
+        "Environment.ocg/Rain.ogg",
+    ]
+    member = f"{bundle}::Environment.ocg/Lightning.ocg/Thunder1.wav"
+    assert read_bytes(member) == wav
+    assert read_bytes(f"{bundle}::Environment.ocg/Rain.ogg") == ogg
+    y = load_audio(member)
+    assert y.shape == x.shape and np.abs(y - x).max() < 1e-3
+    assert audio_duration(f"{bundle}::Environment.ocg/Rain.ogg") == pytest.approx(0.25)
+    with pytest.raises(AudioError, match="is not in"):
+        load_audio(f"{bundle}::Fire.ocg/Smoke.wav")
+    (tmp_path / "fake.ocg").write_bytes(b"not a group")
+    with pytest.raises(AudioError, match="not a readable OpenClonk group"):
+        ocg_names(str(tmp_path / "fake.ocg"))
+    (tmp_path / "cut.ocg").write_bytes(bundle.read_bytes()[:200])
+    with pytest.raises(AudioError, match="not a readable OpenClonk group"):
+        ocg_names(str(tmp_path / "cut.ocg"))
+
+
+def test_event_rules_of_openclonk_and_small_games() -> None:
+    cls, rec = src.event_class, src.event_recording_id
+    oc = "openclonk-data"
+    assert cls(oc, "Environment.ocg/Lightning.ocg/Thunder3.ogg") == "thunder"
+    assert cls(oc, "Liquids.ocg/Splash2.wav") == "water"
+    assert cls(oc, "Liquids.ocg/Swim2.ogg") is None  # Splash reworked: left out
+    assert cls(oc, "Structures.ocg/SteamEngine.ogg") == "machinery_tools"
+    assert cls(oc, "Fire.ocg/Blast3alt.wav") == cls(oc, "Fire.ocg/Blast1.wav") == "explosion"
+    assert cls(oc, "Fire.ocg/BlastFirework.ogg") is None
+    assert cls(oc, "Clonk.ocg/Skin.ocg/Farmer.ocg/Hurt1.wav") is None  # a voice, not an event
+    # one freesound recording each, by OpenClonk's credits
+    assert rec(oc, "StepHard1.ogg") == rec(oc, "StepSoft6.ogg") == "step"
+    assert rec(oc, "DoorOpen1.wav") == rec(oc, "DoorClose2.wav") == "door"
+    assert rec(oc, "Blast3alt.wav") == rec(oc, "Blast1.wav") == "blast"
+    assert rec(oc, "BlastMetal.wav") != rec(oc, "Blast1.wav")
+    assert cls("trigger-rally-data", "sounds/engine.wav") == "vehicle_engine"
+    assert cls("trigger-rally-data", "sounds/gravel.wav") is None
+    assert cls("gl-117-data", "/usr/share/games/gl-117/sounds/plane1.wav") == "aircraft"
+    assert cls("freedink-data", "/usr/share/games/dink/dink/Sound/bird1.wav") == "bird"
+
+
 def test_event_rules_of_simutrans_and_gcompris() -> None:
     cls = src.event_class
     st = "/usr/share/games/simutrans/pak/sound"

@@ -3,7 +3,7 @@
 Paths may name a member of a container with ``::``: ``/x/public.zip::audio/a.ogg`` (a zip
 member), ``/x/opensfx.cat::12`` (the 13th sound of an OpenTTD ``.cat`` bank) or
 ``/x/core.rcc::gcompris/a.wav`` (a file in a binary Qt resource bundle, parsed here: the
-engine never imports Qt).
+engine never imports Qt) or ``/x/Sound.ocg::Fire.ocg/Fire.ogg`` (a file in an OpenClonk group).
 Formats that libsndfile cannot read (GSM, MP3 on old libsndfile, Opus) go through ``sox``.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gzip
 import io
 import os
 import shutil
@@ -29,6 +30,7 @@ SR = 16000
 MEMBER_SEP = "::"
 ZIP_SUFFIXES = (".zip", ".pk3", ".wz")  # zip archives (Quake-style .pk3, Warzone 2100 .wz)
 RCC_SUFFIX = ".rcc"  # binary Qt resource bundles (GCompris)
+OCG_SUFFIX = ".ocg"  # OpenClonk groups
 
 # extensions sox understands only when told the raw format
 _RAW_TYPES = {".ulaw": ("ul", 8000), ".alaw": ("al", 8000), ".sln": ("s16", 8000)}
@@ -138,6 +140,68 @@ def _rcc_read(path: str, member: str) -> bytes:
     return payload
 
 
+_OCG_ID = b"RedWolf Design GrpFolder"
+_OCG_HEADER = 204  # id (28 bytes), two version numbers, entry count, reserved
+_OCG_ENTRY = 316  # name (257 bytes, padded to 260), packed, child group, size, -, offset, ...
+
+
+def _ocg_unscramble(header: bytes) -> bytes:
+    """A group header as written: every byte XOR 237, then bytes i and i + 2 swapped for
+    i = 0, 3, 6... (undone here in the reverse order)."""
+    h = bytearray(b ^ 237 for b in header)
+    for i in range(0, len(h) - 2, 3):
+        h[i], h[i + 2] = h[i + 2], h[i]
+    return bytes(h)
+
+
+@functools.lru_cache(maxsize=2)
+def _ocg_tree(path: str, stamp: float) -> tuple[bytes, dict[str, tuple[int, int]]]:
+    """``(contents, {member: (offset, size)})`` of an OpenClonk group (``.ocg``): a gzip
+    stream whose two magic bytes are changed (1E 8C); inside, a scrambled header, a table of
+    entries and their data; child groups nest the same layout (without the gzip layer)."""
+    with open(path, "rb") as f:
+        packed = f.read()
+    try:
+        if packed[:2] != b"\x1e\x8c":
+            raise ValueError("no group signature")
+        raw = gzip.decompress(b"\x1f\x8b" + packed[2:])
+        out: dict[str, tuple[int, int]] = {}
+        todo = [(0, "")]
+        while todo:
+            base, prefix = todo.pop()
+            header = _ocg_unscramble(raw[base : base + _OCG_HEADER])
+            if not header.startswith(_OCG_ID):
+                raise ValueError(f"no group header at byte {base}")
+            (count,) = struct.unpack_from("<i", header, 36)
+            table = base + _OCG_HEADER
+            data = table + count * _OCG_ENTRY
+            if count < 0 or data > len(raw):
+                raise ValueError(f"{count} entries do not fit")
+            for k in range(count):
+                e = table + k * _OCG_ENTRY
+                name = raw[e : e + 257].split(b"\0")[0].decode("latin-1")
+                _, child, size, _, offset = struct.unpack_from("<iiiii", raw, e + 260)
+                if child:
+                    todo.append((data + offset, f"{prefix}{name}/"))
+                elif data + offset + size > len(raw) or size < 0:
+                    raise ValueError(f"{prefix}{name} lies outside the group")
+                else:
+                    out[prefix + name] = (data + offset, size)
+    except (OSError, EOFError, ValueError, struct.error, zlib.error) as err:
+        raise AudioError(f"{path} is not a readable OpenClonk group ({err})") from None
+    return raw, out
+
+
+def _ocg(path: str) -> tuple[bytes, dict[str, tuple[int, int]]]:
+    st = os.stat(path)
+    return _ocg_tree(path, st.st_mtime + st.st_size)
+
+
+def ocg_names(path: str) -> list[str]:
+    """Every file in an OpenClonk group, child groups included (``Fire.ocg/Fire.ogg``)."""
+    return sorted(_ocg(path)[1])
+
+
 def read_bytes(path: str) -> bytes:
     """Raw bytes of a file or of a container member."""
     outer, member = split_member(path)
@@ -147,6 +211,12 @@ def read_bytes(path: str) -> bytes:
         return _zip(outer).read(member)
     if outer.endswith(RCC_SUFFIX):
         return _rcc_read(outer, member)
+    if outer.endswith(OCG_SUFFIX):
+        raw, entries = _ocg(outer)
+        if member not in entries:
+            raise AudioError(f"{member} is not in {outer}")
+        offset, size = entries[member]
+        return raw[offset : offset + size]
     if outer.endswith(".cat"):
         off, size, _ = cat_entries(outer)[int(member)]
         with open(outer, "rb") as f:

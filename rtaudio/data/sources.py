@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audio import RCC_SUFFIX, cat_entries, rcc_names
+from .audio import OCG_SUFFIX, RCC_SUFFIX, cat_entries, ocg_names, rcc_names
 from .licenses import file_license
 
 AUDIO_EXT = (".wav", ".ogg", ".oga", ".flac", ".gsm", ".mp3", ".opus")
@@ -63,6 +63,10 @@ SUPERTUX = Path("/usr/share/games/supertux2/sounds")
 REDECLIPSE = Path("/usr/share/games/redeclipse/data/sounds")
 SIMUTRANS = Path("/usr/share/games/simutrans/pak/sound")
 GCOMPRIS = Path("/usr/share/gcompris-qt/rcc")
+OPENCLONK = Path("/usr/share/games/openclonk/Sound.ocg")
+TRIGGER_RALLY = Path("/usr/share/games/trigger-rally/data.zip")
+GL117 = Path("/usr/share/games/gl-117/sounds")
+FREEDINK = Path("/usr/share/games/dink/dink/Sound")
 
 
 @dataclass(frozen=True)
@@ -304,6 +308,8 @@ def scan_hedgewars_voices() -> tuple[list[SourceFile], list[Notice]]:
 def _archive_listing(path: str, stamp: float) -> tuple[str, ...]:
     if path.endswith(RCC_SUFFIX):
         names = rcc_names(path)
+    elif path.endswith(OCG_SUFFIX):
+        names = ocg_names(path)
     else:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
@@ -311,8 +317,8 @@ def _archive_listing(path: str, stamp: float) -> tuple[str, ...]:
 
 
 def _archive_names(prefix: str, archive: Path | None = None) -> list[str]:
-    """Audio members of a zip archive or Qt resource bundle (0 A.D.'s ``public.zip`` by
-    default) whose names start with ``prefix``."""
+    """Audio members of a zip archive, Qt resource bundle or OpenClonk group (0 A.D.'s
+    ``public.zip`` by default) whose names start with ``prefix``."""
     archive = archive or ZERO_AD
     if not archive.is_file():
         return []
@@ -741,6 +747,37 @@ EVENT_RULES: tuple[tuple[str, str, str], ...] = (
     ("gcompris-qt-data", r"canal_lock/.*/door_(open|close)\.wav$|/LRDoor_Open", "door_knock"),
     ("gcompris-qt-data", r"/LRFactory_noise", "machinery_tools"),
     ("gcompris-qt-data", r"/(LRRing_\d+|LRBuddhist_gong)", "alarm_bell"),
+    # OpenClonk (members of Sound.ocg; freesound recordings credited in its authors.txt);
+    # Swim1-3 are Splash1-3 reworked, so only Splash is used
+    ("openclonk-data", r"Environment\.ocg/BirdsLoop", "bird"),
+    ("openclonk-data", r"Lightning\.ocg/Thunder\d", "thunder"),
+    ("openclonk-data", r"Environment\.ocg/WindLoop", "wind"),
+    (
+        "openclonk-data",
+        r"Environment\.ocg/Waterfall|Liquids\.ocg/(Splash|Bubble|Waterdrop)\d",
+        "water",
+    ),
+    ("openclonk-data", r"Liquids\.ocg/StereoRain", "rain"),
+    ("openclonk-data", r"^Fire\.ocg/(Fire|Inflame)\.", "fire"),
+    ("openclonk-data", r"^Fire\.ocg/Blast(\d|\d?alt|Metal)", "explosion"),
+    ("openclonk-data", r"Blunderbuss\.ocg/GunShoot\d", "gunshot"),
+    ("openclonk-data", r"Movement\.ocg/Step(Hard|Soft)\d", "footsteps"),
+    ("openclonk-data", r"^Structures\.ocg/Door(Open|Close)\d", "door_knock"),
+    (
+        "openclonk-data",
+        r"Tree\.ocg/Chop\d|Pickaxe\.ocg/Clang|Elevator\.ocg/Drilling|"
+        r"^Structures\.ocg/(SawmillRipcut|SteamEngine|Pumpjack)\.",
+        "machinery_tools",
+    ),
+    # Trigger Rally (members of data.zip), GL-117, FreeDink
+    ("trigger-rally-data", r"^sounds/engine\.wav$", "vehicle_engine"),
+    ("trigger-rally-data", r"^sounds/wind\.wav$", "wind"),
+    ("gl-117-data", r"/plane1\.wav$", "aircraft"),
+    ("gl-117-data", r"/thunder1\.wav$", "thunder"),
+    ("gl-117-data", r"/explode1\.wav$", "explosion"),
+    ("gl-117-data", r"/cannon1\.wav$", "gunshot"),
+    ("freedink-data", r"/bird1\.wav$", "bird"),
+    ("freedink-data", r"/fire\.wav$", "fire"),
 )
 
 _EVENT_ROOTS = (
@@ -767,6 +804,8 @@ _EVENT_ROOTS = (
     ("supertux-data", SUPERTUX),
     ("redeclipse-data", REDECLIPSE),
     ("simutrans-pak64", SIMUTRANS),
+    ("gl-117-data", GL117),
+    ("freedink-data", FREEDINK),
 )
 # (package, archive, member prefix): sound banks inside zip archives (besides 0 A.D.'s) and Qt
 # resource bundles, and
@@ -777,6 +816,8 @@ _EVENT_ARCHIVES = (
     ("warzone2100-data", WARZONE, "audio/sfx/"),
     ("openarena-data", OPENARENA, "sound/"),
     ("ufoai-sound", UFOAI, "sound/"),
+    ("openclonk-data", OPENCLONK, ""),
+    ("trigger-rally-data", TRIGGER_RALLY, "sounds/"),
     *(
         ("gcompris-qt-data", GCOMPRIS / f"{name}.rcc", "gcompris/src/activities/")
         for name in (
@@ -801,6 +842,10 @@ _VARIANT = {
     "supertux-data": r"_low$",
     "redeclipse-data": r"^(alien|blow|dizzy|hollow|waste|storm)|_(deep|huge|indoor|medium)$",
     "gcompris-qt-data": r"_la(_?cut)?$|_(open|close)$",
+    # OpenClonk's credits: StepHard / StepSoft are one recording, so are the doors' open /
+    # close, Blast3alt is Blast3 reworked, ClangHard a harder Clang
+    "openclonk-data": r"(?<=step)(hard|soft)$|(?<=door)(open|close)$|(?<=blast)\d?alt$|"
+    r"(?<=clang)hard$",
 }
 # packages whose files of one creature or unit (``cow_white``, ``chicken_ack``) are one
 # recording: the name's first word is the recording
