@@ -450,6 +450,9 @@ def test_sounds_inside_openclonk_groups(tmp_path: Path) -> None:
     (tmp_path / "fake.ocg").write_bytes(b"not a group")
     with pytest.raises(AudioError, match="not a readable OpenClonk group"):
         ocg_names(str(tmp_path / "fake.ocg"))
+    (tmp_path / "unpacked.ocg").mkdir()  # the game also ships groups as plain folders
+    with pytest.raises(AudioError, match="not a readable OpenClonk group"):
+        ocg_names(str(tmp_path / "unpacked.ocg"))
     (tmp_path / "cut.ocg").write_bytes(bundle.read_bytes()[:200])
     with pytest.raises(AudioError, match="not a readable OpenClonk group"):
         ocg_names(str(tmp_path / "cut.ocg"))
@@ -474,6 +477,10 @@ def test_event_rules_of_openclonk_and_small_games() -> None:
     assert cls("trigger-rally-data", "sounds/gravel.wav") is None
     assert cls("gl-117-data", "/usr/share/games/gl-117/sounds/plane1.wav") == "aircraft"
     assert cls("freedink-data", "/usr/share/games/dink/dink/Sound/bird1.wav") == "bird"
+    # the copyright file names the engine's ISC / MIT first; the recordings are CC-BY-3.0
+    from rtaudio.data.licenses import file_license
+
+    assert file_license(oc, "/usr/share/games/openclonk/Sound.ocg").startswith("CC-BY-3.0 ")
 
 
 def test_event_rules_of_simutrans_and_gcompris() -> None:

@@ -159,9 +159,9 @@ def _ocg_tree(path: str, stamp: float) -> tuple[bytes, dict[str, tuple[int, int]
     """``(contents, {member: (offset, size)})`` of an OpenClonk group (``.ocg``): a gzip
     stream whose two magic bytes are changed (1E 8C); inside, a scrambled header, a table of
     entries and their data; child groups nest the same layout (without the gzip layer)."""
-    with open(path, "rb") as f:
-        packed = f.read()
     try:
+        with open(path, "rb") as f:
+            packed = f.read()
         if packed[:2] != b"\x1e\x8c":
             raise ValueError("no group signature")
         raw = gzip.decompress(b"\x1f\x8b" + packed[2:])

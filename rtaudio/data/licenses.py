@@ -23,6 +23,15 @@ _KNOWN = (
 )
 
 
+# packages whose copyright file names the code's licences first, while the recordings are
+# licensed apart (read from the package's own credits)
+_CONTENT = {
+    # ISC engine, MIT / zlib bundled code; sound effects and music: CC-BY-3.0 unless stated
+    # otherwise, by the authors.txt inside Sound.ocg and Music.ocg
+    "openclonk-data": "CC-BY-3.0 (authors.txt of the game's Sound.ocg / Music.ocg)",
+}
+
+
 @functools.lru_cache(maxsize=256)
 def _stanzas(text: str) -> list[dict[str, str]]:
     out = []
@@ -72,6 +81,8 @@ def file_license(package: str, path: str = "") -> str:
     Free-form copyright files are scanned for well-known licence names. The answer always ends
     with where it came from when it is a guess.
     """
+    if package in _CONTENT:
+        return _CONTENT[package]
     text = _copyright(package)
     if not text:
         return "unknown (no copyright file)"

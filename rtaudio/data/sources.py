@@ -392,6 +392,7 @@ def scan_music() -> tuple[list[SourceFile], list[Notice]]:
         (XMOTO, "xmoto-data", ""),
         (ETR, "extremetuxracer-data", "music"),
         (WIDELANDS, "widelands-data", "music"),
+        (OPENCLONK.parent, "openclonk-data", "Music.ocg"),  # a plain folder, unlike Sound.ocg
     ):
         o, n = _music_dir(root, pkg, sub)
         out += o
