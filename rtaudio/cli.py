@@ -386,8 +386,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from rtaudio.train import CorpusError, EvalOptions, TrainError, evaluate, format_report
 
     png = None
-    if args.png != "":
-        png = Path(args.png or f"rtaudio-eval-{args.model}-{args.split}.png")
+    if args.png:
+        png = Path(args.png)
+        if png.exists() and not args.overwrite:
+            raise CliError(f"{png} exists; pass --overwrite to replace it")
+    elif args.png is None:  # the default name, numbered so an earlier picture is kept
+        stem = f"rtaudio-eval-{args.model}-{args.split}"
+        png = Path(f"{stem}.png")
+        k = 2
+        while png.exists():
+            png, k = Path(f"{stem}-{k}.png"), k + 1
     opts = EvalOptions(
         model=args.model,
         data=Path(args.data),
@@ -806,8 +814,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--png",
         metavar="FILE",
-        help="confusion-matrix PNG (default rtaudio-eval-MODEL-SPLIT.png; '' for none)",
+        help="confusion-matrix PNG (default rtaudio-eval-MODEL-SPLIT.png, numbered when "
+        "taken; '' for none)",
     )
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing --png file")
     ev.add_argument("--mixtures", type=int, default=200, help="separator mixtures (default 200)")
     ev.add_argument("--seed", type=int, default=1234, help="seed of the separator mixtures")
     ev.add_argument("--no-live", action="store_true", help="skip SwishNet's live-engine check")

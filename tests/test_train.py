@@ -371,6 +371,7 @@ def test_evaluate_prints_metrics_and_writes_the_png(
     swish_run: tuple[Path, TrainOptions],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out, _ = swish_run
     png = tmp_path / "cm.png"
@@ -382,6 +383,18 @@ def test_evaluate_prints_metrics_and_writes_the_png(
     assert "accuracy" in text and "true \\ predicted" in text and "live engine" in text
     assert "95 % interval, resampling the held-out recordings" in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
+    # an existing picture is not replaced: refused by name, kept beside the default name
+    before = png.read_bytes()
+    args = ["evaluate", "swishnet_slim", "--data", str(tiny), "--weights", str(out), "--no-live"]
+    assert main([*args, "--png", str(png)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err and png.read_bytes() == before
+    assert main([*args, "--png", str(png), "--overwrite"]) == 0
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rtaudio-eval-swishnet_slim-test.png").write_bytes(b"mine")
+    assert main(args) == 0
+    assert (tmp_path / "rtaudio-eval-swishnet_slim-test.png").read_bytes() == b"mine"
+    assert (tmp_path / "rtaudio-eval-swishnet_slim-test-2.png").read_bytes()[:4] == b"\x89PNG"
+    assert "rtaudio-eval-swishnet_slim-test-2.png" in capsys.readouterr().out
     rc = main(
         [
             "evaluate",
