@@ -453,6 +453,15 @@ def test_sounds_inside_openclonk_groups(tmp_path: Path) -> None:
     (tmp_path / "unpacked.ocg").mkdir()  # the game also ships groups as plain folders
     with pytest.raises(AudioError, match="not a readable OpenClonk group"):
         ocg_names(str(tmp_path / "unpacked.ocg"))
+    # a child group pointing back at its parent: an error, not an endless walk
+    import gzip
+    import struct
+
+    raw = bytearray(gzip.decompress(b"\x1f\x8b" + bundle.read_bytes()[2:]))
+    struct.pack_into("<i", raw, 204 + 316 + 260 + 16, -(204 + 3 * 316))  # 2nd entry's offset
+    (tmp_path / "loop.ocg").write_bytes(b"\x1e\x8c" + gzip.compress(bytes(raw))[2:])
+    with pytest.raises(AudioError, match=r"Environment\.ocg lies outside the group"):
+        ocg_names(str(tmp_path / "loop.ocg"))
     (tmp_path / "cut.ocg").write_bytes(bundle.read_bytes()[:200])
     with pytest.raises(AudioError, match="not a readable OpenClonk group"):
         ocg_names(str(tmp_path / "cut.ocg"))

@@ -146,8 +146,8 @@ _OCG_ENTRY = 316  # name (257 bytes, padded to 260), packed, child group, size, 
 
 
 def _ocg_unscramble(header: bytes) -> bytes:
-    """A group header as written: every byte XOR 237, then bytes i and i + 2 swapped for
-    i = 0, 3, 6... (undone here in the reverse order)."""
+    """A group header in the clear: it is stored with every byte XOR 237 and bytes i and i + 2
+    swapped for i = 0, 3, 6..."""
     h = bytearray(b ^ 237 for b in header)
     for i in range(0, len(h) - 2, 3):
         h[i], h[i + 2] = h[i + 2], h[i]
@@ -181,6 +181,8 @@ def _ocg_tree(path: str, stamp: float) -> tuple[bytes, dict[str, tuple[int, int]
                 e = table + k * _OCG_ENTRY
                 name = raw[e : e + 257].split(b"\0")[0].decode("latin-1")
                 _, child, size, _, offset = struct.unpack_from("<iiiii", raw, e + 260)
+                if offset < 0:  # entries lie after the table (a child never loops back)
+                    raise ValueError(f"{prefix}{name} lies outside the group")
                 if child:
                     todo.append((data + offset, f"{prefix}{name}/"))
                 elif data + offset + size > len(raw) or size < 0:
