@@ -808,11 +808,11 @@ _EVENT_ROOTS = (
     ("gl-117-data", GL117),
     ("freedink-data", FREEDINK),
 )
-# (package, archive, member prefix): sound banks inside zip archives (besides 0 A.D.'s) and Qt
-# resource bundles, and
-# name endings that are variants of one recording: ``bullet-rifle-3x`` is ``bullet-rifle``
-# fired three times, ``door1-open`` and ``door1-close`` are one door, ``machgf1b`` ..
-# ``machgf4b`` four takes of one gun, ``vtol-move`` / ``vtolland`` / ``vtoloff`` one aircraft
+# (package, archive, member prefix): sound banks inside zip archives (besides 0 A.D.'s), Qt
+# resource bundles and OpenClonk groups, and name endings that are variants of one recording:
+# ``bullet-rifle-3x`` is ``bullet-rifle`` fired three times, ``door1-open`` and ``door1-close``
+# are one door, ``machgf1b`` .. ``machgf4b`` four takes of one gun, ``vtol-move`` /
+# ``vtolland`` / ``vtoloff`` one aircraft
 _EVENT_ARCHIVES = (
     ("warzone2100-data", WARZONE, "audio/sfx/"),
     ("openarena-data", OPENARENA, "sound/"),
