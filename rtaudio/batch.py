@@ -83,7 +83,8 @@ class Job:
 
 
 def discover(inputs: Sequence[str | Path]) -> list[Job]:
-    """Audio files among ``inputs`` (files, or folders searched recursively), sorted."""
+    """Audio files among ``inputs`` (files, or folders searched recursively), sorted; none at
+    all is an error."""
     jobs: list[Job] = []
     for item in inputs:
         p = Path(item)
@@ -95,6 +96,8 @@ def discover(inputs: Sequence[str | Path]) -> list[Job]:
             jobs.append(Job(p, Path(p.name)))  # an explicit file is processed whatever its name
         else:
             raise BatchError(f"{p}: no such file or directory")
+    if not jobs:
+        raise BatchError("no audio files found in the inputs")
     # talk.wav and talk.flac side by side: their outputs keep the extension (talk.wav.*)
     stems: dict[Path, set[Path]] = defaultdict(set)
     for j in jobs:
@@ -553,8 +556,6 @@ def run_batch(
     if out.exists() and not out.is_dir():
         raise BatchError(f"--out {out} exists and is not a folder")
     jobs = discover(inputs)
-    if not jobs:
-        raise BatchError("no audio files found in the inputs")
     for item in inputs:
         root = Path(item).resolve()
         if root.is_dir() and (out == root or root in out.parents):

@@ -276,7 +276,10 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     for kind, v in report["image_agreement"].items():
         msg = v.get("skipped") or f"{v['agreement']:.1%} agreement with swishnet"
         print(f"  {kind:<9} {msg}", file=sys.stderr)
-    return 0
+    failed = [f for f in report["files"] if "error" in f]
+    for f in failed:
+        print(f"  failed: {f['error']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
@@ -383,6 +386,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from rtaudio.outputs import writable_folder
     from rtaudio.train import CorpusError, EvalOptions, TrainError, evaluate, format_report
 
     png = None
@@ -396,6 +400,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         k = 2
         while png.exists():
             png, k = Path(f"{stem}-{k}.png"), k + 1
+    if png is not None:  # before the evaluation, which may take minutes
+        writable_folder(png.parent, "--png")
     opts = EvalOptions(
         model=args.model,
         data=Path(args.data),
@@ -459,11 +465,16 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 
     from rtaudio import config
     from rtaudio.monitor import run_monitor
+    from rtaudio.outputs import writable_folder
 
     cfg = config.load(args.config, **_engine_overrides(args))
     _positive("--duration", args.duration, 1e9)
     if args.jsonl and Path(args.jsonl).exists() and not args.overwrite:
         raise CliError(f"{args.jsonl} exists; pass --overwrite to replace it")
+    if args.jsonl:
+        writable_folder(Path(args.jsonl).parent, "--jsonl")
+    if cfg.record_dir:
+        writable_folder(cfg.record_dir, "--record")
     return run_monitor(cfg, duration=args.duration, jsonl=args.jsonl)
 
 
@@ -859,6 +870,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except errors as e:
         print(f"rtaudio {args.command}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file or folder the system refused: name it, no traceback
+        from rtaudio.errors import describe
+
+        print(f"rtaudio {args.command}: {describe(e)}", file=sys.stderr)
         return 2
 
 

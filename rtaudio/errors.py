@@ -18,6 +18,7 @@ _USER_ERRORS = (
     ("rtaudio.models", "ConfigError"),
     ("rtaudio.features", "FeatureConfigError"),
     ("rtaudio.batch", "BatchError"),
+    ("rtaudio.outputs", "OutputError"),
 )
 
 
@@ -38,7 +39,20 @@ def is_user_error(e: BaseException) -> bool:
     return isinstance(e, (*user_errors(loaded_only=True), OSError))
 
 
+def os_message(e: OSError) -> str:
+    """``PATH: reason`` for an OS error about a file (``[Errno 2] No such file or directory:
+    'x'`` becomes ``x: No such file or directory``), the reason alone when it names no file."""
+    if not e.strerror:
+        return str(e)
+    if e.filename is None:
+        return e.strerror
+    where = f"{e.filename} -> {e.filename2}" if e.filename2 is not None else f"{e.filename}"
+    return f"{where}: {e.strerror}"
+
+
 def describe(e: BaseException) -> str:
     """One line for a front end: the message of a user error, the exception's type too for
     anything else."""
+    if isinstance(e, OSError):
+        return os_message(e)
     return str(e) if is_user_error(e) else f"{type(e).__name__}: {e}"

@@ -90,10 +90,10 @@ def run_parity(
     from rtaudio.spectrogram_image import logmel_image
 
     out = Path(out)
+    jobs = discover(inputs)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     fp = FileProcessor(cfg)
-    jobs = discover(inputs)
     report: dict[str, Any] = {"files": [], "streaming_vs_offline": {}, "image_agreement": {}}
     per_model: dict[str, list[dict[str, Any]]] = {}
     windows: list[tuple[str, np.ndarray]] = []  # (swishnet label, its window's audio)

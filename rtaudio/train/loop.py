@@ -34,6 +34,7 @@ from torch import nn
 import rtaudio.models as models
 from rtaudio import __version__
 from rtaudio.models.registry import config_from_dict, config_to_json, family_of_config
+from rtaudio.outputs import writable_folder
 from rtaudio.train import provenance
 from rtaudio.train.batches import BatchSource
 from rtaudio.train.corpus import Corpus
@@ -350,6 +351,10 @@ def train(opts: TrainOptions) -> TrainResult:
         )
     if not 0 <= opts.data_workers <= 64:
         raise TrainError(f"--data-workers must be 0..64, got {opts.data_workers}")
+    # the first checkpoint comes minutes in, the weights at the end: check the folders now
+    writable_folder(out.parent, "--out")
+    if not opts.export_only:
+        writable_folder(ckpt_path.parent, "--checkpoint")
     torch.set_num_threads(max(1, opts.threads))
     device = pick_device(opts.device)
     if device.type == "cuda":  # TF32 matmuls and tuned conv kernels: same results within 1e-3

@@ -1,0 +1,120 @@
+"""Output paths the system refuses: one line naming the path, exit status 2, before any work."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rtaudio.cli import main
+from rtaudio.errors import describe
+from rtaudio.outputs import OutputError, writable_folder
+
+
+@pytest.fixture
+def blocker(tmp_path: Path) -> Path:
+    """A plain file where outputs would need a folder (refused even for root)."""
+    f = tmp_path / "taken"
+    f.write_text("the user's file\n")
+    return f
+
+
+def test_writable_folder(tmp_path: Path, blocker: Path) -> None:
+    made = writable_folder(tmp_path / "a" / "b", "--out")
+    assert made.is_dir() and not list(made.iterdir())  # the probe file is gone
+    with pytest.raises(OutputError, match=r"--png: .*taken is a file, not a folder"):
+        writable_folder(blocker, "--png")
+    with pytest.raises(OutputError, match=r"--out: cannot write in .*sub \(Not a directory\)"):
+        writable_folder(blocker / "sub", "--out")
+    assert blocker.read_text() == "the user's file\n"
+    if os.geteuid() != 0:  # root writes anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o555)
+        with pytest.raises(OutputError, match="Permission denied"):
+            writable_folder(ro, "--out")
+
+
+def test_os_errors_read_as_one_line() -> None:
+    e = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), "/x/y.wav")
+    assert describe(e) == "/x/y.wav: No such file or directory"
+    e = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert describe(e) == "No space left on device"
+    e2 = OSError(errno.EXDEV, os.strerror(errno.EXDEV), "a", None, "b")
+    assert describe(e2) == "a -> b: Invalid cross-device link"
+    assert describe(OSError("device gone")) == "device gone"
+    assert describe(KeyError("k")) == "KeyError: 'k'"
+
+
+def _wav(path: Path) -> Path:
+    t = np.arange(8000) / 16000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 16000)
+    return path
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    capsys.readouterr()
+    rc = main(argv)
+    return rc, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["data", "build", "--out", "{b}/c", "--hours", "0.01"], "{b}/c: Not a directory"),
+        (["spectrogram", "{wav}", "--out", "{b}/spec"], "Not a directory"),
+        (["parity", "{wav}", "--out", "{b}/parity"], "{b}/parity: Not a directory"),
+        (["monitor", "--source", "{wav}", "--jsonl", "{b}/log.jsonl"], "--jsonl: {b} is a file"),
+        (["monitor", "--source", "{wav}", "--record", "{b}"], "--record: {b} is a file"),
+        # the checks come before the corpus is read (it does not even exist here)
+        (["evaluate", "swishnet", "--data", "{tmp}/none", "--png", "{b}/cm.png"], "--png: {b} is"),
+        (
+            ["train", "swishnet", "--data", "{tmp}/none", "--out", "{b}/w/s.safetensors"],
+            "--out: cannot write in {b}/w (Not a directory)",
+        ),
+        (
+            [
+                *("train", "swishnet", "--data", "{tmp}/none", "--out", "{tmp}/s.safetensors"),
+                *("--checkpoint", "{b}/s.ckpt"),
+            ],
+            "--checkpoint: {b} is a file, not a folder",
+        ),
+    ],
+    ids=lambda v: v[0] if isinstance(v, list) else None,
+)
+def test_unwritable_outputs_end_in_one_line(
+    tmp_path: Path,
+    blocker: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    expected: str,
+) -> None:
+    wav = _wav(tmp_path / "a.wav")
+    fill = {"b": str(blocker), "wav": str(wav), "tmp": str(tmp_path)}
+    rc, err = _run([a.format(**fill) for a in argv], capsys)
+    assert rc == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"rtaudio {argv[0]}: ") and expected.format(**fill) in err, err
+    assert blocker.read_text() == "the user's file\n"
+
+
+def test_parity_reports_failed_and_missing_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for cmd in ("parity", "spectrogram", "process"):
+        rc, err = _run([cmd, str(empty), "--out", str(tmp_path / cmd)], capsys)
+        assert rc == 2 and "no audio files found in the inputs" in err, (cmd, err)
+        assert not (tmp_path / cmd).exists()  # no empty report or folder left behind
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    rc, err = _run(
+        ["parity", str(bad), "--out", str(tmp_path / "rep"), "--separate", "off"], capsys
+    )
+    assert rc == 1, err
+    assert f"failed: {bad}: not a readable audio file" in err
+    assert "notes.wav: error:" in (tmp_path / "rep" / "parity.md").read_text()
