@@ -226,11 +226,15 @@ def _cmd_images(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rtaudio.images import classify_images, load_classifier, write_csv
+    from rtaudio.outputs import writable_folder
 
     if not (1 <= args.topk <= 1000 and 1 <= args.batch <= 4096):
         raise CliError("--topk must be 1..1000 and --batch 1..4096")
+    if Path(args.out).is_dir():
+        raise CliError(f"--out {args.out} is a folder; give the CSV file to write")
     if Path(args.out).exists() and not args.overwrite:
         raise CliError(f"{args.out} exists; pass --overwrite to replace it")
+    writable_folder(Path(args.out).parent, "--out")  # before the images, not after
     clf = load_classifier(args.model, args.weights)
     print(f"model: {args.model} from {clf.source}", file=sys.stderr)
     rows = classify_images(

@@ -68,6 +68,11 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
         (["spectrogram", "{wav}", "--out", "{b}/spec"], "Not a directory"),
         (["parity", "{wav}", "--out", "{b}/parity"], "{b}/parity: Not a directory"),
         (["monitor", "--source", "{wav}", "--jsonl", "{b}/log.jsonl"], "--jsonl: {b} is a file"),
+        (["images", "{tmp}", "--model", "mobilenet", "--out", "{b}/x.csv"], "--out: {b} is a file"),
+        (
+            ["images", "{tmp}", "--model", "mobilenet", "--out", "{tmp}"],
+            "is a folder; give the CSV",
+        ),
         (["monitor", "--source", "{wav}", "--record", "{b}"], "--record: {b} is a file"),
         # the checks come before the corpus is read (it does not even exist here)
         (["evaluate", "swishnet", "--data", "{tmp}/none", "--png", "{b}/cm.png"], "--png: {b} is"),
