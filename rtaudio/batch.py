@@ -17,8 +17,11 @@ problem, and the batch goes on; nothing is ever written outside ``--out`` (a sym
 output tree that points elsewhere makes that file's row an error instead); memory does not grow
 with a file's length (audio is read in blocks, the separated voice is streamed to a temporary
 file in ``--out/.rtaudio-spool`` that is renamed into place, or removed on failure or Ctrl-C).
+A full output disk stops the batch (:class:`DiskFullError`: every later file would fail the
+same way, after being processed): the files finished are kept, the one being written is
+removed, and running the same command again resumes.
 Exit status of ``rtaudio process``: 0 every file processed, 1 some files failed (see
-``summary.csv``), 2 bad arguments or settings, 130 interrupted (Ctrl-C).
+``summary.csv``) or the disk filled up, 2 bad arguments or settings, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import array
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
@@ -69,6 +73,40 @@ SUMMARY_FIELDS = (
 
 class BatchError(ValueError):
     """Bad batch arguments (no inputs, output inside an input...)."""
+
+
+class DiskFullError(BatchError):
+    """The output disk is full: the batch stops; what it finished is kept."""
+
+
+# a failed write with less free space than this is taken for a full disk (libsndfile reports
+# ENOSPC as "System error." without the errno)
+LOW_SPACE_BYTES = 4 << 20
+
+
+def disk_full(folder: Path, e: BaseException) -> DiskFullError | None:
+    """A :class:`DiskFullError` if the write that raised ``e`` in ``folder`` failed for want
+    of space (its errno says so, or the disk has almost nothing left), else None."""
+    try:
+        free: int | None = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if getattr(e, "errno", None) != errno.ENOSPC and (free is None or free >= LOW_SPACE_BYTES):
+        return None
+    left = f" ({free / 1e6:.1f} MB free)" if free is not None else ""
+    return DiskFullError(f"no space left on the disk{left}")
+
+
+@contextlib.contextmanager
+def _space_checked(folder: Path) -> Iterator[None]:
+    """Writes in ``folder`` that fail for want of space raise :class:`DiskFullError`."""
+    try:
+        yield
+    except (RuntimeError, OSError) as e:
+        full = disk_full(folder, e)
+        if full is not None:
+            raise full from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -414,18 +452,22 @@ def compute_one(
         w = writer
 
         def sink(v: np.ndarray) -> None:
-            assert w is not None
-            w.write(np.clip(v, -1.0, 1.0))
+            assert w is not None and tmp is not None
+            with _space_checked(tmp.parent):
+                w.write(np.clip(v, -1.0, 1.0))
 
         try:
             doc, _ = fp.run(job.src, offline, voice_sink=sink if writer is not None else None)
         except AudioFileError as e:
             return summary_row(job.rel, None, _one_line(str(e))), {}
+        except DiskFullError:
+            raise
         except (RuntimeError, ValueError, MemoryError, OSError) as e:
             return summary_row(job.rel, None, _one_line(f"{job.src}: {type(e).__name__}: {e}")), {}
         files: Outputs = {}
         if writer is not None and tmp is not None:
-            writer.close()
+            with _space_checked(tmp.parent):
+                writer.close()  # writes what libsndfile still buffers
             writer = None
             voice_rel = str(job.stem.with_name(job.stem.name + ".voice.wav"))
             files[voice_rel] = tmp if spool is not None else tmp.read_bytes()
@@ -583,7 +625,11 @@ def run_batch(
 
     def done(job: Job, row: dict[str, Any], files: Outputs) -> None:
         try:
-            write_outputs(out, files)
+            with _space_checked(out):
+                write_outputs(out, files)
+        except DiskFullError:
+            discard(files)
+            raise
         except BatchError as e:  # this file's outputs would leave --out: its row says so
             row = summary_row(job.rel, None, str(e))
         rows.append(row)
@@ -591,6 +637,7 @@ def run_batch(
         bar.update(min(seconds[job], bar.total - bar.n))
         write_summary(out, rows)
 
+    failing = False
     try:
         if executor == "ray":
             _run_ray(todo, cfg, workers, enrollment, offline, ray_address, done)
@@ -611,16 +658,37 @@ def run_batch(
                 futures: dict[Future[tuple[dict[str, Any], Outputs]], Job] = {
                     pool.submit(_work, j): j for j in todo
                 }
-                for f in as_completed(futures):
-                    job = futures[f]
-                    try:
-                        result = f.result()
-                    except Exception as e:  # a worker died (killed, out of memory...)
-                        result = (summary_row(job.rel, None, f"{job.src}: worker failed: {e}"), {})
-                    done(job, *result)
+                try:
+                    for f in as_completed(futures):
+                        job = futures[f]
+                        try:
+                            result = f.result()
+                        except DiskFullError:
+                            raise
+                        except Exception as e:  # a worker died (killed, out of memory...)
+                            row = summary_row(job.rel, None, f"{job.src}: worker failed: {e}")
+                            result = (row, {})
+                        done(job, *result)
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)  # start no more files (spool: below)
+                    raise
+    except DiskFullError as e:
+        failing = True
+        n = sum(r["status"] == "ok" for r in rows)
+        raise DiskFullError(
+            f"{out}: {e}; stopped with {n} of {len(jobs)} files done (kept): free some space "
+            "and run the same command again to go on"
+        ) from None
+    except BaseException:
+        failing = True
+        raise
     finally:
         bar.close()
-        write_summary(out, rows)
+        try:
+            write_summary(out, rows)
+        except OSError:
+            if not failing:  # else the error on its way out says more
+                raise
         shutil.rmtree(spool, ignore_errors=True)
         with contextlib.suppress(OSError):
             spool.parent.rmdir()  # only if no other run is using it

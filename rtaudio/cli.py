@@ -183,7 +183,7 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
 def _cmd_process(args: argparse.Namespace) -> int:
     from rtaudio import config
     from rtaudio.audiofile import read_audio
-    from rtaudio.batch import run_batch
+    from rtaudio.batch import DiskFullError, run_batch
 
     overrides: dict[str, object] = {
         "separate": args.separate,
@@ -199,18 +199,22 @@ def _cmd_process(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= MAX_WORKERS:
         raise CliError(f"--workers must be 1..{MAX_WORKERS}")
     enrollment = read_audio(cfg.enroll) if cfg.enroll else None
-    rows = run_batch(
-        args.inputs,
-        args.out,
-        cfg,
-        workers=args.workers,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-        enrollment=enrollment,
-        offline=args.offline,
-        executor=args.executor,
-        ray_address=args.ray_address,
-    )
+    try:
+        rows = run_batch(
+            args.inputs,
+            args.out,
+            cfg,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            enrollment=enrollment,
+            offline=args.offline,
+            executor=args.executor,
+            ray_address=args.ray_address,
+        )
+    except DiskFullError as e:  # not a bad argument: the batch ran and stopped
+        print(f"rtaudio process: {e}", file=sys.stderr)
+        return 1
     failed = [r for r in rows if r["status"] != "ok"]
     print(
         f"{len(rows) - len(failed)} of {len(rows)} files processed; summary: "

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -489,3 +491,58 @@ def test_output_names_with_dots_or_absolute_paths_are_refused(tmp_path: Path) ->
     with pytest.raises(BatchError):  # all-or-nothing: the good file is not written either
         write_outputs(out, {"good.json": b"{}", "../bad.json": b"{}"})
     assert not (out / "good.json").exists() and not (tmp_path / "bad.json").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 384 KiB file system (tmpfs), where this machine lets the tests mount one."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=384k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_full_disk_stops_the_batch_and_a_rerun_goes_on(
+    tmp_path: Path, small_disk: Path, workers: int
+) -> None:
+    """Each 3 s voice is 96 KB: a few fit. The batch stops at the first file the disk cannot
+    take (the rest would fail the same way after being processed), keeps the finished files,
+    says how many and what to do; with space freed the same command finishes the rest."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(8):
+        sf.write(src / f"f{i}.wav", _tone(3.0, 300 + 50 * i, i), SR)
+    wdir = save_tiny_weights(tmp_path / "weights", ("mitas",))
+    (tmp_path / "cfg.toml").write_text(f'weights_dir = "{wdir}"\n')
+    out = small_disk / "out"
+    cmd = [EXE, "process", str(src), "--out", str(out), "--config", str(tmp_path / "cfg.toml")]
+    cmd += ["--separate", "mitas", "--classifiers", "", "--no-progress"]
+    cmd += ["--workers", str(workers)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"{out}: no space left on the disk" in r.stderr
+    kept = sorted(p.name for p in out.glob("*.labels.json"))
+    assert 1 <= len(kept) < 8 and f"stopped with {len(kept)} of 8 files done" in r.stderr
+    for name in kept:  # every file reported done is whole
+        voice = read_audio(out / name.replace(".labels.json", ".voice.wav"))
+        assert voice.size == 3 * SR
+    assert not (out / ".rtaudio-spool").exists() and not list(out.rglob("*.part"))
+    # free space (the user moves the finished voices away) and run the same command again
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for v in out.glob("*.voice.wav"):
+        shutil.move(v, moved / v.name)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode in (0, 1), r.stderr
+    assert len(list(out.glob("*.labels.json"))) > len(kept)  # went on where it stopped
+    rows = _rows(out)
+    assert all(rows[n.replace(".labels.json", ".wav")]["status"] == "ok" for n in kept)
