@@ -147,6 +147,23 @@ def test_monitor_bad_setup_is_one_clear_line(args: list[str], message: str) -> N
     assert message in out.stderr and "Traceback" not in out.stderr
 
 
+def test_a_missing_weights_folder_is_an_error_not_untrained_models(tmp_path: Path) -> None:
+    """A mistyped ``weights_dir`` used to run every model untrained (a warning line, then
+    labels from random weights)."""
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'weights_dir = "{tmp_path / "wieghts"}"\n')
+    src = tmp_path / "a.wav"
+    sf.write(src, np.zeros(16000, np.float32), 16000)
+    for cmd in (
+        ["monitor", "--duration", "1", "--source"],
+        ["process", "--out", str(tmp_path / "o")],
+    ):
+        out = _run(*cmd, str(src), "--config", str(cfg))
+        assert out.returncode == 2, out.stderr
+        assert f"weights_dir {tmp_path / 'wieghts'} is not a folder" in out.stderr
+        assert "Traceback" not in out.stderr and "untrained" not in out.stderr
+
+
 def test_monitor_rejects_a_text_file_named_wav(tmp_path: Path) -> None:
     bad = tmp_path / "notes.wav"
     bad.write_text("this is not audio")
