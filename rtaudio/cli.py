@@ -6,7 +6,7 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -15,6 +15,33 @@ class CliError(Exception):
 
 
 MAX_WORKERS = 256  # --workers beyond this is a typo, not a machine
+
+
+SEED_MAX = 2**32 - 1  # numpy's seeds
+
+
+def _ranged(
+    kind: type[int] | type[float], lo: float, hi: float, lo_open: bool = False
+) -> Callable[[str], Any]:
+    """An argparse ``type``: a number of ``kind`` in ``[lo, hi]`` (``(lo, hi]`` if
+    ``lo_open``); anything else, NaN included, is refused with the range in the message."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not ((lo < value) if lo_open else (lo <= value)) or not value <= hi:
+            low = f"more than {_num(lo)}" if lo_open else f"at least {_num(lo)}"
+            raise argparse.ArgumentTypeError(f"must be {low} and at most {_num(hi)}, got {text}")
+        return value
+
+    return parse
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _positive(name: str, value: float | None, maximum: float = float("inf")) -> None:
@@ -324,8 +351,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from rtaudio.train import CorpusError, TrainError, TrainOptions, train
 
-    if args.steps < 0:
-        raise CliError("--steps must be >= 0")
     if args.class_power is not None and not 0.0 <= args.class_power <= 1.0:
         raise CliError("--class-power must be between 0 and 1")
     if args.ema is not None and not 0.0 < args.ema < 1.0:
@@ -646,7 +671,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db.add_argument("--out", required=True, metavar="DIR", help="corpus directory")
     db.add_argument("--hours", type=float, default=6.0, help="total audio budget (default 6)")
-    db.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    db.add_argument(
+        "--seed", type=_ranged(int, 0, SEED_MAX), default=0, help="random seed (default 0)"
+    )
     db.add_argument(
         "--kinds", default="speech,music,noise,events", help="comma list of kinds to build"
     )
@@ -723,9 +750,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, metavar="FILE", help="weights to write (.safetensors)")
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     tr.add_argument(
-        "--steps", type=int, default=20000, help="total optimiser steps (default 20000)"
+        "--steps",
+        type=_ranged(int, 0, 10**9),
+        default=20000,
+        help="total optimiser steps (default 20000)",
     )
-    tr.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tr.add_argument(
+        "--seed", type=_ranged(int, 0, SEED_MAX), default=0, help="random seed (default 0)"
+    )
     tr.add_argument(
         "--overwrite", action="store_true", help="replace an existing --out / checkpoint"
     )
@@ -740,13 +772,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a new run: replace a field of the model's config (JSON value), e.g. width=4",
     )
-    tr.add_argument("--batch-size", type=int, help="examples per step (default: per model)")
     tr.add_argument(
-        "--segment-seconds", type=float, help="separators: training mixture length (default 2)"
+        "--batch-size", type=_ranged(int, 1, 65536), help="examples per step (default: per model)"
     )
-    tr.add_argument("--lr", type=float, help="Adam learning rate (default: per model)")
-    tr.add_argument("--val-every", type=int, help="steps between validations (default: per model)")
-    tr.add_argument("--patience", type=int, help="validations without gain before stopping")
+    tr.add_argument(
+        "--segment-seconds",
+        type=_ranged(float, 0.1, 60),
+        help="separators: training mixture length (default 2)",
+    )
+    tr.add_argument(
+        "--lr",
+        type=_ranged(float, 0, 10, lo_open=True),
+        help="Adam learning rate (default: per model)",
+    )
+    tr.add_argument(
+        "--val-every",
+        type=_ranged(int, 1, 10**9),
+        help="steps between validations (default: per model)",
+    )
+    tr.add_argument(
+        "--patience",
+        type=_ranged(int, 1, 10**6),
+        help="validations without gain before stopping",
+    )
     tr.add_argument(
         "--class-power",
         type=float,
@@ -788,22 +836,45 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="W",
         help="weight of the teachers' term in the loss, the rest is cross-entropy (default 0.5)",
     )
-    tr.add_argument("--warmup", type=int, default=100, help="linear LR warm-up steps (100)")
     tr.add_argument(
-        "--val-size", type=int, help="validation windows per class / mixtures (default per model)"
+        "--warmup",
+        type=_ranged(int, 0, 10**9),
+        default=100,
+        help="linear LR warm-up steps (100)",
     )
-    tr.add_argument("--checkpoint-minutes", type=float, default=5.0, help="checkpoint period")
-    tr.add_argument("--log-every", type=int, default=25, help="steps between progress lines")
-    tr.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    tr.add_argument(
+        "--val-size",
+        type=_ranged(int, 1, 10**6),
+        help="validation windows per class / mixtures (default per model)",
+    )
+    tr.add_argument(
+        "--checkpoint-minutes",
+        type=_ranged(float, 0, 10**6, lo_open=True),
+        default=5.0,
+        help="checkpoint period",
+    )
+    tr.add_argument(
+        "--log-every",
+        type=_ranged(int, 1, 10**9),
+        default=25,
+        help="steps between progress lines",
+    )
+    tr.add_argument(
+        "--threads", type=_ranged(int, 1, 1024), default=1, help="torch CPU threads (default 1)"
+    )
     tr.add_argument(
         "--data-workers",
-        type=int,
+        type=_ranged(int, 0, 64),
         default=0,
         help="processes drawing batches ahead (default 0: draw in the training process); "
         "the batches are the same either way",
     )
     tr.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda...")
-    tr.add_argument("--max-minutes", type=float, help="stop (and export) after this long")
+    tr.add_argument(
+        "--max-minutes",
+        type=_ranged(float, 0, 10**7, lo_open=True),
+        help="stop (and export) after this long",
+    )
     tr.add_argument(
         "--export-only",
         action="store_true",
@@ -837,8 +908,18 @@ def build_parser() -> argparse.ArgumentParser:
         "taken; '' for none)",
     )
     ev.add_argument("--overwrite", action="store_true", help="replace an existing --png file")
-    ev.add_argument("--mixtures", type=int, default=200, help="separator mixtures (default 200)")
-    ev.add_argument("--seed", type=int, default=1234, help="seed of the separator mixtures")
+    ev.add_argument(
+        "--mixtures",
+        type=_ranged(int, 1, 100_000),
+        default=200,
+        help="separator mixtures (default 200)",
+    )
+    ev.add_argument(
+        "--seed",
+        type=_ranged(int, 0, SEED_MAX),
+        default=1234,
+        help="seed of the separator mixtures",
+    )
     ev.add_argument("--no-live", action="store_true", help="skip SwishNet's live-engine check")
     ev.add_argument(
         "--unseen-only",

@@ -513,6 +513,46 @@ def test_cli_train_errors_are_one_line(
     assert rc == 2 and "manifest.csv" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["train", "swishnet", "--seed", "-3"],
+            "--seed: must be at least 0 and at most 4294967295",
+        ),
+        (["train", "swishnet", "--batch-size", "0"], "--batch-size: must be at least 1"),
+        (["train", "swishnet", "--batch-size", "2.5"], "--batch-size: '2.5' is not a whole number"),
+        (["train", "swishnet", "--lr", "-1"], "--lr: must be more than 0 and at most 10"),
+        (["train", "swishnet", "--lr", "nan"], "--lr: must be more than 0"),
+        (["train", "swishnet", "--val-every", "0"], "--val-every: must be at least 1"),
+        (["train", "swishnet", "--log-every", "0"], "--log-every: must be at least 1"),
+        (["train", "swishnet", "--patience", "0"], "--patience: must be at least 1"),
+        (["train", "swishnet", "--warmup", "-1"], "--warmup: must be at least 0"),
+        (["train", "swishnet", "--threads", "0"], "--threads: must be at least 1"),
+        (["train", "swishnet", "--max-minutes", "0"], "--max-minutes: must be more than 0"),
+        (["train", "swishnet", "--checkpoint-minutes", "-1"], "--checkpoint-minutes: must be"),
+        (["train", "mitas", "--segment-seconds", "0"], "--segment-seconds: must be at least 0.1"),
+        (["train", "swishnet", "--steps", "-1"], "--steps: must be at least 0"),
+        (["evaluate", "mitas", "--mixtures", "0"], "--mixtures: must be at least 1"),
+        (["evaluate", "mitas", "--seed", "-1"], "--seed: must be at least 0"),
+        (["data", "build", "--seed", "-5"], "--seed: must be at least 0"),
+    ],
+)
+def test_cli_numbers_out_of_range_are_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """Each of these was a traceback (numpy seeds, division by zero, MKL, Adam) or silently
+    something else (--mixtures 0 drew 200)."""
+    argv = [*argv, "--data" if argv[0] != "data" else "--out", str(tmp_path / "d")]
+    if argv[0] == "train":
+        argv += ["--out", str(tmp_path / "w.safetensors")]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and "Traceback" not in err, err
+    assert not list(tmp_path.iterdir())  # nothing made
+
+
 def test_ema_resumes_exactly_and_exports_the_average(tiny: Path, tmp_path: Path) -> None:
     kw: dict[str, Any] = dict(batch_size=4, val_every=5, lr=3e-3, ema=0.9)
     whole = _opts(tiny, tmp_path / "a.safetensors", "swishnet_slim", steps=10, **kw)
