@@ -991,10 +991,13 @@ def test_config_overrides_make_a_variant(
         assert main([*base, "--config", bad, "--steps", "1"]) == 2
         err = capsys.readouterr().err
         assert said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    for workers in ("-1", "65"):
-        assert main([*base, "--data-workers", workers, "--steps", "1"]) == 2
+    for workers in ("-1", "65"):  # refused by the parser
+        with pytest.raises(SystemExit) as e:
+            main([*base, "--data-workers", workers, "--steps", "1"])
         err = capsys.readouterr().err
-        assert "--data-workers" in err and "Traceback" not in err
+        assert e.value.code == 2 and "--data-workers: must be at least 0 and at most 64" in err
+    with pytest.raises(TrainError, match=r"--data-workers must be 0\.\.64"):  # and by train()
+        train(_opts(tiny, tmp_path / "u.safetensors", "swishnet_slim", data_workers=65, **kw))
 
 
 def _corpus_copy(src: Path, dest: Path, change: Any) -> Path:
