@@ -635,7 +635,8 @@ def run_batch(
         rows.append(row)
         # never past the total (float sums in another order), which tqdm would warn about
         bar.update(min(seconds[job], bar.total - bar.n))
-        write_summary(out, rows)
+        with _space_checked(out):
+            write_summary(out, rows)
 
     failing = False
     try:
