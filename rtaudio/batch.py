@@ -29,7 +29,6 @@ from __future__ import annotations
 import array
 import contextlib
 import csv
-import errno
 import io
 import json
 import math
@@ -51,6 +50,7 @@ import torch
 from rtaudio.audiofile import AudioFileError, iter_blocks, probe
 from rtaudio.classify import SILENCE, AudioHistory, SwishNetTagger
 from rtaudio.config import SAMPLE_RATE, EngineConfig
+from rtaudio.outputs import DiskFullError, space_checked
 from rtaudio.pipeline import Processor
 from rtaudio.results import Label
 
@@ -73,40 +73,6 @@ SUMMARY_FIELDS = (
 
 class BatchError(ValueError):
     """Bad batch arguments (no inputs, output inside an input...)."""
-
-
-class DiskFullError(BatchError):
-    """The output disk is full: the batch stops; what it finished is kept."""
-
-
-# a failed write with less free space than this is taken for a full disk (libsndfile reports
-# ENOSPC as "System error." without the errno)
-LOW_SPACE_BYTES = 4 << 20
-
-
-def disk_full(folder: Path, e: BaseException) -> DiskFullError | None:
-    """A :class:`DiskFullError` if the write that raised ``e`` in ``folder`` failed for want
-    of space (its errno says so, or the disk has almost nothing left), else None."""
-    try:
-        free: int | None = shutil.disk_usage(folder).free
-    except OSError:
-        free = None
-    if getattr(e, "errno", None) != errno.ENOSPC and (free is None or free >= LOW_SPACE_BYTES):
-        return None
-    left = f" ({free / 1e6:.1f} MB free)" if free is not None else ""
-    return DiskFullError(f"no space left on the disk{left}")
-
-
-@contextlib.contextmanager
-def _space_checked(folder: Path) -> Iterator[None]:
-    """Writes in ``folder`` that fail for want of space raise :class:`DiskFullError`."""
-    try:
-        yield
-    except (RuntimeError, OSError) as e:
-        full = disk_full(folder, e)
-        if full is not None:
-            raise full from None
-        raise
 
 
 @dataclass(frozen=True)
@@ -453,7 +419,7 @@ def compute_one(
 
         def sink(v: np.ndarray) -> None:
             assert w is not None and tmp is not None
-            with _space_checked(tmp.parent):
+            with space_checked(tmp.parent):
                 w.write(np.clip(v, -1.0, 1.0))
 
         try:
@@ -466,7 +432,7 @@ def compute_one(
             return summary_row(job.rel, None, _one_line(f"{job.src}: {type(e).__name__}: {e}")), {}
         files: Outputs = {}
         if writer is not None and tmp is not None:
-            with _space_checked(tmp.parent):
+            with space_checked(tmp.parent):
                 writer.close()  # writes what libsndfile still buffers
             writer = None
             voice_rel = str(job.stem.with_name(job.stem.name + ".voice.wav"))
@@ -625,7 +591,7 @@ def run_batch(
 
     def done(job: Job, row: dict[str, Any], files: Outputs) -> None:
         try:
-            with _space_checked(out):
+            with space_checked(out):
                 write_outputs(out, files)
         except DiskFullError:
             discard(files)
@@ -635,7 +601,7 @@ def run_batch(
         rows.append(row)
         # never past the total (float sums in another order), which tqdm would warn about
         bar.update(min(seconds[job], bar.total - bar.n))
-        with _space_checked(out):
+        with space_checked(out):
             write_summary(out, rows)
 
     failing = False

@@ -1,13 +1,19 @@
-"""Output folders, checked before long work starts.
+"""Output folders: checked before long work starts, and a full disk said as such.
 
 A training run writes its first checkpoint minutes in, an evaluation its picture at the end: a
 folder that cannot take files should stop them in the first second, with one line, not after
-the work with a traceback.
+the work with a traceback. A disk that fills up during the work gives errors that do not say
+so (libsndfile: "System error.", torch.save: "unexpected pos"); :func:`space_checked` turns
+them into :class:`DiskFullError`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -31,3 +37,37 @@ def writable_folder(folder: str | Path, what: str) -> Path:
         why = e.strerror or str(e)
         raise OutputError(f"{what}: cannot write in {folder} ({why})") from None
     return folder
+
+
+class DiskFullError(OutputError):
+    """A write failed because the disk is full; what was finished before is kept."""
+
+
+# a failed write with less free space than this is taken for a full disk (libsndfile and
+# torch.save report ENOSPC without its errno)
+LOW_SPACE_BYTES = 4 << 20
+
+
+def disk_full(folder: Path, e: BaseException) -> DiskFullError | None:
+    """A :class:`DiskFullError` if the write that raised ``e`` in ``folder`` failed for want
+    of space (its errno says so, or the disk has almost nothing left), else None."""
+    try:
+        free: int | None = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if getattr(e, "errno", None) != errno.ENOSPC and (free is None or free >= LOW_SPACE_BYTES):
+        return None
+    left = f" ({free / 1e6:.1f} MB free)" if free is not None else ""
+    return DiskFullError(f"no space left on the disk{left}")
+
+
+@contextlib.contextmanager
+def space_checked(folder: Path) -> Iterator[None]:
+    """Writes in ``folder`` that fail for want of space raise :class:`DiskFullError`."""
+    try:
+        yield
+    except (RuntimeError, OSError) as e:
+        full = disk_full(folder, e)
+        if full is not None:
+            raise full from None
+        raise

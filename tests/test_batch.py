@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -491,22 +490,6 @@ def test_output_names_with_dots_or_absolute_paths_are_refused(tmp_path: Path) ->
     with pytest.raises(BatchError):  # all-or-nothing: the good file is not written either
         write_outputs(out, {"good.json": b"{}", "../bad.json": b"{}"})
     assert not (out / "good.json").exists() and not (tmp_path / "bad.json").exists()
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 384 KiB file system (tmpfs), where this machine lets the tests mount one."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=384k", "tmpfs", str(mnt)], capture_output=True
-    )
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -1125,3 +1125,16 @@ def test_evaluate_tells_and_leaves_out_sources_the_weights_learnt_from(
         ]
     )
     assert rc == 2 and "does not record the sources it learnt from" in capsys.readouterr().err
+
+
+def test_a_full_disk_stops_training_with_a_clear_error(tiny: Path, small_disk: Path) -> None:
+    """A checkpoint the disk cannot take: torch.save said 'unexpected pos 608512 vs 608400'
+    with a traceback. Now one message says the disk is full and what to do; no temporary file
+    is left to fill it further."""
+    out = small_disk / "sw.safetensors"
+    with pytest.raises(TrainError) as e:
+        train(_opts(tiny, out, "swishnet", steps=4, val_every=2))  # ~1.4 MB of checkpoint
+    msg = str(e.value)
+    assert f"cannot write the checkpoint {small_disk / 'sw.ckpt'}: no space left" in msg
+    assert "run the same command again" in msg
+    assert not list(small_disk.iterdir())

@@ -34,7 +34,7 @@ from torch import nn
 import rtaudio.models as models
 from rtaudio import __version__
 from rtaudio.models.registry import config_from_dict, config_to_json, family_of_config
-from rtaudio.outputs import writable_folder
+from rtaudio.outputs import DiskFullError, space_checked, writable_folder
 from rtaudio.train import provenance
 from rtaudio.train.batches import BatchSource
 from rtaudio.train.corpus import Corpus
@@ -109,15 +109,25 @@ def pick_device(name: str) -> torch.device:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file in the same directory, fsync, rename."""
+    """``torch.save`` to a temporary file in the same directory, fsync, rename. A full disk
+    is a :class:`TrainError` that says so (the previous checkpoint is kept)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with space_checked(path.parent), os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except DiskFullError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        then = (
+            "the previous one is kept: free some space and run the same command with --resume"
+            if path.exists()
+            else "free some space and run the same command again"
+        )
+        raise TrainError(f"cannot write the checkpoint {path}: {e}; {then}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
