@@ -154,6 +154,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "import":
         return _cmd_data_import(args)
     from rtaudio.data.build import KINDS, BuildConfig, build
+    from rtaudio.outputs import DiskFullError, space_checked
 
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     bad = [k for k in kinds if k not in KINDS]
@@ -172,20 +173,27 @@ def _cmd_data(args: argparse.Namespace) -> int:
             pinned = manifest_splits(args.keep_splits)
         except ValueError as e:
             raise CliError(f"--keep-splits: {e}") from None
-    result = build(
-        BuildConfig(
-            out=Path(args.out),
-            hours=args.hours,
-            seed=args.seed,
-            kinds=kinds,
-            jobs=max(1, args.jobs),
-            augment=args.augment,
-            progress=not args.no_progress,
-            stop_after=args.max_jobs,
-            exclude=tuple(x.strip() for x in args.exclude.split(",") if x.strip()),
-            pinned=pinned,
-        )
-    )
+    try:
+        with space_checked(Path(args.out)):
+            result = build(
+                BuildConfig(
+                    out=Path(args.out),
+                    hours=args.hours,
+                    seed=args.seed,
+                    kinds=kinds,
+                    jobs=max(1, args.jobs),
+                    augment=args.augment,
+                    progress=not args.no_progress,
+                    stop_after=args.max_jobs,
+                    exclude=tuple(x.strip() for x in args.exclude.split(",") if x.strip()),
+                    pinned=pinned,
+                )
+            )
+    except DiskFullError as e:
+        raise CliError(
+            f"{args.out}: {e}; the clips already built are kept: free some space and run the "
+            "same command again to go on"
+        ) from None
     return 0 if result.complete and not result.failed else 1
 
 

@@ -613,3 +613,24 @@ def test_a_synthesiser_that_fails_fails_its_job_and_the_next_run_retries_it(
     second = build(cfg)
     assert second.complete and not second.failed and second.ran == 1
     assert broken[0] in read_journal(out / ".build" / "journal.jsonl")
+
+
+# soundfile's write callback reports the failed write as an "ignored" exception before the
+# error the build sees
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_full_disk_stops_the_build_with_a_clear_error(
+    small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Generated noise (no packages needed) into a 384 KiB file system: the build stops at
+    once with one line that says the disk is full and that a rerun goes on (in one process it
+    failed every job with 'AssertionError: ', with workers it said 'No space left on
+    device')."""
+    out = small_disk / "corpus"
+    argv = ["data", "build", "--out", str(out), "--hours", "0.02", "--kinds", "noise"]
+    rc = main([*argv, "--no-progress", "--jobs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"rtaudio data: {out}: no space left on the disk"), err
+    assert "run the same command again" in last and "Traceback" not in err
+    assert "failed" not in err  # stopped at the first job the disk refused

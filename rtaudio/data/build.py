@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from rtaudio.outputs import disk_full
+
 from . import sources as src
 from .audio import (
     SR,
@@ -1230,6 +1232,9 @@ def build(cfg: BuildConfig) -> BuildResult:
         for jid, rows, err in _iter_results(todo, cfg, ctx):
             job = by_id[jid]
             if rows is None:
+                full = disk_full(out, RuntimeError(err))
+                if full is not None:  # every job left would fail the same way: stop here
+                    raise full
                 failed.append(f"{jid}: {err}")
                 cfg.log(f"rtaudio data: job {jid} failed ({err}); a re-run retries it")
             else:
