@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -364,6 +365,44 @@ def test_train_refuses_to_restart_over_a_checkpoint(tiny: Path, tmp_path: Path) 
         train(opts)
     with pytest.raises(TrainError, match="no checkpoint"):
         train(_opts(tiny, tmp_path / "d.safetensors", "swishnet_slim", resume=True))
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("flipped", "damaged training checkpoint (checksum mismatch in"),
+        ("cut", "damaged training checkpoint (cut short)"),
+        ("weights", "not a training checkpoint (rtaudio's are zip archives; weights files"),
+        ("pickle", "not a training checkpoint"),
+    ],
+)
+def test_damaged_checkpoints_are_refused(
+    tiny: Path, tmp_path: Path, damage: str, said: str
+) -> None:
+    """torch.load does not check the zip's CRCs: 64 zeroed bytes inside a tensor resumed (and
+    exported) as other weights without a word."""
+    opts = _opts(tiny, tmp_path / "c.safetensors", "swishnet", steps=2, val_every=1)
+    train(opts)
+    ckpt = opts.checkpoint_path
+    data = bytearray(ckpt.read_bytes())
+    if damage == "flipped":
+        with zipfile.ZipFile(ckpt) as z:  # the largest tensor's bytes
+            info = max(z.infolist(), key=lambda i: i.file_size)
+        at = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+        data[at + 64 : at + 128] = bytes(64)
+    elif damage == "cut":
+        data = data[: len(data) // 2]
+    elif damage == "weights":
+        data = bytearray((tmp_path / "c.safetensors").read_bytes())
+    else:
+        data = bytearray(b"\x80\x04K\x01.")
+    ckpt.write_bytes(bytes(data))
+    for how in (dict(resume=True), dict(export_only=True)):
+        with pytest.raises(TrainError) as e:
+            train(_opts(tiny, tmp_path / "d.safetensors", "swishnet", checkpoint=ckpt, **how))
+        assert said in str(e.value) and len(str(e.value).splitlines()) == 1
+    with pytest.raises(TrainError, match=r"damaged|not a training checkpoint"):  # and as --init
+        train(_opts(tiny, tmp_path / "e.safetensors", "swishnet", init=ckpt, steps=1))
 
 
 def test_evaluate_prints_metrics_and_writes_the_png(

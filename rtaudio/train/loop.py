@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,14 +136,36 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`save_checkpoint`, checked whole before use: torch.save
+    writes a zip archive whose members carry CRC-32 checksums, which ``torch.load`` does not
+    verify (a damaged tensor would load as other numbers)."""
     if not path.is_file():
         raise TrainError(f"no checkpoint at {path} (run without --resume to start)")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            if f.read(4) == b"PK\x03\x04":  # a zip's start without its end
+                raise TrainError(f"{path}: damaged training checkpoint (cut short)")
+        raise TrainError(
+            f"{path}: not a training checkpoint (rtaudio's are zip archives; weights files, "
+            ".safetensors, go to --init)"
+        )
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise TrainError(f"{path}: damaged training checkpoint ({e})") from None
+    if bad is not None:
+        raise TrainError(
+            f"{path}: damaged training checkpoint (checksum mismatch in {bad}): the file was "
+            "changed after it was written"
+        )
     try:
         with warnings.catch_warnings():  # a foreign pickle: our error says it, not torch's warning
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a foreign or corrupt file
-        raise TrainError(f"{path}: not a readable training checkpoint ({e})") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrainError(f"{path}: not a readable training checkpoint ({first})") from None
     if not isinstance(ck, dict) or ck.get("version") != CHECKPOINT_VERSION:
         raise TrainError(f"{path}: not an rtaudio training checkpoint (version mismatch)")
     return ck
