@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -71,3 +73,31 @@ def space_checked(folder: Path) -> Iterator[None]:
         if full is not None:
             raise full from None
         raise
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, what: str) -> Iterator[None]:
+    """Hold ``path`` for this process: a second run on the same checkpoint or corpus would
+    interleave its writes with ours. The lock is ``.NAME.lock`` beside ``path`` (removed on
+    exit; the operating system releases it if the process dies). Raises :class:`OutputError`
+    naming the process that holds it."""
+    lock = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise OutputError(
+                f"{what} is in use by another rtaudio run (pid {pid}): wait for it to end or "
+                "stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                lock.unlink()
+    finally:
+        os.close(fd)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import soundfile as sf
 
 from rtaudio.cli import main
 from rtaudio.errors import describe
-from rtaudio.outputs import OutputError, writable_folder
+from rtaudio.outputs import OutputError, exclusive, writable_folder
 
 
 @pytest.fixture
@@ -123,3 +125,54 @@ def test_parity_reports_failed_and_missing_inputs(
     assert rc == 1, err
     assert f"failed: {bad}: not a readable audio file" in err
     assert "notes.wav: error:" in (tmp_path / "rep" / "parity.md").read_text()
+
+
+def _hold(path: Path) -> subprocess.Popen[str]:
+    """Another process holding ``path`` (as a running training or build does)."""
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from rtaudio.outputs import exclusive\n"
+        "with exclusive(Path(sys.argv[1]), 'x'):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_one_run_per_checkpoint_and_per_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two trainings on one checkpoint (or two builds into one corpus) would interleave their
+    writes; the second is refused, naming the first; a killed holder frees it."""
+    target = tmp_path / "x.ckpt"
+    mine = rf"checkpoint x is in use .*\(pid {os.getpid()}\)"
+    with exclusive(target, "checkpoint x"), pytest.raises(OutputError, match=mine):  # noqa: SIM117
+        with exclusive(target, "checkpoint x"):
+            pass
+    assert not (tmp_path / ".x.ckpt.lock").exists()  # removed on exit
+    ckpt = tmp_path / "w.ckpt"
+    holder = _hold(ckpt)
+    try:
+        argv = ["train", "swishnet", "--data", str(tmp_path / "none"), "--out"]
+        rc, err = _run([*argv, str(tmp_path / "w.safetensors"), "--resume"], capsys)
+        assert rc == 2 and f"checkpoint {ckpt} is in use by another rtaudio run" in err
+        assert f"(pid {holder.pid})" in err
+    finally:
+        holder.kill()
+        holder.wait()
+    with exclusive(ckpt, "checkpoint"):  # the operating system released it
+        pass
+    corpus = tmp_path / "corpus"
+    (corpus / ".build").mkdir(parents=True)
+    holder = _hold(corpus / ".build" / "run")
+    try:
+        rc, err = _run(["data", "build", "--out", str(corpus), "--hours", "0.01"], capsys)
+        assert rc == 2 and f"corpus {corpus} is in use by another rtaudio run" in err, err
+    finally:
+        holder.kill()
+        holder.wait()

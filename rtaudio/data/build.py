@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from rtaudio.outputs import disk_full
+from rtaudio.outputs import disk_full, exclusive
 
 from . import sources as src
 from .audio import (
@@ -1181,12 +1181,18 @@ def _iter_results(
 
 
 def build(cfg: BuildConfig) -> BuildResult:
-    """Plan and run (or resume) a corpus build into ``cfg.out``."""
+    """Plan and run (or resume) a corpus build into ``cfg.out``; one build at a time per
+    folder (a second one would run the same jobs into the same journal)."""
     t0 = time.time()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     bdir = out / ".build"
     bdir.mkdir(exist_ok=True)
+    with exclusive(bdir / "run", f"corpus {out}"):
+        return _build(cfg, out, bdir, t0)
+
+
+def _build(cfg: BuildConfig, out: Path, bdir: Path, t0: float) -> BuildResult:
     for stale in out.rglob(".*.part"):  # temporary files of an interrupted run
         stale.unlink(missing_ok=True)
     plan = make_plan(cfg)

@@ -35,7 +35,7 @@ from torch import nn
 import rtaudio.models as models
 from rtaudio import __version__
 from rtaudio.models.registry import config_from_dict, config_to_json, family_of_config
-from rtaudio.outputs import DiskFullError, space_checked, writable_folder
+from rtaudio.outputs import DiskFullError, exclusive, space_checked, writable_folder
 from rtaudio.train import provenance
 from rtaudio.train.batches import BatchSource
 from rtaudio.train.corpus import Corpus
@@ -368,7 +368,20 @@ def _stop_label(state: dict[str, Any], stopped: str) -> str:
 
 
 def train(opts: TrainOptions) -> TrainResult:
-    """Train (or resume, or export from a checkpoint) one model; see :class:`TrainOptions`."""
+    """Train (or resume, or export from a checkpoint) one model; see :class:`TrainOptions`.
+
+    The output folders are checked first (the first checkpoint comes minutes in, the weights at
+    the end), and a run holds its checkpoint: a second run on it is refused."""
+    writable_folder(Path(opts.out).parent, "--out")
+    if opts.export_only:
+        return _train(opts)
+    ckpt_path = opts.checkpoint_path
+    writable_folder(ckpt_path.parent, "--checkpoint")
+    with exclusive(ckpt_path, f"checkpoint {ckpt_path}"):
+        return _train(opts)
+
+
+def _train(opts: TrainOptions) -> TrainResult:
     log = opts.log
     task_class(opts.model)  # unknown / untrainable names fail before anything is loaded
     out = Path(opts.out)
@@ -384,10 +397,6 @@ def train(opts: TrainOptions) -> TrainResult:
         )
     if not 0 <= opts.data_workers <= 64:
         raise TrainError(f"--data-workers must be 0..64, got {opts.data_workers}")
-    # the first checkpoint comes minutes in, the weights at the end: check the folders now
-    writable_folder(out.parent, "--out")
-    if not opts.export_only:
-        writable_folder(ckpt_path.parent, "--checkpoint")
     torch.set_num_threads(max(1, opts.threads))
     device = pick_device(opts.device)
     if device.type == "cuda":  # TF32 matmuls and tuned conv kernels: same results within 1e-3
