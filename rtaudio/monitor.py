@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +17,45 @@ from rtaudio.latency import LatencySummary
 from rtaudio.results import ChunkResult, Label
 
 
+class JsonLog:
+    """``--jsonl``: one JSON object per line, each written whole at once. A write the system
+    refuses (a full disk, a drive gone) stops the log, not the monitoring: the file is cut
+    back to its last whole line and :attr:`note` says where and why."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lines = 0
+        self.size = 0  # bytes of whole lines written
+        self.note = ""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+
+    def write(self, obj: dict[str, object]) -> None:
+        if self._fd is None:
+            return
+        line = (json.dumps(obj) + "\n").encode()
+        data = memoryview(line)
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self.size)  # no half line at the end
+            self.note = (
+                f"--jsonl {self.path} stopped after {self.lines} lines "
+                f"({e.strerror or e}); monitoring goes on"
+            )
+            self.close()
+            return
+        self.lines += 1
+        self.size += len(line)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
 def _bar(p: float, width: int = 20) -> str:
     n = round(max(0.0, min(1.0, p)) * width)
     return "#" * n + "." * (width - n)
@@ -23,9 +64,10 @@ def _bar(p: float, width: int = 20) -> str:
 class TerminalView:
     """Keeps the latest label per model and renders a small status screen."""
 
-    def __init__(self, engine: Engine, out: IO[str]) -> None:
+    def __init__(self, engine: Engine, out: IO[str], log: JsonLog | None = None) -> None:
         self.engine = engine
         self.out = out
+        self.log = log
         self.tty = out.isatty()
         self.latest: dict[str, Label] = {}
         self.level_db = -120.0
@@ -76,6 +118,8 @@ class TerminalView:
         )
         if st.message:
             lines.append(f"note: {st.message}")
+        if self.log is not None and self.log.note:
+            lines.append(f"note: {self.log.note}")
         return "\n".join(lines)
 
     def show(self, s: LatencySummary) -> None:
@@ -84,9 +128,11 @@ class TerminalView:
             self.out.write("\x1b[H\x1b[J" + text + "\n")
         else:  # a log: one status line per refresh, plus state changes and notes once
             st = self.engine.status
-            if (st.state, st.message) != self._said:
-                self._said = (st.state, st.message)
-                self.out.write(f"[{st.state}] {st.message}".rstrip() + "\n")
+            note = self.log.note if self.log is not None else ""
+            message = "; ".join(x for x in (st.message, note) if x)
+            if (st.state, message) != self._said:
+                self._said = (st.state, message)
+                self.out.write(f"[{st.state}] {message}".rstrip() + "\n")
             lines = [x for x in text.splitlines() if x.startswith(("latency", "xruns"))]
             self.out.write("   ".join(" ".join(x.split()) for x in lines) + "\n")
         self.out.flush()
@@ -103,11 +149,8 @@ def run_monitor(
     out = out or sys.stdout
     engine = Engine(cfg)
     channel = engine.subscribe(maxsize=8192)
-    log: IO[str] | None = None
-    if jsonl:
-        Path(jsonl).parent.mkdir(parents=True, exist_ok=True)
-        log = open(jsonl, "w", buffering=1)  # noqa: SIM115  (closed in finally)
-    view = TerminalView(engine, out)
+    log = JsonLog(jsonl) if jsonl else None
+    view = TerminalView(engine, out, log)
     engine.start()
     t0 = time.monotonic()
     next_stat = t0 + 1.0
@@ -120,13 +163,13 @@ def run_monitor(
             if log is not None:
                 for r in results:
                     for lab in r.labels:
-                        log.write(json.dumps(lab.to_json()) + "\n")
+                        log.write(lab.to_json())
             now = time.monotonic()
             s = engine.summary()
             if now >= next_stat:
                 next_stat += 1.0
                 if log is not None:
-                    log.write(json.dumps(s.to_json(view.stream_time)) + "\n")
+                    log.write(s.to_json(view.stream_time))
             view.show(s)
             if engine.status.state in ("finished", "error"):
                 break
@@ -142,8 +185,8 @@ def run_monitor(
         if log is not None:
             for r in results:
                 for lab in r.labels:
-                    log.write(json.dumps(lab.to_json()) + "\n")
-            log.write(json.dumps(s.to_json(view.stream_time)) + "\n")
+                    log.write(lab.to_json())
+            log.write(s.to_json(view.stream_time))
             log.close()
     print(
         f"stopped{' (Ctrl-C)' if interrupted else ''}: {s.chunks} chunks, p50 {s.p50_ms:.2f} ms, "
@@ -153,6 +196,8 @@ def run_monitor(
     )
     for kind, path in engine.recordings.items():
         print(f"recorded {kind}: {path}", file=sys.stderr)
+    if log is not None and log.note:
+        print(f"rtaudio monitor: {log.note}", file=sys.stderr)
     if engine.status.state == "error":
         print(f"rtaudio monitor: {engine.status.message}", file=sys.stderr)
         return 1

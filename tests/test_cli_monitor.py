@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from disks import mounted_tmpfs
 from odd_inputs import stale_header_wav, write_malformed_audio, write_unusual_audio
 from signals import interruptible
 
@@ -162,6 +163,25 @@ def test_a_missing_weights_folder_is_an_error_not_untrained_models(tmp_path: Pat
         assert out.returncode == 2, out.stderr
         assert f"weights_dir {tmp_path / 'wieghts'} is not a folder" in out.stderr
         assert "Traceback" not in out.stderr and "untrained" not in out.stderr
+
+
+def test_a_full_disk_stops_the_jsonl_log_not_the_monitor(tmp_path: Path) -> None:
+    """The log's disk fills up after a few dozen lines: the monitor used to end there ('No
+    space left on device', exit 2). Now it runs to the end of the source, says where the log
+    stopped, and the log holds whole lines only."""
+    src = tmp_path / "a.wav"
+    t = np.arange(8 * 16000) / 16000
+    sf.write(src, (0.2 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 16000)
+    with mounted_tmpfs(tmp_path / "disk", "8k") as disk:
+        log = disk / "log.jsonl"
+        out = _run("monitor", "--source", str(src), "--jsonl", str(log), timeout=90)
+        assert out.returncode == 0, out.stderr
+        assert f"--jsonl {log} stopped after" in out.stderr and "No space left" in out.stderr
+        lines = log.read_text().splitlines()
+        assert all(json.loads(x)["type"] in ("label", "latency") for x in lines)
+        assert len(lines) > 10 and log.stat().st_size <= 8192
+    assert "stopped: " in out.stderr  # ran on to its normal end
+    assert "[finished]" in out.stdout
 
 
 def test_monitor_rejects_a_text_file_named_wav(tmp_path: Path) -> None:
