@@ -286,10 +286,15 @@ def _cmd_images(args: argparse.Namespace) -> int:
 
 def _cmd_spectrogram(args: argparse.Namespace) -> int:
     from rtaudio.images import write_spectrograms
+    from rtaudio.outputs import DiskFullError
 
-    rows = write_spectrograms(
-        args.inputs, args.out, args.window_s, args.hop_s, overwrite=args.overwrite
-    )
+    try:
+        rows = write_spectrograms(
+            args.inputs, args.out, args.window_s, args.hop_s, overwrite=args.overwrite
+        )
+    except DiskFullError as e:  # not a bad argument: the run went and stopped
+        print(f"rtaudio spectrogram: {e}", file=sys.stderr)
+        return 1
     images = sum(len(r.get("images", [])) for r in rows)
     failed = [r for r in rows if r["status"] != "ok"]
     print(

@@ -37,7 +37,9 @@ import rtaudio.models as models
 from rtaudio.audiofile import iter_blocks
 from rtaudio.batch import BatchError, _atomic_write, discover, inside
 from rtaudio.config import SAMPLE_RATE
+from rtaudio.errors import os_message
 from rtaudio.modelstore import shipped_weights_dir
+from rtaudio.outputs import DiskFullError, space_checked
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_PIXELS = 64_000_000  # decompression-bomb guard: larger images are refused
@@ -323,11 +325,19 @@ def write_spectrograms(
                 img = logmel_image(audio)[0]
                 buf = io.BytesIO()
                 Image.fromarray(np.round(img * 255).astype(np.uint8), "L").save(buf, "PNG")
-                _atomic_write(dest, buf.getvalue())
+                with space_checked(out):
+                    _atomic_write(dest, buf.getvalue())
+        except DiskFullError as e:  # every later file would fail too: stop, keep what is done
+            done = sum(r["status"] == "ok" for r in rows)
+            raise DiskFullError(
+                f"{out}: {e}; stopped at {job.src} with {done} files done (kept): free some "
+                "space and run the same command again to go on"
+            ) from None
         except (ValueError, OSError) as e:  # AudioFileError, BatchError (outside --out)...
-            rows.append(
-                {"path": str(job.rel), "status": "error", "error": " ".join(str(e).split())}
-            )
+            why = os_message(e) if isinstance(e, OSError) else str(e)
+            if str(job.src) not in why:
+                why = f"{job.src}: {why}"
+            rows.append({"path": str(job.rel), "status": "error", "error": " ".join(why.split())})
             continue
         rows.append({"path": str(job.rel), "status": "ok", "images": images})
     _atomic_write(inside(out, "spectrograms.json"), json.dumps(rows, indent=1).encode())

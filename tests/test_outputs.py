@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from disks import mounted_tmpfs
 
 from rtaudio.cli import main
 from rtaudio.errors import describe
@@ -176,3 +177,28 @@ def test_one_run_per_checkpoint_and_per_corpus(
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_full_disk_stops_the_spectrograms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every file after the disk filled failed on its own ('[Errno 28] No space left on
+    device', no file named); now the run stops at the first, keeps what it wrote, and a
+    rerun with space goes on where it stopped."""
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        sf.write(src / f"f{i}.wav", (0.1 * rng.standard_normal(3 * 16000)).astype("float32"), 16000)
+    with mounted_tmpfs(tmp_path / "disk", "48k") as disk:
+        out = disk / "spec"
+        rc, err = _run(["spectrogram", str(src), "--out", str(out)], capsys)
+        assert rc == 1, err
+        assert f"{out}: no space left on the disk" in err and "stopped at" in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        made = sorted(p.name for p in out.rglob("*.png"))
+        assert made and len(made) < 18 and not list(out.rglob("*.part"))
+        for p in out.rglob("*.png"):  # the user makes room
+            p.unlink()
+        rc, err = _run(["spectrogram", str(src / "f5.wav"), "--out", str(out)], capsys)
+        assert rc == 0, err
