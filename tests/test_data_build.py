@@ -615,9 +615,6 @@ def test_a_synthesiser_that_fails_fails_its_job_and_the_next_run_retries_it(
     assert broken[0] in read_journal(out / ".build" / "journal.jsonl")
 
 
-# soundfile's write callback reports the failed write as an "ignored" exception before the
-# error the build sees
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_full_disk_stops_the_build_with_a_clear_error(
     small_disk: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -350,10 +350,14 @@ def write_wav(path: str | os.PathLike[str], x: np.ndarray, sr: int = SR) -> None
     """
     dst = Path(path)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    # encoded in memory (clips are seconds long), so that a failed write is the OS's error
+    # (e.g. a full disk) and not libsndfile's, reported from inside its write callback
+    buf = io.BytesIO()
+    sf.write(buf, to_pcm16(x), sr, subtype="PCM_16", format="WAV")
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            sf.write(f, to_pcm16(x), sr, subtype="PCM_16", format="WAV")
+            f.write(buf.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, dst)
