@@ -337,9 +337,11 @@ def write_card(
     if repo is not None:
         lines += ["", f"## Fixed evaluation set in the repository (`{eval_dir}`)", ""]
         lines += _fmt_metrics(repo)
+        mixtures = repo.get("n") if "median_si_snri" in repo else None  # a separator's
         lines.append(
             f"- reproduce: `rtaudio evaluate {name} --data {eval_dir}"
             + (f" --weights {_shown(weights)}" if fam in ("mobilenet", "xception") else "")
+            + (f" --mixtures {mixtures}" if mixtures else "")
             + "`"
         )
     lines += ["", "## Data", ""]
