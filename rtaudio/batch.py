@@ -371,6 +371,27 @@ class FileProcessor:
         return np.concatenate((np.zeros(delay, np.float32), sep.offline(audio)))
 
 
+def label_track(segments: Sequence[dict[str, Any]]) -> str:
+    """An Audacity label track (``start<TAB>end<TAB>label`` per line, seconds) of a
+    classifier's segments, runs of one label merged into one span."""
+    spans: list[list[Any]] = []
+    for seg in segments:
+        last = spans[-1] if spans else None
+        if last is not None and last[2] == seg["label"] and abs(last[1] - seg["start"]) < 1e-6:
+            last[1] = seg["end"]
+        else:
+            spans.append([seg["start"], seg["end"], seg["label"]])
+    return "".join(f"{a:.6f}\t{b:.6f}\t{lab}\n" for a, b, lab in spans)
+
+
+def label_track_files(stem: Path, doc: dict[str, Any]) -> dict[str, bytes]:
+    """``NAME.MODEL.txt`` for each classifier in a ``labels.json`` document."""
+    return {
+        str(stem.with_name(f"{stem.name}.{model}.txt")): label_track(segs).encode()
+        for model, segs in doc["segments"].items()
+    }
+
+
 def summary_row(rel: Path, doc: dict[str, Any] | None, error: str = "") -> dict[str, Any]:
     if doc is None:
         return {"path": str(rel), "status": "error", "error": error}
@@ -525,6 +546,16 @@ def _work(job: Job) -> tuple[dict[str, Any], Outputs]:
     return compute_one(_WORKER, job, _WORKER.offline, _SPOOL)
 
 
+def _add_label_tracks(job: Job, out: Path) -> None:
+    """The label tracks of a file processed by an earlier run, from its ``labels.json``."""
+    doc = json.loads((out / job.stem.with_name(job.stem.name + ".labels.json")).read_text())
+    for rel, data in label_track_files(job.stem, doc).items():
+        dest = inside(out, rel)
+        if not dest.exists():
+            with space_checked(out):
+                _atomic_write(dest, data)
+
+
 def done_row(job: Job, out: Path) -> dict[str, Any] | None:
     """The summary row of an already processed file, or None if it must be (re)done."""
     p = out / job.stem.with_name(job.stem.name + ".labels.json")
@@ -558,8 +589,12 @@ def run_batch(
     offline: bool = False,
     executor: str = "local",
     ray_address: str | None = None,
+    label_tracks: bool = False,
 ) -> list[dict[str, Any]]:
-    """Process every input; returns the summary rows (also written to ``out/summary.csv``)."""
+    """Process every input; returns the summary rows (also written to ``out/summary.csv``).
+
+    ``label_tracks``: also write each classifier's labels as an Audacity label track
+    (``NAME.MODEL.txt``); files already processed get theirs from their ``labels.json``."""
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise BatchError(f"--out {out} exists and is not a folder")
@@ -576,6 +611,8 @@ def run_batch(
         row = None if overwrite else done_row(j, out)
         if row is not None:
             rows.append(row)
+            if label_tracks:
+                _add_label_tracks(j, out)
         else:
             todo.append(j)
     from tqdm import tqdm
@@ -590,6 +627,13 @@ def run_batch(
     )
 
     def done(job: Job, row: dict[str, Any], files: Outputs) -> None:
+        labels = str(job.stem.with_name(job.stem.name + ".labels.json"))
+        if label_tracks and labels in files:  # before the labels file, which marks it done
+            raw = files.pop(labels)
+            assert isinstance(raw, bytes)  # the labels file is always made in memory
+            doc = json.loads(raw)
+            files = {**files, **label_track_files(job.stem, doc)}
+            files[labels] = json.dumps(doc, indent=1).encode()
         try:
             with space_checked(out):
                 write_outputs(out, files)

@@ -246,6 +246,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
             offline=args.offline,
             executor=args.executor,
             ray_address=args.ray_address,
+            label_tracks=args.label_tracks,
         )
     except DiskFullError as e:  # not a bad argument: the batch ran and stopped
         print(f"rtaudio process: {e}", file=sys.stderr)
@@ -598,6 +599,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--classifiers", help="comma list: swishnet,esresnet")
     pr.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     pr.add_argument("--overwrite", action="store_true", help="redo files already processed")
+    pr.add_argument(
+        "--label-tracks",
+        action="store_true",
+        help="also write NAME.MODEL.txt label tracks (Audacity: File > Import > Labels); files "
+        "already processed get theirs from their labels.json",
+    )
     pr.add_argument(
         "--offline",
         action="store_true",

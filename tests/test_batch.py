@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import shutil
 import subprocess
@@ -529,3 +530,49 @@ def test_a_full_disk_stops_the_batch_and_a_rerun_goes_on(
     assert len(list(out.glob("*.labels.json"))) > len(kept)  # went on where it stopped
     rows = _rows(out)
     assert all(rows[n.replace(".labels.json", ".wav")]["status"] == "ok" for n in kept)
+
+
+def test_label_tracks_for_audacity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--label-tracks writes NAME.MODEL.txt (start, end, label; tab-separated; runs merged),
+    the same spans as labels.json; a batch already processed without it gets its tracks from
+    its labels.json, without processing the audio again."""
+    from rtaudio.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    x = np.concatenate(
+        [_tone(1.2, 300, 0), np.zeros(int(0.6 * SR), np.float32), _tone(1.0, 500, 1)]
+    )
+    sf.write(src / "a.wav", x, SR)
+    sf.write(src / "b.wav", _tone(0.8, 700, 2), SR)
+    wdir = save_tiny_weights(tmp_path / "weights")
+    (tmp_path / "cfg.toml").write_text(f'weights_dir = "{wdir}"\n')
+    out = tmp_path / "out"
+    base = ["process", str(src), "--out", str(out), "--config", str(tmp_path / "cfg.toml")]
+    assert main([*base, "--no-progress"]) == 0
+    assert not list(out.glob("*.txt"))
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.labels.json")}
+    capsys.readouterr()
+    assert main([*base, "--no-progress", "--label-tracks"]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.labels.json")} == stamps
+    for name in ("a", "b"):
+        doc = json.loads((out / f"{name}.labels.json").read_text())
+        for model, segs in doc["segments"].items():
+            rows = [
+                line.split("\t") for line in (out / f"{name}.{model}.txt").read_text().splitlines()
+            ]
+            spans = [(float(a), float(b), lab) for a, b, lab in rows]
+            assert spans[0][0] == segs[0]["start"] and spans[-1][1] == pytest.approx(
+                segs[-1]["end"]
+            )
+            assert all(s[2] != t[2] for s, t in itertools.pairwise(spans))  # runs merged
+            for seg in segs:  # every labelled span lies in a track span of its label
+                assert any(
+                    a - 1e-6 <= seg["start"] and seg["end"] <= b + 1e-6 and lab == seg["label"]
+                    for a, b, lab in spans
+                )
+    assert "silence" in (out / "a.swishnet.txt").read_text()  # the gap between the tones
+    # a new file processed with the flag gets its tracks with its other outputs
+    sf.write(src / "c.wav", _tone(0.7, 900, 3), SR)
+    assert main([*base, "--no-progress", "--label-tracks"]) == 0
+    assert (out / "c.swishnet.txt").is_file() and (out / "c.esresnet.txt").is_file()
