@@ -50,6 +50,7 @@ import torch
 from rtaudio.audiofile import AudioFileError, iter_blocks, probe
 from rtaudio.classify import SILENCE, AudioHistory, SwishNetTagger
 from rtaudio.config import SAMPLE_RATE, EngineConfig
+from rtaudio.labeltrack import label_track
 from rtaudio.outputs import DiskFullError, space_checked
 from rtaudio.pipeline import Processor
 from rtaudio.results import Label
@@ -369,19 +370,6 @@ class FileProcessor:
         sep = self.processor.separator
         assert sep is not None
         return np.concatenate((np.zeros(delay, np.float32), sep.offline(audio)))
-
-
-def label_track(segments: Sequence[dict[str, Any]]) -> str:
-    """An Audacity label track (``start<TAB>end<TAB>label`` per line, seconds) of a
-    classifier's segments, runs of one label merged into one span."""
-    spans: list[list[Any]] = []
-    for seg in segments:
-        last = spans[-1] if spans else None
-        if last is not None and last[2] == seg["label"] and abs(last[1] - seg["start"]) < 1e-6:
-            last[1] = seg["end"]
-        else:
-            spans.append([seg["start"], seg["end"], seg["label"]])
-    return "".join(f"{a:.6f}\t{b:.6f}\t{lab}\n" for a, b, lab in spans)
 
 
 def label_track_files(stem: Path, doc: dict[str, Any]) -> dict[str, bytes]:

@@ -75,6 +75,7 @@ from rtaudio.audiofile import (
 )
 from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
 from rtaudio.devices import DeviceError, resolve
+from rtaudio.labeltrack import LabelTrackWriter
 from rtaudio.latency import LatencyStats, LatencySummary
 from rtaudio.pipeline import Processor
 from rtaudio.resample import StreamResampler
@@ -491,6 +492,10 @@ class Engine:
         self._input: _Input | None = None
         self._playback: _Playback | None = None
         self._recorders: dict[str, WavRecorder] = {}
+        # label tracks beside the recording: paths until the first recorded chunk, then writers
+        self._track_paths: dict[str, Path] = {}
+        self._tracks: dict[str, LabelTrackWriter] = {}
+        self.label_tracks: dict[str, Path] = {}  # classifier -> track of the recording
         self.processor: Processor | None = None
         self.error: BaseException | None = None
         self.recordings: dict[str, Path] = {}
@@ -588,21 +593,31 @@ class Engine:
             )
         stamp = time.strftime("%Y%m%d-%H%M%S")
         names = {"input": "input", "output": "voice"}
-        paths: dict[str, Path] = {}
-        for kind, suffix in names.items():
-            if what not in (kind, "both") or (kind == "output" and self.cfg.separate == "off"):
-                continue
-            path, k = out / f"rtaudio-{stamp}-{suffix}.wav", 1
-            while path.exists():  # two recordings in the same second
-                k += 1
-                path = out / f"rtaudio-{stamp}-{k}-{suffix}.wav"
-            paths[kind] = path
+        kinds = [
+            kind
+            for kind in names
+            if what in (kind, "both") and not (kind == "output" and self.cfg.separate == "off")
+        ]
+        ends = [f"-{names[kind]}.wav" for kind in kinds] + [
+            f"-{m}.txt" for m in self.cfg.classifiers
+        ]
+        prefix, k = f"rtaudio-{stamp}", 1
+        while any((out / f"{prefix}{end}").exists() for end in ends):
+            k += 1  # two recordings in the same second
+            prefix = f"rtaudio-{stamp}-{k}"
+        paths = {kind: out / f"{prefix}-{names[kind]}.wav" for kind in kinds}
+        tracks = {m: out / f"{prefix}-{m}.txt" for m in self.cfg.classifiers}
         recorders = {kind: WavRecorder(path) for kind, path in paths.items()}
         with self._rec_lock:
             old, self._recorders = self._recorders, recorders
+            old_tracks, self._tracks = self._tracks, {}
+            self._track_paths = tracks if recorders else {}
             self.recordings = dict(paths)
+            self.label_tracks = dict(self._track_paths)
         for rec in old.values():
             rec.close()
+        for track in old_tracks.values():
+            track.close()
         return dict(paths)
 
     @staticmethod
@@ -641,8 +656,11 @@ class Engine:
         """Close the WAVs being written (idempotent); returns their paths."""
         with self._rec_lock:
             old, self._recorders = self._recorders, {}
+            tracks, self._tracks, self._track_paths = self._tracks, {}, {}
         for rec in old.values():
             rec.close()
+        for track in tracks.values():
+            track.close()
         return {kind: rec.path for kind, rec in old.items()}
 
     def request_enrollment(self, audio: np.ndarray | None = None, seconds: float = 0.0) -> None:
@@ -991,9 +1009,20 @@ class Engine:
                     self._recorders["input"].write(chunk)
                 if voice is not None and "output" in self._recorders:
                     self._recorders["output"].write(voice)
+                if self._track_paths:  # the first recorded chunk: its start is the tracks' 0
+                    paths, self._track_paths = self._track_paths, {}
+                    self._tracks = {m: LabelTrackWriter(p, result.start) for m, p in paths.items()}
+                for lab in result.labels:
+                    track = self._tracks.get(lab.model)
+                    if track is not None:
+                        track.add(lab.start, lab.end, lab.label)
             except OSError as e:  # disk full, folder removed...: stop recording, keep running
-                failed, self._recorders = self._recorders, {}
-                for r in failed.values():
+                failed: list[WavRecorder | LabelTrackWriter] = [
+                    *self._recorders.values(),
+                    *self._tracks.values(),
+                ]
+                self._recorders, self._tracks, self._track_paths = {}, {}, {}
+                for r in failed:
                     with contextlib.suppress(OSError):
                         r.close()
                 self.status.message = (

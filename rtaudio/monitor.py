@@ -196,6 +196,9 @@ def run_monitor(
     )
     for kind, path in engine.recordings.items():
         print(f"recorded {kind}: {path}", file=sys.stderr)
+    for model, path in engine.label_tracks.items():
+        if path.exists():
+            print(f"labels of {model} (Audacity label track): {path}", file=sys.stderr)
     if log is not None and log.note:
         print(f"rtaudio monitor: {log.note}", file=sys.stderr)
     if engine.status.state == "error":

@@ -3,6 +3,7 @@ what is played (input / separated / muted), re-enrolling the target speaker."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import threading
 import time
@@ -70,6 +71,56 @@ def test_recording_starts_and_stops_while_running(speech: Path, tmp_path: Path) 
     )
     y, _ = sf.read(second["input"], dtype="float32")
     assert y.size > 0  # the second recording ran to the end of the file and was closed
+
+
+def test_a_recording_gets_label_tracks_in_its_own_time(speech: Path, tmp_path: Path) -> None:
+    """Beside the WAVs, each classifier's labels as an Audacity label track whose 0 is the
+    recording's first sample: the spans the engine published, shifted by the recording's start
+    in the stream, runs merged; a file the user has is never written over."""
+    src = tmp_path / "speech_and_silence.wav"
+    x = read_audio(speech)
+    sf.write(src, np.concatenate([x, np.zeros(16000, np.float32), x]), 16000)
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    engine = Engine(EngineConfig(source=str(src), classifiers=("swishnet",)))
+    results = engine.subscribe(10_000)
+    engine.start()
+    try:
+        time.sleep(0.5)
+        engine.start_recording(rec, "input")
+        track = engine.label_tracks["swishnet"]
+        assert track.name.endswith("-swishnet.txt") and track.parent == rec
+        assert engine.wait(20)  # to the end of the file: the recording holds the rest
+    finally:
+        engine.stop()
+    wav = engine.recordings["input"]
+    y, _ = sf.read(wav, dtype="float32")
+    full = read_audio(src)
+    head = y[:8000]  # where in the stream the recording starts (a chunk boundary)
+    starts = range(0, full.size - head.size + 1, 160)
+    (i0,) = [i for i in starts if np.allclose(full[i : i + head.size], head, atol=1e-4)][:1]
+    t0 = i0 / 16000
+    spans = [line.split("\t") for line in track.read_text().splitlines()]
+    spans = [(float(a), float(b), lab) for a, b, lab in spans]
+    assert spans and spans[0][0] == 0.0 and spans[-1][1] <= y.size / 16000 + 1e-6
+    assert all(s[1] <= t[0] + 1e-6 and s[2] != t[2] for s, t in itertools.pairwise(spans))
+    assert {lab for *_, lab in spans} >= {"speech", "silence"}  # the gap between the two
+    published = [lab for r in results.drain() for lab in r.labels if lab.end > t0]
+    for lab in published:  # each published span is inside a track span of the same label
+        a, b = max(0.0, lab.start - t0), lab.end - t0
+        if b <= spans[-1][1] + 1e-6:
+            assert any(s - 1e-6 <= a and b <= e + 1e-6 and lab.label == w for s, e, w in spans)
+    # a second recording in the same second keeps the first one's track
+    before = track.read_text()
+    engine2 = Engine(EngineConfig(source=str(speech), classifiers=("swishnet",)))
+    engine2.start()
+    try:
+        engine2.start_recording(rec, "input")
+        assert engine2.label_tracks["swishnet"] != track
+        assert engine2.wait(20)
+    finally:
+        engine2.stop()
+    assert track.read_text() == before
 
 
 def test_recording_rejects_bad_kind(tmp_path: Path) -> None:
