@@ -189,11 +189,13 @@ def _cmd_data(args: argparse.Namespace) -> int:
                     pinned=pinned,
                 )
             )
-    except DiskFullError as e:
-        raise CliError(
-            f"{args.out}: {e}; the clips already built are kept: free some space and run the "
-            "same command again to go on"
-        ) from None
+    except DiskFullError as e:  # not a bad argument: the build ran and stopped
+        print(
+            f"rtaudio data: {args.out}: {e}; the clips already built are kept: free some space "
+            "and run the same command again to go on",
+            file=sys.stderr,
+        )
+        return 1
     return 0 if result.complete and not result.failed else 1
 
 
@@ -218,7 +220,8 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
 def _cmd_process(args: argparse.Namespace) -> int:
     from rtaudio import config
     from rtaudio.audiofile import read_audio
-    from rtaudio.batch import DiskFullError, run_batch
+    from rtaudio.batch import run_batch
+    from rtaudio.outputs import DiskFullError
 
     overrides: dict[str, object] = {
         "separate": args.separate,

@@ -626,7 +626,7 @@ def test_a_full_disk_stops_the_build_with_a_clear_error(
     argv = ["data", "build", "--out", str(out), "--hours", "0.02", "--kinds", "noise"]
     rc = main([*argv, "--no-progress", "--jobs", "1"])
     err = capsys.readouterr().err
-    assert rc == 2, err
+    assert rc == 1, err
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"rtaudio data: {out}: no space left on the disk"), err
     assert "run the same command again" in last and "Traceback" not in err
