@@ -366,6 +366,7 @@ def _config_overrides(items: Sequence[str]) -> dict[str, Any]:
 def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from rtaudio.outputs import DiskFullError
     from rtaudio.train import CorpusError, TrainError, TrainOptions, train
 
     if args.class_power is not None and not 0.0 <= args.class_power <= 1.0:
@@ -416,6 +417,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         result = train(opts)
     except (TrainError, CorpusError) as e:
         raise CliError(str(e)) from None
+    except DiskFullError as e:  # not a bad argument: the run went and stopped
+        print(f"rtaudio train: {e}", file=sys.stderr)
+        return 1
     if args.json:
         print(
             json.dumps(

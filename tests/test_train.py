@@ -21,6 +21,7 @@ import rtaudio.models as models
 from rtaudio.bench import cpu_name
 from rtaudio.cli import main
 from rtaudio.features import FeatureConfig, offline_features
+from rtaudio.outputs import DiskFullError
 from rtaudio.spectrogram_image import logmel_image, logmel_images
 from rtaudio.train import Corpus, TrainError, TrainOptions, make_task, train
 from rtaudio.train.batches import BatchSource
@@ -1171,7 +1172,7 @@ def test_a_full_disk_stops_training_with_a_clear_error(tiny: Path, small_disk: P
     with a traceback. Now one message says the disk is full and what to do; no temporary file
     is left to fill it further."""
     out = small_disk / "sw.safetensors"
-    with pytest.raises(TrainError) as e:
+    with pytest.raises(DiskFullError) as e:
         train(_opts(tiny, out, "swishnet", steps=4, val_every=2))  # ~1.4 MB of checkpoint
     msg = str(e.value)
     assert f"cannot write the checkpoint {small_disk / 'sw.ckpt'}: no space left" in msg

@@ -111,7 +111,8 @@ def pick_device(name: str) -> torch.device:
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file in the same directory, fsync, rename. A full disk
-    is a :class:`TrainError` that says so (the previous checkpoint is kept)."""
+    is a :class:`~rtaudio.outputs.DiskFullError` that says so and what to do (the previous
+    checkpoint is kept)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -128,7 +129,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
             if path.exists()
             else "free some space and run the same command again"
         )
-        raise TrainError(f"cannot write the checkpoint {path}: {e}; {then}") from None
+        raise DiskFullError(f"cannot write the checkpoint {path}: {e}; {then}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
