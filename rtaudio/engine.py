@@ -617,7 +617,8 @@ class Engine:
         for rec in old.values():
             rec.close()
         for track in old_tracks.values():
-            track.close()
+            with contextlib.suppress(OSError):  # its last span may not fit on a full disk
+                track.close()
         return dict(paths)
 
     @staticmethod
@@ -660,7 +661,8 @@ class Engine:
         for rec in old.values():
             rec.close()
         for track in tracks.values():
-            track.close()
+            with contextlib.suppress(OSError):  # its last span may not fit on a full disk
+                track.close()
         return {kind: rec.path for kind, rec in old.items()}
 
     def request_enrollment(self, audio: np.ndarray | None = None, seconds: float = 0.0) -> None:

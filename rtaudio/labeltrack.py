@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rtaudio.outputs import write_all
+
 Span = tuple[float, float, str]
 
 
@@ -74,9 +76,7 @@ class LabelTrackWriter:
 
     def _write(self, span: Span | None) -> None:
         if span is not None and self._fd is not None:
-            data = span_line(span).encode()
-            while data:
-                data = data[os.write(self._fd, data) :]
+            write_all(self._fd, span_line(span).encode())
 
     def close(self) -> None:
         """Write the run in progress and close the file (idempotent)."""

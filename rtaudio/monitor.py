@@ -14,6 +14,7 @@ from rtaudio.classify import SILENCE
 from rtaudio.config import EngineConfig
 from rtaudio.engine import Engine
 from rtaudio.latency import LatencySummary
+from rtaudio.outputs import write_all
 from rtaudio.results import ChunkResult, Label
 
 
@@ -34,10 +35,8 @@ class JsonLog:
         if self._fd is None:
             return
         line = (json.dumps(obj) + "\n").encode()
-        data = memoryview(line)
         try:
-            while data:
-                data = data[os.write(self._fd, data) :]
+            write_all(self._fd, line)
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self.size)  # no half line at the end

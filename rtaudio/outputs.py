@@ -101,3 +101,10 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
                 lock.unlink()
     finally:
         os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to the file descriptor (``os.write`` may write part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
