@@ -591,13 +591,16 @@ class MainWindow(QMainWindow):
                 "recording: " + ", ".join(str(p) for p in paths.values()), 5000
             )
         else:
-            self._recorded(engine.stop_recording())
+            tracks = dict(engine.label_tracks)
+            self._recorded(engine.stop_recording(), tracks)
 
-    def _recorded(self, paths: dict[str, Path]) -> None:
+    def _recorded(self, paths: dict[str, Path], tracks: dict[str, Path] | None = None) -> None:
         new = [p for p in paths.values() if p not in self.recorded]
         if new:
             self.recorded.extend(new)
-            self.statusBar().showMessage("saved " + ", ".join(str(p) for p in paths.values()), 8000)
+            saved = [str(p) for p in paths.values()]
+            saved += [f"{p.name} (label track)" for p in (tracks or {}).values() if p.exists()]
+            self.statusBar().showMessage("saved " + ", ".join(saved), 8000)
 
     # -------------------------------------------------------------- start/stop
     @guarded
@@ -639,7 +642,10 @@ class MainWindow(QMainWindow):
         session.stop()
         self._consume(session.drain(), session)
         if session.cfg.record_dir or self.record_button.isChecked():
-            self._recorded({k: p for k, p in session.engine.recordings.items() if p.exists()})
+            engine = session.engine
+            self._recorded(
+                {k: p for k, p in engine.recordings.items() if p.exists()}, engine.label_tracks
+            )
         self.session = None
         self.record_button.blockSignals(True)
         self.record_button.setChecked(False)

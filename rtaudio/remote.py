@@ -105,6 +105,7 @@ class Snapshot:
     enrollment: tuple[float, float] | None = None
     recording: bool = False
     recordings: dict[str, Path] = field(default_factory=dict)
+    label_tracks: dict[str, Path] = field(default_factory=dict)
     monitor: str = "separated"
     muted: bool = False
 
@@ -119,6 +120,7 @@ def _snapshot(engine: Any) -> Snapshot:
         enrollment=engine.enrollment,
         recording=engine.recording,
         recordings=dict(engine.recordings),
+        label_tracks=dict(engine.label_tracks),
         monitor=engine.monitor,
         muted=engine.muted,
     )
@@ -445,6 +447,10 @@ class RemoteEngine:
     @property
     def recordings(self) -> dict[str, Path]:
         return self.snapshot.recordings
+
+    @property
+    def label_tracks(self) -> dict[str, Path]:
+        return self.snapshot.label_tracks
 
     @property
     def monitor(self) -> str:

@@ -136,6 +136,10 @@ def test_file_source_shows_labels_latency_and_records(
         assert p.parent == tmp_path / "rec"
         assert abs(sf.info(str(p)).duration + dropped - dur) < 0.05
     assert not window.record_button.isChecked()
+    # beside the WAVs, the labels as Audacity label tracks
+    tracks = sorted((tmp_path / "rec").glob("*.txt"))
+    assert sorted(p.name.rsplit("-", 1)[1] for p in tracks) == ["esresnet.txt", "swishnet.txt"]
+    assert all(p.read_text().count("\t") >= 2 for p in tracks)
 
 
 def test_settings_persist_across_windows(
@@ -337,6 +341,8 @@ def test_microphone_start_stop_record_and_ab_switch(
     subprocess.run(["paplay", str(audio["speech"])], check=True, env=pa_env())
     window.record_button.setChecked(False)
     assert not engine.recording
+    saved = window.statusBar().currentMessage()  # the WAV and the label tracks beside it
+    assert "input.wav" in saved and "-swishnet.txt (label track)" in saved, saved
     qtbot.waitUntil(
         lambda: any(s.label != "silence" for s in window.labels.segments("swishnet", 0, 1e9)),
         timeout=5000,
