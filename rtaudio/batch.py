@@ -86,6 +86,11 @@ class Job:
     def stem(self) -> Path:
         return self.rel if self.keep_suffix else self.rel.with_suffix("")
 
+    @property
+    def labels(self) -> Path:
+        """``NAME.labels.json`` (relative to ``--out``): its presence marks the file as done."""
+        return self.stem.with_name(self.stem.name + ".labels.json")
+
 
 def discover(inputs: Sequence[str | Path]) -> list[Job]:
     """Audio files among ``inputs`` (files, or folders searched recursively), sorted; none at
@@ -450,9 +455,7 @@ def compute_one(
                 tmp = None  # handed over: write_outputs moves it into place
             doc["voice"] = voice_rel
         # the labels file last: its presence marks the file as done
-        files[str(job.stem.with_name(job.stem.name + ".labels.json"))] = json.dumps(
-            doc, indent=1
-        ).encode()
+        files[str(job.labels)] = json.dumps(doc, indent=1).encode()
         return summary_row(job.rel, doc), files
     finally:
         if writer is not None:
@@ -536,7 +539,7 @@ def _work(job: Job) -> tuple[dict[str, Any], Outputs]:
 
 def _add_label_tracks(job: Job, out: Path) -> None:
     """The label tracks of a file processed by an earlier run, from its ``labels.json``."""
-    doc = json.loads((out / job.stem.with_name(job.stem.name + ".labels.json")).read_text())
+    doc = json.loads((out / job.labels).read_text())
     for rel, data in label_track_files(job.stem, doc).items():
         dest = inside(out, rel)
         if not dest.exists():
@@ -546,7 +549,7 @@ def _add_label_tracks(job: Job, out: Path) -> None:
 
 def done_row(job: Job, out: Path) -> dict[str, Any] | None:
     """The summary row of an already processed file, or None if it must be (re)done."""
-    p = out / job.stem.with_name(job.stem.name + ".labels.json")
+    p = out / job.labels
     if not p.is_file():
         return None
     try:
@@ -615,13 +618,11 @@ def run_batch(
     )
 
     def done(job: Job, row: dict[str, Any], files: Outputs) -> None:
-        labels = str(job.stem.with_name(job.stem.name + ".labels.json"))
-        if label_tracks and labels in files:  # before the labels file, which marks it done
+        labels = str(job.labels)
+        if label_tracks and labels in files:  # written before the labels file (it marks done)
             raw = files.pop(labels)
             assert isinstance(raw, bytes)  # the labels file is always made in memory
-            doc = json.loads(raw)
-            files = {**files, **label_track_files(job.stem, doc)}
-            files[labels] = json.dumps(doc, indent=1).encode()
+            files = {**files, **label_track_files(job.stem, json.loads(raw)), labels: raw}
         try:
             with space_checked(out):
                 write_outputs(out, files)
