@@ -51,7 +51,7 @@ from rtaudio.audiofile import AudioFileError, iter_blocks, probe
 from rtaudio.classify import SILENCE, AudioHistory, SwishNetTagger
 from rtaudio.config import SAMPLE_RATE, EngineConfig
 from rtaudio.labeltrack import label_track
-from rtaudio.outputs import DiskFullError, space_checked
+from rtaudio.outputs import DiskFullError, exclusive, space_checked
 from rtaudio.pipeline import Processor
 from rtaudio.results import Label
 
@@ -595,6 +595,36 @@ def run_batch(
         if root.is_dir() and (out == root or root in out.parents):
             raise BatchError(f"--out {out} is inside the input folder {root}")
     out.mkdir(parents=True, exist_ok=True)
+    # two runs into one folder would each rewrite summary.csv with only their own rows
+    with exclusive(out / "summary.csv", f"the output folder {out}"):
+        return _run_batch(
+            jobs,
+            out,
+            cfg,
+            workers,
+            overwrite,
+            progress,
+            enrollment,
+            offline,
+            executor,
+            ray_address,
+            label_tracks,
+        )
+
+
+def _run_batch(
+    jobs: list[Job],
+    out: Path,
+    cfg: EngineConfig,
+    workers: int,
+    overwrite: bool,
+    progress: bool,
+    enrollment: np.ndarray | None,
+    offline: bool,
+    executor: str,
+    ray_address: str | None,
+    label_tracks: bool,
+) -> list[dict[str, Any]]:
     spool = _spool_dir(out)
     rows: list[dict[str, Any]] = []
     todo: list[Job] = []

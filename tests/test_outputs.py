@@ -177,6 +177,20 @@ def test_one_run_per_checkpoint_and_per_corpus(
     finally:
         holder.kill()
         holder.wait()
+    # two batches into one folder: each would rewrite summary.csv with its own rows only
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "summary.csv").write_text("path,status\nfirst.wav,ok\n")
+    sf.write(tmp_path / "a.wav", np.zeros(1600, dtype=np.float32), 16000)
+    holder = _hold(out / "summary.csv")
+    try:
+        rc, err = _run(["process", str(tmp_path / "a.wav"), "--out", str(out)], capsys)
+        assert rc == 2 and f"the output folder {out} is in use by another rtaudio run" in err
+        assert (out / "summary.csv").read_text() == "path,status\nfirst.wav,ok\n"
+        assert not (out / "a.labels.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_a_full_disk_stops_the_spectrograms(
