@@ -47,8 +47,9 @@ class GuiSettings:
     monitor: str = "separated"  # what is played: input | separated
     record_dir: str = str(Path.home() / "rtaudio-recordings")
 
-    def engine_config(self, record: bool = False) -> EngineConfig:
-        """The engine settings; raises :class:`~rtaudio.config.ConfigError` if inconsistent."""
+    def engine_config(self, record: bool = False, enroll_save: str | None = None) -> EngineConfig:
+        """The engine settings; raises :class:`~rtaudio.config.ConfigError` if inconsistent.
+        ``enroll_save``: where an enrollment taken from the input is kept (TseNet only)."""
         tsenet = self.separate == "tsenet"
         return EngineConfig(
             input_device=self.input_device or None,
@@ -60,6 +61,7 @@ class GuiSettings:
             level_separator=self.level_separator,
             enroll=self.enroll_wav if tsenet and self.enroll_wav else None,
             enroll_seconds=self.enroll_seconds if tsenet and not self.enroll_wav else 0.0,
+            enroll_save=enroll_save if tsenet else None,
             play=self.play,
             swishnet_lookahead_ms=float(self.lookahead_ms),
             esresnet_lookahead_ms=float(self.lookahead_ms),

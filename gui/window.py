@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         self.latest_played = "none"  # what the output played last: input | separated | muted
         self.separator_gain_db: float | None = None  # the leveller's gain, latest chunk
         self._engine_message = ""
+        self._enrollment_saved: Path | None = None  # the engine's last kept enrollment
         self.waveform = WaveformModel(self.VIEW_S)
         self.spectrogram = SpectrogramModel(frames=int(self.VIEW_S * 100))
         self.labels = LabelsModel()
@@ -386,6 +388,20 @@ class MainWindow(QMainWindow):
             self.source_label.setText("microphone (input device)")
             self.source_label.setToolTip("")
 
+    def _enrollment_path(self) -> Path:
+        """Where the engine keeps an enrollment taken from the microphone: a new file in
+        ``enrollments/`` beside the settings, so the next Start uses it instead of asking
+        the speaker again."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return Path(self.store.fileName()).parent / "enrollments" / f"enrollment-{stamp}.wav"
+
+    def _keep_enrollment(self, s: EngineSession) -> None:
+        saved = s.engine.enrollment_saved
+        if saved is not None and saved != self._enrollment_saved:
+            self._enrollment_saved = saved
+            self.settings.enroll_wav = str(saved)
+            self.save_settings()
+
     def _show_enrollment(self) -> None:
         if self.session is not None and self.session.engine.enrollment is not None:
             self.enroll_label.setText(countdown_text(self.session.engine.enrollment))
@@ -609,7 +625,9 @@ class MainWindow(QMainWindow):
             return
         self._read_widgets()
         try:
-            cfg = self.settings.engine_config(record=self.record_button.isChecked())
+            cfg = self.settings.engine_config(
+                record=self.record_button.isChecked(), enroll_save=str(self._enrollment_path())
+            )
         except ConfigError as e:
             self.show_message(f"Bad settings: {e}", "error")
             return
@@ -748,6 +766,7 @@ class MainWindow(QMainWindow):
             self._engine_message = message
             bad = any(w in message for w in ("failed", "lost", "stopped"))
             self.show_message(message, "warning" if bad else "info")
+        self._keep_enrollment(s)
         self._show_enrollment()
         self.last_state = state
         if state in ("finished", "error", "stopped"):

@@ -18,8 +18,10 @@ does not grow with the file).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ import soundfile as sf
 import soxr
 
 from rtaudio.config import SAMPLE_RATE, ConfigError
+from rtaudio.outputs import FILE_MODE, write_all
 
 MAX_SAMPLE = 1000.0  # |x| above this (60 dB over full scale) means a corrupt float file
 
@@ -193,6 +196,40 @@ def _wav_header(data_bytes: int, rate: int, channels: int = 1, bits: int = 16) -
     )
 
 
+def _pcm16(x: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] (clipped) as little-endian 16-bit PCM."""
+    pcm = np.clip(np.round(np.asarray(x, np.float32).reshape(-1) * 32768), -32768, 32767)
+    return pcm.astype("<i2").tobytes()
+
+
+def save_wav_new(path: str | Path, x: np.ndarray, rate: int = SAMPLE_RATE) -> Path:
+    """Write a 16-bit PCM mono WAV under a name no file has: ``path``, or ``NAME-2.wav``,
+    ``NAME-3.wav``... if taken. The file appears whole or not at all (written aside, then
+    linked into place, which fails rather than replace a file). Returns the path written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = _pcm16(x)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        try:
+            os.fchmod(fd, FILE_MODE)
+            write_all(fd, _wav_header(len(data), rate) + data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        for k in range(1, 10_000):
+            target = path if k == 1 else path.with_name(f"{path.stem}-{k}{path.suffix}")
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                continue
+            return target
+        raise FileExistsError(f"{path}: every numbered name is taken")
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 class CrashSafeWav:
     """A 16-bit PCM mono WAV whose header is correct after every :meth:`write`.
 
@@ -233,8 +270,7 @@ class CrashSafeWav:
         given only when the file is full)."""
         if self._fd is None:
             raise ValueError(f"{self.path}: closed")
-        pcm = np.clip(np.round(np.asarray(x, np.float32).reshape(-1) * 32768), -32768, 32767)
-        data = pcm.astype("<i2").tobytes()[: self.max_bytes - self.data_bytes]
+        data = _pcm16(x)[: self.max_bytes - self.data_bytes]
         if not data:
             return 0
         os.write(self._fd, data)

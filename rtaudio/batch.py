@@ -51,7 +51,7 @@ from rtaudio.audiofile import AudioFileError, iter_blocks, probe
 from rtaudio.classify import SILENCE, AudioHistory, SwishNetTagger
 from rtaudio.config import SAMPLE_RATE, EngineConfig
 from rtaudio.labeltrack import label_track
-from rtaudio.outputs import DiskFullError, exclusive, space_checked
+from rtaudio.outputs import FILE_MODE, DiskFullError, exclusive, space_checked
 from rtaudio.pipeline import Processor
 from rtaudio.results import Label
 
@@ -119,16 +119,6 @@ def discover(inputs: Sequence[str | Path]) -> list[Job]:
             raise BatchError(f"{j.src} and {seen[j.stem]} would write the same outputs")
         seen[j.stem] = j.src
     return jobs
-
-
-def _file_mode() -> int:
-    """What ``open()`` would give a new file (temporary files are created 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-FILE_MODE = _file_mode()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

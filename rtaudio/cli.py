@@ -498,6 +498,7 @@ def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
         "separate": args.separate,
         "enroll": args.enroll,
         "enroll_seconds": args.enroll_seconds,
+        "enroll_save": getattr(args, "save_enrollment", None),
         "chunk_ms": args.chunk_ms,
         "record_dir": args.record,
         "source": args.source,
@@ -529,13 +530,28 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         writable_folder(Path(args.jsonl).parent, "--jsonl")
     if cfg.record_dir:
         writable_folder(cfg.record_dir, "--record")
+    if cfg.enroll_save:
+        if cfg.enroll_seconds <= 0:
+            raise CliError(
+                "--save-enrollment keeps an enrollment taken from the input: "
+                "give --enroll-seconds N too"
+            )
+        if Path(cfg.enroll_save).exists():
+            raise CliError(f"{cfg.enroll_save} exists; choose another name for --save-enrollment")
+        writable_folder(Path(cfg.enroll_save).parent, "--save-enrollment")
     return run_monitor(cfg, duration=args.duration, jsonl=args.jsonl)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from rtaudio import __version__
 
-    p = argparse.ArgumentParser(prog="rtaudio", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="rtaudio",
+        description="Hear, see and measure what small causal networks do to a live "
+        "microphone: speech / music / noise and sound-event labels, voice separation and "
+        "per-chunk latency. Start with 'rtaudio gui' (a window) or 'rtaudio monitor' (the "
+        "terminal); 'rtaudio COMMAND --help' describes each command.",
+    )
     p.add_argument("--version", action="version", version=f"rtaudio {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -564,6 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="N",
         help="enroll the target from the first N seconds of live input",
+    )
+    m.add_argument(
+        "--save-enrollment",
+        metavar="WAV",
+        help="keep that enrollment as a new WAV, to use again with --enroll",
     )
     m.add_argument("--play", action="store_true", help="play the separated voice (or the input)")
     m.add_argument("--lookahead-ms", type=float, help="classifier lookahead, 0-500 ms")

@@ -37,6 +37,8 @@ class EngineConfig:
         level_separator: bring the separator's input to the level it was trained on (a causal
             gain, :mod:`rtaudio.agc`) and give the separated voice the input's level back.
         enroll: WAV of the target speaker for ``tsenet``; or ``enroll_seconds`` of live input.
+        enroll_save: keep each enrollment taken from live input as this WAV (16 kHz), to use
+            again with ``enroll``; a file already there is never replaced (``NAME-2.wav``...).
         play: play the separated voice (or the input when ``separate`` is off).
         playback_buffer_ms: jitter buffer before playback (re)starts: more is safer, less is
             faster.
@@ -74,6 +76,7 @@ class EngineConfig:
     level_separator: bool = True
     enroll: str | None = None
     enroll_seconds: float = 0.0
+    enroll_save: str | None = None
     play: bool = False
     playback_buffer_ms: float = 20.0
     host_latency_ms: float = 0.0

@@ -72,9 +72,11 @@ from rtaudio.audiofile import (
     probe,
     read_audio,
     repair_wav,
+    save_wav_new,
 )
 from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
 from rtaudio.devices import DeviceError, resolve
+from rtaudio.errors import os_message
 from rtaudio.labeltrack import LabelTrackWriter
 from rtaudio.latency import LatencyStats, LatencySummary
 from rtaudio.pipeline import Processor
@@ -503,6 +505,7 @@ class Engine:
         self.monitor = "separated"  # what is played: "input" or "separated" (when separating)
         self.muted = False  # play silence (the stream keeps running, timing is kept)
         self.enrollment: tuple[float, float] | None = None  # (seconds collected, needed)
+        self.enrollment_saved: Path | None = None  # the last enrollment kept (enroll_save)
         self._rec_lock = threading.Lock()
         self._requests: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         # device faults (worker only): when the streams were lost, next retry, retries so far
@@ -808,9 +811,13 @@ class Engine:
                         enroll_need = 0.0
                         self.enrollment = None
                         if proc.enrolled:
-                            self._enroll(audio, f"{got:.1f} s of input")
+                            self._enroll(audio, f"{got:.1f} s of input", from_input=True)
                         else:  # the first target: without it there is nothing to separate
                             proc.enroll(audio)
+                            self.status.message = (
+                                f"target speaker enrolled from {got:.1f} s of input"
+                                + self._save_enrollment(audio)
+                            )
                         self.status.state = "running"
                 self._process(chunk, adc, chunks - i - 1)
             pending = pending[chunks * n :]
@@ -823,7 +830,7 @@ class Engine:
                     self._drain_playback()
                 return
 
-    def _enroll(self, audio: np.ndarray, what: str) -> None:
+    def _enroll(self, audio: np.ndarray, what: str, from_input: bool = False) -> None:
         """Replace the target speaker; a failure is reported and the old target kept."""
         assert self.processor is not None
         try:
@@ -831,8 +838,21 @@ class Engine:
         except ConfigError as e:
             self.status.message = f"enrollment failed ({e}); the previous target is kept"
         else:
-            self.status.message = f"target speaker enrolled from {what}"
+            kept = self._save_enrollment(audio) if from_input else ""
+            self.status.message = f"target speaker enrolled from {what}{kept}"
         self.status.state = "running"
+
+    def _save_enrollment(self, audio: np.ndarray) -> str:
+        """Keep an enrollment taken from the input as ``cfg.enroll_save`` (a new file);
+        returns what to add to the status message."""
+        if not self.cfg.enroll_save:
+            return ""
+        try:
+            path = save_wav_new(self.cfg.enroll_save, audio)
+        except OSError as e:
+            return f"; not saved ({os_message(e)})"
+        self.enrollment_saved = path
+        return f"; saved as {path}"
 
     def _label_tail(self, audio_end: int) -> None:
         """A file source ended at 16 kHz sample ``audio_end``: feed silence for the

@@ -198,6 +198,10 @@ def run_monitor(
     for model, path in engine.label_tracks.items():
         if path.exists():
             print(f"labels of {model} (Audacity label track): {path}", file=sys.stderr)
+    if engine.enrollment_saved is not None:
+        print(
+            f"enrollment saved: {engine.enrollment_saved} (use it with --enroll)", file=sys.stderr
+        )
     if log is not None and log.note:
         print(f"rtaudio monitor: {log.note}", file=sys.stderr)
     if engine.status.state == "error":

@@ -19,6 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _file_mode() -> int:
+    """What ``open()`` would give a new file (temporary files are created 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 class OutputError(ValueError):
     """An output path that cannot be written; the message names it and why."""
 

@@ -103,6 +103,7 @@ class Snapshot:
 
     status: EngineStatus = field(default_factory=EngineStatus)
     enrollment: tuple[float, float] | None = None
+    enrollment_saved: Path | None = None
     recording: bool = False
     recordings: dict[str, Path] = field(default_factory=dict)
     label_tracks: dict[str, Path] = field(default_factory=dict)
@@ -118,6 +119,7 @@ def _snapshot(engine: Any) -> Snapshot:
     return Snapshot(
         status=dataclasses.replace(st, trained=dict(st.trained)),
         enrollment=engine.enrollment,
+        enrollment_saved=engine.enrollment_saved,
         recording=engine.recording,
         recordings=dict(engine.recordings),
         label_tracks=dict(engine.label_tracks),
@@ -439,6 +441,10 @@ class RemoteEngine:
     @property
     def enrollment(self) -> tuple[float, float] | None:
         return self.snapshot.enrollment
+
+    @property
+    def enrollment_saved(self) -> Path | None:
+        return self.snapshot.enrollment_saved
 
     @property
     def recording(self) -> bool:

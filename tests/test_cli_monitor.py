@@ -21,6 +21,7 @@ from odd_inputs import stale_header_wav, write_malformed_audio, write_unusual_au
 from signals import interruptible
 
 from audio_server import PrivateCard, pa_env
+from rtaudio.audiofile import read_audio
 
 pytestmark = pytest.mark.usefixtures("sound_card")
 EXE = str(Path(sys.executable).with_name("rtaudio"))
@@ -130,6 +131,40 @@ def test_monitor_ctrl_c_stops_cleanly_and_flushes(tmp_path: Path) -> None:
     (wav,) = (tmp_path / "rec").glob("*input.wav")
     info = sf.info(str(wav))  # a valid header: the file was closed properly
     assert info.duration > 1.0
+
+
+def test_an_enrollment_from_the_input_is_kept_and_used_again(tmp_path: Path) -> None:
+    """``--save-enrollment`` keeps the N seconds the target was enrolled from, so the next
+    run can ``--enroll`` it instead of asking the speaker again; nothing is written over."""
+    wav = tmp_path / "in.wav"
+    sf.write(wav, read_audio(_speech(tmp_path / "raw.wav")), 16000)
+    kept = tmp_path / "me.wav"
+    args = ["monitor", "--source", str(wav), "--separate", "tsenet", "--classifiers", ""]
+    out = _run(*args, "--enroll-seconds", "1", "--save-enrollment", str(kept))
+    assert out.returncode == 0, out.stderr
+    assert f"enrollment saved: {kept} (use it with --enroll)" in out.stderr
+    saved, rate = sf.read(kept, dtype="float32")
+    assert rate == 16000 and saved.shape == (16000,)
+    # the file source is the microphone: the enrollment is its first second, to 16-bit
+    np.testing.assert_allclose(saved, read_audio(wav)[:16000], atol=1 / 32768 + 1e-6)
+    assert kept.stat().st_mode & 0o044 == 0o044 & ~_umask()  # readable as any new file
+    out = _run(*args, "--enroll", str(kept), "--duration", "2")
+    assert out.returncode == 0, out.stderr
+    before = kept.read_bytes()
+    for extra, target, message in (
+        (["--enroll-seconds", "1"], kept, f"{kept} exists; choose another name"),
+        (["--enroll", str(wav)], tmp_path / "other.wav", "give --enroll-seconds N too"),
+        (["--enroll-seconds", "1"], wav / "x.wav", f"--save-enrollment: {wav} is a file"),
+    ):
+        out = _run(*args, *extra, "--save-enrollment", str(target))
+        assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert kept.read_bytes() == before and not (tmp_path / "other.wav").exists()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @pytest.mark.parametrize(

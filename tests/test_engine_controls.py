@@ -137,7 +137,15 @@ def test_live_reenrollment_from_input_and_from_a_clip(speech: Path, tmp_path: Pa
     audio = np.concatenate((np.zeros(16000, np.float32), read_audio(speech)))
     src = tmp_path / "silence_then_speech.wav"
     sf.write(src, audio, 16000)
-    cfg = EngineConfig(source=str(src), separate="tsenet", enroll=str(speech), classifiers=())
+    kept = tmp_path / "kept.wav"
+    kept.write_bytes(b"the user's own file")  # an enrollment kept later must not replace it
+    cfg = EngineConfig(
+        source=str(src),
+        separate="tsenet",
+        enroll=str(speech),
+        enroll_save=str(kept),
+        classifiers=(),
+    )
     engine = Engine(cfg)
     results = engine.subscribe(10_000)
     engine.start()
@@ -152,6 +160,8 @@ def test_live_reenrollment_from_input_and_from_a_clip(speech: Path, tmp_path: Pa
         engine.request_enrollment(seconds=0.5)
         _wait(lambda: "enrolled from 0.5 s of input" in engine.status.message)
         assert engine.enrollment is None
+        second = tmp_path / "kept-2.wav"
+        assert engine.enrollment_saved == second and f"saved as {second}" in engine.status.message
         engine.request_enrollment(audio=read_audio(speech))
         _wait(lambda: "enrolled from the enrollment clip" in engine.status.message)
         with pytest.raises(ConfigError, match="silent"):
@@ -163,6 +173,14 @@ def test_live_reenrollment_from_input_and_from_a_clip(speech: Path, tmp_path: Pa
         engine.stop()
     assert engine.status.state == "finished" and engine.error is None
     assert all(r.separated for r in results.drain())  # separation never stopped
+    # only the successful enrollment from the input was kept (not the failed one, not the clip)
+    assert kept.read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in tmp_path.glob("kept*")) == ["kept-2.wav", "kept.wav"]
+    saved, rate = sf.read(second, dtype="float32")
+    assert rate == 16000 and saved.size == 8000
+    at = int(np.argmax(np.correlate(audio, saved, "valid")))  # where in the input it was taken
+    assert at >= 16000  # after the silence
+    np.testing.assert_allclose(saved, audio[at : at + 8000], atol=1 / 32768 + 1e-6)
 
 
 def test_enrollment_needs_tsenet() -> None:

@@ -258,7 +258,20 @@ def test_live_enrollment_counts_down_then_separates(
     countdown = [window.enroll_label.text()]
     qtbot.waitUntil(lambda: window.waveform.has_voice, timeout=10000)
     assert "speak now" in countdown[0]
-    assert window.enroll_label.text() == "record 1 s of the mic at Start"
+    # the enrollment is kept beside the settings and becomes the target of the next Start
+    qtbot.waitUntil(lambda: window.settings.enroll_wav != "", timeout=5000)
+    kept = Path(window.settings.enroll_wav)
+    assert kept.parent == Path(window.store.fileName()).parent / "enrollments"
+    assert window.enroll_label.text() == f"from {kept.name}"
+    assert f"saved as {kept}" in window.banner.text()
+    saved, rate = sf.read(kept, dtype="float32")
+    assert rate == 16000  # the file source's first second, to 16-bit
+    np.testing.assert_allclose(saved, read_audio(audio["both"])[:16000], atol=1 / 32768 + 1e-6)
+    window.stop()
+    assert GuiSettings.load(window.store).enroll_wav == str(kept)  # remembered
+    window.start()
+    assert window.session is not None
+    assert window.session.cfg.enroll == str(kept) and window.session.cfg.enroll_seconds == 0
     window.stop()
 
 

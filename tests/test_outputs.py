@@ -216,3 +216,32 @@ def test_a_full_disk_stops_the_spectrograms(
             p.unlink()
         rc, err = _run(["spectrogram", str(src / "f5.wav"), "--out", str(out)], capsys)
         assert rc == 0, err
+
+
+def test_new_files_get_the_permissions_any_new_file_gets(tmp_path: Path) -> None:
+    """Files written aside and renamed into place were created by mkstemp, 0600: weights,
+    checkpoints, corpus clips and manifests that no one else on the machine could read."""
+    import rtaudio.models as models
+    from rtaudio.audiofile import save_wav_new
+    from rtaudio.data.audio import write_text_atomic, write_wav
+    from rtaudio.train.loop import save_checkpoint
+
+    mask = os.umask(0o022)
+    try:
+        models.save(models.create("swishnet_slim"), tmp_path / "w.safetensors")
+        save_checkpoint(tmp_path / "run.ckpt", {"step": 1})
+        write_wav(tmp_path / "clip.wav", np.zeros(160, np.float32))
+        write_text_atomic(tmp_path / "manifest.csv", "path\n")
+        first = save_wav_new(tmp_path / "me.wav", np.zeros(160, np.float32))
+        second = save_wav_new(tmp_path / "me.wav", np.ones(160, np.float32))
+    finally:
+        os.umask(mask)
+    assert (first.name, second.name) == ("me.wav", "me-2.wav")  # never written over
+    assert sf.read(first)[0].max() == 0 and sf.read(second)[0].min() > 0.99
+    files = sorted(tmp_path.iterdir())
+    assert [p.name for p in files] == sorted(
+        ["w.safetensors", "run.ckpt", "clip.wav", "manifest.csv", "me.wav", "me-2.wav"]
+    )  # no temporary files left
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {
+        p.name: "0o644" for p in files
+    }

@@ -26,6 +26,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from rtaudio.outputs import FILE_MODE
+
 SR = 16000
 MEMBER_SEP = "::"
 ZIP_SUFFIXES = (".zip", ".pk3", ".wz")  # zip archives (Quake-style .pk3, Warzone 2100 .wz)
@@ -356,6 +358,7 @@ def write_wav(path: str | os.PathLike[str], x: np.ndarray, sr: int = SR) -> None
     sf.write(buf, to_pcm16(x), sr, subtype="PCM_16", format="WAV")
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp's 0600: others could not read it
         with os.fdopen(fd, "wb") as f:
             f.write(buf.getbuffer())
             f.flush()
@@ -373,6 +376,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp's 0600: others could not read it
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()

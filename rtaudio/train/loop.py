@@ -35,7 +35,7 @@ from torch import nn
 import rtaudio.models as models
 from rtaudio import __version__
 from rtaudio.models.registry import config_from_dict, config_to_json, family_of_config
-from rtaudio.outputs import DiskFullError, exclusive, space_checked, writable_folder
+from rtaudio.outputs import FILE_MODE, DiskFullError, exclusive, space_checked, writable_folder
 from rtaudio.train import provenance
 from rtaudio.train.batches import BatchSource
 from rtaudio.train.corpus import Corpus
@@ -116,6 +116,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp's 0600: others could not read it
         with space_checked(path.parent), os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
