@@ -45,6 +45,7 @@ class GuiSettings:
     enroll_seconds: float = 3.0
     play: bool = False
     monitor: str = "separated"  # what is played: input | separated
+    spectrogram: str = "input"  # what the spectrogram shows: input | voice (when separating)
     record_dir: str = str(Path.home() / "rtaudio-recordings")
 
     def engine_config(self, record: bool = False, enroll_save: str | None = None) -> EngineConfig:
@@ -63,6 +64,7 @@ class GuiSettings:
             enroll_seconds=self.enroll_seconds if tsenet and not self.enroll_wav else 0.0,
             enroll_save=enroll_save if tsenet else None,
             play=self.play,
+            voice_spectrogram=True,  # the window can show it; 0.06 ms per 10 ms chunk
             swishnet_lookahead_ms=float(self.lookahead_ms),
             esresnet_lookahead_ms=float(self.lookahead_ms),
             record_dir=self.record_dir if record else None,
@@ -92,6 +94,8 @@ class GuiSettings:
             s.separate = default.separate
         if s.monitor not in ("input", "separated"):
             s.monitor = default.monitor
+        if s.spectrogram not in ("input", "voice"):
+            s.spectrogram = default.spectrogram
         if s.input_rate not in INPUT_RATES:
             s.input_rate = default.input_rate
         if not 1 <= s.chunk_ms <= 1000:

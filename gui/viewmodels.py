@@ -132,6 +132,8 @@ class SpectrogramModel:
         hop_s: float = 0.01,
     ) -> None:
         self.ring = Ring(frames, (n_mels,), fill=levels[0])
+        self.voice_ring = Ring(frames, (n_mels,), fill=levels[0])  # the separated voice's
+        self.has_voice = False  # any voice frames since the last clear
         self.levels = levels
         self.hop_s = hop_s
         self.n_mels = n_mels
@@ -140,12 +142,21 @@ class SpectrogramModel:
     def update(self, results: list[ChunkResult]) -> None:
         for r in results:
             if r.spectrogram.size:
-                self.ring.push(np.asarray(r.spectrogram, np.float32).reshape(-1, self.n_mels))
+                frames = np.asarray(r.spectrogram, np.float32).reshape(-1, self.n_mels)
+                self.ring.push(frames)
+                voice = r.voice_spectrogram
+                if voice is not None and voice.shape[0] == frames.shape[0]:
+                    self.voice_ring.push(np.asarray(voice, np.float32).reshape(frames.shape))
+                    self.has_voice = True
+                else:  # nothing separated: the floor, so both images stay in step
+                    self.voice_ring.push(np.full_like(frames, self.levels[0]))
             self.now = r.end
 
-    def image(self) -> np.ndarray:
-        """``[frames, n_mels]``, oldest first, clipped to :attr:`levels`."""
-        return np.clip(self.ring.ordered(), *self.levels)
+    def image(self, which: str = "input") -> np.ndarray:
+        """``[frames, n_mels]`` of the ``input`` or the separated ``voice``, oldest first,
+        clipped to :attr:`levels`."""
+        ring = self.voice_ring if which == "voice" else self.ring
+        return np.clip(ring.ordered(), *self.levels)
 
     def rect(self) -> tuple[float, float, float, float]:
         """``(x, y, width, height)`` of the image in (stream seconds, mel band) coordinates."""
@@ -154,6 +165,8 @@ class SpectrogramModel:
 
     def clear(self) -> None:
         self.ring.clear()
+        self.voice_ring.clear()
+        self.has_voice = False
         self.now = 0.0
 
 

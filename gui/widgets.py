@@ -154,19 +154,31 @@ class SpectrogramView(pg.PlotWidget):
 
     def __init__(self) -> None:
         super().__init__(background=PLOT_BG)
-        _style(self, "Log-mel spectrogram", "mel")
+        self.title = self.TITLES["input"]
+        _style(self, self.title, "mel")
         self.getPlotItem().hideAxis("bottom")  # shares the timeline's time axis
         self.image = pg.ImageItem(axisOrder="col-major")
         self.image.setColorMap(pg.colormap.get("viridis"))
         self.addItem(self.image)
         self.setYRange(0, 40, padding=0)
 
+    TITLES: ClassVar[dict[str, str]] = {
+        "input": "Log-mel spectrogram: input",
+        "voice": "Log-mel spectrogram: separated voice",
+    }
+
     def set_image(
         self,
         img: np.ndarray,
         rect: tuple[float, float, float, float],
         levels: tuple[float, float],
+        which: str = "input",
     ) -> None:
+        """Show ``img``, the spectrogram of the ``input`` or of the separated ``voice``."""
+        title = self.TITLES[which]
+        if self.title != title:
+            self.title = title
+            self.getPlotItem().setTitle(title, size="9pt", color="#d0d4dc")
         self.image.setImage(img, autoLevels=False, levels=levels)
         self.image.setRect(QRectF(*rect))
         self.setYRange(rect[1], rect[1] + rect[3], padding=0)

@@ -307,6 +307,17 @@ class MainWindow(QMainWindow):
         self.spectrogram_view.setMinimumHeight(140)
         self.timeline_view.setMinimumHeight(120)
         col.addWidget(self.waveform_view, 2)
+        spec_row = QHBoxLayout()
+        spec_row.addWidget(QLabel("Spectrogram of"))
+        self.show_input_spec = QRadioButton("Input")
+        self.show_voice_spec = QRadioButton("Separated voice")
+        self.spec_group = QButtonGroup(self)
+        for button, which in ((self.show_input_spec, "input"), (self.show_voice_spec, "voice")):
+            self.spec_group.addButton(button)
+            button.toggled.connect(functools.partial(self._spectrogram_toggled, which))
+            spec_row.addWidget(button)
+        spec_row.addStretch(1)
+        col.addLayout(spec_row)
         col.addWidget(self.spectrogram_view, 3)
         labels = QHBoxLayout()
         swish = QGroupBox("SwishNet: speech / music / noise")
@@ -355,6 +366,8 @@ class MainWindow(QMainWindow):
         self.play_check.setChecked(s.play)
         self.level_check.setChecked(s.level_separator)
         (self.hear_input if s.monitor == "input" else self.hear_separated).setChecked(True)
+        spec = self.show_voice_spec if s.spectrogram == "voice" else self.show_input_spec
+        spec.setChecked(True)
         self._show_source()
         self._show_enrollment()
         self.record_dir_label.setText(f"to {_short(s.record_dir)}")
@@ -371,6 +384,7 @@ class MainWindow(QMainWindow):
         s.play = self.play_check.isChecked()
         s.level_separator = self.level_check.isChecked()
         s.monitor = "input" if self.hear_input.isChecked() else "separated"
+        s.spectrogram = "voice" if self.show_voice_spec.isChecked() else "input"
 
     def save_settings(self) -> None:
         self._read_widgets()
@@ -565,6 +579,23 @@ class MainWindow(QMainWindow):
             elif on:
                 self.statusBar().showMessage("playback starts with the next Start", 5000)
 
+    def set_spectrogram(self, which: str) -> None:
+        """Show the spectrogram of the ``input`` or of the separated ``voice``."""
+        self.settings.spectrogram = which
+        button = self.show_voice_spec if which == "voice" else self.show_input_spec
+        if not button.isChecked():
+            button.setChecked(True)
+        self._redraw()
+
+    def _spectrogram_toggled(self, which: str, on: bool) -> None:
+        if on:
+            self.set_spectrogram(which)
+
+    def spectrogram_shown(self) -> str:
+        """``voice`` when it is chosen and there is a separated voice to show, else ``input``."""
+        voice = self.settings.spectrogram == "voice" and self.spectrogram.has_voice
+        return "voice" if voice else "input"
+
     @guarded
     def set_monitor(self, what: str) -> None:
         """What the output plays: the ``input`` or the ``separated`` voice."""
@@ -704,6 +735,8 @@ class MainWindow(QMainWindow):
         self.level_check.setEnabled(idle and separating)
         self.hear_input.setEnabled(separating)
         self.hear_separated.setEnabled(separating)
+        self.show_input_spec.setEnabled(separating)
+        self.show_voice_spec.setEnabled(separating)
 
     # -------------------------------------------------------------- messages
     def show_message(self, text: str, level: str = "error") -> None:
@@ -807,8 +840,9 @@ class MainWindow(QMainWindow):
         self.waveform_view.set_envelopes(
             self.waveform.input_envelope(), self.waveform.voice_envelope()
         )
+        which = self.spectrogram_shown()
         self.spectrogram_view.set_image(
-            self.spectrogram.image(), self.spectrogram.rect(), self.spectrogram.levels
+            self.spectrogram.image(which), self.spectrogram.rect(), self.spectrogram.levels, which
         )
         label, scores = self.labels.swishnet_scores()
         self.swishnet_bars.set_scores(scores, label)

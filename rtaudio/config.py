@@ -40,6 +40,8 @@ class EngineConfig:
         enroll_save: keep each enrollment taken from live input as this WAV (16 kHz), to use
             again with ``enroll``; a file already there is never replaced (``NAME-2.wav``...).
         play: play the separated voice (or the input when ``separate`` is off).
+        voice_spectrogram: also compute the separated voice's log-mel frames
+            (``ChunkResult.voice_spectrogram``, for views; about 0.06 ms per 10 ms chunk).
         playback_buffer_ms: jitter buffer before playback (re)starts: more is safer, less is
             faster.
         trim_playback: remove audio that piles up in the playback buffer beyond
@@ -78,6 +80,7 @@ class EngineConfig:
     enroll_seconds: float = 0.0
     enroll_save: str | None = None
     play: bool = False
+    voice_spectrogram: bool = False
     playback_buffer_ms: float = 20.0
     host_latency_ms: float = 0.0
     trim_playback: bool = True

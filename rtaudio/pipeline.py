@@ -148,6 +148,12 @@ class Processor:
     ) -> None:
         self.cfg = cfg
         self.features = FeatureExtractor(FeatureConfig())
+        # the separated voice's log-mel frames, for views (silence until TseNet is enrolled)
+        self.voice_features = (
+            FeatureExtractor(self.features.cfg)
+            if cfg.voice_spectrogram and cfg.separate != "off"
+            else None
+        )
         self.trained: dict[str, bool] = {}
         self.taggers: list[Tagger] = []
         for name in cfg.classifiers:
@@ -214,6 +220,8 @@ class Processor:
     def reset(self) -> None:
         """Start a new stream (features, histories, model states, time), keeping the models."""
         self.features.reset()
+        if self.voice_features is not None:
+            self.voice_features.reset()
         self.history = AudioHistory(self.history.capacity)
         for tagger in self.taggers:
             tagger.reset()
@@ -237,6 +245,8 @@ class Processor:
         (:meth:`rtaudio.classify.Tagger.forget_before`)."""
         self.history.push(np.zeros(n, np.float32))
         self.features.skip(n)
+        if self.voice_features is not None:
+            self.voice_features.skip(n)
         if self.separator is not None:
             self.separator.reset(keep_level=True)
 
@@ -258,6 +268,11 @@ class Processor:
             t2 = time.perf_counter()
             model_ms[self.separator.name] = (t2 - t1) * 1000
             t1 = t2
+        voice_spectrogram = None
+        if self.voice_features is not None:  # its time counts as feature time
+            heard = voice if voice is not None else np.zeros_like(chunk)
+            voice_spectrogram = self.voice_features.push(heard).logmel
+            t1 = time.perf_counter()
         labels: list[Label] = []
         background_ms: dict[str, float] = {}
         for tagger in self.taggers:
@@ -297,6 +312,7 @@ class Processor:
             separated=voice is not None,
             audio=chunk.copy(),
             voice=voice,
+            voice_spectrogram=voice_spectrogram,
             separator_gain_db=self.separator.gain_db if self.separator is not None else None,
         )
         self.index += 1

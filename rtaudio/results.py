@@ -114,6 +114,9 @@ class ChunkResult:
     counters: dict[str, int] = field(default_factory=dict)
     audio: np.ndarray | None = None  # [n] the 16 kHz input chunk (for waveform views)
     voice: np.ndarray | None = None  # [n] the separated voice of the chunk, when separating
+    # [F, n_mels] log-mel frames of the separated voice, like ``spectrogram`` (when the
+    # config's voice_spectrogram is on)
+    voice_spectrogram: np.ndarray | None = None
     played: str = "none"  # what the output played: input | separated | muted | none
     separator_gain_db: float | None = None  # the leveller's gain on the separator's input
 

@@ -91,6 +91,7 @@ def test_window_opens_with_its_controls(window: MainWindow) -> None:
     assert window.level_check.isEnabled()
     window.set_separation("off")
     assert not window.hear_separated.isEnabled() and not window.level_check.isEnabled()
+    assert not window.show_voice_spec.isEnabled()  # no separated voice to show
     assert window.swishnet_head.text() == "waiting for audio"
 
 
@@ -126,6 +127,17 @@ def test_file_source_shows_labels_latency_and_records(
     x, _ = window.latency_panel.curve.getData()
     assert x is not None and len(x) > 10
     assert window.waveform.has_voice  # the separated voice is drawn too
+    # the spectrogram of the separated voice, on demand, in step with the input's
+    assert window.show_voice_spec.isEnabled() and window.spectrogram_shown() == "input"
+    window.show_voice_spec.click()
+    assert window.settings.spectrogram == "voice" and window.spectrogram_shown() == "voice"
+    assert window.spectrogram_view.title == "Log-mel spectrogram: separated voice"
+    shown = window.spectrogram_view.image.image
+    assert shown is not None and shown.shape == window.spectrogram.image("input").shape
+    assert np.abs(window.spectrogram.image("voice") - window.spectrogram.image("input")).max() > 3
+    window.show_input_spec.click()
+    assert window.spectrogram_view.title == "Log-mel spectrogram: input"
+    window.show_voice_spec.click()
     _wait_idle(qtbot, window)
     assert window.last_state == "finished" and window.start_button.isEnabled()
     kinds = sorted(p.name.rsplit("-", 1)[1] for p in window.recorded)
@@ -153,6 +165,7 @@ def test_settings_persist_across_windows(
     first.set_separation("mitas")
     first.play_check.setChecked(True)
     first.set_monitor("input")
+    first.set_spectrogram("voice")
     first.set_input_device("some mic")
     assert first.open_source(str(audio["speech"]))
     first.set_record_dir(str(tmp_path / "takes"))
@@ -163,6 +176,7 @@ def test_settings_persist_across_windows(
     assert second.chunk_spin.value() == 20 and second.lookahead_spin.value() == 300
     assert second.separate_combo.currentData() == "mitas"
     assert second.play_check.isChecked() and second.hear_input.isChecked()
+    assert second.show_voice_spec.isChecked() and second.settings.spectrogram == "voice"
     assert second.input_combo.currentData() == "some mic"
     assert "(not found)" in second.input_combo.currentText()
     assert second.settings.source == str(audio["speech"])

@@ -42,6 +42,7 @@ def result(
     audio: np.ndarray | None = None,
     voice: np.ndarray | None = None,
     counters: dict[str, int] | None = None,
+    voice_spectrogram: np.ndarray | None = None,
 ) -> ChunkResult:
     rec = LatencyRecord(i, 0.0, 0.0, 0.1, {}, proc_ms, 0.0, None, 10.0, None, backlog)
     return ChunkResult(
@@ -57,6 +58,7 @@ def result(
         counters=counters or {"overflows": 0, "underflows": 0, "dropped": 0},
         audio=np.full(CHUNK, 0.001 * i, np.float32) if audio is None else audio,
         voice=voice,
+        voice_spectrogram=voice_spectrogram,
     )
 
 
@@ -107,6 +109,23 @@ def test_spectrogram_scrolls_and_ends_at_now() -> None:
     assert sm2.image()[-1, 0] == 0.0 and sm2.image()[0, 0] == -80.0
     x, y, w, h = sm.rect()
     assert x + w == pytest.approx(0.6) and (y, h) == (0.0, 40.0)
+
+
+def test_the_voice_spectrogram_scrolls_in_step_with_the_input() -> None:
+    sm = SpectrogramModel(frames=50, levels=(-80.0, 10.0))
+    sm.update([result(i) for i in range(10)])  # nothing separated yet: the floor
+    assert not sm.has_voice and (sm.image("voice") == -80.0).all()
+    sm.update(
+        [result(i, voice_spectrogram=np.full((1, 40), -i, np.float32)) for i in range(10, 20)]
+    )
+    assert sm.has_voice
+    voice, inp = sm.image("voice"), sm.image("input")
+    assert voice.shape == inp.shape == (50, 40)
+    np.testing.assert_array_equal(voice[-10:, 0], -np.arange(10, 20))  # newest last
+    np.testing.assert_array_equal(voice[-20:-10, 0], -80.0)  # the same frames as the input's
+    np.testing.assert_array_equal(inp[-20:, 0], np.clip(np.arange(20), -80, 10))
+    sm.clear()
+    assert not sm.has_voice and (sm.image("voice") == -80.0).all()
 
 
 def test_labels_scores_top_events_delay_and_merged_segments() -> None:

@@ -36,12 +36,7 @@ def _processor(cfg: EngineConfig) -> Processor:
 
 
 def _run(proc: Processor, x: np.ndarray) -> list:
-    n = proc.cfg.chunk_samples
-    labels = []
-    for i in range(0, x.size - n + 1, n):
-        result, _ = proc.process(x[i : i + n], adc_time=0.0)
-        labels.extend(result.labels)
-    return labels
+    return [lab for r in _run_results(proc, x) for lab in r.labels]
 
 
 @pytest.mark.parametrize("lookahead_ms", [0.0, 120.0, 500.0])
@@ -487,3 +482,29 @@ def test_background_esresnet_bounds_the_windows_in_flight() -> None:
     proc.reset()  # waits for the window in flight, forgets the old stream's labels
     assert proc.flush() == []
     proc.close()
+
+
+def test_the_separated_voice_spectrogram_is_the_offline_one_of_the_voice() -> None:
+    """``voice_spectrogram`` (for the window's spectrogram of the separated voice): chunk by
+    chunk, the log-mel frames of the voice the separator put out, as librosa-style offline
+    features of that voice give them; in step with the input's frames; off by default."""
+    from rtaudio.features import offline_features
+
+    x = _signal(1.5, 3)
+    plain = _run_results(_processor(EngineConfig(separate="mitas", classifiers=())), x)
+    assert all(r.voice_spectrogram is None for r in plain)
+    cfg = EngineConfig(separate="mitas", classifiers=(), voice_spectrogram=True)
+    results = _run_results(_processor(cfg), x)
+    voice = np.concatenate([r.voice for r in results])
+    streamed = np.concatenate([r.voice_spectrogram for r in results])
+    assert all(r.voice_spectrogram.shape == r.spectrogram.shape for r in results)
+    offline = offline_features(voice).logmel[: len(streamed)]
+    assert len(streamed) == len(np.concatenate([r.spectrogram for r in results]))
+    np.testing.assert_allclose(streamed, offline, atol=1e-3)
+    inp = np.concatenate([r.spectrogram for r in results])
+    assert np.abs(streamed - inp).max() > 1.0  # the voice's, not the input's
+
+
+def _run_results(proc: Processor, x: np.ndarray) -> list:
+    n = proc.cfg.chunk_samples
+    return [proc.process(x[i : i + n], adc_time=0.0)[0] for i in range(0, x.size - n + 1, n)]
