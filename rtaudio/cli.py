@@ -68,6 +68,25 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise CliError("--calls must be 1..1000000")
     for c in args.chunk_ms:
         _positive("--chunk-ms", c, 1000)
+    if args.what == "loopback":
+        from rtaudio import config
+        from rtaudio.bench_loopback import LoopbackError, format_report, measure
+
+        overrides: dict[str, object] = {"chunk_ms": args.chunk_ms[0]}
+        for key, value in (
+            ("input_device", args.input),
+            ("output_device", args.output),
+            ("host_latency_ms", args.host_latency_ms),
+        ):
+            if value is not None:
+                overrides[key] = value
+        try:
+            report = measure(config.load(None, **overrides), chirps=args.chirps)
+        except LoopbackError as e:
+            print(f"rtaudio bench loopback: {e}", file=sys.stderr)
+            return 1
+        print(json.dumps(report, indent=2) if args.json else format_report(report))
+        return 0
     if args.what == "pipeline":
         from rtaudio.bench_pipeline import bench_pipeline, format_pipeline
 
@@ -696,8 +715,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=_cmd_devices)
 
-    b = sub.add_parser("bench", help="benchmarks (one CPU thread)")
-    b.add_argument("what", choices=["models", "pipeline"], help="what to benchmark")
+    b = sub.add_parser(
+        "bench",
+        help="benchmarks (one CPU thread) and the real round trip through the engine",
+        description="models: each causal model's step time per chunk; pipeline: the "
+        "engine's per-chunk code at full speed; loopback: with the output connected back to "
+        "the input (a cable, or the output's monitor as the input on PulseAudio / PipeWire), "
+        "the measured time from input through the engine to the output, against the engine's "
+        "end-to-end estimate (exit status 1 if nothing came back).",
+    )
+    b.add_argument("what", choices=["models", "pipeline", "loopback"], help="what to benchmark")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.add_argument("--model", action="append", help="model name (repeatable; default: all causal)")
     b.add_argument(
@@ -706,6 +733,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--calls", type=int, default=400, help="timed step calls per row (models)")
     b.add_argument("--seconds", type=float, default=20.0, help="audio to process (pipeline)")
     b.add_argument("--source", help="sound file to feed the pipeline (default: generated)")
+    b.add_argument("--input", help="input device (loopback; default: system default)")
+    b.add_argument("--output", help="output device (loopback)")
+    b.add_argument(
+        "--host-latency-ms",
+        type=_ranged(float, 0, 1000),
+        metavar="MS",
+        help="PortAudio host buffer (loopback; default 0: the lowest)",
+    )
+    b.add_argument(
+        "--chirps", type=_ranged(int, 1, 100), default=8, help="chirps to time (loopback)"
+    )
     b.set_defaults(func=_cmd_bench)
 
     dt = sub.add_parser("data", help="build the offline training corpus (Debian / PyPI audio)")

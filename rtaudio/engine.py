@@ -504,6 +504,10 @@ class Engine:
         # live controls: written by any thread, read by the worker once per chunk
         self.monitor = "separated"  # what is played: "input" or "separated" (when separating)
         self.muted = False  # play silence (the stream keeps running, timing is kept)
+        # test signals to add to what is played (:meth:`inject`), and where each one started:
+        # (index of the chunk whose output carried its first sample, offset in that chunk)
+        self._injections: deque[np.ndarray] = deque()
+        self.injected: list[tuple[int, int]] = []
         self.enrollment: tuple[float, float] | None = None  # (seconds collected, needed)
         self.enrollment_saved: Path | None = None  # the last enrollment kept (enroll_save)
         self._rec_lock = threading.Lock()
@@ -577,6 +581,29 @@ class Engine:
         if what not in MONITOR_SOURCES:
             raise ConfigError(f"monitor={what!r}; choose one of {', '.join(MONITOR_SOURCES)}")
         self.monitor = what
+
+    def inject(self, audio: np.ndarray) -> None:
+        """Add ``audio`` (16 kHz) to what is played, from the next chunk on, after the input
+        or separated voice (and the mute): a test signal, e.g. the clicks of
+        ``rtaudio bench loopback``. :attr:`injected` records where it went out."""
+        x = np.asarray(audio, np.float32).reshape(-1)
+        if x.size:
+            self._injections.append(x.copy())
+
+    def _inject_into(self, out: np.ndarray, index: int) -> np.ndarray:
+        """``out`` plus the pending test signals, one after the other (worker only)."""
+        out = out.copy()
+        pos = 0
+        while self._injections and pos < out.size:
+            head = self._injections.popleft()
+            if head.base is None:  # a new signal (the rest of one is a view of it)
+                self.injected.append((index, pos))
+            k = min(out.size - pos, head.size)
+            out[pos : pos + k] += head[:k]
+            if k < head.size:
+                self._injections.appendleft(head[k:])
+            pos += k
+        return out
 
     @property
     def recording(self) -> bool:
@@ -1020,6 +1047,8 @@ class Engine:
             out, played = voice, "separated"
         if self.muted:
             out, played = np.zeros_like(chunk), "muted"
+        if self._injections:
+            out = self._inject_into(out, result.index)
         dac = None
         if self._playback is not None:
             dac = self._playback.write(out)
