@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
+    QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -309,6 +310,22 @@ class LatencyPanel(QWidget):
             grid.addWidget(head, i, 0)
             grid.addWidget(value, i, 1)
             self.fields[key] = value
+        head = QLabel("Round trip:")
+        head.setStyleSheet("color: #666;")
+        head.setToolTip(
+            "Measured with the output connected back to the input (a cable, or the output's "
+            "monitor as the input): chirps played in place of the output and found again."
+        )
+        self.round_trip = QLabel("–")
+        self.round_trip.setWordWrap(True)
+        self.round_trip.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.measure_button = QPushButton("Measure")
+        self.measure_button.setToolTip(head.toolTip())
+        grid.addWidget(head, len(names), 0)
+        trip = QHBoxLayout()
+        trip.addWidget(self.round_trip, 1)
+        trip.addWidget(self.measure_button)
+        grid.addLayout(trip, len(names), 1)
         grid.setColumnStretch(1, 1)
         side.addLayout(grid)
         self.warning = QLabel("")

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from rtaudio.audiofile import AudioFileError, check_enrollment, probe, read_audio
+from rtaudio.bench_loopback import SPACING_S, summary_line
 from rtaudio.config import ConfigError
 from rtaudio.devices import DeviceError, list_devices, refresh
 from rtaudio.gui.session import EngineSession, describe
@@ -56,6 +57,7 @@ from rtaudio.remote import warm_up
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+CHIRPS = 8  # per round-trip measurement
 
 SEPARATION_CHOICES = (
     ("Off", "off"),
@@ -118,6 +120,7 @@ class MainWindow(QMainWindow):
         self.separator_gain_db: float | None = None  # the leveller's gain, latest chunk
         self._engine_message = ""
         self._enrollment_saved: Path | None = None  # the engine's last kept enrollment
+        self._round_trip_shown: dict[str, Any] | None = None  # the last measurement shown
         self.waveform = WaveformModel(self.VIEW_S)
         self.spectrogram = SpectrogramModel(frames=int(self.VIEW_S * 100))
         self.labels = LabelsModel()
@@ -344,6 +347,7 @@ class MainWindow(QMainWindow):
         lat_col = QVBoxLayout(latency)
         lat_col.setContentsMargins(6, 4, 6, 4)
         self.latency_panel = LatencyPanel()
+        self.latency_panel.measure_button.clicked.connect(lambda: self.measure_round_trip())
         lat_col.addWidget(self.latency_panel)
         latency.setMaximumHeight(220)
         self._plots = (
@@ -401,6 +405,31 @@ class MainWindow(QMainWindow):
         else:
             self.source_label.setText("microphone (input device)")
             self.source_label.setToolTip("")
+
+    @guarded
+    def measure_round_trip(self) -> None:
+        """Time chirps from the output back to the input (rtaudio.bench_loopback)."""
+        s = self.session
+        if s is None or not s.cfg.play:
+            self.show_message("The round trip is measured while running with playback on", "error")
+            return
+        s.engine.measure_round_trip(CHIRPS)
+        self._round_trip_shown = None
+        self.latency_panel.round_trip.setText(f"measuring for {CHIRPS * SPACING_S:.0f} s…")
+        self.latency_panel.measure_button.setEnabled(False)
+        self.show_message(
+            "Measuring the round trip: the output must be connected back to the input (a "
+            "cable, or the output's monitor chosen as the input); chirps play in place of the "
+            "output meanwhile",
+            "info",
+        )
+
+    def _show_round_trip(self, s: EngineSession) -> None:
+        report = s.engine.round_trip
+        if report is not None and report is not self._round_trip_shown:
+            self._round_trip_shown = report
+            self.latency_panel.round_trip.setText(summary_line(report))
+            self._sync_enabled()
 
     def _enrollment_path(self) -> Path:
         """Where the engine keeps an enrollment taken from the microphone: a new file in
@@ -720,6 +749,9 @@ class MainWindow(QMainWindow):
         ):
             w.setEnabled(idle)
         self.stop_button.setEnabled(not idle)
+        self.latency_panel.measure_button.setEnabled(
+            session is not None and session.cfg.play and not session.engine.measuring
+        )
         tsenet = str(self.separate_combo.currentData()) == "tsenet"
         separating = str(self.separate_combo.currentData()) != "off"
         if not idle:
@@ -800,6 +832,7 @@ class MainWindow(QMainWindow):
             bad = any(w in message for w in ("failed", "lost", "stopped"))
             self.show_message(message, "warning" if bad else "info")
         self._keep_enrollment(s)
+        self._show_round_trip(s)
         self._show_enrollment()
         self.last_state = state
         if state in ("finished", "error", "stopped"):

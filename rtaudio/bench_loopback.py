@@ -1,13 +1,18 @@
-"""``rtaudio bench loopback``: the real round trip through the live engine, against its estimate.
+"""The real round trip through the live engine, against its estimate (``rtaudio bench
+loopback`` and the window's **Measure round trip**).
 
 The engine's end-to-end latency is an estimate from PortAudio's timestamps (when a chunk's
 first sample reached the ADC, when its output will reach the DAC). Hosts and drivers do not
-always tell the truth about their buffers, so this benchmark measures instead: with the output
-connected back to the input (a cable, or on PulseAudio / PipeWire the output's monitor chosen
-as the input), the engine plays a short chirp in place of a chunk's output and finds it again
-in the input. The time from that chunk's input to the chirp's return is exactly what a sound
-would take from the microphone through the engine to the speaker, plus the loop itself (zero
-for a cable). The engine's pass-through is muted meanwhile, so nothing feeds back.
+always report all their buffers, so this measures instead: with the output connected back to
+the input (a cable, or on PulseAudio / PipeWire the output's monitor chosen as the input), the
+engine plays short chirps in place of its output and finds them again in its input. A chirp
+played at stream sample ``p`` of the output stands where input sample ``p`` would have been
+played, so the time until it comes back in is exactly what a sound takes from the microphone
+through the engine to the speaker, plus the loop itself (zero for a cable). The pass-through is
+muted meanwhile, so nothing feeds back.
+
+:class:`RoundTrip` is fed by the engine's worker, chunk by chunk; this module imports neither
+torch nor the engine (the window's process uses it too).
 """
 
 from __future__ import annotations
@@ -20,15 +25,12 @@ from typing import Any
 import numpy as np
 
 from rtaudio.config import SAMPLE_RATE, EngineConfig
-from rtaudio.engine import Engine
-from rtaudio.results import ChunkResult
 
-SEARCH_S = 1.0  # how long after it went out a chirp may come back
-SETTLE_S = 1.5  # before the first chirp: the start-up surplus of the playback buffer is gone
-
-
-class LoopbackError(RuntimeError):
-    """No chirp came back, or the stream broke: the measurement means nothing."""
+SPACING_S = 0.6  # between chirps: the longest round trip that can be measured
+NO_RETURN = (
+    "connect the output to the input (a cable; on PulseAudio / PipeWire choose the output's "
+    "monitor as the input) and check that neither is muted"
+)
 
 
 def chirp(ms: float = 6.0, f0: float = 800.0, f1: float = 6000.0, peak: float = 0.5) -> np.ndarray:
@@ -39,86 +41,143 @@ def chirp(ms: float = 6.0, f0: float = 800.0, f1: float = 6000.0, peak: float = 
     return (peak * np.hanning(n) * np.sin(phase)).astype(np.float32)
 
 
-def find_returns(
-    audio: np.ndarray, template: np.ndarray, starts: list[int], search: int
-) -> list[int | None]:
-    """For each start (a sample of ``audio``), the lag in samples at which ``template`` comes
-    back within ``search`` samples after it, or None when nothing stands out (the peak of the
-    normalised cross-correlation must be 0.5 or more and 4 times the window's median)."""
-    found: list[int | None] = []
+def find_return(audio: np.ndarray, template: np.ndarray) -> int | None:
+    """The lag in samples at which ``template`` starts in ``audio``, or None when nothing
+    stands out (the peak of the normalised cross-correlation must be 0.5 or more and 4 times
+    the median)."""
+    if audio.size < template.size:
+        return None
+    corr = np.correlate(audio, template, "valid")
+    power = np.convolve(audio.astype(np.float64) ** 2, np.ones(template.size), "valid")
     energy = float(np.dot(template, template))
-    for s in starts:
-        seg = audio[s : s + search + template.size]
-        if seg.size < template.size:
-            found.append(None)
-            continue
-        corr = np.correlate(seg, template, "valid")
-        power = np.convolve(seg**2, np.ones(template.size), "valid")
-        norm = np.abs(corr) / np.sqrt(np.maximum(power * energy, 1e-20))
-        lag = int(np.argmax(norm))
-        ok = norm[lag] >= 0.5 and norm[lag] >= 4 * float(np.median(norm))
-        found.append(lag if ok else None)
-    return found
+    norm = np.abs(corr) / np.sqrt(np.maximum(power * energy, 1e-20))
+    lag = int(np.argmax(norm))
+    ok = norm[lag] >= 0.5 and norm[lag] >= 4 * float(np.median(norm))
+    return lag if ok else None
 
 
-def measure(
-    cfg: EngineConfig, chirps: int = 8, spacing_s: float = 0.35, settle_s: float = SETTLE_S
-) -> dict[str, Any]:
-    """Play ``chirps`` chirps through the engine and time their return. Returns a report
-    (per chirp: measured round trip and the engine's estimate for the chunk that played it)."""
+class LoopbackError(RuntimeError):
+    """No chirp came back, or the stream broke: there is nothing to report."""
+
+
+class RoundTrip:
+    """One measurement: ``chirps`` chirps ``spacing_s`` apart in the output, each looked for in
+    the input until the next one goes out (so a round trip longer than ``spacing_s`` cannot be
+    measured: it would be taken for a shorter one, or nothing found). Positions are stream
+    samples (16 kHz), shared by input and output: the engine plays chunk ``[a, a + n)``'s
+    output while it processes that chunk's input.
+
+    The worker calls :meth:`output` for each chunk's output (what to play instead of the
+    pass-through) and then :meth:`input` with the chunk's input and the engine's end-to-end
+    estimate for it; :attr:`done` says when every chirp has been looked for."""
+
+    def __init__(self, chirps: int = 8, spacing_s: float = SPACING_S) -> None:
+        if not 1 <= chirps <= 100:
+            raise ValueError("chirps must be 1..100")
+        self.template = chirp()
+        self.chirps = chirps
+        self.spacing = round(spacing_s * SAMPLE_RATE)
+        self.search = self.spacing - self.template.size  # the window ends as the next starts
+        self.first: int | None = None  # stream sample of the first chirp (the first chunk seen)
+        self._audio: np.ndarray | None = None  # input from the first chirp on
+        self._estimates: dict[int, float | None] = {}  # chirp -> estimate of its chunk
+        self.measured: list[float | None] = []  # ms per chirp, in order, as found
+        self.estimates: list[float | None] = []
+
+    @property
+    def done(self) -> bool:
+        return len(self.measured) == self.chirps
+
+    def _starts(self) -> list[int]:
+        assert self.first is not None
+        return [self.first + k * self.spacing for k in range(self.chirps)]
+
+    def output(self, start: int, n: int) -> np.ndarray:
+        """What to play for the output chunk of stream samples ``[start, start + n)``."""
+        if self.first is None:
+            self.first = start
+            length = (self.chirps - 1) * self.spacing + self.search + self.template.size
+            self._audio = np.zeros(length, np.float32)
+        out = np.zeros(n, np.float32)
+        for k, p in enumerate(self._starts()):
+            a, b = max(start, p), min(start + n, p + self.template.size)
+            if a < b:
+                out[a - start : b - start] = self.template[a - p : b - p]
+                if p >= start:  # the chunk that plays the chirp's first sample
+                    self._estimates[k] = None
+        return out
+
+    def input(self, start: int, chunk: np.ndarray, estimate_ms: float | None) -> None:
+        """The input chunk at stream samples ``[start, start + len(chunk))`` and the engine's
+        end-to-end estimate for it; looks for every chirp whose search window is complete."""
+        if self.first is None or self._audio is None:
+            return
+        for k in self._estimates:
+            if self._estimates[k] is None and self._starts()[k] in range(start, start + chunk.size):
+                self._estimates[k] = estimate_ms
+        a, b = max(start, self.first), min(start + chunk.size, self.first + self._audio.size)
+        if a < b:
+            self._audio[a - self.first : b - self.first] = chunk[a - start : b - start]
+        end = start + chunk.size
+        while not self.done:
+            k = len(self.measured)
+            p = self._starts()[k]
+            stop = p + self.search + self.template.size
+            if end < stop:
+                break
+            lag = find_return(self._audio[p - self.first : stop - self.first], self.template)
+            self.measured.append(None if lag is None else lag / SAMPLE_RATE * 1000)
+            self.estimates.append(self._estimates.get(k))
+
+    def report(self) -> dict[str, Any]:
+        """Per chirp and summarised; ``measured_ms`` is None when no chirp came back."""
+        got = [(m, e) for m, e in zip(self.measured, self.estimates, strict=True) if m is not None]
+        measured = [m for m, _ in got]
+        estimates = [e for _, e in got if e is not None]
+        return {
+            "chirps": [
+                {"measured_ms": m, "estimate_ms": e}
+                for m, e in zip(self.measured, self.estimates, strict=True)
+            ],
+            "returned": len(got),
+            "measured_ms": None
+            if not measured
+            else {
+                "median": statistics.median(measured),
+                "min": min(measured),
+                "max": max(measured),
+            },
+            "estimate_ms": statistics.median(estimates) if estimates else None,
+        }
+
+
+def measure(cfg: EngineConfig, chirps: int = 8, settle_s: float = 1.5) -> dict[str, Any]:
+    """Start an engine on ``cfg``'s devices (pass-through, nothing separated or labelled), let
+    it settle (the start-up surplus of the playback buffer is trimmed), measure, stop.
+    Raises :class:`LoopbackError` if the stream broke or no chirp came back."""
+    from rtaudio.engine import Engine  # torch: not for the window's process
+
     cfg = dataclasses.replace(
         cfg, play=True, separate="off", classifiers=(), record_dir=None, source=None
     )
-    template = chirp()
     engine = Engine(cfg)
-    channel = engine.subscribe(100_000)
     engine.start()
-    results: list[ChunkResult] = []
     try:
-        engine.muted = True  # only the chirps are played: nothing feeds back
         time.sleep(settle_s)
-        for _ in range(chirps):
-            engine.inject(template)
-            time.sleep(spacing_s)
-            results.extend(channel.drain())
-        time.sleep(SEARCH_S)
+        engine.measure_round_trip(chirps)
+        deadline = time.monotonic() + chirps * SPACING_S + 10
+        while engine.measuring and engine.status.state not in ("error", "stopped"):
+            if time.monotonic() > deadline:
+                raise LoopbackError("the stream stopped moving (no input for seconds)")
+            time.sleep(0.05)
     finally:
         engine.stop()
-    results.extend(channel.drain())
-    if engine.status.state == "error":
+    if engine.round_trip is None:
         raise LoopbackError(f"the stream broke: {engine.status.message}")
-    if not results:
-        raise LoopbackError("no audio came in")
-    by_index = {r.index: r for r in results}
-    first = results[0]
-    n = cfg.chunk_samples
-    audio = np.zeros((results[-1].index - first.index + 1) * n, np.float32)
-    for r in results:
-        if r.audio is not None:
-            audio[(r.index - first.index) * n : (r.index - first.index + 1) * n] = r.audio
-    sent = [(i, off) for i, off in engine.injected if i in by_index]
-    starts = [(i - first.index) * n + off for i, off in sent]
-    lags = find_returns(audio, template, starts, round(SEARCH_S * SAMPLE_RATE))
-    rows: list[dict[str, Any]] = []
-    for (i, _), lag in zip(sent, lags, strict=True):
-        estimate = by_index[i].latency.end_to_end_ms
-        rows.append(
-            {
-                "chunk": i,
-                "measured_ms": None if lag is None else lag / SAMPLE_RATE * 1000,
-                "estimate_ms": estimate,
-            }
-        )
-    summary = engine.summary()
-    got = [r for r in rows if r["measured_ms"] is not None]
-    if not got:
-        raise LoopbackError(
-            f"none of the {len(rows)} chirps came back within {SEARCH_S:g} s: connect the output "
-            "to the input (a cable; on PulseAudio / PipeWire choose the output's monitor as the "
-            "input) and check that neither is muted"
-        )
-    measured = [float(r["measured_ms"]) for r in got]
-    estimates = [float(r["estimate_ms"]) for r in got if r["estimate_ms"] is not None]
+    report = engine.round_trip
+    if report["measured_ms"] is None:
+        raise LoopbackError(summary_line(report))
+    s = engine.summary()
     return {
         "input": engine.status.input_name,
         "output": engine.status.output_name,
@@ -126,22 +185,33 @@ def measure(
         "chunk_ms": cfg.chunk_ms,
         "playback_buffer_ms": cfg.playback_buffer_ms,
         "host_latency_ms": cfg.host_latency_ms,
-        "chirps": rows,
-        "returned": len(got),
-        "measured_ms": {
-            "median": statistics.median(measured),
-            "min": min(measured),
-            "max": max(measured),
-        },
-        "estimate_ms": statistics.median(estimates) if estimates else None,
-        "algorithmic_ms": summary.algorithmic_ms,
-        "underflows": summary.underflows,
-        "overflows": summary.overflows,
-        "dropped": summary.dropped,
+        **report,
+        "algorithmic_ms": s.algorithmic_ms,
+        "overflows": s.overflows,
+        "underflows": s.underflows,
+        "dropped": s.dropped,
     }
 
 
+def summary_line(r: dict[str, Any]) -> str:
+    """One line for a front end: measured against estimated, or why nothing was measured."""
+    m = r["measured_ms"]
+    if m is None:
+        return (
+            f"none of the {len(r['chirps'])} chirps came back within {SPACING_S:g} s: {NO_RETURN}"
+        )
+    line = f"round trip {m['median']:.1f} ms measured"
+    if r["returned"] < len(r["chirps"]):
+        line += f" ({r['returned']} of {len(r['chirps'])} chirps came back)"
+    est = r["estimate_ms"]
+    if est is None:
+        return line + "; no estimate (the output gave no timestamps)"
+    diff = m["median"] - est
+    return line + f", {est:.1f} ms estimated ({diff:+.1f} ms)"
+
+
 def format_report(r: dict[str, Any]) -> str:
+    """The report of ``rtaudio bench loopback``."""
     m = r["measured_ms"]
     host = "lowest" if not r["host_latency_ms"] else f"{r['host_latency_ms']:g} ms"
     lines = [

@@ -74,6 +74,7 @@ from rtaudio.audiofile import (
     repair_wav,
     save_wav_new,
 )
+from rtaudio.bench_loopback import RoundTrip, summary_line
 from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
 from rtaudio.devices import DeviceError, resolve
 from rtaudio.errors import os_message
@@ -504,10 +505,9 @@ class Engine:
         # live controls: written by any thread, read by the worker once per chunk
         self.monitor = "separated"  # what is played: "input" or "separated" (when separating)
         self.muted = False  # play silence (the stream keeps running, timing is kept)
-        # test signals to add to what is played (:meth:`inject`), and where each one started:
-        # (index of the chunk whose output carried its first sample, offset in that chunk)
-        self._injections: deque[np.ndarray] = deque()
-        self.injected: list[tuple[int, int]] = []
+        # a round-trip measurement (:meth:`measure_round_trip`): in progress, and the last result
+        self._round_trip: RoundTrip | None = None
+        self.round_trip: dict[str, Any] | None = None
         self.enrollment: tuple[float, float] | None = None  # (seconds collected, needed)
         self.enrollment_saved: Path | None = None  # the last enrollment kept (enroll_save)
         self._rec_lock = threading.Lock()
@@ -582,28 +582,19 @@ class Engine:
             raise ConfigError(f"monitor={what!r}; choose one of {', '.join(MONITOR_SOURCES)}")
         self.monitor = what
 
-    def inject(self, audio: np.ndarray) -> None:
-        """Add ``audio`` (16 kHz) to what is played, from the next chunk on, after the input
-        or separated voice (and the mute): a test signal, e.g. the clicks of
-        ``rtaudio bench loopback``. :attr:`injected` records where it went out."""
-        x = np.asarray(audio, np.float32).reshape(-1)
-        if x.size:
-            self._injections.append(x.copy())
+    def measure_round_trip(self, chirps: int = 8) -> None:
+        """Measure the real round trip (output connected back to the input): for the next
+        ``chirps`` x 0.6 s the pass-through is muted and chirps are played instead, and
+        found again in the input (:mod:`rtaudio.bench_loopback`). The result goes to
+        :attr:`round_trip` (and a line to the status message)."""
+        if not self.cfg.play:
+            raise ConfigError("measuring the round trip needs playback (play)")
+        self.round_trip = None
+        self._round_trip = RoundTrip(chirps)
 
-    def _inject_into(self, out: np.ndarray, index: int) -> np.ndarray:
-        """``out`` plus the pending test signals, one after the other (worker only)."""
-        out = out.copy()
-        pos = 0
-        while self._injections and pos < out.size:
-            head = self._injections.popleft()
-            if head.base is None:  # a new signal (the rest of one is a view of it)
-                self.injected.append((index, pos))
-            k = min(out.size - pos, head.size)
-            out[pos : pos + k] += head[:k]
-            if k < head.size:
-                self._injections.appendleft(head[k:])
-            pos += k
-        return out
+    @property
+    def measuring(self) -> bool:
+        return self._round_trip is not None
 
     @property
     def recording(self) -> bool:
@@ -1047,8 +1038,10 @@ class Engine:
             out, played = voice, "separated"
         if self.muted:
             out, played = np.zeros_like(chunk), "muted"
-        if self._injections:
-            out = self._inject_into(out, result.index)
+        start = round(result.start * SAMPLE_RATE)
+        rt = self._round_trip
+        if rt is not None:  # only the chirps are played: nothing feeds back
+            out, played = rt.output(start, chunk.size), "chirps"
         dac = None
         if self._playback is not None:
             dac = self._playback.write(out)
@@ -1091,6 +1084,12 @@ class Engine:
             },
         )
         self.stats.add(latency)
+        if rt is not None:
+            rt.input(start, chunk, e2e)
+            if rt.done:
+                self.round_trip = rt.report()
+                self._round_trip = None
+                self.status.message = summary_line(self.round_trip)
         counters = self._counters()
         self.results.publish(
             ChunkResult(

@@ -70,6 +70,7 @@ CONTROLS = frozenset(
         "request_enrollment",
         "start_recording",
         "stop_recording",
+        "measure_round_trip",
     }
 )
 
@@ -104,6 +105,8 @@ class Snapshot:
     status: EngineStatus = field(default_factory=EngineStatus)
     enrollment: tuple[float, float] | None = None
     enrollment_saved: Path | None = None
+    measuring: bool = False
+    round_trip: dict[str, Any] | None = None
     recording: bool = False
     recordings: dict[str, Path] = field(default_factory=dict)
     label_tracks: dict[str, Path] = field(default_factory=dict)
@@ -120,6 +123,8 @@ def _snapshot(engine: Any) -> Snapshot:
         status=dataclasses.replace(st, trained=dict(st.trained)),
         enrollment=engine.enrollment,
         enrollment_saved=engine.enrollment_saved,
+        measuring=engine.measuring,
+        round_trip=engine.round_trip,
         recording=engine.recording,
         recordings=dict(engine.recordings),
         label_tracks=dict(engine.label_tracks),
@@ -447,6 +452,14 @@ class RemoteEngine:
         return self.snapshot.enrollment_saved
 
     @property
+    def measuring(self) -> bool:
+        return self.snapshot.measuring
+
+    @property
+    def round_trip(self) -> dict[str, Any] | None:
+        return self.snapshot.round_trip
+
+    @property
     def recording(self) -> bool:
         return self.snapshot.recording
 
@@ -491,3 +504,6 @@ class RemoteEngine:
 
     def stop_recording(self) -> dict[str, Path]:
         return dict(self._ask("stop_recording"))
+
+    def measure_round_trip(self, chirps: int = 8) -> None:
+        self._ask("measure_round_trip", chirps)

@@ -117,7 +117,7 @@ class ChunkResult:
     # [F, n_mels] log-mel frames of the separated voice, like ``spectrogram`` (when the
     # config's voice_spectrogram is on)
     voice_spectrogram: np.ndarray | None = None
-    played: str = "none"  # what the output played: input | separated | muted | none
+    played: str = "none"  # what the output played: input | separated | muted | chirps | none
     separator_gain_db: float | None = None  # the leveller's gain on the separator's input
 
 

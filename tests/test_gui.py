@@ -383,6 +383,34 @@ def test_microphone_start_stop_record_and_ab_switch(
     assert x.size / sr > 1.0 and np.abs(x).max() > 0.05  # the speech was recorded
 
 
+@pytest.mark.usefixtures("sound_card")
+def test_the_round_trip_is_measured_from_the_window(qtbot: QtBot, window: MainWindow) -> None:
+    """**Measure** in the latency panel: on the virtual card the output is heard by the input,
+    so the chirps come back; the panel shows the measured round trip against the estimate."""
+    panel = window.latency_panel
+    assert not panel.measure_button.isEnabled()  # not running
+    window.refresh_devices()
+    window.play_check.setChecked(False)
+    window.start()
+    qtbot.waitUntil(lambda: window.session is not None and window.session.state == "running")
+    assert not panel.measure_button.isEnabled()  # no playback: nothing to measure
+    window.stop()
+    window.play_check.setChecked(True)
+    window.start()
+    qtbot.waitUntil(lambda: window.session is not None and window.session.state == "running")
+    qtbot.waitUntil(panel.measure_button.isEnabled)
+    time.sleep(1.0)  # the playback buffer settles
+    qtbot.mouseClick(panel.measure_button, Qt.MouseButton.LeftButton)
+    assert not panel.measure_button.isEnabled() and "measuring" in panel.round_trip.text()
+    qtbot.waitUntil(lambda: panel.round_trip.text().startswith("round trip"), timeout=15000)
+    text = panel.round_trip.text()  # "round trip 51.8 ms measured, 47.3 ms estimated (+4.5 ms)"
+    measured, estimate = (float(w) for w in text.split() if w.replace(".", "").isdigit())
+    assert 20 < measured < 300 and -5 < measured - estimate < 30, text
+    assert text in window.banner.text()  # the engine's message too
+    qtbot.waitUntil(panel.measure_button.isEnabled, timeout=2000)  # it can be run again
+    window.stop()
+
+
 def test_screenshot_command_writes_a_picture(tmp_path: Path, audio: dict[str, Path]) -> None:
     png = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
