@@ -71,11 +71,16 @@ class RoundTrip:
     pass-through) and then :meth:`input` with the chunk's input and the engine's end-to-end
     estimate for it; :attr:`done` says when every chirp has been looked for."""
 
-    def __init__(self, chirps: int = 8, spacing_s: float = SPACING_S) -> None:
+    def __init__(
+        self, chirps: int = 8, spacing_s: float = SPACING_S, extra_ms: float = 0.0
+    ) -> None:
         if not 1 <= chirps <= 100:
             raise ValueError("chirps must be 1..100")
         self.template = chirp()
         self.chirps = chirps
+        # added to each measured time: the separator's window, which the separated voice
+        # waits for but the chirps (played in place of it) do not
+        self.extra_ms = extra_ms
         self.spacing = round(spacing_s * SAMPLE_RATE)
         self.search = self.spacing - self.template.size  # the window ends as the next starts
         self.first: int | None = None  # stream sample of the first chirp (the first chunk seen)
@@ -126,7 +131,7 @@ class RoundTrip:
             if end < stop:
                 break
             lag = find_return(self._audio[p - self.first : stop - self.first], self.template)
-            self.measured.append(None if lag is None else lag / SAMPLE_RATE * 1000)
+            self.measured.append(None if lag is None else lag / SAMPLE_RATE * 1000 + self.extra_ms)
             self.estimates.append(self._estimates.get(k))
 
     def report(self) -> dict[str, Any]:

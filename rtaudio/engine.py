@@ -585,12 +585,16 @@ class Engine:
     def measure_round_trip(self, chirps: int = 8) -> None:
         """Measure the real round trip (output connected back to the input): for the next
         ``chirps`` x 0.6 s the pass-through is muted and chirps are played instead, and
-        found again in the input (:mod:`rtaudio.bench_loopback`). The result goes to
-        :attr:`round_trip` (and a line to the status message)."""
+        found again in the input (:mod:`rtaudio.bench_loopback`); the separator's window is
+        added, as the separated voice waits for it. The result goes to :attr:`round_trip`
+        (and a line to the status message)."""
         if not self.cfg.play:
             raise ConfigError("measuring the round trip needs playback (play)")
+        sep = self.processor.separator if self.processor is not None else None
         self.round_trip = None
-        self._round_trip = RoundTrip(chirps)
+        self._round_trip = RoundTrip(
+            chirps, extra_ms=sep.latency / SAMPLE_RATE * 1000 if sep is not None else 0.0
+        )
 
     @property
     def measuring(self) -> bool:
