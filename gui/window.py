@@ -120,7 +120,7 @@ class MainWindow(QMainWindow):
         self.separator_gain_db: float | None = None  # the leveller's gain, latest chunk
         self._engine_message = ""
         self._enrollment_saved: Path | None = None  # the engine's last kept enrollment
-        self._round_trip_shown: dict[str, Any] | None = None  # the last measurement shown
+        self._round_trips_seen = 0  # round-trip measurements of this session shown
         self.waveform = WaveformModel(self.VIEW_S)
         self.spectrogram = SpectrogramModel(frames=int(self.VIEW_S * 100))
         self.labels = LabelsModel()
@@ -413,8 +413,8 @@ class MainWindow(QMainWindow):
         if s is None or not s.cfg.play:
             self.show_message("The round trip is measured while running with playback on", "error")
             return
+        self._round_trips_seen = s.engine.round_trips
         s.engine.measure_round_trip(CHIRPS)
-        self._round_trip_shown = None
         self.latency_panel.round_trip.setText(f"measuring for {CHIRPS * SPACING_S:.0f} s…")
         self.latency_panel.measure_button.setEnabled(False)
         self.show_message(
@@ -426,8 +426,8 @@ class MainWindow(QMainWindow):
 
     def _show_round_trip(self, s: EngineSession) -> None:
         report = s.engine.round_trip
-        if report is not None and report is not self._round_trip_shown:
-            self._round_trip_shown = report
+        if s.engine.round_trips > self._round_trips_seen and report is not None:
+            self._round_trips_seen = s.engine.round_trips
             self.latency_panel.round_trip.setText(summary_line(report))
             self._sync_enabled()
 
@@ -701,6 +701,7 @@ class MainWindow(QMainWindow):
         self.latest_played = "none"
         self.separator_gain_db = None
         self.session = EngineSession(cfg, threads=self.threads)
+        self._round_trips_seen = 0  # a new engine counts from 0
         self.session.engine.monitor = self.settings.monitor
         self.session.engine.muted = not self.settings.play
         self.session.start()

@@ -508,6 +508,7 @@ class Engine:
         # a round-trip measurement (:meth:`measure_round_trip`): in progress, and the last result
         self._round_trip: RoundTrip | None = None
         self.round_trip: dict[str, Any] | None = None
+        self.round_trips = 0  # measurements finished (a front end sees a new one come in)
         self.enrollment: tuple[float, float] | None = None  # (seconds collected, needed)
         self.enrollment_saved: Path | None = None  # the last enrollment kept (enroll_save)
         self._rec_lock = threading.Lock()
@@ -1092,6 +1093,7 @@ class Engine:
             rt.input(start, chunk, e2e)
             if rt.done:
                 self.round_trip = rt.report()
+                self.round_trips += 1
                 self._round_trip = None
                 self.status.message = summary_line(self.round_trip)
         counters = self._counters()

@@ -107,6 +107,7 @@ class Snapshot:
     enrollment_saved: Path | None = None
     measuring: bool = False
     round_trip: dict[str, Any] | None = None
+    round_trips: int = 0
     recording: bool = False
     recordings: dict[str, Path] = field(default_factory=dict)
     label_tracks: dict[str, Path] = field(default_factory=dict)
@@ -125,6 +126,7 @@ def _snapshot(engine: Any) -> Snapshot:
         enrollment_saved=engine.enrollment_saved,
         measuring=engine.measuring,
         round_trip=engine.round_trip,
+        round_trips=engine.round_trips,
         recording=engine.recording,
         recordings=dict(engine.recordings),
         label_tracks=dict(engine.label_tracks),
@@ -458,6 +460,10 @@ class RemoteEngine:
     @property
     def round_trip(self) -> dict[str, Any] | None:
         return self.snapshot.round_trip
+
+    @property
+    def round_trips(self) -> int:
+        return self.snapshot.round_trips
 
     @property
     def recording(self) -> bool:

@@ -408,6 +408,9 @@ def test_the_round_trip_is_measured_from_the_window(qtbot: QtBot, window: MainWi
     assert 20 < measured < 300 and -5 < measured - estimate < 30, text
     assert text in window.banner.text()  # the engine's message too
     qtbot.waitUntil(panel.measure_button.isEnabled, timeout=2000)  # it can be run again
+    panel.measure_button.click()
+    assert "measuring" in panel.round_trip.text()  # not the last result over again
+    qtbot.waitUntil(lambda: panel.round_trip.text().startswith("round trip"), timeout=15000)
     window.stop()
 
 
