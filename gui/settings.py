@@ -44,7 +44,7 @@ class GuiSettings:
     enroll_wav: str = ""
     enroll_seconds: float = 3.0
     play: bool = False
-    monitor: str = "separated"  # what is played: input | separated
+    monitor: str = "separated"  # what is played: input | separated | removed
     spectrogram: str = "input"  # what the spectrogram shows: input | voice (when separating)
     record_dir: str = str(Path.home() / "rtaudio-recordings")
 
@@ -92,7 +92,7 @@ class GuiSettings:
         # out-of-range values from an older version or a hand-edited file: back to defaults
         if s.separate not in SEPARATORS:
             s.separate = default.separate
-        if s.monitor not in ("input", "separated"):
+        if s.monitor not in ("input", "separated", "removed"):
             s.monitor = default.monitor
         if s.spectrogram not in ("input", "voice"):
             s.spectrogram = default.spectrogram

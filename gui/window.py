@@ -259,14 +259,19 @@ class MainWindow(QMainWindow):
         form.addRow("Playback", self.play_check)
         self.hear_input = QRadioButton("Input")
         self.hear_separated = QRadioButton("Separated")
+        self.hear_removed = QRadioButton("Removed")
+        self.hear_removed.setToolTip("what the separator took away: the input minus the voice")
+        self.hear_buttons = {
+            "input": self.hear_input,
+            "separated": self.hear_separated,
+            "removed": self.hear_removed,
+        }
         self.hear_group = QButtonGroup(self)
-        self.hear_group.addButton(self.hear_input)
-        self.hear_group.addButton(self.hear_separated)
-        self.hear_input.toggled.connect(lambda on: on and self.set_monitor("input"))
-        self.hear_separated.toggled.connect(lambda on: on and self.set_monitor("separated"))
         hear_row = QHBoxLayout()
-        hear_row.addWidget(self.hear_input)
-        hear_row.addWidget(self.hear_separated)
+        for what, button in self.hear_buttons.items():
+            self.hear_group.addButton(button)
+            button.toggled.connect(functools.partial(self._hear_toggled, what))
+            hear_row.addWidget(button)
         hear_row.addStretch(1)
         form.addRow("Hear (A/B)", hear_row)
         col.addWidget(sep)
@@ -369,7 +374,7 @@ class MainWindow(QMainWindow):
         self.enroll_seconds_spin.setValue(s.enroll_seconds)
         self.play_check.setChecked(s.play)
         self.level_check.setChecked(s.level_separator)
-        (self.hear_input if s.monitor == "input" else self.hear_separated).setChecked(True)
+        self.hear_buttons.get(s.monitor, self.hear_separated).setChecked(True)
         spec = self.show_voice_spec if s.spectrogram == "voice" else self.show_input_spec
         spec.setChecked(True)
         self._show_source()
@@ -387,7 +392,7 @@ class MainWindow(QMainWindow):
         s.enroll_seconds = self.enroll_seconds_spin.value()
         s.play = self.play_check.isChecked()
         s.level_separator = self.level_check.isChecked()
-        s.monitor = "input" if self.hear_input.isChecked() else "separated"
+        s.monitor = next(w for w, b in self.hear_buttons.items() if b.isChecked())
         s.spectrogram = "voice" if self.show_voice_spec.isChecked() else "input"
 
     def save_settings(self) -> None:
@@ -616,6 +621,10 @@ class MainWindow(QMainWindow):
             button.setChecked(True)
         self._redraw()
 
+    def _hear_toggled(self, what: str, on: bool) -> None:
+        if on:
+            self.set_monitor(what)
+
     def _spectrogram_toggled(self, which: str, on: bool) -> None:
         if on:
             self.set_spectrogram(which)
@@ -627,9 +636,10 @@ class MainWindow(QMainWindow):
 
     @guarded
     def set_monitor(self, what: str) -> None:
-        """What the output plays: the ``input`` or the ``separated`` voice."""
+        """What the output plays: the ``input``, the ``separated`` voice or what the separator
+        ``removed``."""
         self.settings.monitor = what
-        button = self.hear_input if what == "input" else self.hear_separated
+        button = self.hear_buttons[what]
         if not button.isChecked():
             button.setChecked(True)
         if self.session is not None:
@@ -766,8 +776,8 @@ class MainWindow(QMainWindow):
         ):
             enroll_widget.setEnabled(tsenet)
         self.level_check.setEnabled(idle and separating)
-        self.hear_input.setEnabled(separating)
-        self.hear_separated.setEnabled(separating)
+        for button in self.hear_buttons.values():
+            button.setEnabled(separating)
         self.show_input_spec.setEnabled(separating)
         self.show_voice_spec.setEnabled(separating)
 
@@ -797,7 +807,10 @@ class MainWindow(QMainWindow):
         if st.input_name:
             parts.append(f"{Path(st.input_name).name} @ {st.input_rate} Hz")
         if st.output_name and s.cfg.play:
-            played = {"separated": "separated voice"}.get(self.latest_played, self.latest_played)
+            played = {
+                "separated": "separated voice",
+                "removed": "what the separator removed",
+            }.get(self.latest_played, self.latest_played)
             parts.append(f"→ {st.output_name} ({played})")
         parts.append(f"{self.labels.now:6.1f} s")
         if self.separator_gain_db is not None:

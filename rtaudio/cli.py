@@ -558,7 +558,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         if Path(cfg.enroll_save).exists():
             raise CliError(f"{cfg.enroll_save} exists; choose another name for --save-enrollment")
         writable_folder(Path(cfg.enroll_save).parent, "--save-enrollment")
-    return run_monitor(cfg, duration=args.duration, jsonl=args.jsonl)
+    return run_monitor(cfg, duration=args.duration, jsonl=args.jsonl, hear=args.hear)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -606,6 +606,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep that enrollment as a new WAV, to use again with --enroll",
     )
     m.add_argument("--play", action="store_true", help="play the separated voice (or the input)")
+    m.add_argument(
+        "--hear",
+        choices=["input", "separated", "removed"],
+        default="separated",
+        help="what --play plays while separating: the input, the separated voice (default) or "
+        "what the separator removed (the input minus the voice)",
+    )
     m.add_argument("--lookahead-ms", type=float, help="classifier lookahead, 0-500 ms")
     m.add_argument("--chunk-ms", type=float, help="processing chunk (default 10 ms)")
     m.add_argument(

@@ -88,7 +88,7 @@ from rtaudio.ring import RingBuffer
 log = logging.getLogger(__name__)
 
 _NOTIFY_SLOTS = 256
-MONITOR_SOURCES = ("input", "separated")
+MONITOR_SOURCES = ("input", "separated", "removed")  # removed: input minus the voice
 STALL_S = 3.0  # an input stream that is active but delivers nothing this long is lost
 RETRY_MIN_S, RETRY_MAX_S = 0.25, 5.0  # reconnection backoff
 SAME: Any = object()  # reopen the device in use
@@ -503,7 +503,7 @@ class Engine:
         self.error: BaseException | None = None
         self.recordings: dict[str, Path] = {}
         # live controls: written by any thread, read by the worker once per chunk
-        self.monitor = "separated"  # what is played: "input" or "separated" (when separating)
+        self.monitor = "separated"  # what is played: input | separated | removed (separating)
         self.muted = False  # play silence (the stream keeps running, timing is kept)
         # a round-trip measurement (:meth:`measure_round_trip`): in progress, and the last result
         self._round_trip: RoundTrip | None = None
@@ -578,7 +578,8 @@ class Engine:
 
     # ------------------------------------------------------------ live controls
     def set_monitor(self, what: str) -> None:
-        """Play the ``input`` or the ``separated`` voice (input while nothing is separated)."""
+        """Play the ``input``, the ``separated`` voice or what the separator ``removed`` (the
+        input, as late as the voice, minus the voice); the input while nothing is separated."""
         if what not in MONITOR_SOURCES:
             raise ConfigError(f"monitor={what!r}; choose one of {', '.join(MONITOR_SOURCES)}")
         self.monitor = what
@@ -1041,6 +1042,8 @@ class Engine:
         out, played = chunk, "input"
         if voice is not None and self.monitor == "separated":
             out, played = voice, "separated"
+        elif voice is not None and self.monitor == "removed" and proc.separator is not None:
+            out, played = proc.separator.removed, "removed"
         if self.muted:
             out, played = np.zeros_like(chunk), "muted"
         start = round(result.start * SAMPLE_RATE)

@@ -60,6 +60,13 @@ def _bar(p: float, width: int = 20) -> str:
     return "#" * n + "." * (width - n)
 
 
+PLAYED = {  # ChunkResult.played, as the view says it
+    "separated": "the separated voice",
+    "removed": "what the separator removed",
+    "input": "the input",
+}
+
+
 class TerminalView:
     """Keeps the latest label per model and renders a small status screen."""
 
@@ -72,6 +79,7 @@ class TerminalView:
         self.level_db = -120.0
         self.gain_db: float | None = None  # the separator's input gain (leveller)
         self.stream_time = 0.0
+        self.played = "none"  # what the output played last (ChunkResult.played)
         self._said = ("", "")  # (state, message) last written (non-terminal output)
 
     def update(self, results: list[ChunkResult]) -> None:
@@ -81,6 +89,7 @@ class TerminalView:
             self.level_db = r.level_db
             self.gain_db = r.separator_gain_db
             self.stream_time = r.end
+            self.played = r.played
 
     def render(self, s: LatencySummary) -> str:
         st = self.engine.status
@@ -106,6 +115,8 @@ class TerminalView:
             if lab.label != SILENCE:
                 top = sorted(lab.scores.items(), key=lambda kv: -kv[1])[:3]
                 lines.extend(f"    {k:<16} {_bar(v)} {v:5.2f}" for k, v in top)
+        if cfg.play:
+            lines.append(f"output   playing {PLAYED.get(self.played, self.played)}")
         e2e = "-" if s.end_to_end_ms is None else f"{s.end_to_end_ms:.1f}"
         lines.append(
             f"latency  p50 {s.p50_ms:.2f} ms  p95 {s.p95_ms:.2f} ms  max {s.max_ms:.2f} ms  "
@@ -132,7 +143,8 @@ class TerminalView:
             if (st.state, message) != self._said:
                 self._said = (st.state, message)
                 self.out.write(f"[{st.state}] {message}".rstrip() + "\n")
-            lines = [x for x in text.splitlines() if x.startswith(("latency", "xruns"))]
+            keep = ("output", "latency", "xruns")
+            lines = [x for x in text.splitlines() if x.startswith(keep)]
             self.out.write("   ".join(" ".join(x.split()) for x in lines) + "\n")
         self.out.flush()
 
@@ -143,10 +155,13 @@ def run_monitor(
     jsonl: str | None = None,
     out: IO[str] | None = None,
     refresh_hz: float = 4.0,
+    hear: str = "separated",
 ) -> int:
-    """Run until ``duration`` elapses, a file source ends, or Ctrl-C. Returns an exit code."""
+    """Run until ``duration`` elapses, a file source ends, or Ctrl-C. Returns an exit code.
+    ``hear``: what is played while separating (:meth:`Engine.set_monitor`)."""
     out = out or sys.stdout
     engine = Engine(cfg)
+    engine.set_monitor(hear)
     channel = engine.subscribe(maxsize=8192)
     log = JsonLog(jsonl) if jsonl else None
     view = TerminalView(engine, out, log)

@@ -59,14 +59,23 @@ class SeparatorStream:
                 self.leveller.restart()
             else:
                 self.leveller.reset()
+        self._delayed = np.zeros(self.latency, np.float32)  # the input, as late as the voice
+        self.removed = np.zeros(0, np.float32)
 
     def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        """The separated voice of ``chunk`` (``latency`` samples late); :attr:`removed` is then
+        what the separator took away from the same samples: the input, equally late, minus
+        the voice (background, other speakers)."""
         lev = self.leveller
         x = lev.apply(chunk) if lev is not None else chunk
         with torch.inference_mode():
             y, self.state = self.model.step(torch.from_numpy(x)[None], self.state)  # type: ignore[operator]
         out = np.asarray(y[0, 0].numpy(), np.float32)
-        return lev.restore(out) if lev is not None else out
+        voice = lev.restore(out) if lev is not None else out
+        late = np.concatenate((self._delayed, np.asarray(chunk, np.float32)))
+        self.removed = late[: voice.size] - voice
+        self._delayed = late[voice.size :]
+        return voice
 
     @property
     def gain_db(self) -> float | None:

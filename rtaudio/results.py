@@ -117,7 +117,8 @@ class ChunkResult:
     # [F, n_mels] log-mel frames of the separated voice, like ``spectrogram`` (when the
     # config's voice_spectrogram is on)
     voice_spectrogram: np.ndarray | None = None
-    played: str = "none"  # what the output played: input | separated | muted | chirps | none
+    # what the output played: input | separated | removed | muted | chirps | none
+    played: str = "none"
     separator_gain_db: float | None = None  # the leveller's gain on the separator's input
 
 

@@ -69,6 +69,7 @@ def test_monitor_file_source_writes_jsonl_and_recordings(tmp_path: Path) -> None
         "40",
     )
     assert out.returncode == 0, out.stderr
+    assert "output playing the separated voice" in out.stdout
     lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     labels = [x for x in lines if x["type"] == "label"]
     stats = [x for x in lines if x["type"] == "latency"]
@@ -94,6 +95,16 @@ def test_monitor_file_source_writes_jsonl_and_recordings(tmp_path: Path) -> None
     for w in wavs:
         info = sf.info(str(w))
         assert info.samplerate == 16000 and abs(info.duration - dur) < 0.05
+
+
+def test_monitor_plays_what_the_separator_removed(tmp_path: Path) -> None:
+    wav = _speech(tmp_path / "in.wav")
+    args = ["monitor", "--source", str(wav), "--separate", "mitas", "--play", "--hear"]
+    out = _run(*args, "removed", "--classifiers", "", "--duration", "1")
+    assert out.returncode == 0, out.stderr
+    assert "output playing what the separator removed" in out.stdout
+    out = _run(*args, "everything")
+    assert out.returncode == 2 and "invalid choice: 'everything'" in out.stderr
 
 
 def test_monitor_ctrl_c_stops_cleanly_and_flushes(tmp_path: Path) -> None:

@@ -255,7 +255,9 @@ def test_click_round_trip_latency(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     bench = json.loads(out.stdout)
     assert bench["returned"] == 4, bench
-    assert abs(bench["measured_ms"]["median"] - measured) < 6, (json.dumps(bench), report)
+    # (two engines, seconds apart: an output underrun in between moves the loop by up to a
+    # chunk or so, measured 44 vs 52 ms once)
+    assert abs(bench["measured_ms"]["median"] - measured) < 15, (json.dumps(bench), report)
     # PortAudio's timestamps on the virtual card miss a few ms (measured: 4.5 ms)
     assert -5 < bench["measured_ms"]["median"] - bench["estimate_ms"] < 30, bench
 

@@ -190,13 +190,15 @@ def test_enrollment_needs_tsenet() -> None:
 
 
 @pytest.mark.usefixtures("sound_card")
-def test_what_is_played_switches_while_running(speech: Path) -> None:
-    engine = Engine(EngineConfig(source=str(speech), separate="mitas", play=True, classifiers=()))
+def test_what_is_played_switches_while_running(speech: Path, tmp_path: Path) -> None:
+    twice = tmp_path / "twice.wav"  # long enough for every switch
+    sf.write(twice, np.tile(read_audio(speech), 2), 16000)
+    engine = Engine(EngineConfig(source=str(twice), separate="mitas", play=True, classifiers=()))
     results = engine.subscribe(10_000)
     seen: list[str] = []
     engine.start()
     try:
-        for what in ("input", "separated"):
+        for what in ("input", "separated", "removed"):
             time.sleep(0.3)
             engine.set_monitor(what)
             time.sleep(0.3)
@@ -209,7 +211,12 @@ def test_what_is_played_switches_while_running(speech: Path) -> None:
     for r in results.drain():
         if not seen or seen[-1] != r.played:
             seen.append(r.played)
-    assert seen == ["separated", "input", "muted", "input", "separated", "muted", "separated"]
+    assert seen == [
+        "separated",
+        *("input", "muted", "input"),
+        *("separated", "muted", "separated"),
+        *("removed", "muted", "removed"),
+    ]
     assert not [t for t in threading.enumerate() if t.name.startswith("rtaudio")]
 
 

@@ -352,6 +352,10 @@ def test_microphone_start_stop_record_and_ab_switch(
     window.play_check.setChecked(False)
     qtbot.waitUntil(lambda: engine.muted and window.latest_played == "muted", timeout=2000)
     window.play_check.setChecked(True)
+    window.hear_removed.click()  # what the separator took away
+    qtbot.waitUntil(lambda: window.latest_played == "removed", timeout=2000)
+    assert window.settings.monitor == "removed"
+    qtbot.waitUntil(lambda: "(what the separator removed)" in window.state_label.text())
     window.set_monitor("separated")
     qtbot.waitUntil(lambda: window.latest_played == "separated", timeout=2000)
     assert window.input_combo.isEnabled() and window.output_combo.isEnabled()

@@ -508,3 +508,21 @@ def test_the_separated_voice_spectrogram_is_the_offline_one_of_the_voice() -> No
 def _run_results(proc: Processor, x: np.ndarray) -> list:
     n = proc.cfg.chunk_samples
     return [proc.process(x[i : i + n], adc_time=0.0)[0] for i in range(0, x.size - n + 1, n)]
+
+
+def test_what_the_separator_removed_is_the_late_input_minus_the_voice() -> None:
+    """``SeparatorStream.removed`` (played by Hear: Removed): chunk by chunk, the input delayed
+    by the separator's window minus the separated voice, so voice + removed gives the input
+    back, late by exactly that window."""
+    proc = _processor(EngineConfig(separate="mitas", classifiers=()))
+    sep = proc.separator
+    assert sep is not None
+    x = _signal(1.0, 5)
+    voice, removed = [], []
+    for i in range(0, x.size, 160):
+        voice.append(sep(x[i : i + 160]))
+        removed.append(sep.removed.copy())
+    v, r = np.concatenate(voice), np.concatenate(removed)
+    late = np.concatenate((np.zeros(sep.latency, np.float32), x))[: x.size]
+    np.testing.assert_allclose(v + r, late, atol=1e-6)
+    assert np.abs(r).max() > 0.01 and sep.latency == 31  # not the input, not zero
