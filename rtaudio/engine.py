@@ -1046,9 +1046,9 @@ class Engine:
             out, played = proc.separator.removed, "removed"
         if self.muted:
             out, played = np.zeros_like(chunk), "muted"
-        start = round(result.start * SAMPLE_RATE)
         rt = self._round_trip
         if rt is not None:  # only the chirps are played: nothing feeds back
+            start = round(result.start * SAMPLE_RATE)
             out, played = rt.output(start, chunk.size), "chirps"
         dac = None
         if self._playback is not None:

@@ -60,12 +60,11 @@ class SeparatorStream:
             else:
                 self.leveller.reset()
         self._delayed = np.zeros(self.latency, np.float32)  # the input, as late as the voice
-        self.removed = np.zeros(0, np.float32)
+        self._last = (np.zeros(0, np.float32), np.zeros(0, np.float32))  # (late input, voice)
 
     def __call__(self, chunk: np.ndarray) -> np.ndarray:
         """The separated voice of ``chunk`` (``latency`` samples late); :attr:`removed` is then
-        what the separator took away from the same samples: the input, equally late, minus
-        the voice (background, other speakers)."""
+        what the separator took away from the same samples."""
         lev = self.leveller
         x = lev.apply(chunk) if lev is not None else chunk
         with torch.inference_mode():
@@ -73,9 +72,16 @@ class SeparatorStream:
         out = np.asarray(y[0, 0].numpy(), np.float32)
         voice = lev.restore(out) if lev is not None else out
         late = np.concatenate((self._delayed, np.asarray(chunk, np.float32)))
-        self.removed = late[: voice.size] - voice
+        self._last = (late[: voice.size], voice)
         self._delayed = late[voice.size :]
         return voice
+
+    @property
+    def removed(self) -> np.ndarray:
+        """Of the last chunk: the input, as late as the voice, minus the voice (background,
+        other speakers), computed when asked for (Hear: Removed)."""
+        late, voice = self._last
+        return late - voice
 
     @property
     def gain_db(self) -> float | None:

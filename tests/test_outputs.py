@@ -226,16 +226,15 @@ def test_new_files_get_the_permissions_any_new_file_gets(tmp_path: Path) -> None
     from rtaudio.data.audio import write_text_atomic, write_wav
     from rtaudio.train.loop import save_checkpoint
 
-    mask = os.umask(0o022)
-    try:
-        models.save(models.create("swishnet_slim"), tmp_path / "w.safetensors")
-        save_checkpoint(tmp_path / "run.ckpt", {"step": 1})
-        write_wav(tmp_path / "clip.wav", np.zeros(160, np.float32))
-        write_text_atomic(tmp_path / "manifest.csv", "path\n")
-        first = save_wav_new(tmp_path / "me.wav", np.zeros(160, np.float32))
-        second = save_wav_new(tmp_path / "me.wav", np.ones(160, np.float32))
-    finally:
-        os.umask(mask)
+    models.save(models.create("swishnet_slim"), tmp_path / "w.safetensors")
+    save_checkpoint(tmp_path / "run.ckpt", {"step": 1})
+    write_wav(tmp_path / "clip.wav", np.zeros(160, np.float32))
+    write_text_atomic(tmp_path / "manifest.csv", "path\n")
+    first = save_wav_new(tmp_path / "me.wav", np.zeros(160, np.float32))
+    second = save_wav_new(tmp_path / "me.wav", np.ones(160, np.float32))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert mask & 0o044 == 0, "a umask that hides files from others: nothing to check"
     assert (first.name, second.name) == ("me.wav", "me-2.wav")  # never written over
     assert sf.read(first)[0].max() == 0 and sf.read(second)[0].min() > 0.99
     files = sorted(tmp_path.iterdir())
@@ -243,5 +242,5 @@ def test_new_files_get_the_permissions_any_new_file_gets(tmp_path: Path) -> None
         ["w.safetensors", "run.ckpt", "clip.wav", "manifest.csv", "me.wav", "me-2.wav"]
     )  # no temporary files left
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {
-        p.name: "0o644" for p in files
+        p.name: oct(0o666 & ~mask) for p in files
     }
