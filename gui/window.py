@@ -415,8 +415,11 @@ class MainWindow(QMainWindow):
     def measure_round_trip(self) -> None:
         """Time chirps from the output back to the input (rtaudio.bench_loopback)."""
         s = self.session
-        if s is None or not s.cfg.play:
-            self.show_message("The round trip is measured while running with playback on", "error")
+        if s is None or not s.cfg.play or s.cfg.source:
+            self.show_message(
+                "The round trip is measured while running from the microphone with playback on",
+                "error",
+            )
             return
         self._round_trips_seen = s.engine.round_trips
         s.engine.measure_round_trip(CHIRPS)
@@ -761,7 +764,10 @@ class MainWindow(QMainWindow):
             w.setEnabled(idle)
         self.stop_button.setEnabled(not idle)
         self.latency_panel.measure_button.setEnabled(
-            session is not None and session.cfg.play and not session.engine.measuring
+            session is not None
+            and session.cfg.play
+            and not session.cfg.source  # a file never hears the output
+            and not session.engine.measuring
         )
         tsenet = str(self.separate_combo.currentData()) == "tsenet"
         separating = str(self.separate_combo.currentData()) != "off"

@@ -592,6 +592,10 @@ class Engine:
         (and a line to the status message)."""
         if not self.cfg.play:
             raise ConfigError("measuring the round trip needs playback (play)")
+        if self.cfg.source:
+            raise ConfigError(
+                "measuring the round trip needs a live input (a file source never hears the output)"
+            )
         sep = self.processor.separator if self.processor is not None else None
         self.round_trip = None
         self._round_trip = RoundTrip(

@@ -183,6 +183,13 @@ def test_live_reenrollment_from_input_and_from_a_clip(speech: Path, tmp_path: Pa
     np.testing.assert_allclose(saved, audio[at : at + 8000], atol=1 / 32768 + 1e-6)
 
 
+def test_the_round_trip_needs_playback_and_a_live_input() -> None:
+    with pytest.raises(ConfigError, match="needs playback"):
+        Engine(EngineConfig()).measure_round_trip()
+    with pytest.raises(ConfigError, match="needs a live input"):
+        Engine(EngineConfig(source="x.wav", play=True)).measure_round_trip()
+
+
 def test_enrollment_needs_tsenet() -> None:
     engine = Engine(EngineConfig(source="x.wav", separate="mitas"))
     with pytest.raises(ConfigError, match="tsenet"):

@@ -388,7 +388,9 @@ def test_microphone_start_stop_record_and_ab_switch(
 
 
 @pytest.mark.usefixtures("sound_card")
-def test_the_round_trip_is_measured_from_the_window(qtbot: QtBot, window: MainWindow) -> None:
+def test_the_round_trip_is_measured_from_the_window(
+    qtbot: QtBot, window: MainWindow, audio: dict[str, Path]
+) -> None:
     """**Measure** in the latency panel: on the virtual card the output is heard by the input,
     so the chirps come back; the panel shows the measured round trip against the estimate."""
     panel = window.latency_panel
@@ -400,6 +402,12 @@ def test_the_round_trip_is_measured_from_the_window(qtbot: QtBot, window: MainWi
     assert not panel.measure_button.isEnabled()  # no playback: nothing to measure
     window.stop()
     window.play_check.setChecked(True)
+    assert window.open_source(str(audio["speech"]))
+    window.start()
+    qtbot.waitUntil(lambda: window.session is not None and window.session.state == "running")
+    assert not panel.measure_button.isEnabled()  # a file never hears the output
+    window.stop()
+    window.use_microphone()
     window.start()
     qtbot.waitUntil(lambda: window.session is not None and window.session.state == "running")
     qtbot.waitUntil(panel.measure_button.isEnabled)
