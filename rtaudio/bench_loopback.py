@@ -84,6 +84,7 @@ class RoundTrip:
         self.spacing = round(spacing_s * SAMPLE_RATE)
         self.search = self.spacing - self.template.size  # the window ends as the next starts
         self.first: int | None = None  # stream sample of the first chirp (the first chunk seen)
+        self.starts: list[int] = []  # stream sample of each chirp
         self._audio: np.ndarray | None = None  # input from the first chirp on
         self._estimates: dict[int, float | None] = {}  # chirp -> estimate of its chunk
         self.measured: list[float | None] = []  # ms per chirp, in order, as found
@@ -93,23 +94,18 @@ class RoundTrip:
     def done(self) -> bool:
         return len(self.measured) == self.chirps
 
-    def _starts(self) -> list[int]:
-        assert self.first is not None
-        return [self.first + k * self.spacing for k in range(self.chirps)]
-
     def output(self, start: int, n: int) -> np.ndarray:
         """What to play for the output chunk of stream samples ``[start, start + n)``."""
         if self.first is None:
             self.first = start
+            self.starts = [start + k * self.spacing for k in range(self.chirps)]
             length = (self.chirps - 1) * self.spacing + self.search + self.template.size
             self._audio = np.zeros(length, np.float32)
         out = np.zeros(n, np.float32)
-        for k, p in enumerate(self._starts()):
+        for p in self.starts:
             a, b = max(start, p), min(start + n, p + self.template.size)
             if a < b:
                 out[a - start : b - start] = self.template[a - p : b - p]
-                if p >= start:  # the chunk that plays the chirp's first sample
-                    self._estimates[k] = None
         return out
 
     def input(self, start: int, chunk: np.ndarray, estimate_ms: float | None) -> None:
@@ -117,8 +113,8 @@ class RoundTrip:
         end-to-end estimate for it; looks for every chirp whose search window is complete."""
         if self.first is None or self._audio is None:
             return
-        for k in self._estimates:
-            if self._estimates[k] is None and self._starts()[k] in range(start, start + chunk.size):
+        for k, p in enumerate(self.starts):  # the chunk that played the chirp's first sample
+            if start <= p < start + chunk.size:
                 self._estimates[k] = estimate_ms
         a, b = max(start, self.first), min(start + chunk.size, self.first + self._audio.size)
         if a < b:
@@ -126,7 +122,7 @@ class RoundTrip:
         end = start + chunk.size
         while not self.done:
             k = len(self.measured)
-            p = self._starts()[k]
+            p = self.starts[k]
             stop = p + self.search + self.template.size
             if end < stop:
                 break
