@@ -8,8 +8,17 @@ separated voice its tail; outputs are then cut back to the file's length.
 
 Outputs mirror the input tree under ``--out`` and are written atomically (temporary file, then
 rename): ``NAME.labels.json``, ``NAME.voice.wav`` (with ``--separate``; 16 kHz mono,
-sample-aligned with the input, the separator's delay removed) and ``summary.csv``. A file whose
-``NAME.labels.json`` exists is skipped unless ``--overwrite``: an interrupted batch resumes.
+sample-aligned with the input, the separator's delay removed), ``NAME.removed.wav`` (with
+``--stems removed``: the input minus the voice, aligned the same way) and ``summary.csv``.
+
+Resuming: each ``labels.json`` records the settings that made it (chunk, classifiers and their
+windows, mode, separator, leveller, enrollment, and a digest of each weights file). A file whose
+``labels.json`` was made with the same settings and the stems asked for is skipped, so an
+interrupted batch resumes (stems moved away since stay so); one made without a stem now asked
+for (separation added, ``--stems removed`` added) is processed again (the same settings give the
+same labels). A folder holding results
+made with other settings is refused, naming the first file and what differs, rather than mixing
+two configurations or writing over results the user has: ``--overwrite`` redoes everything.
 
 Trust and failure rules: a file that cannot be used (unreadable, NaN / infinite samples...) is
 one ``summary.csv`` row with ``status=error`` and a one-line ``error`` naming the file and the
@@ -29,6 +38,7 @@ from __future__ import annotations
 import array
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
@@ -37,7 +47,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,13 +61,15 @@ from rtaudio.audiofile import AudioFileError, iter_blocks, probe
 from rtaudio.classify import SILENCE, AudioHistory, SwishNetTagger
 from rtaudio.config import SAMPLE_RATE, EngineConfig
 from rtaudio.labeltrack import label_track
+from rtaudio.modelstore import weights_path
 from rtaudio.outputs import FILE_MODE, DiskFullError, exclusive, space_checked
 from rtaudio.pipeline import Processor
 from rtaudio.results import Label
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf")
 OFFLINE_MAX_SECONDS = 1200  # whole-file separation holds every activation in memory
-SPOOL_DIR = ".rtaudio-spool"  # under --out: voice files being written (removed after each run)
+SPOOL_DIR = ".rtaudio-spool"  # under --out: stems being written (removed after each run)
+STEMS = ("voice", "removed")  # separator outputs: the voice, and the input minus the voice
 SUMMARY_FIELDS = (
     "path",
     "status",
@@ -68,7 +80,7 @@ SUMMARY_FIELDS = (
     "top_event",
     "top_event_score",
     "rtf",
-    "voice",
+    *STEMS,
 )
 
 
@@ -90,6 +102,10 @@ class Job:
     def labels(self) -> Path:
         """``NAME.labels.json`` (relative to ``--out``): its presence marks the file as done."""
         return self.stem.with_name(self.stem.name + ".labels.json")
+
+    def output(self, stem: str) -> Path:
+        """``NAME.STEM.wav`` (relative to ``--out``): a separator output."""
+        return self.stem.with_name(f"{self.stem.name}.{stem}.wav")
 
 
 def discover(inputs: Sequence[str | Path]) -> list[Job]:
@@ -252,26 +268,154 @@ def file_labels(segments: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
+def _ms(x: float) -> float:
+    """A duration in ms as the engine uses it (whole 16 kHz samples)."""
+    return round(round(x * SAMPLE_RATE / 1000) * 1000 / SAMPLE_RATE, 4)
+
+
+def _digest(path: Path) -> str:
+    """A weights file's identity (the first 16 hex digits of its SHA-256); ``untrained``
+    without one."""
+    if not path.is_file():
+        return "untrained"
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def batch_settings(
+    cfg: EngineConfig, enrollment: np.ndarray | None = None, offline: bool = False
+) -> dict[str, Any]:
+    """What a file's outputs depend on, recorded in its ``labels.json``: the labels' settings,
+    and the separator's (its stems do not change the labels)."""
+    labels: dict[str, Any] = {
+        "chunk_ms": cfg.chunk_ms,
+        "mode": "offline" if offline else "streaming",
+        "silence_db": cfg.silence_db,
+        "classifiers": {
+            m: {
+                "lookahead_ms": _ms(getattr(cfg, f"{m}_lookahead_ms")),
+                "window_ms": _ms(getattr(cfg, f"{m}_window_ms")),
+                "hop_ms": _ms(getattr(cfg, f"{m}_hop_ms")),
+                "weights": _digest(weights_path(m, cfg.weights_dir)),
+            }
+            for m in cfg.classifiers
+        },
+    }
+    separation: dict[str, Any] = {"separate": cfg.separate}
+    if cfg.separate != "off":
+        separation["level_separator"] = cfg.level_separator
+        separation["weights"] = _digest(weights_path(cfg.separate, cfg.weights_dir))
+    if cfg.separate == "tsenet":
+        e = np.ascontiguousarray(enrollment if enrollment is not None else [], np.float32)
+        separation["enrollment"] = hashlib.sha256(e.tobytes()).hexdigest()[:16]
+    return {"labels": labels, "separation": separation}
+
+
+def _recorded_settings(doc: dict[str, Any]) -> dict[str, Any]:
+    """The settings a ``labels.json`` was made with; one written before they were recorded
+    gives what it says (None: not known, matches anything)."""
+    s = doc.get("settings")
+    if isinstance(s, dict) and isinstance(s.get("labels"), dict):
+        return s
+    return {
+        "labels": {
+            "chunk_ms": doc["chunk_ms"],
+            "mode": doc["mode"],
+            "silence_db": None,
+            "classifiers": {
+                m: {k: round(float(v[k]), 4) for k in ("lookahead_ms", "window_ms", "hop_ms")}
+                | {"weights": None}
+                for m, v in doc["models"].items()
+            },
+        },
+        "separation": {
+            "separate": doc["separation"],
+            "level_separator": None,
+            "weights": None,
+            "enrollment": None,
+        },
+    }
+
+
+_ABSENT = "none"
+
+
+def _differences(old: Any, new: Any, where: str = "") -> list[str]:
+    """``where: old -> new`` for each setting that differs (None in ``old``: not known)."""
+    if old is None:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in [*old, *(k for k in new if k not in old)]:
+            o, n = old.get(k, _ABSENT), new.get(k, _ABSENT)
+            name = f"{where}.{k}" if where else str(k)
+            if isinstance(o, dict) and n == _ABSENT:
+                o = "used"  # a classifier no longer asked for
+            elif isinstance(n, dict) and o == _ABSENT:
+                n = "used"
+            out.extend(_differences(o, n, name))
+        return out
+    return [] if old == new else [f"{where}: {old} -> {new}"]
+
+
+def resume_state(
+    job: Job, out: Path, settings: dict[str, Any], stems: Sequence[str]
+) -> tuple[dict[str, Any] | None, str]:
+    """Whether a file is done: ``(its summary row, "")``; to be processed: ``(None, "")`` (no
+    or a damaged result, or a stem asked for was never made); made with other settings:
+    ``(None, what differs)``."""
+    p = out / job.labels
+    if not p.is_file():
+        return None, ""
+    try:
+        doc = json.loads(p.read_text())
+        row = summary_row(job.rel, doc)
+        old = _recorded_settings(doc)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None, ""  # a damaged result is redone
+    diff = _differences(old["labels"], settings["labels"])
+    sep = settings["separation"]
+    separating = sep["separate"] != "off"
+    if separating and old["separation"].get("separate") != "off":
+        diff += _differences(old["separation"], sep, "separation")
+    if diff:
+        return None, "; ".join(diff)
+    if separating and not all(s in doc for s in stems):
+        return None, ""  # a stem never made: the same settings give the same labels again
+    return row, ""  # stems made and since moved away stay so (a full disk is freed that way)
+
+
 class FileProcessor:
     """Processes whole files with one set of loaded models (reused from file to file)."""
 
-    def __init__(self, cfg: EngineConfig, enrollment: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        cfg: EngineConfig,
+        enrollment: np.ndarray | None = None,
+        stems: Sequence[str] = ("voice",),
+    ) -> None:
         self.cfg = cfg
         self.enrollment = enrollment
+        self.stems = tuple(stems)  # what compute_one writes when separating
         self.processor = Processor(cfg, enrollment)
         self.offline = False
+        self.settings = {m: batch_settings(cfg, enrollment, m) for m in (False, True)}
 
     def run(
         self,
         src: Path,
         offline: bool = False,
-        voice_sink: Callable[[np.ndarray], object] | None = None,
+        sinks: Mapping[str, Callable[[np.ndarray], object]] | None = None,
     ) -> tuple[dict[str, Any], np.ndarray | None]:
         """Process one file: ``(labels document, separated voice)``.
 
-        With ``voice_sink`` the aligned voice is handed to it piece by piece as it is computed
-        (and None is returned in its place), so memory does not grow with the file's length;
-        labels are kept as compact segments (a few hundred bytes per label).
+        With ``sinks`` (stem -> callable, stems among :data:`STEMS`) each stem, aligned with
+        the input, is handed to its sink piece by piece as it is computed (and None is returned
+        in place of the voice), so memory does not grow with the file's length; labels are kept
+        as compact segments (a few hundred bytes per label).
         """
         info = probe(src)
         cfg = self.cfg
@@ -285,7 +429,9 @@ class FileProcessor:
         duration = length / SAMPLE_RATE
         segments: dict[str, list[dict[str, Any]]] = defaultdict(list)
         voice: list[np.ndarray] = []
-        aligned = _Aligner(delay, length, voice_sink or voice.append)
+        aligned = {
+            k: _Aligner(delay, length, f) for k, f in (sinks or {"voice": voice.append}).items()
+        }
         times = array.array("f")
         chunks = _chunks(iter_blocks(src), n, max(delay, lookahead))
         if offline:
@@ -299,7 +445,12 @@ class FileProcessor:
             for m, segs in _segments_by_model(self._offline_labels(padded), duration).items():
                 segments[m].extend(segs)
             if proc.separator is not None:
-                aligned(self._offline_voice(padded, delay))
+                whole = proc.separator.offline(padded)
+                late = np.zeros(delay, np.float32)  # as late as the stream: the aligners cut it
+                if "voice" in aligned:
+                    aligned["voice"](np.concatenate((late, whole)))
+                if "removed" in aligned:
+                    aligned["removed"](np.concatenate((late, padded - whole)))
             times.append(time.perf_counter() - t0)
         else:
             for chunk in chunks:
@@ -308,8 +459,11 @@ class FileProcessor:
                 times.append(time.perf_counter() - t0)
                 for m, segs in _segments_by_model(result.labels, duration).items():
                     segments[m].extend(segs)
-                if v is not None:
-                    aligned(v)
+                if v is not None and proc.separator is not None:
+                    if "voice" in aligned:
+                        aligned["voice"](v)
+                    if "removed" in aligned:
+                        aligned["removed"](proc.separator.removed)
         arr = np.asarray(times, np.float64) * 1000
         doc: dict[str, Any] = {
             "path": str(src),
@@ -330,6 +484,7 @@ class FileProcessor:
             },
             "separation": cfg.separate,
             "mode": "offline" if offline else "streaming",
+            "settings": self.settings[offline],
             "segments": dict(segments),
             "file_label": file_labels(segments),
             "latency": {
@@ -342,7 +497,7 @@ class FileProcessor:
             },
         }
         out_voice = np.concatenate(voice) if voice else None
-        if out_voice is None and proc.separator is not None and voice_sink is None:
+        if out_voice is None and proc.separator is not None and sinks is None:
             out_voice = np.zeros(0, np.float32)
         return doc, out_voice
 
@@ -359,12 +514,6 @@ class FileProcessor:
                 tagger.load_offline(frames.mfcc)
             out.extend(tagger.update(proc.history))
         return out
-
-    def _offline_voice(self, audio: np.ndarray, delay: int) -> np.ndarray:
-        """The separator's aligned offline output, delayed like the stream (removed later)."""
-        sep = self.processor.separator
-        assert sep is not None
-        return np.concatenate((np.zeros(delay, np.float32), sep.offline(audio)))
 
 
 def label_track_files(stem: Path, doc: dict[str, Any]) -> dict[str, bytes]:
@@ -390,7 +539,7 @@ def summary_row(rel: Path, doc: dict[str, Any] | None, error: str = "") -> dict[
         "top_event": top[0]["label"] if top else "",
         "top_event_score": top[0]["score"] if top else "",
         "rtf": doc["latency"]["rtf"],
-        "voice": doc.get("voice", ""),
+        **{k: doc.get(k, "") for k in STEMS},
     }
 
 
@@ -403,31 +552,29 @@ def compute_one(
 ) -> tuple[dict[str, Any], Outputs]:
     """Process one file: its summary row (errors included) and its output files.
 
-    Nothing is written under the output names here. The separated voice is streamed to a
-    temporary WAV in ``spool`` (returned as its path, to be moved into place), or with no
-    ``spool`` (workers on other machines, e.g. Ray) to a private temporary file returned as
-    bytes. Any failure or interruption removes the temporary file.
+    Nothing is written under the output names here. Each stem (the separated voice, what was
+    removed) is streamed to a temporary WAV in ``spool`` (returned as its path, to be moved
+    into place), or with no ``spool`` (workers on other machines, e.g. Ray) to a private
+    temporary file returned as bytes. Any failure or interruption removes the temporary files.
     """
-    tmp: Path | None = None
-    writer: sf.SoundFile | None = None
+    temps: dict[str, tuple[Path, sf.SoundFile]] = {}
     try:
         if fp.processor.separator is not None:
             if spool is not None:
                 spool.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix="voice.", suffix=".wav.tmp", dir=spool)
-            os.fchmod(fd, FILE_MODE)
-            os.close(fd)
-            tmp = Path(name)
-            writer = sf.SoundFile(str(tmp), "w", SAMPLE_RATE, 1, subtype="PCM_16", format="WAV")
-        w = writer
-
-        def sink(v: np.ndarray) -> None:
-            assert w is not None and tmp is not None
-            with space_checked(tmp.parent):
-                w.write(np.clip(v, -1.0, 1.0))
-
+            for stem in fp.stems:
+                fd, name = tempfile.mkstemp(prefix=f"{stem}.", suffix=".wav.tmp", dir=spool)
+                os.fchmod(fd, FILE_MODE)
+                os.close(fd)
+                tmp = Path(name)
+                try:
+                    temps[stem] = (tmp, _wav_writer(tmp))
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
+        sinks = {stem: _sink(tmp, w) for stem, (tmp, w) in temps.items()}
         try:
-            doc, _ = fp.run(job.src, offline, voice_sink=sink if writer is not None else None)
+            doc, _ = fp.run(job.src, offline, sinks=sinks or None)
         except AudioFileError as e:
             return summary_row(job.rel, None, _one_line(str(e))), {}
         except DiskFullError:
@@ -435,24 +582,34 @@ def compute_one(
         except (RuntimeError, ValueError, MemoryError, OSError) as e:
             return summary_row(job.rel, None, _one_line(f"{job.src}: {type(e).__name__}: {e}")), {}
         files: Outputs = {}
-        if writer is not None and tmp is not None:
+        for stem, (tmp, w) in temps.items():
             with space_checked(tmp.parent):
-                writer.close()  # writes what libsndfile still buffers
-            writer = None
-            voice_rel = str(job.stem.with_name(job.stem.name + ".voice.wav"))
-            files[voice_rel] = tmp if spool is not None else tmp.read_bytes()
-            if spool is not None:
-                tmp = None  # handed over: write_outputs moves it into place
-            doc["voice"] = voice_rel
+                w.close()  # writes what libsndfile still buffers
+            rel = str(job.output(stem))
+            files[rel] = tmp if spool is not None else tmp.read_bytes()
+            doc[stem] = rel
+        if spool is not None:
+            temps = {}  # handed over: write_outputs moves them into place
         # the labels file last: its presence marks the file as done
         files[str(job.labels)] = json.dumps(doc, indent=1).encode()
         return summary_row(job.rel, doc), files
     finally:
-        if writer is not None:
+        for tmp, w in temps.values():
             with contextlib.suppress(Exception):
-                writer.close()
-        if tmp is not None:
+                w.close()
             tmp.unlink(missing_ok=True)
+
+
+def _wav_writer(path: Path) -> sf.SoundFile:
+    return sf.SoundFile(str(path), "w", SAMPLE_RATE, 1, subtype="PCM_16", format="WAV")
+
+
+def _sink(tmp: Path, w: sf.SoundFile) -> Callable[[np.ndarray], None]:
+    def write(v: np.ndarray) -> None:
+        with space_checked(tmp.parent):
+            w.write(np.clip(v, -1.0, 1.0))
+
+    return write
 
 
 def _one_line(msg: str) -> str:
@@ -507,11 +664,15 @@ _SPOOL: Path | None = None
 
 
 def _init_worker(
-    cfg_json: str, enrollment: np.ndarray | None, offline: bool, spool: Path | None = None
+    cfg_json: str,
+    enrollment: np.ndarray | None,
+    offline: bool,
+    stems: tuple[str, ...],
+    spool: Path | None = None,
 ) -> None:
     global _WORKER, _SPOOL
     torch.set_num_threads(1)
-    _WORKER = FileProcessor(EngineConfig(**_cfg_from_json(cfg_json)), enrollment)
+    _WORKER = FileProcessor(EngineConfig(**_cfg_from_json(cfg_json)), enrollment, stems)
     _WORKER.offline = offline
     _SPOOL = spool
 
@@ -537,17 +698,6 @@ def _add_label_tracks(job: Job, out: Path) -> None:
                 _atomic_write(dest, data)
 
 
-def done_row(job: Job, out: Path) -> dict[str, Any] | None:
-    """The summary row of an already processed file, or None if it must be (re)done."""
-    p = out / job.labels
-    if not p.is_file():
-        return None
-    try:
-        return summary_row(job.rel, json.loads(p.read_text()))
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return None  # a damaged result is redone
-
-
 def write_summary(out: Path, rows: list[dict[str, Any]]) -> Path:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
@@ -571,11 +721,22 @@ def run_batch(
     executor: str = "local",
     ray_address: str | None = None,
     label_tracks: bool = False,
+    stems: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Process every input; returns the summary rows (also written to ``out/summary.csv``).
 
     ``label_tracks``: also write each classifier's labels as an Audacity label track
-    (``NAME.MODEL.txt``); files already processed get theirs from their ``labels.json``."""
+    (``NAME.MODEL.txt``); files already processed get theirs from their ``labels.json``.
+    ``stems``: what a separator writes, among :data:`STEMS` (default: the voice)."""
+    if stems is None:
+        stems = ("voice",)
+    elif cfg.separate == "off":
+        raise BatchError("stems are written by a separator: give --separate mitas or tsenet")
+    bad = [s for s in stems if s not in STEMS]
+    if bad or not stems or len(set(stems)) != len(stems):
+        raise BatchError(
+            f"stems {', '.join(stems) or 'none'}: give one or both of {', '.join(STEMS)}, once each"
+        )
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise BatchError(f"--out {out} exists and is not a folder")
@@ -599,6 +760,7 @@ def run_batch(
             executor,
             ray_address,
             label_tracks,
+            tuple(stems),
         )
 
 
@@ -614,18 +776,33 @@ def _run_batch(
     executor: str,
     ray_address: str | None,
     label_tracks: bool,
+    stems: tuple[str, ...],
 ) -> list[dict[str, Any]]:
-    spool = _spool_dir(out)
     rows: list[dict[str, Any]] = []
     todo: list[Job] = []
+    settings = batch_settings(cfg, enrollment, offline)
+    other: list[tuple[Job, str]] = []  # results made with other settings
+    finished: list[Job] = []  # done by an earlier run, label tracks wanted
     for j in jobs:
-        row = None if overwrite else done_row(j, out)
-        if row is not None:
+        row, diff = (None, "") if overwrite else resume_state(j, out, settings, stems)
+        if diff:
+            other.append((j, diff))
+        elif row is not None:
             rows.append(row)
             if label_tracks:
-                _add_label_tracks(j, out)
+                finished.append(j)
         else:
             todo.append(j)
+    if other:
+        j, diff = other[0]
+        raise BatchError(
+            f"{out} holds results made with other settings ({len(other)} of {len(jobs)} files; "
+            f"{j.labels}: {diff}): nothing was changed; use another --out, or --overwrite to "
+            "redo them"
+        )
+    for j in finished:
+        _add_label_tracks(j, out)
+    spool = _spool_dir(out)
     from tqdm import tqdm
 
     seconds = {j: _duration_or_zero(j.src) for j in todo}
@@ -660,12 +837,12 @@ def _run_batch(
     failing = False
     try:
         if executor == "ray":
-            _run_ray(todo, cfg, workers, enrollment, offline, ray_address, done)
+            _run_ray(todo, cfg, workers, enrollment, offline, stems, ray_address, done)
         elif executor != "local":
             raise BatchError(f"unknown executor {executor!r}; choose local or ray")
         elif min(workers, len(todo)) <= 1:
             torch.set_num_threads(1)
-            fp = FileProcessor(cfg, enrollment)
+            fp = FileProcessor(cfg, enrollment, stems)
             for j in todo:
                 done(j, *compute_one(fp, j, offline, spool))
         else:
@@ -673,7 +850,7 @@ def _run_batch(
             with ProcessPoolExecutor(
                 min(workers, len(todo)),
                 initializer=_init_worker,
-                initargs=(cfg_json, enrollment, offline, spool),
+                initargs=(cfg_json, enrollment, offline, stems, spool),
             ) as pool:
                 futures: dict[Future[tuple[dict[str, Any], Outputs]], Job] = {
                     pool.submit(_work, j): j for j in todo
@@ -742,6 +919,7 @@ def _run_ray(
     workers: int,
     enrollment: np.ndarray | None,
     offline: bool,
+    stems: tuple[str, ...],
     address: str | None,
     done: Any,
 ) -> None:
@@ -767,7 +945,7 @@ def _run_ray(
         @ray.remote(num_cpus=1)
         class Worker:
             def __init__(self) -> None:
-                _init_worker(cfg_json, enrollment, offline)
+                _init_worker(cfg_json, enrollment, offline, stems)
 
             def run(self, job: Job) -> tuple[dict[str, Any], Outputs]:
                 return _work(job)

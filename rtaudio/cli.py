@@ -269,6 +269,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
             executor=args.executor,
             ray_address=args.ray_address,
             label_tracks=args.label_tracks,
+            stems=_stems(args.stems),
         )
     except DiskFullError as e:  # not a bad argument: the batch ran and stopped
         print(f"rtaudio process: {e}", file=sys.stderr)
@@ -282,6 +283,10 @@ def _cmd_process(args: argparse.Namespace) -> int:
     for r in failed:
         print(f"  failed: {r['error']}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _stems(arg: str | None) -> tuple[str, ...] | None:
+    return None if arg is None else tuple(s.strip() for s in arg.split(",") if s.strip())
 
 
 def _cmd_images(args: argparse.Namespace) -> int:
@@ -642,6 +647,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--config", help="TOML file of engine settings")
     pr.add_argument("--separate", choices=["off", "mitas", "tsenet"], help="write NAME.voice.wav")
     pr.add_argument("--enroll", metavar="WAV", help="target speaker for --separate tsenet")
+    pr.add_argument(
+        "--stems",
+        metavar="LIST",
+        help="what the separator writes, comma list: voice (NAME.voice.wav, the default), "
+        "removed (NAME.removed.wav: the input minus the voice, e.g. the background)",
+    )
     pr.add_argument(
         "--no-level",
         action="store_true",

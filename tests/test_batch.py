@@ -21,7 +21,7 @@ from tiny_weights import save_tiny_weights
 from rtaudio import models
 from rtaudio.agc import Leveller
 from rtaudio.audiofile import read_audio
-from rtaudio.batch import BatchError, run_batch
+from rtaudio.batch import BatchError, _differences, batch_settings, run_batch
 from rtaudio.config import EngineConfig
 from rtaudio.engine import Engine
 from rtaudio.modelstore import load_model
@@ -156,6 +156,115 @@ def test_resume_skips_done_files_and_overwrite_redoes_them(tree: Path, tmp_path:
     assert sum(r["status"] == "ok" for r in rows) == 3
     run_batch([tree], out, cfg, progress=False, overwrite=True)
     assert a.stat().st_mtime_ns != a_time
+
+
+def _snapshot(out: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        str(p.relative_to(out)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(out.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_removed_stem_is_the_input_minus_the_voice(
+    tree: Path, tmp_path: Path, offline: bool
+) -> None:
+    wdir = save_tiny_weights(tmp_path / "weights", ["mitas"])
+    cfg = EngineConfig(separate="mitas", classifiers=(), weights_dir=str(wdir))
+    out = tmp_path / "out"
+    rows = run_batch(
+        [tree / "a.wav", tree / "sub" / "c.wav"],
+        out,
+        cfg,
+        progress=False,
+        offline=offline,
+        stems=("voice", "removed"),
+    )
+    assert [r["removed"] for r in rows] == ["a.removed.wav", "c.removed.wav"]
+    for name in ("a", "c"):
+        audio = read_audio(tree / (name + ".wav" if name == "a" else "sub/c.wav"))
+        voice, _ = sf.read(out / f"{name}.voice.wav", dtype="float32")
+        removed, sr = sf.read(out / f"{name}.removed.wav", dtype="float32")
+        assert sr == SR and removed.shape == voice.shape == audio.shape
+        assert np.abs(removed).max() > 0.05  # an untrained net leaves much of the tone
+        np.testing.assert_allclose(voice + removed, audio, atol=2e-4)  # two 16-bit WAVs
+    only = run_batch([tree / "a.wav"], tmp_path / "only", cfg, progress=False, stems=["removed"])
+    assert (only[0]["voice"], only[0]["removed"]) == ("", "a.removed.wav")
+    assert not (tmp_path / "only" / "a.voice.wav").exists()
+    with pytest.raises(BatchError, match="separator"):
+        run_batch([tree], tmp_path / "o", EngineConfig(), progress=False, stems=["removed"])
+    with pytest.raises(BatchError, match="voice, removed"):
+        run_batch([tree], tmp_path / "o", cfg, progress=False, stems=["noise"])
+
+
+def test_resume_follows_the_settings_and_never_mixes_two(tree: Path, tmp_path: Path) -> None:
+    """Labels only, then --separate: the voices are written (they used to be skipped as
+    done); a stem asked for later is made, one moved away stays so; other settings are refused,
+    nothing touched."""
+    wdir = save_tiny_weights(tmp_path / "weights", ["swishnet", "mitas"])
+    out = tmp_path / "out"
+    labels = EngineConfig(classifiers=("swishnet",), weights_dir=str(wdir))
+    run_batch([tree], out, labels, progress=False)
+    first = json.loads((out / "a.labels.json").read_text())
+    sep = labels.replace(separate="mitas")
+    rows = run_batch([tree], out, sep, progress=False)
+    assert {r["voice"] for r in rows if r["status"] == "ok"} == {
+        "a.voice.wav",
+        "sub/b.voice.wav",
+        "sub/c.voice.wav",
+    }
+    assert json.loads((out / "a.labels.json").read_text())["segments"] == first["segments"]
+    before = _snapshot(out)
+    run_batch([tree], out, labels, progress=False)  # labels only: done, whatever separated
+    run_batch([tree], out, sep, progress=False)
+    assert _snapshot(out) == {**before, "summary.csv": _snapshot(out)["summary.csv"]}
+    (out / "sub" / "b.voice.wav").unlink()  # moved away by its user
+    run_batch([tree], out, sep, progress=False)
+    assert not (out / "sub" / "b.voice.wav").exists()
+    run_batch([tree], out, sep, progress=False, stems=("voice", "removed"))
+    after = _snapshot(out)
+    assert after["sub/b.voice.wav"][1] == before["sub/b.voice.wav"][1]  # the same voice again
+    assert after["a.voice.wav"][1] == before["a.voice.wav"][1]
+    assert {"a.removed.wav", "sub/b.removed.wav", "sub/c.removed.wav"} <= set(after)
+    settled = _snapshot(out)
+    for other, what in (
+        (sep.replace(swishnet_lookahead_ms=100.0), "swishnet.lookahead_ms: 200.0 -> 100.0"),
+        (sep.replace(chunk_ms=20.0), "chunk_ms: 10.0 -> 20.0"),
+        (sep.replace(level_separator=False), "separation.level_separator: True -> False"),
+        (sep.replace(weights_dir=None), "separation.weights: "),  # the shipped file
+        (sep.replace(classifiers=("swishnet", "esresnet")), "esresnet: none -> used"),
+    ):
+        with pytest.raises(BatchError, match="other settings") as e:
+            run_batch([tree], out, other, progress=False)
+        assert what in str(e.value) and "a.labels.json" in str(e.value)
+        assert _snapshot(out) == settled  # nothing written, nothing removed
+    with pytest.raises(BatchError, match="mode: streaming -> offline"):
+        run_batch([tree], out, sep, progress=False, offline=True)
+    run_batch([tree], out, sep.replace(chunk_ms=20.0), progress=False, overwrite=True)
+    assert json.loads((out / "a.labels.json").read_text())["chunk_ms"] == 20.0
+    ts = EngineConfig(separate="tsenet", enroll="me.wav", classifiers=())
+    one, two = (batch_settings(ts, _tone(1.0, f, 0)) for f in (200, 300))
+    assert _differences(one, two)[0].startswith("separation.enrollment: ")
+
+
+def test_results_from_before_settings_were_recorded_resume(tree: Path, tmp_path: Path) -> None:
+    """A labels.json without its settings is compared on what it says."""
+    wdir = save_tiny_weights(tmp_path / "weights", ["swishnet"])
+    out = tmp_path / "out"
+    cfg = EngineConfig(classifiers=("swishnet",), weights_dir=str(wdir))
+    run_batch([tree], out, cfg, progress=False)
+    for p in out.rglob("*.labels.json"):
+        doc = json.loads(p.read_text())
+        del doc["settings"]
+        p.write_text(json.dumps(doc))
+    before = _snapshot(out)
+    run_batch([tree], out, cfg.replace(weights_dir=None), progress=False)  # weights not known
+    assert {k: v for k, v in _snapshot(out).items() if k != "summary.csv"} == {
+        k: v for k, v in before.items() if k != "summary.csv"
+    }
+    with pytest.raises(BatchError, match=r"hop_ms: 100\.0 -> 50\.0"):
+        run_batch([tree], out, cfg.replace(swishnet_hop_ms=50.0), progress=False)
 
 
 def test_two_workers_give_the_same_results(tree: Path, tmp_path: Path) -> None:
