@@ -10,11 +10,14 @@ x axis and the lookahead delay shows as the gap between the newest label and "no
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from rtaudio.audiofile import AudioFileError, probe
 from rtaudio.config import SAMPLE_RATE
 from rtaudio.latency import LatencySummary
 from rtaudio.results import ChunkResult, Label
@@ -381,3 +384,33 @@ def countdown_text(enrollment: tuple[float, float] | None) -> str:
         return ""
     got, need = enrollment
     return f"● recording the target speaker: {max(0.0, need - got):.1f} s left — speak now"
+
+
+KEPT_NAME = re.compile(r"enrollment-(\d{4})(\d\d)(\d\d)-(\d\d)(\d\d)(\d\d)(?:-(\d+))?\.wav")
+
+
+@dataclass(frozen=True)
+class KeptEnrollment:
+    path: Path
+    text: str  # "kept 2026-11-29 09:12:05, 3.0 s"
+
+
+def kept_enrollments(folder: Path) -> list[KeptEnrollment]:
+    """The enrollments the window kept in ``folder`` (``enrollment-YYYYMMDD-HHMMSS[-N].wav``),
+    newest first, each named by when it was taken and how long it is."""
+    found: list[tuple[tuple[int, ...], KeptEnrollment]] = []
+    if not folder.is_dir():
+        return []
+    for p in folder.iterdir():
+        m = KEPT_NAME.fullmatch(p.name)
+        if m is None or not p.is_file():
+            continue
+        y, mo, d, h, mi, s, n = m.groups()
+        try:
+            length = f"{probe(p).duration:.1f} s"
+        except AudioFileError:
+            length = "unreadable"
+        text = f"kept {y}-{mo}-{d} {h}:{mi}:{s}{f' ({n})' if n else ''}, {length}"
+        key = tuple(int(g or 0) for g in m.groups())
+        found.append((key, KeptEnrollment(p, text)))
+    return [k for _, k in sorted(found, key=lambda kv: kv[0], reverse=True)]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QFile, QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -51,6 +51,7 @@ from rtaudio.gui.viewmodels import (
     SpectrogramModel,
     WaveformModel,
     countdown_text,
+    kept_enrollments,
 )
 from rtaudio.gui.widgets import LatencyPanel, ScoreBars, SpectrogramView, TimelineView, WaveformView
 from rtaudio.remote import warm_up
@@ -242,6 +243,7 @@ class MainWindow(QMainWindow):
         self.enroll_seconds_spin.setSingleStep(0.5)
         self.enroll_seconds_spin.setDecimals(1)
         self.enroll_seconds_spin.setSuffix(" s")
+        self.enroll_seconds_spin.valueChanged.connect(self._enroll_seconds_changed)
         self.enroll_record_button = QPushButton("Enroll from mic")
         self.enroll_record_button.clicked.connect(lambda: self.record_enrollment())
         self.enroll_load_button = QPushButton("Load WAV…")
@@ -251,9 +253,24 @@ class MainWindow(QMainWindow):
         enroll_row.addWidget(self.enroll_seconds_spin)
         enroll_row.addWidget(self.enroll_load_button)
         form.addRow("Enroll", enroll_row)
-        self.enroll_label = QLabel("")
+        self.target_combo = QComboBox()
+        self.target_combo.setToolTip(
+            "The target speaker: a clip kept from an earlier enrollment, a loaded file, or "
+            "a recording of the mic at the next Start"
+        )
+        self.target_combo.activated.connect(self._target_chosen)
+        self.forget_button = QPushButton("Forget")
+        self.forget_button.setToolTip(
+            "Move this kept enrollment to the trash (a loaded file is only taken off the list)"
+        )
+        self.forget_button.clicked.connect(lambda: self.forget_enrollment())
+        target_row = QHBoxLayout()
+        target_row.addWidget(self.target_combo, 1)
+        target_row.addWidget(self.forget_button)
+        form.addRow("Target", target_row)
+        self.enroll_label = QLabel("")  # the countdown while enrolling from the input
         self.enroll_label.setWordWrap(True)
-        form.addRow("Target", self.enroll_label)
+        form.addRow("", self.enroll_label)
         self.play_check = QCheckBox("Play through the output device")
         self.play_check.toggled.connect(self.set_play)
         form.addRow("Playback", self.play_check)
@@ -439,12 +456,16 @@ class MainWindow(QMainWindow):
             self.latency_panel.round_trip.setText(summary_line(report))
             self._sync_enabled()
 
+    def _enrollments_dir(self) -> Path:
+        """Where enrollments taken from the microphone are kept: ``enrollments/`` beside the
+        settings."""
+        return Path(self.store.fileName()).parent / "enrollments"
+
     def _enrollment_path(self) -> Path:
-        """Where the engine keeps an enrollment taken from the microphone: a new file in
-        ``enrollments/`` beside the settings, so the next Start uses it instead of asking
-        the speaker again."""
+        """A new file for the engine to keep an enrollment taken from the microphone in, so
+        the next Start uses it instead of asking the speaker again."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return Path(self.store.fileName()).parent / "enrollments" / f"enrollment-{stamp}.wav"
+        return self._enrollments_dir() / f"enrollment-{stamp}.wav"
 
     def _keep_enrollment(self, s: EngineSession) -> None:
         saved = s.engine.enrollment_saved
@@ -452,18 +473,88 @@ class MainWindow(QMainWindow):
             self._enrollment_saved = saved
             self.settings.enroll_wav = str(saved)
             self.save_settings()
+            self._fill_targets()
+
+    def _fill_targets(self) -> None:
+        """The Target list: recording at Start, the kept enrollments (newest first), and a
+        loaded file; the current target selected."""
+        combo = self.target_combo
+        current = self.settings.enroll_wav
+        combo.clear()
+        combo.addItem(self._record_at_start_text(), "")
+        for kept in kept_enrollments(self._enrollments_dir()):
+            combo.addItem(kept.text, str(kept.path))
+            combo.setItemData(combo.count() - 1, str(kept.path), Qt.ItemDataRole.ToolTipRole)
+        if current and combo.findData(current) < 0:
+            combo.addItem(f"file: {Path(current).name}", current)
+            combo.setItemData(combo.count() - 1, current, Qt.ItemDataRole.ToolTipRole)
+        combo.setCurrentIndex(max(0, combo.findData(current)))
+        self._sync_enabled()
+
+    def _record_at_start_text(self) -> str:
+        return f"record {self.enroll_seconds_spin.value():g} s of the mic at Start"
+
+    def _enroll_seconds_changed(self) -> None:
+        self.target_combo.setItemText(0, self._record_at_start_text())
+
+    def target_name(self) -> str:
+        """What the Target list shows (the chosen target)."""
+        return self.target_combo.currentText()
+
+    @guarded
+    def _target_chosen(self, index: int) -> None:
+        path = str(self.target_combo.itemData(index) or "")
+        if path == self.settings.enroll_wav:
+            return
+        if not path:
+            self.settings.enroll_wav = ""
+            self.statusBar().showMessage("the target speaker is recorded at the next Start", 5000)
+        elif not self.load_enrollment(path):
+            self._fill_targets()  # back to the target in use
+            return
+        self.save_settings()
+        self._sync_enabled()
+
+    @guarded
+    def forget_enrollment(self) -> None:
+        """Take the chosen target off the list: a kept enrollment goes to the trash (never
+        deleted outright); a loaded file is left where it is."""
+        path = self.settings.enroll_wav
+        if not path:
+            return
+        p = Path(path)
+        if p.parent == self._enrollments_dir() and p.exists():
+            # Qt's freedesktop trash needs the data folder (~/.local/share) to exist
+            data = QStandardPaths.writableLocation(
+                QStandardPaths.StandardLocation.GenericDataLocation
+            )
+            if data:
+                Path(data).mkdir(parents=True, exist_ok=True)
+            if not QFile(str(p)).moveToTrash():
+                self.show_message(
+                    f"Could not move {p} to the trash; it is still the target (delete it by "
+                    "hand if you want it gone)",
+                    "error",
+                )
+                return
+            note = f"{p.name} moved to the trash"
+        else:
+            note = f"{p.name} is no longer the target (the file itself is kept)"
+        self.settings.enroll_wav = ""
+        self.save_settings()
+        self._fill_targets()
+        self.statusBar().showMessage(note, 8000)
 
     def _show_enrollment(self) -> None:
         if self.session is not None and self.session.engine.enrollment is not None:
             self.enroll_label.setText(countdown_text(self.session.engine.enrollment))
             self.enroll_label.setStyleSheet("color: #c62828; font-weight: bold;")
+            self.enroll_label.setVisible(True)
             return
-        self.enroll_label.setStyleSheet("")
-        s = self.settings
-        if s.enroll_wav:
-            self.enroll_label.setText(f"from {Path(s.enroll_wav).name}")
-        else:
-            self.enroll_label.setText(f"record {s.enroll_seconds:g} s of the mic at Start")
+        self.enroll_label.setText("")
+        self.enroll_label.setVisible(False)
+        if self.target_combo.currentData() != self.settings.enroll_wav:
+            self._fill_targets()
 
     # ------------------------------------------------------------- devices
     @guarded
@@ -779,8 +870,10 @@ class MainWindow(QMainWindow):
             self.enroll_record_button,
             self.enroll_load_button,
             self.enroll_seconds_spin,
+            self.target_combo,
         ):
             enroll_widget.setEnabled(tsenet)
+        self.forget_button.setEnabled(tsenet and bool(self.settings.enroll_wav))
         self.level_check.setEnabled(idle and separating)
         for button in self.hear_buttons.values():
             button.setEnabled(separating)

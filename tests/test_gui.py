@@ -201,7 +201,7 @@ def test_bad_source_and_enrollment_files_are_shown(
     assert "need at least 0.5 s" in window.banner.text()
     assert window.settings.enroll_wav == ""
     assert window.load_enrollment(str(audio["speech"]))
-    assert window.enroll_label.text() == "from speech.wav"
+    assert window.target_name() == "file: speech.wav"
     window.hide_message()
     assert not window.banner_frame.isVisible()
 
@@ -276,7 +276,7 @@ def test_live_enrollment_counts_down_then_separates(
     qtbot.waitUntil(lambda: window.settings.enroll_wav != "", timeout=5000)
     kept = Path(window.settings.enroll_wav)
     assert kept.parent == Path(window.store.fileName()).parent / "enrollments"
-    assert window.enroll_label.text() == f"from {kept.name}"
+    assert window.target_name().startswith("kept ") and window.target_name().endswith(", 1.0 s")
     assert f"saved as {kept}" in window.banner.text()
     saved, rate = sf.read(kept, dtype="float32")
     assert rate == 16000  # the file source's first second, to 16-bit
@@ -287,6 +287,74 @@ def test_live_enrollment_counts_down_then_separates(
     assert window.session is not None
     assert window.session.cfg.enroll == str(kept) and window.session.cfg.enroll_seconds == 0
     window.stop()
+
+
+def test_kept_enrollments_are_listed_chosen_and_forgotten(
+    qtbot: QtBot,
+    window: MainWindow,
+    audio: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the trash Forget uses
+    kept = Path(window.store.fileName()).parent / "enrollments"
+    kept.mkdir()
+    speech = read_audio(audio["speech"])
+    for name, seconds in (
+        ("enrollment-20261128-101500.wav", 2.0),
+        ("enrollment-20261129-090000.wav", 3.0),
+        ("enrollment-20261129-090000-2.wav", 1.5),
+    ):
+        sf.write(kept / name, np.resize(speech, int(seconds * 16000)), 16000)
+    (kept / "enrollment-notes.txt").write_text("not a kept enrollment")
+    (kept / "enrollment-20261129-080000.wav").write_bytes(b"RIFF\x00\x00")  # damaged
+    window.set_separation("tsenet")
+    window._fill_targets()
+    combo = window.target_combo
+    items = [combo.itemText(i) for i in range(combo.count())]
+    assert items == [
+        "record 3 s of the mic at Start",
+        "kept 2026-11-29 09:00:00 (2), 1.5 s",
+        "kept 2026-11-29 09:00:00, 3.0 s",
+        "kept 2026-11-29 08:00:00, unreadable",
+        "kept 2026-11-28 10:15:00, 2.0 s",
+    ]
+    assert not window.forget_button.isEnabled()  # nothing chosen to forget
+    window.enroll_seconds_spin.setValue(2.5)
+    assert combo.itemText(0) == "record 2.5 s of the mic at Start"
+    # choosing one makes it the target, remembered; a damaged one is refused
+    combo.activated.emit(2)
+    assert window.settings.enroll_wav == str(kept / "enrollment-20261129-090000.wav")
+    assert GuiSettings.load(window.store).enroll_wav == window.settings.enroll_wav
+    combo.activated.emit(3)
+    assert "Enrollment file rejected" in window.banner.text()
+    assert window.target_name() == "kept 2026-11-29 09:00:00, 3.0 s"  # still the one in use
+    # a loaded file joins the list; Forget takes it off, the file stays
+    assert window.load_enrollment(str(audio["speech"]))
+    assert window.target_name() == "file: speech.wav" and window.forget_button.isEnabled()
+    qtbot.mouseClick(window.forget_button, Qt.MouseButton.LeftButton)
+    assert audio["speech"].exists() and window.settings.enroll_wav == ""
+    assert window.target_name() == "record 2.5 s of the mic at Start"
+    assert "file: speech.wav" not in [combo.itemText(i) for i in range(combo.count())]
+    # Forget on a kept one moves it to the trash (recoverable), never deletes it
+    combo.activated.emit(4)
+    assert window.target_name() == "kept 2026-11-28 10:15:00, 2.0 s"
+    qtbot.mouseClick(window.forget_button, Qt.MouseButton.LeftButton)
+    assert not (kept / "enrollment-20261128-101500.wav").exists()
+    trashed = tmp_path / "data" / "Trash" / "files" / "enrollment-20261128-101500.wav"
+    assert sf.read(trashed)[0].size == 32000
+    assert combo.count() == 4 and window.settings.enroll_wav == ""
+    assert GuiSettings.load(window.store).enroll_wav == ""
+    # the chosen kept enrollment is what the next Start uses
+    combo.activated.emit(1)
+    assert window.open_source(str(audio["both"]))
+    window.start()
+    assert window.session is not None
+    assert window.session.cfg.enroll == str(kept / "enrollment-20261129-090000-2.wav")
+    assert not combo.isEnabled() or window.session.cfg.separate == "tsenet"
+    window.stop()
+    window.set_separation("mitas")
+    assert not combo.isEnabled() and not window.forget_button.isEnabled()
 
 
 def test_a_crashed_engine_process_is_shown_and_the_window_goes_on(
