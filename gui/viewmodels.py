@@ -11,6 +11,7 @@ x axis and the lookahead delay shows as the gap between the newest label and "no
 from __future__ import annotations
 
 import re
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -386,19 +387,21 @@ def countdown_text(enrollment: tuple[float, float] | None) -> str:
     return f"● recording the target speaker: {max(0.0, need - got):.1f} s left — speak now"
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 KEPT_NAME = re.compile(r"enrollment-(\d{4})(\d\d)(\d\d)-(\d\d)(\d\d)(\d\d)(?:-(\d+))?\.wav")
 
 
 @dataclass(frozen=True)
 class KeptEnrollment:
     path: Path
-    text: str  # "kept 2026-11-29 09:12:05, 3.0 s"
+    text: str  # "Nov 29 09:12:05, 3.0 s" ("2025 Nov 29 ..." from another year)
 
 
 def kept_enrollments(folder: Path) -> list[KeptEnrollment]:
     """The enrollments the window kept in ``folder`` (``enrollment-YYYYMMDD-HHMMSS[-N].wav``),
     newest first, each named by when it was taken and how long it is."""
     found: list[tuple[tuple[int, ...], KeptEnrollment]] = []
+    this_year = time.localtime().tm_year
     if not folder.is_dir():
         return []
     for p in folder.iterdir():
@@ -410,7 +413,9 @@ def kept_enrollments(folder: Path) -> list[KeptEnrollment]:
             length = f"{probe(p).duration:.1f} s"
         except AudioFileError:
             length = "unreadable"
-        text = f"kept {y}-{mo}-{d} {h}:{mi}:{s}{f' ({n})' if n else ''}, {length}"
+        month = MONTHS[int(mo) - 1] if 1 <= int(mo) <= 12 else mo
+        year = "" if int(y) == this_year else f"{y} "
+        text = f"{year}{month} {int(d)} {h}:{mi}:{s}{f' ({n})' if n else ''}, {length}"
         key = tuple(int(g or 0) for g in m.groups())
         found.append((key, KeptEnrollment(p, text)))
     return [k for _, k in sorted(found, key=lambda kv: kv[0], reverse=True)]

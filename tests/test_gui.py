@@ -20,12 +20,14 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QGroupBox
 from pytestqt.qtbot import QtBot
 
 from audio_server import pa_env
 from rtaudio.audiofile import read_audio
 from rtaudio.gui.settings import GuiSettings, open_settings
 from rtaudio.gui.window import MainWindow
+from rtaudio.modelstore import quality
 
 EXE = str(Path(sys.executable).with_name("rtaudio"))
 
@@ -86,13 +88,21 @@ def test_window_opens_with_its_controls(window: MainWindow) -> None:
     assert window.chunk_spin.value() == 10 and window.lookahead_spin.value() == 100
     assert not window.enroll_record_button.isEnabled()  # enrollment is for TseNet only
     assert window.level_check.isChecked() and not window.level_check.isEnabled()
+    assert window.separation_quality.isHidden()
     window.set_separation("tsenet")
     assert window.enroll_record_button.isEnabled() and window.hear_separated.isEnabled()
     assert window.level_check.isEnabled()
+    # each model's held-out result, as its card states it
+    assert window.separation_quality.text() == quality("tsenet") != "untrained"
+    assert window.separation_quality.text().endswith("dB median SI-SNR on held-out mixtures")
     window.set_separation("off")
     assert not window.hear_separated.isEnabled() and not window.level_check.isEnabled()
     assert not window.show_voice_spec.isEnabled()  # no separated voice to show
+    assert window.separation_quality.isHidden()
     assert window.swishnet_head.text() == "waiting for audio"
+    titles = [b.title() for b in window.findChildren(QGroupBox)]
+    assert f"SwishNet: speech / music / noise  ({quality('swishnet')})" in titles
+    assert f"ESResNet: top sound events  ({quality('esresnet')})" in titles
 
 
 def test_file_source_shows_labels_latency_and_records(
@@ -276,7 +286,7 @@ def test_live_enrollment_counts_down_then_separates(
     qtbot.waitUntil(lambda: window.settings.enroll_wav != "", timeout=5000)
     kept = Path(window.settings.enroll_wav)
     assert kept.parent == Path(window.store.fileName()).parent / "enrollments"
-    assert window.target_name().startswith("kept ") and window.target_name().endswith(", 1.0 s")
+    assert window.target_name().endswith(", 1.0 s")  # "Nov 29 09:12:05, 1.0 s"
     assert f"saved as {kept}" in window.banner.text()
     saved, rate = sf.read(kept, dtype="float32")
     assert rate == 16000  # the file source's first second, to 16-bit
@@ -299,58 +309,61 @@ def test_kept_enrollments_are_listed_chosen_and_forgotten(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the trash Forget uses
     kept = Path(window.store.fileName()).parent / "enrollments"
     kept.mkdir()
+    yr = time.localtime().tm_year  # kept this year: no year in the list
     speech = read_audio(audio["speech"])
     for name, seconds in (
-        ("enrollment-20261128-101500.wav", 2.0),
-        ("enrollment-20261129-090000.wav", 3.0),
-        ("enrollment-20261129-090000-2.wav", 1.5),
+        (f"enrollment-{yr}1128-101500.wav", 2.0),
+        ("enrollment-19991231-235959.wav", 1.0),
+        (f"enrollment-{yr}1129-090000.wav", 3.0),
+        (f"enrollment-{yr}1129-090000-2.wav", 1.5),
     ):
         sf.write(kept / name, np.resize(speech, int(seconds * 16000)), 16000)
     (kept / "enrollment-notes.txt").write_text("not a kept enrollment")
-    (kept / "enrollment-20261129-080000.wav").write_bytes(b"RIFF\x00\x00")  # damaged
+    (kept / f"enrollment-{yr}1129-080000.wav").write_bytes(b"RIFF\x00\x00")  # damaged
     window.set_separation("tsenet")
     window._fill_targets()
     combo = window.target_combo
     items = [combo.itemText(i) for i in range(combo.count())]
     assert items == [
-        "record 3 s of the mic at Start",
-        "kept 2026-11-29 09:00:00 (2), 1.5 s",
-        "kept 2026-11-29 09:00:00, 3.0 s",
-        "kept 2026-11-29 08:00:00, unreadable",
-        "kept 2026-11-28 10:15:00, 2.0 s",
+        "record 3 s at Start",
+        "Nov 29 09:00:00 (2), 1.5 s",
+        "Nov 29 09:00:00, 3.0 s",
+        "Nov 29 08:00:00, unreadable",
+        "Nov 28 10:15:00, 2.0 s",
+        "1999 Dec 31 23:59:59, 1.0 s",
     ]
     assert not window.forget_button.isEnabled()  # nothing chosen to forget
     window.enroll_seconds_spin.setValue(2.5)
-    assert combo.itemText(0) == "record 2.5 s of the mic at Start"
+    assert combo.itemText(0) == "record 2.5 s at Start"
     # choosing one makes it the target, remembered; a damaged one is refused
     combo.activated.emit(2)
-    assert window.settings.enroll_wav == str(kept / "enrollment-20261129-090000.wav")
+    assert window.settings.enroll_wav == str(kept / f"enrollment-{yr}1129-090000.wav")
     assert GuiSettings.load(window.store).enroll_wav == window.settings.enroll_wav
     combo.activated.emit(3)
     assert "Enrollment file rejected" in window.banner.text()
-    assert window.target_name() == "kept 2026-11-29 09:00:00, 3.0 s"  # still the one in use
+    assert window.target_name() == "Nov 29 09:00:00, 3.0 s"  # still the one in use
     # a loaded file joins the list; Forget takes it off, the file stays
     assert window.load_enrollment(str(audio["speech"]))
     assert window.target_name() == "file: speech.wav" and window.forget_button.isEnabled()
     qtbot.mouseClick(window.forget_button, Qt.MouseButton.LeftButton)
     assert audio["speech"].exists() and window.settings.enroll_wav == ""
-    assert window.target_name() == "record 2.5 s of the mic at Start"
+    assert window.target_name() == "record 2.5 s at Start"
     assert "file: speech.wav" not in [combo.itemText(i) for i in range(combo.count())]
     # Forget on a kept one moves it to the trash (recoverable), never deletes it
     combo.activated.emit(4)
-    assert window.target_name() == "kept 2026-11-28 10:15:00, 2.0 s"
+    assert window.target_name() == "Nov 28 10:15:00, 2.0 s"
     qtbot.mouseClick(window.forget_button, Qt.MouseButton.LeftButton)
-    assert not (kept / "enrollment-20261128-101500.wav").exists()
-    trashed = tmp_path / "data" / "Trash" / "files" / "enrollment-20261128-101500.wav"
+    assert not (kept / f"enrollment-{yr}1128-101500.wav").exists()
+    trashed = tmp_path / "data" / "Trash" / "files" / f"enrollment-{yr}1128-101500.wav"
     assert sf.read(trashed)[0].size == 32000
-    assert combo.count() == 4 and window.settings.enroll_wav == ""
+    assert combo.count() == 5 and window.settings.enroll_wav == ""
     assert GuiSettings.load(window.store).enroll_wav == ""
     # the chosen kept enrollment is what the next Start uses
     combo.activated.emit(1)
     assert window.open_source(str(audio["both"]))
     window.start()
     assert window.session is not None
-    assert window.session.cfg.enroll == str(kept / "enrollment-20261129-090000-2.wav")
+    assert window.session.cfg.enroll == str(kept / f"enrollment-{yr}1129-090000-2.wav")
     assert not combo.isEnabled() or window.session.cfg.separate == "tsenet"
     window.stop()
     window.set_separation("mitas")
@@ -564,6 +577,7 @@ app = QApplication([])
 from rtaudio.config import ConfigError
 from rtaudio.gui.settings import open_settings
 from rtaudio.gui.window import MainWindow
+from rtaudio.modelstore import quality
 w = MainWindow(open_settings({str(tmp_path / "s.ini")!r}), persist=False)
 w.show_message(__import__("rtaudio.errors").errors.describe(ConfigError("bad")), "error")
 app.processEvents()

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
-from rtaudio.modelstore import load_model, weights_path
+from rtaudio import models
+from rtaudio.modelstore import load_model, quality, weights_path
 from rtaudio.train import EvalOptions, evaluate
 
 EVAL = Path(__file__).parent / "data" / "eval"
@@ -117,3 +119,33 @@ def test_the_cards_reproduce_line_draws_the_mixtures_it_reports(name: str) -> No
     (n,) = re.findall(r"over (\d+) mixtures", repo)
     (cmd,) = re.findall(r"- reproduce: `([^`]*)`", repo)
     assert f"--mixtures {n}" in cmd and n == "100"
+
+
+@pytest.mark.parametrize(
+    "name", ["swishnet", "esresnet", "mitas", "tsenet", "mobilenet_v1_025", "xception_tiny"]
+)
+def test_the_quality_line_states_the_cards_held_out_number(name: str) -> None:
+    """The window shows each model's held-out result (rtaudio.modelstore.quality): the number
+    of the card's "held-out test split" row."""
+    card = weights_path(name).with_suffix(".md").read_text()
+    m = re.search(r"\| held-out test split \| (\w+) ([\d.]+):", card)
+    assert m is not None
+    metric, value = m.group(1), float(m.group(2))
+    line = quality(name)
+    if metric == "median_si_snri":
+        assert line == f"{value:+.1f} dB median SI-SNR on held-out mixtures"
+    else:
+        assert line.startswith(f"{100 * value:.1f} % ")
+        assert ("per class" in line) == (metric == "balanced_accuracy")
+
+
+def test_quality_without_weights_or_metrics(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    assert quality("swishnet", tmp_path) == "untrained"
+    models.save(models.create("swishnet"), tmp_path / "swishnet.safetensors")
+    assert quality("swishnet", tmp_path) == "no held-out metrics recorded"
+    meta = {"metrics": {"test": {"accuracy": 0.5, "balanced_accuracy": 0.4, "labels": [1, 2]}}}
+    models.save(models.create("swishnet"), tmp_path / "swishnet.safetensors", meta=meta)
+    assert quality("swishnet", tmp_path) == "50.0 % right on held-out sources"
+    (tmp_path / "swishnet.safetensors").write_bytes(b"not safetensors")
+    assert quality("swishnet", tmp_path) == "unreadable weights file"
