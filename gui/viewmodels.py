@@ -297,7 +297,12 @@ class LatencyModel:
         self.max_backlog = 0
         self.recent_backlog = 0  # the largest backlog behind the current warning
         self.queue_ms = 0.0
-        self.counters: dict[str, int] = {"overflows": 0, "underflows": 0, "dropped": 0}
+        self.counters: dict[str, int] = {
+            "overflows": 0,
+            "underflows": 0,
+            "dropped": 0,
+            "clipped": 0,
+        }
         self.now = 0.0
         self._events: dict[str, float] = {}  # warning key -> stream time it last happened
         self.summary: LatencySummary | None = None
@@ -354,6 +359,11 @@ class LatencyModel:
             out.append(f"input overflow ({self.counters['overflows']} so far)")
         if "underflows" in recent:
             out.append(f"output underflow ({self.counters['underflows']} so far)")
+        if "clipped" in recent:
+            out.append(
+                f"input clipping: {self.counters['clipped']} samples at full scale so far "
+                "(turn the input gain down)"
+            )
         return out
 
     def text(self) -> LatencyText:
@@ -375,7 +385,8 @@ class LatencyModel:
         trimmed = self.summary.trimmed_ms if self.summary is not None else 0.0
         return (
             f"overflows {c.get('overflows', 0)}  underflows {c.get('underflows', 0)}  "
-            f"dropped {c.get('dropped', 0)}  trimmed {trimmed:.0f} ms"
+            f"dropped {c.get('dropped', 0)}  trimmed {trimmed:.0f} ms  "
+            f"clipped {c.get('clipped', 0)}"
         )
 
 

@@ -300,7 +300,7 @@ class LatencyPanel(QWidget):
             ("queue", "Queue depth"),
             ("algorithmic", "Algorithmic"),
             ("end_to_end", "End-to-end"),
-            ("counters", "Xruns"),
+            ("counters", "Xruns, clips"),
         )
         for i, (key, title) in enumerate(names):
             head = QLabel(title + ":")

@@ -89,6 +89,7 @@ log = logging.getLogger(__name__)
 
 _NOTIFY_SLOTS = 256
 MONITOR_SOURCES = ("input", "separated", "removed")  # removed: input minus the voice
+CLIP_LEVEL = 0.999  # |sample| at or above this is counted as clipped (-0.009 dBFS)
 STALL_S = 3.0  # an input stream that is active but delivers nothing this long is lost
 RETRY_MIN_S, RETRY_MAX_S = 0.25, 5.0  # reconnection backoff
 SAME: Any = object()  # reopen the device in use
@@ -236,10 +237,10 @@ class _FileInput(_Input):
         assert cfg.source is not None
         self.info = probe(cfg.source)
         self.rate = self.info.sample_rate
-        self.channels = 1
+        self.channels = self.info.channels  # mixed down by the worker, as a device's are
         self.realtime = cfg.realtime
         self.block = max(1, round(self.rate * cfg.chunk_ms / 1000))
-        self.ring = RingBuffer(self.rate * 4, 1)
+        self.ring = RingBuffer(self.rate * 4, self.channels)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -261,7 +262,7 @@ class _FileInput(_Input):
                         break
                     check_samples(data, str(self.info.path), pos, self.rate)
                     pos += data.shape[0]
-                    x = mixdown(data)[:, None]
+                    x = data
                     due = t0 + written / self.rate
                     if self.realtime:
                         delay = due + x.shape[0] / self.rate - time.perf_counter()
@@ -490,6 +491,7 @@ class Engine:
         self.status = EngineStatus()
         self.stats = LatencyStats()
         self.dropped = 0
+        self.clipped = 0  # input samples at full scale (any channel), as the device gave them
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._input: _Input | None = None
@@ -808,6 +810,7 @@ class Engine:
                 continue
             idle_since = time.perf_counter()
             block = inp.ring.read(avail)
+            self.clipped += int(np.count_nonzero(np.abs(block) >= CLIP_LEVEL))
             x = mixdown(block)
             native_read += block.shape[0]
             if rs is not None:
@@ -920,7 +923,12 @@ class Engine:
 
     def _counters(self) -> dict[str, int]:
         s = self.summary()
-        return {"overflows": s.overflows, "underflows": s.underflows, "dropped": s.dropped}
+        return {
+            "overflows": s.overflows,
+            "underflows": s.underflows,
+            "dropped": s.dropped,
+            "clipped": self.clipped,
+        }
 
     # ------------------------------------------------------------ device faults
     def _check_devices(self, stalled: bool, running_state: str) -> bool:

@@ -80,6 +80,7 @@ class TerminalView:
         self.gain_db: float | None = None  # the separator's input gain (leveller)
         self.stream_time = 0.0
         self.played = "none"  # what the output played last (ChunkResult.played)
+        self.clipped = 0  # input samples at full scale so far
         self._said = ("", "")  # (state, message) last written (non-terminal output)
 
     def update(self, results: list[ChunkResult]) -> None:
@@ -88,6 +89,7 @@ class TerminalView:
                 self.latest[lab.model] = lab
             self.level_db = r.level_db
             self.gain_db = r.separator_gain_db
+            self.clipped = r.counters.get("clipped", self.clipped)
             self.stream_time = r.end
             self.played = r.played
 
@@ -101,6 +103,11 @@ class TerminalView:
             f"separation: {cfg.separate}{' (playing)' if cfg.play else ''}"
             + (f"   input gain {self.gain_db:+5.1f} dB" if self.gain_db is not None else ""),
         ]
+        if self.clipped:
+            lines.append(
+                f"CLIPPING the input: {self.clipped} samples at full scale so far "
+                "(turn the input gain down)"
+            )
         untrained = [k for k, v in st.trained.items() if not v]
         if untrained:
             lines.append(f"WARNING untrained models (no weights): {', '.join(untrained)}")
@@ -143,7 +150,7 @@ class TerminalView:
             if (st.state, message) != self._said:
                 self._said = (st.state, message)
                 self.out.write(f"[{st.state}] {message}".rstrip() + "\n")
-            keep = ("output", "latency", "xruns")
+            keep = ("CLIPPING", "output", "latency", "xruns")
             lines = [x for x in text.splitlines() if x.startswith(keep)]
             self.out.write("   ".join(" ".join(x.split()) for x in lines) + "\n")
         self.out.flush()
@@ -183,7 +190,7 @@ def run_monitor(
             if now >= next_stat:
                 next_stat += 1.0
                 if log is not None:
-                    log.write(s.to_json(view.stream_time))
+                    log.write({**s.to_json(view.stream_time), "clipped": engine.clipped})
             view.show(s)
             if engine.status.state in ("finished", "error"):
                 break
@@ -200,12 +207,13 @@ def run_monitor(
             for r in results:
                 for lab in r.labels:
                     log.write(lab.to_json())
-            log.write(s.to_json(view.stream_time))
+            log.write({**s.to_json(view.stream_time), "clipped": engine.clipped})
             log.close()
     print(
         f"stopped{' (Ctrl-C)' if interrupted else ''}: {s.chunks} chunks, p50 {s.p50_ms:.2f} ms, "
         f"p95 {s.p95_ms:.2f} ms, overflows {s.overflows}, underflows {s.underflows}, "
-        f"dropped {s.dropped}, playback trimmed {s.trimmed_ms:.0f} ms",
+        f"dropped {s.dropped}, playback trimmed {s.trimmed_ms:.0f} ms"
+        + (f", input clipped {engine.clipped} samples" if engine.clipped else ""),
         file=sys.stderr,
     )
     for kind, path in engine.recordings.items():

@@ -107,6 +107,21 @@ def test_monitor_plays_what_the_separator_removed(tmp_path: Path) -> None:
     assert out.returncode == 2 and "invalid choice: 'everything'" in out.stderr
 
 
+def test_monitor_says_when_the_input_clips(tmp_path: Path) -> None:
+    x = 0.5 * np.sin(np.arange(32000) * 0.05).astype(np.float32)
+    x[16000:16042] = 1.0
+    sf.write(tmp_path / "hot.wav", np.stack([x, 0.5 * x], 1), 16000, subtype="FLOAT")
+    log = tmp_path / "log.jsonl"
+    out = _run(
+        "monitor", "--source", str(tmp_path / "hot.wav"), "--classifiers", "", "--jsonl", str(log)
+    )
+    assert out.returncode == 0, out.stderr
+    assert "CLIPPING the input: 42 samples at full scale so far" in out.stdout
+    assert "input clipped 42 samples" in out.stderr
+    stats = [json.loads(v) for v in log.read_text().splitlines()]
+    assert stats[-1]["type"] == "latency" and stats[-1]["clipped"] == 42
+
+
 def test_monitor_ctrl_c_stops_cleanly_and_flushes(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [

@@ -540,3 +540,26 @@ def test_playback_trims_audio_that_piles_up_beyond_the_jitter_buffer(trim: bool)
         assert pb.trimmed == settled
     else:
         assert pb.trimmed == 0 and levels[-1] == pb.prefill + 1600
+
+
+def test_a_microphone_driven_to_full_scale_is_counted(tmp_path: Path) -> None:
+    """Through PortAudio: a tone driven into clipping (flat tops at full scale), then the same
+    tone 6 dB below full scale."""
+    t = np.arange(24000) / 48000
+    hot = np.clip(1.5 * np.sin(2 * np.pi * 440 * t), -1.0, 1.0).astype(np.float32)
+    sf.write(tmp_path / "hot.wav", hot, 48000, subtype="PCM_16")
+    sf.write(tmp_path / "cool.wav", 0.5 * hot, 48000, subtype="PCM_16")
+    counts = []
+    for name in ("cool.wav", "hot.wav"):
+        engine = Engine(EngineConfig(classifiers=()))
+        engine.start()
+        try:
+            time.sleep(0.2)
+            subprocess.run(["paplay", str(tmp_path / name)], check=True, env=pa_env())
+            time.sleep(0.3)
+        finally:
+            engine.stop()
+        counts.append(engine.clipped)
+    assert counts[0] == 0
+    # 0.5 s of a 440 Hz tone at 1.5 x full scale: a third of each period flat at full scale
+    assert counts[1] > 0.2 * 0.5 * engine.status.input_rate, counts

@@ -239,3 +239,37 @@ def test_a_file_that_breaks_while_playing_is_an_error(speech: Path, tmp_path: Pa
     finally:
         engine.stop()
     assert engine.status.state == "error" and "NaN" in engine.status.message
+
+
+def test_clipped_input_samples_are_counted_per_channel(tmp_path: Path) -> None:
+    """A microphone driven into full scale is counted on the samples as they came (any
+    channel), not after the mixdown, which would hide one clipped channel of two."""
+    rng = np.random.default_rng(0)
+    left = (0.3 * rng.standard_normal(44100)).clip(-0.9, 0.9).astype(np.float32)
+    right = 0.1 * left
+    left[1000:1037] = 1.0  # 37 clipped samples, only on the left channel
+    left[30000:30005] = -1.0
+    path = tmp_path / "clipped.wav"
+    sf.write(path, np.stack([left, right], 1), 44100, subtype="FLOAT")
+    engine = Engine(EngineConfig(source=str(path), realtime=False, classifiers=()))
+    channel = engine.results.subscribe()
+    engine.start()
+    try:
+        assert engine.wait(10)
+    finally:
+        engine.stop()
+    results = channel.drain()
+    assert engine.status.state == "finished"
+    assert engine.clipped == 42
+    assert results[-1].counters["clipped"] == 42
+    counts = [r.counters["clipped"] for r in results]
+    assert counts == sorted(counts) and set(counts) <= {0, 37, 42}  # as the audio arrives
+    clean = tmp_path / "clean.wav"
+    sf.write(clean, np.stack([0.9 * left, right], 1), 44100, subtype="FLOAT")
+    engine = Engine(EngineConfig(source=str(clean), realtime=False, classifiers=()))
+    engine.start()
+    try:
+        assert engine.wait(10)
+    finally:
+        engine.stop()
+    assert engine.clipped == 0

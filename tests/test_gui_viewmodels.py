@@ -180,6 +180,22 @@ def test_latency_warnings_appear_and_clear() -> None:
     assert lm.chunk_ms == 20.0 and lm.series()[0].size == 0
 
 
+def test_input_clipping_is_warned_while_it_happens() -> None:
+    lm = LatencyModel(chunk_ms=10.0, hold_s=1.0)
+    quiet = {"overflows": 0, "underflows": 0, "dropped": 0, "clipped": 0}
+    lm.update([result(i, counters=quiet) for i in range(50)], summary(2.0))
+    assert lm.warnings() == [] and "clipped 0" in lm.text().counters
+    clipped = {**quiet, "clipped": 37}
+    lm.update([result(50, counters=clipped)], summary(2.0))
+    assert lm.warnings() == [
+        "input clipping: 37 samples at full scale so far (turn the input gain down)"
+    ]
+    assert "clipped 37" in lm.text().counters
+    lm.update([result(i, counters=clipped) for i in range(51, 200)], summary(2.0))
+    assert lm.warnings() == []  # none for 1.5 s: the warning has cleared, the count stays
+    assert "clipped 37" in lm.text().counters
+
+
 def test_countdown_text() -> None:
     assert countdown_text(None) == ""
     assert "2.5 s left" in countdown_text((0.5, 3.0))
