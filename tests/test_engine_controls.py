@@ -16,6 +16,7 @@ import soundfile as sf
 from rtaudio.audiofile import read_audio
 from rtaudio.config import ConfigError, EngineConfig
 from rtaudio.engine import Engine
+from rtaudio.results import ChunkResult
 
 
 @pytest.fixture(scope="module")
@@ -227,17 +228,24 @@ def test_what_is_played_switches_while_running(speech: Path, tmp_path: Path) -> 
     assert not [t for t in threading.enumerate() if t.name.startswith("rtaudio")]
 
 
-def test_a_file_that_breaks_while_playing_is_an_error(speech: Path, tmp_path: Path) -> None:
-    x = read_audio(speech)
-    x[8000:8100] = np.nan
-    broken = tmp_path / "broken.wav"
-    sf.write(broken, x, 16000, subtype="FLOAT")
-    engine = Engine(EngineConfig(source=str(broken), realtime=False, classifiers=()))
+def _run_file(path: Path) -> tuple[Engine, list[ChunkResult]]:
+    """The engine over a whole file, as fast as it goes: (engine, every chunk's result)."""
+    engine = Engine(EngineConfig(source=str(path), realtime=False, classifiers=()))
+    channel = engine.results.subscribe(10_000)
     engine.start()
     try:
         assert engine.wait(10)
     finally:
         engine.stop()
+    return engine, channel.drain()
+
+
+def test_a_file_that_breaks_while_playing_is_an_error(speech: Path, tmp_path: Path) -> None:
+    x = read_audio(speech)
+    x[8000:8100] = np.nan
+    broken = tmp_path / "broken.wav"
+    sf.write(broken, x, 16000, subtype="FLOAT")
+    engine, _ = _run_file(broken)
     assert engine.status.state == "error" and "NaN" in engine.status.message
 
 
@@ -251,14 +259,7 @@ def test_clipped_input_samples_are_counted_per_channel(tmp_path: Path) -> None:
     left[30000:30005] = -1.0
     path = tmp_path / "clipped.wav"
     sf.write(path, np.stack([left, right], 1), 44100, subtype="FLOAT")
-    engine = Engine(EngineConfig(source=str(path), realtime=False, classifiers=()))
-    channel = engine.results.subscribe()
-    engine.start()
-    try:
-        assert engine.wait(10)
-    finally:
-        engine.stop()
-    results = channel.drain()
+    engine, results = _run_file(path)
     assert engine.status.state == "finished"
     assert engine.clipped == 42
     assert results[-1].counters["clipped"] == 42
@@ -266,10 +267,5 @@ def test_clipped_input_samples_are_counted_per_channel(tmp_path: Path) -> None:
     assert counts == sorted(counts) and set(counts) <= {0, 37, 42}  # as the audio arrives
     clean = tmp_path / "clean.wav"
     sf.write(clean, np.stack([0.9 * left, right], 1), 44100, subtype="FLOAT")
-    engine = Engine(EngineConfig(source=str(clean), realtime=False, classifiers=()))
-    engine.start()
-    try:
-        assert engine.wait(10)
-    finally:
-        engine.stop()
+    engine, _ = _run_file(clean)
     assert engine.clipped == 0
