@@ -10,6 +10,7 @@ recording wait for its answer (the file names). Nothing on the Qt thread waits o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -41,8 +42,8 @@ from PySide6.QtWidgets import (
 
 from rtaudio.audiofile import AudioFileError, check_enrollment, probe, read_audio
 from rtaudio.bench_loopback import SPACING_S, summary_line
-from rtaudio.config import ConfigError
-from rtaudio.devices import DeviceError, list_devices, refresh
+from rtaudio.config import SAMPLE_RATE, ConfigError
+from rtaudio.devices import DeviceError, list_devices, play_clip, refresh, stop_clip
 from rtaudio.gui.session import EngineSession, describe
 from rtaudio.gui.settings import INPUT_RATES, GuiSettings, open_settings
 from rtaudio.gui.viewmodels import (
@@ -54,8 +55,8 @@ from rtaudio.gui.viewmodels import (
     kept_enrollments,
 )
 from rtaudio.gui.widgets import LatencyPanel, ScoreBars, SpectrogramView, TimelineView, WaveformView
-from rtaudio.modelstore import quality
 from rtaudio.remote import warm_up
+from rtaudio.weights import quality
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -272,8 +273,13 @@ class MainWindow(QMainWindow):
             "Move this kept enrollment to the trash (a loaded file is only taken off the list)"
         )
         self.forget_button.clicked.connect(lambda: self.forget_enrollment())
+        self.listen_button = QToolButton()
+        self.listen_button.setText("▶")
+        self.listen_button.setToolTip("Listen to the target clip on the output device")
+        self.listen_button.clicked.connect(lambda: self.listen_target())
         target_row = QHBoxLayout()
         target_row.addWidget(self.target_combo, 1)
+        target_row.addWidget(self.listen_button)
         target_row.addWidget(self.forget_button)
         form.addRow("Target", target_row)
         self.enroll_label = QLabel("")  # the countdown while enrolling from the input
@@ -523,6 +529,22 @@ class MainWindow(QMainWindow):
             return
         self.save_settings()
         self._sync_enabled()
+
+    @guarded
+    def listen_target(self) -> None:
+        """Play the target clip on the chosen output device (to check what TseNet listens
+        for: the right voice, no noise), without waiting."""
+        path = self.settings.enroll_wav
+        if not path:
+            return
+        try:
+            audio = read_audio(path)
+            device = str(self.output_combo.currentData() or "") or None
+            seconds = play_clip(audio, SAMPLE_RATE, device)
+        except (AudioFileError, DeviceError) as e:
+            self.show_message(f"Cannot play the target clip: {e}", "error")
+            return
+        self.statusBar().showMessage(f"playing {Path(path).name} ({seconds:.1f} s)", 5000)
 
     @guarded
     def forget_enrollment(self) -> None:
@@ -889,6 +911,7 @@ class MainWindow(QMainWindow):
         ):
             enroll_widget.setEnabled(tsenet)
         self.forget_button.setEnabled(tsenet and bool(self.settings.enroll_wav))
+        self.listen_button.setEnabled(tsenet and bool(self.settings.enroll_wav))
         self.level_check.setEnabled(idle and separating)
         for button in self.hear_buttons.values():
             button.setEnabled(separating)
@@ -1041,6 +1064,8 @@ class MainWindow(QMainWindow):
         self.timer.stop()
         if self.session is not None:
             self.stop()
+        with contextlib.suppress(DeviceError):
+            stop_clip()  # a target clip still playing
         try:
             self.save_settings()
         except Exception:  # closing must always work

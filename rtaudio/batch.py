@@ -61,10 +61,10 @@ from rtaudio.audiofile import AudioFileError, iter_blocks, probe
 from rtaudio.classify import SILENCE, AudioHistory, SwishNetTagger
 from rtaudio.config import SAMPLE_RATE, EngineConfig
 from rtaudio.labeltrack import label_track
-from rtaudio.modelstore import weights_path
 from rtaudio.outputs import FILE_MODE, DiskFullError, exclusive, space_checked
 from rtaudio.pipeline import Processor
 from rtaudio.results import Label
+from rtaudio.weights import weights_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf")
 OFFLINE_MAX_SECONDS = 1200  # whole-file separation holds every activation in memory

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy as np
+
+from rtaudio.resample import StreamResampler
 
 
 class DeviceError(RuntimeError):
@@ -93,3 +98,29 @@ def refresh() -> None:
         sd._initialize()
     except sd.PortAudioError as e:
         raise DeviceError(f"cannot re-scan audio devices ({e})") from None
+
+
+def play_clip(audio: np.ndarray, rate: int, spec: str | int | None = None) -> float:
+    """Play a mono clip on an output device (``spec`` as :func:`resolve`; None: the default)
+    without waiting, at the device's own rate and on up to two channels; a clip still playing
+    is stopped first. Returns the clip's length in seconds."""
+    sd = _sd()
+    dev = resolve(spec, "output")
+    out_rate = round(dev.default_samplerate) or rate
+    x = np.ascontiguousarray(audio, np.float32).reshape(-1)
+    if out_rate != rate:
+        x = StreamResampler(rate, out_rate).process(x, last=True)
+    channels = max(1, min(2, dev.max_output_channels))
+    try:
+        sd.stop()
+        sd.play(np.repeat(x[:, None], channels, axis=1), out_rate, device=dev.index)
+    except (sd.PortAudioError, ValueError) as e:
+        raise DeviceError(f"cannot play on {dev.name!r} ({e})") from None
+    return x.size / out_rate
+
+
+def stop_clip() -> None:
+    """Stop a clip :func:`play_clip` started (nothing if none plays)."""
+    sd = _sd()
+    with contextlib.suppress(sd.PortAudioError):
+        sd.stop()

@@ -38,8 +38,8 @@ from rtaudio.audiofile import iter_blocks
 from rtaudio.batch import BatchError, _atomic_write, discover, inside
 from rtaudio.config import SAMPLE_RATE
 from rtaudio.errors import os_message
-from rtaudio.modelstore import shipped_weights_dir
 from rtaudio.outputs import DiskFullError, space_checked
+from rtaudio.weights import shipped_weights_dir
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_PIXELS = 64_000_000  # decompression-bomb guard: larger images are refused

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from signals import best_alignment
 
 from audio_server import PrivateCard, pa_env
 from rtaudio import devices
@@ -30,17 +31,6 @@ EXE = str(Path(sys.executable).with_name("rtaudio"))
 def speech_wav(path: Path, text: str = "the quick brown fox jumps over the lazy dog") -> Path:
     subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), text], check=True)
     return path
-
-
-def best_alignment(ref: np.ndarray, rec: np.ndarray) -> tuple[int, float]:
-    """(lag of ``ref`` inside ``rec``, normalised correlation of the aligned overlap)."""
-    n = 1 << int(np.ceil(np.log2(ref.size + rec.size)))
-    xc = np.fft.irfft(np.fft.rfft(rec, n) * np.conj(np.fft.rfft(ref, n)), n)
-    lag = int(np.argmax(xc[: rec.size]))
-    seg = rec[lag : lag + ref.size]
-    r = ref[: seg.size]
-    corr = float(np.dot(seg, r) / (np.linalg.norm(seg) * np.linalg.norm(r) + 1e-12))
-    return lag, corr
 
 
 def lowpass(x: np.ndarray, cutoff: float = 6000.0, sr: int = 16000) -> np.ndarray:

@@ -22,12 +22,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QGroupBox
 from pytestqt.qtbot import QtBot
+from signals import best_alignment
 
 from audio_server import pa_env
 from rtaudio.audiofile import read_audio
+from rtaudio.config import EngineConfig
+from rtaudio.engine import Engine
 from rtaudio.gui.settings import GuiSettings, open_settings
 from rtaudio.gui.window import MainWindow
-from rtaudio.modelstore import quality
+from rtaudio.weights import quality
 
 EXE = str(Path(sys.executable).with_name("rtaudio"))
 
@@ -577,7 +580,6 @@ app = QApplication([])
 from rtaudio.config import ConfigError
 from rtaudio.gui.settings import open_settings
 from rtaudio.gui.window import MainWindow
-from rtaudio.modelstore import quality
 w = MainWindow(open_settings({str(tmp_path / "s.ini")!r}), persist=False)
 w.show_message(__import__("rtaudio.errors").errors.describe(ConfigError("bad")), "error")
 app.processEvents()
@@ -591,3 +593,32 @@ print(sorted(m for m in heavy if m in sys.modules))
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.usefixtures("sound_card")
+def test_the_target_clip_is_heard_on_the_output(
+    qtbot: QtBot, window: MainWindow, audio: dict[str, Path], tmp_path: Path
+) -> None:
+    """▶ plays the target clip on the output device: captured back from the virtual card's
+    microphone (the output's monitor), it is the clip."""
+    window.set_separation("tsenet")
+    assert not window.listen_button.isEnabled()  # no clip chosen yet
+    assert window.load_enrollment(str(audio["speech"]))
+    assert window.listen_button.isEnabled()
+    clip = read_audio(audio["speech"])
+    mic = Engine(EngineConfig(classifiers=(), record_dir=str(tmp_path / "rec"), record="input"))
+    mic.start()
+    try:
+        time.sleep(0.3)
+        qtbot.mouseClick(window.listen_button, Qt.MouseButton.LeftButton)
+        assert "playing speech.wav" in window.statusBar().currentMessage()
+        time.sleep(clip.size / 16000 + 0.6)
+    finally:
+        mic.stop()
+    heard, _ = sf.read(mic.recordings["input"], dtype="float32")
+    _, corr = best_alignment(clip, heard)
+    assert corr > 0.9, f"the captured output correlates {corr:.3f} with the clip"
+    window.output_combo.addItem("gone", "no-such-output-device")
+    window.output_combo.setCurrentIndex(window.output_combo.count() - 1)
+    qtbot.mouseClick(window.listen_button, Qt.MouseButton.LeftButton)
+    assert "Cannot play the target clip" in window.banner.text()

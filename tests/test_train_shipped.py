@@ -18,8 +18,9 @@ import pytest
 import torch
 
 from rtaudio import models
-from rtaudio.modelstore import load_model, quality, weights_path
+from rtaudio.modelstore import load_model
 from rtaudio.train import EvalOptions, evaluate
+from rtaudio.weights import quality, weights_path
 
 EVAL = Path(__file__).parent / "data" / "eval"
 

@@ -21,9 +21,9 @@ import torch
 
 import rtaudio.models as models
 from rtaudio.bench import cpu_name, time_step
-from rtaudio.modelstore import shipped_weights_dir
 from rtaudio.train import provenance
 from rtaudio.train.evaluate import EvalOptions, evaluate, interval_text
+from rtaudio.weights import shipped_weights_dir
 
 TARGETS = {
     "swishnet": ("accuracy", 0.95, ">= 95 % 3-class accuracy on 1 s windows of held-out sources"),

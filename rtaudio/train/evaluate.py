@@ -18,12 +18,12 @@ import torch
 from torch import nn
 
 import rtaudio.models as models
-from rtaudio.modelstore import weights_path
 from rtaudio.train import provenance
 from rtaudio.train.corpus import Corpus, CorpusError
 from rtaudio.train.loop import TrainError
 from rtaudio.train.metrics import format_confusion, save_confusion_png
 from rtaudio.train.tasks import make_task, task_class
+from rtaudio.weights import weights_path
 
 
 @dataclass
