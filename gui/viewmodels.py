@@ -302,6 +302,7 @@ class LatencyModel:
             "underflows": 0,
             "dropped": 0,
             "clipped": 0,
+            "nonfinite": 0,
         }
         self.now = 0.0
         self._events: dict[str, float] = {}  # warning key -> stream time it last happened
@@ -363,6 +364,11 @@ class LatencyModel:
             out.append(
                 f"input clipping: {self.counters['clipped']} samples at full scale so far "
                 "(turn the input gain down)"
+            )
+        if "nonfinite" in recent:
+            out.append(
+                f"bad input: {self.counters['nonfinite']} NaN / infinite samples from the device "
+                "so far (replaced with silence)"
             )
         return out
 

@@ -81,6 +81,7 @@ class TerminalView:
         self.stream_time = 0.0
         self.played = "none"  # what the output played last (ChunkResult.played)
         self.clipped = 0  # input samples at full scale so far
+        self.nonfinite = 0  # NaN / infinite input samples so far (replaced with silence)
         self._said = ("", "")  # (state, message) last written (non-terminal output)
 
     def update(self, results: list[ChunkResult]) -> None:
@@ -90,6 +91,7 @@ class TerminalView:
             self.level_db = r.level_db
             self.gain_db = r.separator_gain_db
             self.clipped = r.counters.get("clipped", self.clipped)
+            self.nonfinite = r.counters.get("nonfinite", self.nonfinite)
             self.stream_time = r.end
             self.played = r.played
 
@@ -107,6 +109,11 @@ class TerminalView:
             lines.append(
                 f"CLIPPING the input: {self.clipped} samples at full scale so far "
                 "(turn the input gain down)"
+            )
+        if self.nonfinite:
+            lines.append(
+                f"BAD INPUT: {self.nonfinite} NaN / infinite samples from the device so far "
+                "(replaced with silence)"
             )
         untrained = [k for k, v in st.trained.items() if not v]
         if untrained:
@@ -150,10 +157,15 @@ class TerminalView:
             if (st.state, message) != self._said:
                 self._said = (st.state, message)
                 self.out.write(f"[{st.state}] {message}".rstrip() + "\n")
-            keep = ("CLIPPING", "output", "latency", "xruns")
+            keep = ("CLIPPING", "BAD INPUT", "output", "latency", "xruns")
             lines = [x for x in text.splitlines() if x.startswith(keep)]
             self.out.write("   ".join(" ".join(x.split()) for x in lines) + "\n")
         self.out.flush()
+
+
+def _stats(s: LatencySummary, view: TerminalView, engine: Engine) -> dict[str, object]:
+    """A ``--jsonl`` latency record: the summary, and the input's faults so far."""
+    return {**s.to_json(view.stream_time), "clipped": engine.clipped, "nonfinite": engine.nonfinite}
 
 
 def run_monitor(
@@ -190,7 +202,7 @@ def run_monitor(
             if now >= next_stat:
                 next_stat += 1.0
                 if log is not None:
-                    log.write({**s.to_json(view.stream_time), "clipped": engine.clipped})
+                    log.write(_stats(s, view, engine))
             view.show(s)
             if engine.status.state in ("finished", "error"):
                 break
@@ -207,13 +219,14 @@ def run_monitor(
             for r in results:
                 for lab in r.labels:
                     log.write(lab.to_json())
-            log.write({**s.to_json(view.stream_time), "clipped": engine.clipped})
+            log.write(_stats(s, view, engine))
             log.close()
     print(
         f"stopped{' (Ctrl-C)' if interrupted else ''}: {s.chunks} chunks, p50 {s.p50_ms:.2f} ms, "
         f"p95 {s.p95_ms:.2f} ms, overflows {s.overflows}, underflows {s.underflows}, "
         f"dropped {s.dropped}, playback trimmed {s.trimmed_ms:.0f} ms"
-        + (f", input clipped {engine.clipped} samples" if engine.clipped else ""),
+        + (f", input clipped {engine.clipped} samples" if engine.clipped else "")
+        + (f", {engine.nonfinite} NaN / infinite input samples" if engine.nonfinite else ""),
         file=sys.stderr,
     )
     for kind, path in engine.recordings.items():

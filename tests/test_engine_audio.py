@@ -11,6 +11,7 @@ import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -553,3 +554,34 @@ def test_a_microphone_driven_to_full_scale_is_counted(tmp_path: Path) -> None:
     assert counts[0] == 0
     # 0.5 s of a 440 Hz tone at 1.5 x full scale: a third of each period flat at full scale
     assert counts[1] > 0.2 * 0.5 * engine.status.input_rate, counts
+
+
+def test_nan_and_inf_from_the_device_become_silence_not_poison(tmp_path: Path) -> None:
+    """A faulty driver's NaN / inf samples (injected where PortAudio hands blocks over: the
+    virtual card itself never produces them) are counted and replaced with silence, and the
+    separator and classifiers go on giving finite results on the speech that follows."""
+    wav = speech_wav(tmp_path / "speech.wav")
+    engine = Engine(EngineConfig(separate="mitas", classifiers=("swishnet",)))
+    results = engine.subscribe(100_000)
+    engine.start()
+    try:
+        time.sleep(0.3)
+        inp = engine._input
+        assert inp is not None
+        bad = np.full((inp.rate // 100, inp.channels), np.nan, np.float32)
+        bad[::7] = np.inf
+        bad[1::7] = -np.inf
+        t = SimpleNamespace(inputBufferAdcTime=0.0, currentTime=0.0)
+        inp._callback(bad, bad.shape[0], t, None)  # as PortAudio would call it
+        subprocess.run(["paplay", str(wav)], check=True, env=pa_env())
+        time.sleep(0.5)
+        assert engine.status.state == "running"
+    finally:
+        engine.stop()
+    assert engine.nonfinite == bad.size
+    chunks = results.drain()
+    assert chunks[-1].counters["nonfinite"] == bad.size
+    voice = np.concatenate([r.voice for r in chunks if r.voice is not None])
+    assert np.isfinite(voice).all() and np.abs(voice).max() > 0.01  # the speech came through
+    scores = [v for r in chunks for lab in r.labels for v in lab.scores.values()]
+    assert scores and np.isfinite(scores).all()

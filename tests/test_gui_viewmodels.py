@@ -194,6 +194,10 @@ def test_input_clipping_is_warned_while_it_happens() -> None:
     lm.update([result(i, counters=clipped) for i in range(51, 200)], summary(2.0))
     assert lm.warnings() == []  # none for 1.5 s: the warning has cleared, the count stays
     assert "clipped 37" in lm.text().counters
+    lm.update([result(200, counters={**clipped, "nonfinite": 441})], summary(2.0))
+    assert lm.warnings() == [
+        "bad input: 441 NaN / infinite samples from the device so far (replaced with silence)"
+    ]
 
 
 def test_countdown_text() -> None:
