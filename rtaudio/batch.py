@@ -70,6 +70,7 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".
 OFFLINE_MAX_SECONDS = 1200  # whole-file separation holds every activation in memory
 SPOOL_DIR = ".rtaudio-spool"  # under --out: stems being written (removed after each run)
 STEMS = ("voice", "removed")  # separator outputs: the voice, and the input minus the voice
+STEM_FORMATS = {"wav": "WAV", "flac": "FLAC"}  # file extension -> libsndfile format (16-bit)
 SUMMARY_FIELDS = (
     "path",
     "status",
@@ -89,6 +90,27 @@ class BatchError(ValueError):
 
 
 @dataclass(frozen=True)
+class StemSpec:
+    """What a separator writes: which stems (among :data:`STEMS`) and in which format
+    (:data:`STEM_FORMATS`; 16 kHz mono, 16-bit)."""
+
+    names: tuple[str, ...] = ("voice",)
+    format: str = "wav"
+
+    def __post_init__(self) -> None:
+        names = self.names
+        if not names or len(set(names)) != len(names) or any(n not in STEMS for n in names):
+            raise BatchError(
+                f"stems {', '.join(names) or 'none'}: give one or both of {', '.join(STEMS)}, "
+                "once each"
+            )
+        if self.format not in STEM_FORMATS:
+            raise BatchError(
+                f"stem format {self.format!r}: choose one of {', '.join(STEM_FORMATS)}"
+            )
+
+
+@dataclass(frozen=True)
 class Job:
     src: Path  # the input file
     rel: Path  # its path relative to the input root (mirrored under --out)
@@ -103,9 +125,9 @@ class Job:
         """``NAME.labels.json`` (relative to ``--out``): its presence marks the file as done."""
         return self.stem.with_name(self.stem.name + ".labels.json")
 
-    def output(self, stem: str) -> Path:
-        """``NAME.STEM.wav`` (relative to ``--out``): a separator output."""
-        return self.stem.with_name(f"{self.stem.name}.{stem}.wav")
+    def output(self, stem: str, fmt: str = "wav") -> Path:
+        """``NAME.STEM.FMT`` (relative to ``--out``): a separator output."""
+        return self.stem.with_name(f"{self.stem.name}.{stem}.{fmt}")
 
 
 def discover(inputs: Sequence[str | Path]) -> list[Job]:
@@ -362,7 +384,7 @@ def _differences(old: Any, new: Any, where: str = "") -> list[str]:
 
 
 def resume_state(
-    job: Job, out: Path, settings: dict[str, Any], stems: Sequence[str]
+    job: Job, out: Path, settings: dict[str, Any], spec: StemSpec
 ) -> tuple[dict[str, Any] | None, str]:
     """Whether a file is done: ``(its summary row, "")``; to be processed: ``(None, "")`` (no
     or a damaged result, or a stem asked for was never made); made with other settings:
@@ -383,8 +405,9 @@ def resume_state(
         diff += _differences(old["separation"], sep, "separation")
     if diff:
         return None, "; ".join(diff)
-    if separating and not all(s in doc for s in stems):
-        return None, ""  # a stem never made: the same settings give the same labels again
+    made = {s: str(doc.get(s, "")) for s in spec.names}
+    if separating and not all(p.endswith(f".{spec.format}") for p in made.values()):
+        return None, ""  # a stem never made (in this format): the same labels come again
     return row, ""  # stems made and since moved away stay so (a full disk is freed that way)
 
 
@@ -395,11 +418,11 @@ class FileProcessor:
         self,
         cfg: EngineConfig,
         enrollment: np.ndarray | None = None,
-        stems: Sequence[str] = ("voice",),
+        stems: StemSpec = StemSpec(),
     ) -> None:
         self.cfg = cfg
         self.enrollment = enrollment
-        self.stems = tuple(stems)  # what compute_one writes when separating
+        self.stems = stems  # what compute_one writes when separating
         self.processor = Processor(cfg, enrollment)
         self.offline = False
         self.settings = {m: batch_settings(cfg, enrollment, m) for m in (False, True)}
@@ -562,13 +585,14 @@ def compute_one(
         if fp.processor.separator is not None:
             if spool is not None:
                 spool.mkdir(parents=True, exist_ok=True)
-            for stem in fp.stems:
-                fd, name = tempfile.mkstemp(prefix=f"{stem}.", suffix=".wav.tmp", dir=spool)
+            fmt = fp.stems.format
+            for stem in fp.stems.names:
+                fd, name = tempfile.mkstemp(prefix=f"{stem}.", suffix=f".{fmt}.tmp", dir=spool)
                 os.fchmod(fd, FILE_MODE)
                 os.close(fd)
                 tmp = Path(name)
                 try:
-                    temps[stem] = (tmp, _wav_writer(tmp))
+                    temps[stem] = (tmp, _stem_writer(tmp, fmt))
                 except BaseException:
                     tmp.unlink(missing_ok=True)
                     raise
@@ -585,7 +609,7 @@ def compute_one(
         for stem, (tmp, w) in temps.items():
             with space_checked(tmp.parent):
                 w.close()  # writes what libsndfile still buffers
-            rel = str(job.output(stem))
+            rel = str(job.output(stem, fp.stems.format))
             files[rel] = tmp if spool is not None else tmp.read_bytes()
             doc[stem] = rel
         if spool is not None:
@@ -600,14 +624,16 @@ def compute_one(
             tmp.unlink(missing_ok=True)
 
 
-def _wav_writer(path: Path) -> sf.SoundFile:
-    return sf.SoundFile(str(path), "w", SAMPLE_RATE, 1, subtype="PCM_16", format="WAV")
+def _stem_writer(path: Path, fmt: str) -> sf.SoundFile:
+    return sf.SoundFile(str(path), "w", SAMPLE_RATE, 1, subtype="PCM_16", format=STEM_FORMATS[fmt])
 
 
 def _sink(tmp: Path, w: sf.SoundFile) -> Callable[[np.ndarray], None]:
     def write(v: np.ndarray) -> None:
         with space_checked(tmp.parent):
-            w.write(np.clip(v, -1.0, 1.0))
+            # quantised here, the same way for every format (libsndfile's own float -> 16-bit
+            # conversion differs by one step between WAV and FLAC)
+            w.write(np.round(np.clip(v, -1.0, 1.0) * 32767.0).astype(np.int16))
 
     return write
 
@@ -667,7 +693,7 @@ def _init_worker(
     cfg_json: str,
     enrollment: np.ndarray | None,
     offline: bool,
-    stems: tuple[str, ...],
+    stems: StemSpec,
     spool: Path | None = None,
 ) -> None:
     global _WORKER, _SPOOL
@@ -722,21 +748,17 @@ def run_batch(
     ray_address: str | None = None,
     label_tracks: bool = False,
     stems: Sequence[str] | None = None,
+    stem_format: str = "wav",
 ) -> list[dict[str, Any]]:
     """Process every input; returns the summary rows (also written to ``out/summary.csv``).
 
     ``label_tracks``: also write each classifier's labels as an Audacity label track
     (``NAME.MODEL.txt``); files already processed get theirs from their ``labels.json``.
-    ``stems``: what a separator writes, among :data:`STEMS` (default: the voice)."""
-    if stems is None:
-        stems = ("voice",)
-    elif cfg.separate == "off":
+    ``stems``: what a separator writes, among :data:`STEMS` (default: the voice), in
+    ``stem_format`` (:data:`STEM_FORMATS`)."""
+    if cfg.separate == "off" and (stems is not None or stem_format != "wav"):
         raise BatchError("stems are written by a separator: give --separate mitas or tsenet")
-    bad = [s for s in stems if s not in STEMS]
-    if bad or not stems or len(set(stems)) != len(stems):
-        raise BatchError(
-            f"stems {', '.join(stems) or 'none'}: give one or both of {', '.join(STEMS)}, once each"
-        )
+    spec = StemSpec(tuple(stems) if stems is not None else ("voice",), stem_format)
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise BatchError(f"--out {out} exists and is not a folder")
@@ -760,7 +782,7 @@ def run_batch(
             executor,
             ray_address,
             label_tracks,
-            tuple(stems),
+            spec,
         )
 
 
@@ -776,7 +798,7 @@ def _run_batch(
     executor: str,
     ray_address: str | None,
     label_tracks: bool,
-    stems: tuple[str, ...],
+    stems: StemSpec,
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     todo: list[Job] = []
@@ -919,7 +941,7 @@ def _run_ray(
     workers: int,
     enrollment: np.ndarray | None,
     offline: bool,
-    stems: tuple[str, ...],
+    stems: StemSpec,
     address: str | None,
     done: Any,
 ) -> None:

@@ -270,6 +270,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             label_tracks=args.label_tracks,
             stems=_stems(args.stems),
+            stem_format=args.stem_format,
         )
     except DiskFullError as e:  # not a bad argument: the batch ran and stopped
         print(f"rtaudio process: {e}", file=sys.stderr)
@@ -652,6 +653,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help="what the separator writes, comma list: voice (NAME.voice.wav, the default), "
         "removed (NAME.removed.wav: the input minus the voice, e.g. the background)",
+    )
+    pr.add_argument(
+        "--stem-format",
+        choices=["wav", "flac"],
+        default="wav",
+        help="file format of the separator's outputs (16 kHz mono, 16-bit; flac: about half "
+        "the size)",
     )
     pr.add_argument(
         "--no-level",

@@ -248,6 +248,32 @@ def test_resume_follows_the_settings_and_never_mixes_two(tree: Path, tmp_path: P
     assert _differences(one, two)[0].startswith("separation.enrollment: ")
 
 
+def test_stems_in_flac_are_the_same_samples(tree: Path, tmp_path: Path) -> None:
+    wdir = save_tiny_weights(tmp_path / "weights", ["mitas"])
+    cfg = EngineConfig(separate="mitas", classifiers=(), weights_dir=str(wdir))
+    out = tmp_path / "out"
+    both = ("voice", "removed")
+    run_batch([tree / "a.wav"], out, cfg, progress=False, stems=both)
+    rows = run_batch([tree / "a.wav"], out, cfg, progress=False, stems=both, stem_format="flac")
+    assert (rows[0]["voice"], rows[0]["removed"]) == ("a.voice.flac", "a.removed.flac")
+    for stem in both:  # lossless: the same samples; the WAVs made before are kept
+        wav, _ = sf.read(out / f"a.{stem}.wav", dtype="int16")
+        flac, sr = sf.read(out / f"a.{stem}.flac", dtype="int16")
+        assert sr == SR and np.array_equal(wav, flac)
+        assert sf.info(str(out / f"a.{stem}.flac")).format == "FLAC"
+    doc = json.loads((out / "a.labels.json").read_text())
+    assert doc["voice"] == "a.voice.flac"
+    before = _snapshot(out)
+    run_batch([tree / "a.wav"], out, cfg, progress=False, stems=both, stem_format="flac")
+    assert {k: v for k, v in _snapshot(out).items() if k != "summary.csv"} == {
+        k: v for k, v in before.items() if k != "summary.csv"
+    }
+    with pytest.raises(BatchError, match="stem format 'mp3'"):
+        run_batch([tree], tmp_path / "o", cfg, progress=False, stem_format="mp3")
+    with pytest.raises(BatchError, match="separator"):
+        run_batch([tree], tmp_path / "o", EngineConfig(), progress=False, stem_format="flac")
+
+
 def test_results_from_before_settings_were_recorded_resume(tree: Path, tmp_path: Path) -> None:
     """A labels.json without its settings is compared on what it says."""
     wdir = save_tiny_weights(tmp_path / "weights", ["swishnet"])
