@@ -640,13 +640,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="label (and separate) sound files and folders with the live pipeline",
         description="Every file gets a row in summary.csv; a file that cannot be used "
         "(unreadable, NaN / infinite samples...) is refused with a one-line error there and the "
-        "batch goes on. Exit status: 0 all files processed, 1 some files failed (see "
-        "summary.csv), 2 bad arguments or settings, 130 interrupted (Ctrl-C; rerun to resume).",
+        "batch goes on. A file already processed with the same settings is skipped (rerun to "
+        "resume); an --out holding results made with other settings is refused, naming what "
+        "differs. Exit status: 0 all files processed, 1 some files failed (see summary.csv), "
+        "2 bad arguments or settings, 130 interrupted (Ctrl-C; rerun to resume).",
     )
     pr.add_argument("inputs", nargs="+", metavar="INPUT", help="files and folders (recursive)")
     pr.add_argument("--out", required=True, metavar="DIR", help="output folder (mirrors inputs)")
     pr.add_argument("--config", help="TOML file of engine settings")
-    pr.add_argument("--separate", choices=["off", "mitas", "tsenet"], help="write NAME.voice.wav")
+    pr.add_argument(
+        "--separate",
+        choices=["off", "mitas", "tsenet"],
+        help="separate the voice (NAME.voice.wav; see --stems)",
+    )
     pr.add_argument("--enroll", metavar="WAV", help="target speaker for --separate tsenet")
     pr.add_argument(
         "--stems",
