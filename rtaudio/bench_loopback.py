@@ -26,7 +26,8 @@ import numpy as np
 
 from rtaudio.config import SAMPLE_RATE, EngineConfig
 
-SPACING_S = 0.6  # between chirps: the longest round trip that can be measured
+SPACING_S = 0.6  # between chirps: the longest round trip that can be measured (by default)
+MAX_SPACING_S = 5.0
 NO_RETURN = (
     "connect the output to the input (a cable; on PulseAudio / PipeWire choose the output's "
     "monitor as the input) and check that neither is muted"
@@ -76,6 +77,8 @@ class RoundTrip:
     ) -> None:
         if not 1 <= chirps <= 100:
             raise ValueError("chirps must be 1..100")
+        if not 0.1 <= spacing_s <= MAX_SPACING_S:
+            raise ValueError(f"the spacing of the chirps must be 0.1..{MAX_SPACING_S:g} s")
         self.template = chirp()
         self.chirps = chirps
         # added to each measured time: the separator's window, which the separated voice
@@ -136,6 +139,7 @@ class RoundTrip:
         measured = [m for m, _ in got]
         estimates = [e for _, e in got if e is not None]
         return {
+            "window_s": self.spacing / SAMPLE_RATE,  # the longest round trip looked for
             "chirps": [
                 {"measured_ms": m, "estimate_ms": e}
                 for m, e in zip(self.measured, self.estimates, strict=True)
@@ -152,10 +156,13 @@ class RoundTrip:
         }
 
 
-def measure(cfg: EngineConfig, chirps: int = 8, settle_s: float = 1.5) -> dict[str, Any]:
+def measure(
+    cfg: EngineConfig, chirps: int = 8, settle_s: float = 1.5, spacing_s: float = SPACING_S
+) -> dict[str, Any]:
     """Start an engine on ``cfg``'s devices (pass-through, nothing separated or labelled), let
-    it settle (the start-up surplus of the playback buffer is trimmed), measure, stop.
-    Raises :class:`LoopbackError` if the stream broke or no chirp came back."""
+    it settle (the start-up surplus of the playback buffer is trimmed), measure, stop; round
+    trips up to ``spacing_s`` are found. Raises :class:`LoopbackError` if the stream broke or
+    no chirp came back."""
     from rtaudio.engine import Engine  # torch: not for the window's process
 
     cfg = dataclasses.replace(
@@ -165,8 +172,8 @@ def measure(cfg: EngineConfig, chirps: int = 8, settle_s: float = 1.5) -> dict[s
     engine.start()
     try:
         time.sleep(settle_s)
-        engine.measure_round_trip(chirps)
-        deadline = time.monotonic() + chirps * SPACING_S + 10
+        engine.measure_round_trip(chirps, spacing_s)
+        deadline = time.monotonic() + chirps * spacing_s + 10
         while engine.measuring and engine.status.state not in ("error", "stopped"):
             if time.monotonic() > deadline:
                 raise LoopbackError("the stream stopped moving (no input for seconds)")
@@ -198,9 +205,8 @@ def summary_line(r: dict[str, Any]) -> str:
     """One line for a front end: measured against estimated, or why nothing was measured."""
     m = r["measured_ms"]
     if m is None:
-        return (
-            f"none of the {len(r['chirps'])} chirps came back within {SPACING_S:g} s: {NO_RETURN}"
-        )
+        window = r.get("window_s", SPACING_S)
+        return f"none of the {len(r['chirps'])} chirps came back within {window:g} s: {NO_RETURN}"
     line = f"round trip {m['median']:.1f} ms measured"
     if r["returned"] < len(r["chirps"]):
         line += f" ({r['returned']} of {len(r['chirps'])} chirps came back)"

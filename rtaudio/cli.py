@@ -81,9 +81,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             if value is not None:
                 overrides[key] = value
         try:
-            report = measure(config.load(None, **overrides), chirps=args.chirps)
+            report = measure(
+                config.load(None, **overrides),
+                chirps=args.chirps,
+                spacing_s=args.longest_ms / 1000,
+            )
         except LoopbackError as e:
-            print(f"rtaudio bench loopback: {e}", file=sys.stderr)
+            hint = " (or the loop is longer: --longest-ms)" if "came back within" in str(e) else ""
+            print(f"rtaudio bench loopback: {e}{hint}", file=sys.stderr)
             return 1
         print(json.dumps(report, indent=2) if args.json else format_report(report))
         return 0
@@ -775,6 +780,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--chirps", type=_ranged(int, 1, 100), default=8, help="chirps to time (loopback)"
+    )
+    b.add_argument(
+        "--longest-ms",
+        type=_ranged(float, 100, 5000),
+        default=600.0,
+        metavar="MS",
+        help="the longest round trip to look for (loopback; the chirps go out this far "
+        "apart; default 600 ms)",
     )
     b.set_defaults(func=_cmd_bench)
 

@@ -74,7 +74,7 @@ from rtaudio.audiofile import (
     repair_wav,
     save_wav_new,
 )
-from rtaudio.bench_loopback import RoundTrip, summary_line
+from rtaudio.bench_loopback import SPACING_S, RoundTrip, summary_line
 from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
 from rtaudio.devices import DeviceError, resolve
 from rtaudio.errors import os_message
@@ -587,12 +587,12 @@ class Engine:
             raise ConfigError(f"monitor={what!r}; choose one of {', '.join(MONITOR_SOURCES)}")
         self.monitor = what
 
-    def measure_round_trip(self, chirps: int = 8) -> None:
+    def measure_round_trip(self, chirps: int = 8, spacing_s: float = SPACING_S) -> None:
         """Measure the real round trip (output connected back to the input): for the next
-        ``chirps`` x 0.6 s the pass-through is muted and chirps are played instead, and
-        found again in the input (:mod:`rtaudio.bench_loopback`); the separator's window is
-        added, as the separated voice waits for it. The result goes to :attr:`round_trip`
-        (and a line to the status message)."""
+        ``chirps`` x ``spacing_s`` the pass-through is muted and chirps are played instead, and
+        found again in the input (:mod:`rtaudio.bench_loopback`; round trips up to
+        ``spacing_s``); the separator's window is added, as the separated voice waits for it.
+        The result goes to :attr:`round_trip` (and a line to the status message)."""
         if not self.cfg.play:
             raise ConfigError("measuring the round trip needs playback (play)")
         if self.cfg.source:
@@ -602,7 +602,9 @@ class Engine:
         sep = self.processor.separator if self.processor is not None else None
         self.round_trip = None
         self._round_trip = RoundTrip(
-            chirps, extra_ms=sep.latency / SAMPLE_RATE * 1000 if sep is not None else 0.0
+            chirps,
+            spacing_s,
+            extra_ms=sep.latency / SAMPLE_RATE * 1000 if sep is not None else 0.0,
         )
 
     @property

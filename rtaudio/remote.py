@@ -51,6 +51,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from rtaudio.bench_loopback import SPACING_S
 from rtaudio.config import EngineConfig
 from rtaudio.errors import describe, is_user_error
 from rtaudio.latency import LatencyStats, LatencySummary
@@ -511,5 +512,5 @@ class RemoteEngine:
     def stop_recording(self) -> dict[str, Path]:
         return dict(self._ask("stop_recording"))
 
-    def measure_round_trip(self, chirps: int = 8) -> None:
-        self._ask("measure_round_trip", chirps)
+    def measure_round_trip(self, chirps: int = 8, spacing_s: float = SPACING_S) -> None:
+        self._ask("measure_round_trip", chirps, spacing_s)

@@ -264,7 +264,7 @@ def test_loopback_bench_says_when_nothing_comes_back() -> None:
     )
     try:
         out = subprocess.run(
-            [EXE, "bench", "loopback", "--chirps", "2"],
+            [EXE, "bench", "loopback", "--chirps", "2", "--longest-ms", "300"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -274,8 +274,9 @@ def test_loopback_bench_says_when_nothing_comes_back() -> None:
         subprocess.run(["pactl", "unload-module", load.stdout.strip()], env=pa_env(), check=True)
     assert out.returncode == 1, out.stderr
     assert (
-        "none of the 2 chirps came back within 0.6 s: connect the output to the input" in out.stderr
+        "none of the 2 chirps came back within 0.3 s: connect the output to the input" in out.stderr
     )
+    assert "(or the loop is longer: --longest-ms)" in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -308,6 +309,35 @@ def test_round_trip_measurement_finds_each_chirp_where_the_loop_put_it(chunk: in
             assert report["measured_ms"]["median"] == pytest.approx(delay / 16.0 + 1.9375)
         else:
             assert rt.measured == [None] * 3 and report["measured_ms"] is None
+
+
+def test_round_trips_longer_than_the_default_window_are_found_with_a_wider_one() -> None:
+    """A 0.8 s loop (Bluetooth with big buffers): the default 0.6 s window cannot hold it,
+    one of 1 s finds every chirp."""
+    from rtaudio.bench_loopback import SPACING_S, RoundTrip, summary_line
+
+    delay, chunk = 12_800, 160
+    rng = np.random.default_rng(1)
+    found = {}
+    for spacing in (SPACING_S, 1.0):
+        rt = RoundTrip(chirps=3, spacing_s=spacing)
+        played = np.zeros(200_000, np.float32)
+        start = 16_000
+        while not rt.done:
+            played[start : start + chunk] = rt.output(start, chunk)
+            heard = 0.3 * played[start - delay : start - delay + chunk]
+            rt.input(start, heard + 0.01 * rng.standard_normal(chunk).astype(np.float32), None)
+            start += chunk
+        found[spacing] = rt.report()
+    assert found[1.0]["returned"] == 3
+    assert found[1.0]["measured_ms"]["median"] == pytest.approx(800.0)
+    assert found[SPACING_S]["measured_ms"] is None or found[SPACING_S]["measured_ms"]["median"] != (
+        pytest.approx(800.0)
+    )
+    assert found[1.0]["window_s"] == 1.0
+    assert "within 1 s" in summary_line({**found[1.0], "measured_ms": None})
+    with pytest.raises(ValueError, match="spacing"):
+        RoundTrip(spacing_s=10.0)
 
 
 def test_host_latency_setting_reaches_the_streams() -> None:
