@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -108,6 +109,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    if args.shipped:
+        return _shipped_models()
     import rtaudio.models as models
 
     names = args.model or models.list_models()
@@ -130,6 +133,26 @@ def _cmd_models(args: argparse.Namespace) -> int:
                 )
         else:
             print(f"{name:<22} {v.family:<13} {v.description}")
+    return 0
+
+
+def _shipped_models() -> int:
+    """The weights that ship with rtaudio: size, held-out result, whether it meets its target
+    (from the model card beside it)."""
+    from rtaudio.weights import quality, shipped_weights_dir
+
+    folder = shipped_weights_dir()
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        print(f"rtaudio models: no weights in {folder}", file=sys.stderr)
+        return 1
+    print(f"trained weights in {folder} (each with its model card, NAME.md):")
+    for f in files:
+        card = f.with_suffix(".md")
+        text = card.read_text() if card.exists() else ""
+        verdict = re.search(r"\| held-out test split \|[^|]*target \*\*(met|not met)\*\*", text)
+        note = f"target {verdict.group(1)}" if verdict else "no model card"
+        print(f"  {f.stem:<18} {f.stat().st_size / 1024:>7,.0f} KiB  {quality(f.stem):<48} {note}")
     return 0
 
 
@@ -1076,6 +1099,11 @@ def build_parser() -> argparse.ArgumentParser:
     ms.add_argument("--stats", action="store_true", help="count parameters and MACs")
     ms.add_argument("--markdown", action="store_true", help="a Markdown table with counts")
     ms.add_argument("--model", action="append", help="only these models (repeatable)")
+    ms.add_argument(
+        "--shipped",
+        action="store_true",
+        help="the trained weights that ship with rtaudio: held-out result, size, model card",
+    )
     ms.set_defaults(func=_cmd_models)
     return p
 

@@ -150,3 +150,20 @@ def test_quality_without_weights_or_metrics(tmp_path: Path) -> None:
     assert quality("swishnet", tmp_path) == "50.0 % right on held-out sources"
     (tmp_path / "swishnet.safetensors").write_bytes(b"not safetensors")
     assert quality("swishnet", tmp_path) == "unreadable weights file"
+
+
+def test_models_shipped_lists_every_weights_file_with_its_result(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rtaudio.cli import main
+
+    assert main(["models", "--shipped"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    names = sorted(p.stem for p in weights_path("swishnet").parent.glob("*.safetensors"))
+    rows = {line.split()[0]: line for line in out[1:]}
+    assert sorted(rows) == names
+    for name, line in rows.items():
+        card = weights_path(name).with_suffix(".md").read_text()
+        met = "target **met**" in card.split("| held-out test split |")[1].split("\n")[0]
+        assert quality(name) in line
+        assert line.endswith("target met" if met else "target not met")
