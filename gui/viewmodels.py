@@ -105,6 +105,22 @@ class WaveformModel:
     def input_envelope(self) -> Envelope:
         return self._envelope(self.input)
 
+    def voice_vs_input_db(self, seconds: float = 1.0, floor_db: float = -60.0) -> float | None:
+        """How loud the separated voice is against the input over the last ``seconds``, in dB
+        (-12: the separator took away all but a sixteenth of the energy; about 0: it kept
+        everything); None without a voice or while the input is below ``floor_db`` dBFS."""
+        if not self.has_voice:
+            return None
+        n = min(int(seconds * SAMPLE_RATE), self.samples, self.input.total)
+        if n <= 0:
+            return None
+        x = self.input.ordered()[-n:].astype(np.float64)
+        v = self.voice.ordered()[-n:].astype(np.float64)
+        ex, ev = float(np.mean(x * x)), float(np.mean(v * v))
+        if ex < 10 ** (floor_db / 10):
+            return None
+        return 10.0 * np.log10(max(ev, 1e-12) / ex)
+
     def voice_envelope(self) -> Envelope | None:
         return self._envelope(self.voice) if self.has_voice else None
 

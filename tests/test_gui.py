@@ -260,6 +260,7 @@ def test_tsenet_with_an_enrollment_wav_separates(
     assert not window.level_check.isEnabled()  # applies at Start
     qtbot.waitUntil(lambda: window.waveform.has_voice, timeout=15000)
     assert window.session is not None and window.session.cfg.enroll
+    qtbot.waitUntil(lambda: " dB vs input (1 s)" in window.state_label.text(), timeout=5000)
     assert not window.session.cfg.level_separator
     assert not GuiSettings.load(window.store).level_separator  # remembered
     # a new clip while running goes to the engine

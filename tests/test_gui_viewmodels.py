@@ -77,6 +77,30 @@ def test_ring_keeps_the_newest_rows_in_order() -> None:
     assert r.total == 17
 
 
+def test_voice_against_input_level_over_the_last_second() -> None:
+    rng = np.random.default_rng(0)
+    wf = WaveformModel(seconds=2.0, buckets=100)
+    x = [(0.1 * rng.standard_normal(CHUNK)).astype(np.float32) for _ in range(200)]
+    wf.update([result(i, audio=c) for i, c in enumerate(x)])
+    assert wf.voice_vs_input_db() is None  # nothing separated
+    quiet = [c * 0.25 for c in x]  # a quarter of the amplitude: -12 dB
+    wf.update(
+        [result(200 + i, audio=c, voice=q) for i, (c, q) in enumerate(zip(x, quiet, strict=True))]
+    )
+    assert wf.voice_vs_input_db() == pytest.approx(-12.04, abs=0.01)
+    loud = [c * 2 for c in x[:100]]  # the last second only: the voice louder (+6 dB)
+    wf.update(
+        [
+            result(400 + i, audio=c, voice=v)
+            for i, (c, v) in enumerate(zip(x[:100], loud, strict=True))
+        ]
+    )
+    assert wf.voice_vs_input_db() == pytest.approx(6.02, abs=0.01)
+    silent = np.zeros(CHUNK, np.float32)
+    wf.update([result(500 + i, audio=silent, voice=silent) for i in range(100)])
+    assert wf.voice_vs_input_db() is None  # nothing to compare
+
+
 def test_waveform_envelope_covers_the_last_seconds_up_to_now() -> None:
     wf = WaveformModel(seconds=1.0, buckets=100)
     chunks = [
