@@ -131,3 +131,47 @@ class Leveller:
         behind) at the input's level."""
         g, self._pending = self._pending[: y.size], self._pending[y.size :]
         return (y / g).astype(np.float32)
+
+
+SCALE_TAU_S = 5.0  # memory of the output scale's running statistics
+
+
+class OutputScale:
+    """The separator's output at the level of what it kept of the input.
+
+    MiTAS and TseNet are trained with SI-SNR, which leaves the scale of their output free: the
+    shipped MiTAS gives clean speech back about 9 dB louder than it came in, so the separated
+    voice clipped (in files and on the speaker) wherever the input was more than about -12 dBFS
+    at its peaks. Each output sample ``y`` is multiplied by the least-squares gain of the output
+    onto the input ``x`` (as late as the output), ``E[x y] / E[y y]``, both running averages
+    over about ``tau_s`` (per sample, exponential: causal and the same for any chunking; the
+    ratio of two energy-weighted averages, so the seconds of noise the separator silences
+    hardly move it). The gain never exceeds ``max_gain`` (1: the voice is only ever made
+    quieter, and a faint leak in silenced stretches is never brought up).
+    """
+
+    def __init__(
+        self, tau_s: float = SCALE_TAU_S, max_gain: float = 1.0, sample_rate: int = 16000
+    ) -> None:
+        self.decay = math.exp(-1.0 / (tau_s * sample_rate))
+        self.max_gain = max_gain
+        self.reset()
+
+    def reset(self) -> None:
+        # a faint prior at unity gain (about -70 dBFS): the first samples keep their level
+        prior = np.array([self.decay * 1e-7])
+        self._xy = prior.copy()
+        self._yy = prior.copy()
+
+    def apply(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``y`` (the output for the input samples ``x``, aligned) brought to ``x``'s scale."""
+        from scipy.signal import lfilter
+
+        if y.size == 0:  # (lfilter would return its state as zeros)
+            return y.astype(np.float32)
+        b, a = [1.0 - self.decay], [1.0, -self.decay]
+        x64, y64 = x.astype(np.float64), y.astype(np.float64)
+        xy, self._xy = lfilter(b, a, x64 * y64, zi=self._xy)
+        yy, self._yy = lfilter(b, a, y64 * y64, zi=self._yy)
+        g = np.clip(xy / np.maximum(yy, 1e-30), 0.0, self.max_gain)
+        return (g * y64).astype(np.float32)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rtaudio.agc import Leveller
+from rtaudio.agc import Leveller, OutputScale
 from rtaudio.audiofile import check_enrollment as check_enrollment
 from rtaudio.classify import AudioHistory, ESResNetTagger, SwishNetTagger, Tagger, level_db
 from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
@@ -28,7 +28,10 @@ class SeparatorStream:
 
     With ``level`` (the default), a causal :class:`~rtaudio.agc.Leveller` brings the input to
     the level the separators were trained on and gives the separated voice the input's level
-    back; :meth:`offline` does the same over a whole signal, and both agree to the sample."""
+    back; a causal :class:`~rtaudio.agc.OutputScale` then brings the voice to the level of what
+    it kept of the input (SI-SNR training leaves the networks' output scale free: the shipped
+    MiTAS gave speech back 9 dB louder). :meth:`offline` does the same over a whole signal, and
+    both agree to the sample."""
 
     def __init__(
         self,
@@ -42,6 +45,7 @@ class SeparatorStream:
         self.embedding = embedding
         self.latency = int(model.latency)  # type: ignore[arg-type]
         self.leveller = Leveller(delay=self.latency) if level else None
+        self.scale = OutputScale()  # the voice at the level of what was kept of the input
         self.reset()
 
     def reset(self, keep_level: bool = False) -> None:
@@ -59,7 +63,12 @@ class SeparatorStream:
                 self.leveller.restart()
             else:
                 self.leveller.reset()
+        if not keep_level:
+            self.scale.reset()
         self._delayed = np.zeros(self.latency, np.float32)  # the input, as late as the voice
+        # the first ``latency`` output samples answer no input (the stream's start): they do
+        # not inform the output scale, so the stream and the whole-signal path agree
+        self._warmup = self.latency
         self._last = (np.zeros(0, np.float32), np.zeros(0, np.float32))  # (late input, voice)
 
     def __call__(self, chunk: np.ndarray) -> np.ndarray:
@@ -72,6 +81,9 @@ class SeparatorStream:
         out = np.asarray(y[0, 0].numpy(), np.float32)
         voice = lev.restore(out) if lev is not None else out
         late = np.concatenate((self._delayed, np.asarray(chunk, np.float32)))
+        k = min(self._warmup, voice.size)
+        self._warmup -= k
+        voice = np.concatenate((voice[:k], self.scale.apply(late[k : voice.size], voice[k:])))
         self._last = (late[: voice.size], voice)
         self._delayed = late[voice.size :]
         return voice
@@ -98,7 +110,8 @@ class SeparatorStream:
             e = self.embedding
             y = self.model(t, e) if e is not None else self.model(t)
         out = np.asarray(y[0, 0].numpy(), np.float32)
-        return lev.restore(out) if lev is not None else out
+        out = lev.restore(out) if lev is not None else out
+        return OutputScale().apply(np.asarray(audio, np.float32), out)
 
 
 PAUSE_DB = 40.0  # enrollment frames this far below the loudest one are pauses
