@@ -71,6 +71,9 @@ OFFLINE_MAX_SECONDS = 1200  # whole-file separation holds every activation in me
 SPOOL_DIR = ".rtaudio-spool"  # under --out: stems being written (removed after each run)
 STEMS = ("voice", "removed")  # separator outputs: the voice, and the input minus the voice
 STEM_FORMATS = {"wav": "WAV", "flac": "FLAC"}  # file extension -> libsndfile format (16-bit)
+# what is done around the separator (rtaudio.pipeline.SeparatorStream); raised when that
+# changes, so that stems made before are not mixed with new ones: 2 = the output scale
+SEPARATION_PROCESSING = 2
 SUMMARY_FIELDS = (
     "path",
     "status",
@@ -328,6 +331,7 @@ def batch_settings(
     }
     separation: dict[str, Any] = {"separate": cfg.separate}
     if cfg.separate != "off":
+        separation["processing"] = SEPARATION_PROCESSING
         separation["level_separator"] = cfg.level_separator
         separation["weights"] = _digest(weights_path(cfg.separate, cfg.weights_dir))
     if cfg.separate == "tsenet":
@@ -355,6 +359,7 @@ def _recorded_settings(doc: dict[str, Any]) -> dict[str, Any]:
         },
         "separation": {
             "separate": doc["separation"],
+            "processing": None,
             "level_separator": None,
             "weights": None,
             "enrollment": None,

@@ -21,7 +21,13 @@ from tiny_weights import save_tiny_weights
 from rtaudio import models
 from rtaudio.agc import Leveller, OutputScale
 from rtaudio.audiofile import read_audio
-from rtaudio.batch import BatchError, _differences, batch_settings, run_batch
+from rtaudio.batch import (
+    SEPARATION_PROCESSING,
+    BatchError,
+    _differences,
+    batch_settings,
+    run_batch,
+)
 from rtaudio.config import EngineConfig
 from rtaudio.engine import Engine
 from rtaudio.modelstore import load_model
@@ -275,6 +281,21 @@ def test_stems_in_flac_are_the_same_samples(tree: Path, tmp_path: Path) -> None:
         run_batch([tree], tmp_path / "o", cfg, progress=False, stem_format="mp3")
     with pytest.raises(BatchError, match="separator"):
         run_batch([tree], tmp_path / "o", EngineConfig(), progress=False, stem_format="flac")
+
+
+def test_stems_made_by_an_older_separation_are_not_mixed_with_new_ones(
+    tree: Path, tmp_path: Path
+) -> None:
+    wdir = save_tiny_weights(tmp_path / "weights", ["mitas"])
+    cfg = EngineConfig(separate="mitas", classifiers=(), weights_dir=str(wdir))
+    out = tmp_path / "out"
+    run_batch([tree / "a.wav"], out, cfg, progress=False)
+    doc = json.loads((out / "a.labels.json").read_text())
+    assert doc["settings"]["separation"]["processing"] == SEPARATION_PROCESSING
+    doc["settings"]["separation"]["processing"] = SEPARATION_PROCESSING - 1  # as before
+    (out / "a.labels.json").write_text(json.dumps(doc))
+    with pytest.raises(BatchError, match=r"separation\.processing: 1 -> 2"):
+        run_batch([tree / "a.wav"], out, cfg, progress=False)
 
 
 def test_results_from_before_settings_were_recorded_resume(tree: Path, tmp_path: Path) -> None:
