@@ -951,7 +951,7 @@ class MainWindow(QMainWindow):
             parts.append(f"→ {st.output_name} ({played})")
         parts.append(f"{self.labels.now:6.1f} s")
         if self.separator_gain_db is not None:
-            parts.append(f"separator input gain {self.separator_gain_db:+.0f} dB")
+            parts.append(f"separator input gain {round(self.separator_gain_db):+d} dB")
         kept = self.waveform.voice_vs_input_db()
         if kept is not None:
             parts.append(f"voice {kept:+.1f} dB vs input (1 s)")
