@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.signal import lfilter
 
 TARGET_DB = -25.0  # inside both separators' good range (see above)
 
@@ -141,8 +142,8 @@ class OutputScale:
 
     MiTAS and TseNet are trained with SI-SNR, which leaves the scale of their output free: the
     shipped MiTAS gives clean speech back about 9 dB louder than it came in, so the separated
-    voice clipped (in files and on the speaker) wherever the input was more than about -12 dBFS
-    at its peaks. Each output sample ``y`` is multiplied by the least-squares gain of the output
+    voice clipped (in files and on the speaker) wherever the input's peaks were above about
+    -9 dBFS. Each output sample ``y`` is multiplied by the least-squares gain of the output
     onto the input ``x`` (as late as the output), ``E[x y] / E[y y]``, both running averages
     over about ``tau_s`` (per sample, exponential: causal and the same for any chunking; the
     ratio of two energy-weighted averages, so the seconds of noise the separator silences
@@ -165,8 +166,6 @@ class OutputScale:
 
     def apply(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``y`` (the output for the input samples ``x``, aligned) brought to ``x``'s scale."""
-        from scipy.signal import lfilter
-
         if y.size == 0:  # (lfilter would return its state as zeros)
             return y.astype(np.float32)
         b, a = [1.0 - self.decay], [1.0, -self.decay]
