@@ -55,6 +55,12 @@ class Ring:
         """All rows, oldest first (rows never written hold ``fill``)."""
         return np.concatenate((self._buf[self._pos :], self._buf[: self._pos]))
 
+    def newest(self, n: int) -> np.ndarray:
+        """The newest ``n`` rows (at most ``capacity``), oldest first."""
+        n = min(n, self.capacity)
+        idx = (self._pos - n + np.arange(n)) % self.capacity
+        return self._buf[idx]
+
     def clear(self) -> None:
         self._buf[:] = self.fill
         self._pos = 0
@@ -114,8 +120,8 @@ class WaveformModel:
         n = min(int(seconds * SAMPLE_RATE), self.samples, self.input.total)
         if n <= 0:
             return None
-        x = self.input.ordered()[-n:].astype(np.float64)
-        v = self.voice.ordered()[-n:].astype(np.float64)
+        x = self.input.newest(n).astype(np.float64)
+        v = self.voice.newest(n).astype(np.float64)
         ex, ev = float(np.mean(x * x)), float(np.mean(v * v))
         if ex < 10 ** (floor_db / 10):
             return None

@@ -75,6 +75,9 @@ def test_ring_keeps_the_newest_rows_in_order() -> None:
     r.push(np.arange(10, 20, dtype=np.float32))  # longer than the ring
     np.testing.assert_array_equal(r.ordered(), [15, 16, 17, 18, 19])
     assert r.total == 17
+    r.push(np.array([20, 21], np.float32))  # the write position mid-ring
+    for n in (1, 3, 5, 9):
+        np.testing.assert_array_equal(r.newest(n), r.ordered()[-min(n, 5) :])
 
 
 def test_voice_against_input_level_over_the_last_second() -> None:
