@@ -212,18 +212,29 @@ def test_click_round_trip_latency(tmp_path: Path) -> None:
     click[100:110] = 0.8
     sf.write(tmp_path / "click.wav", click, 48000)
     cfg = EngineConfig(play=True, classifiers=(), record_dir=str(tmp_path), record="input")
-    engine = Engine(cfg)
-    engine.start()
-    try:
-        time.sleep(1.5)  # steady state: the start-up surplus in the playback buffer is trimmed
-        subprocess.run(["paplay", str(tmp_path / "click.wav")], check=True, env=pa_env())
-        time.sleep(0.3)
-        summary = engine.summary()
-    finally:
-        engine.stop()
-    x, sr = sf.read(engine.recordings["input"], dtype="float32")
-    onsets = _clicks(x, sr, 0.2)
-    assert len(onsets) >= 2, f"the click did not come back (onsets {onsets})"
+    for _attempt in range(3):
+        engine = Engine(cfg)
+        engine.start()
+        try:
+            time.sleep(1.5)  # steady state: the start-up surplus in the playback buffer is trimmed
+            before = engine.summary()
+            subprocess.run(["paplay", str(tmp_path / "click.wav")], check=True, env=pa_env())
+            time.sleep(0.3)
+            summary = engine.summary()
+        finally:
+            engine.stop()
+        x, sr = sf.read(engine.recordings["input"], dtype="float32")
+        onsets = _clicks(x, sr, 0.2)
+        # the playback buffer trimmed or starved while the click went round (the documented
+        # trade for low latency: samples are dropped) can take the click out: play it again
+        disturbed = {
+            k: (getattr(before, k), getattr(summary, k))
+            for k in ("trimmed_ms", "underflows", "overflows", "dropped")
+            if getattr(summary, k) != getattr(before, k)
+        }
+        if len(onsets) >= 2 or not disturbed:
+            break
+    assert len(onsets) >= 2, f"the click did not come back (onsets {onsets}; {disturbed})"
     gaps = np.diff(onsets[:6]) * 1000
     measured = float(np.median(gaps))
     report = {
