@@ -35,6 +35,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
@@ -413,6 +414,16 @@ class _EncDecSeparator(nn.Module):
         self.tcn = TCN(cfg, aux_channels)
         self.decoder = nn.ConvTranspose1d(n, 1, L, stride=S, bias=False)
         self.latency = cfg.latency
+
+    def scale_output(self, gain: float) -> None:
+        """Multiply every output (offline and streamed) by ``gain``, exactly: the decoder is
+        linear and has no bias, so its weights carry the scale. SI-SNR training leaves the
+        output's scale (and its sign) free; ``rtaudio train`` uses this to give speech back at
+        its input level and polarity."""
+        if not (gain != 0 and math.isfinite(gain)):
+            raise ValueError(f"output gain must be a non-zero finite number, got {gain!r}")
+        with torch.no_grad():
+            self.decoder.weight.mul_(gain)
 
     # ------------------------------------------------------------------ offline
     def _separate(self, x: Tensor, aux: Tensor | None) -> Tensor:

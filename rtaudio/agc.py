@@ -138,12 +138,13 @@ SCALE_TAU_S = 5.0  # memory of the output scale's running statistics
 
 
 class OutputScale:
-    """The separator's output at the level of what it kept of the input.
+    """The separator's output at the level of what it kept of the input, for weights whose
+    output scale was not calibrated at export (:mod:`rtaudio.train.calibrate`).
 
     MiTAS and TseNet are trained with SI-SNR, which leaves the scale of their output free: the
-    shipped MiTAS gives clean speech back about 9 dB louder than it came in, so the separated
-    voice clipped (in files and on the speaker) wherever the input's peaks were above about
-    -9 dBFS. Each output sample ``y`` is multiplied by the least-squares gain of the output
+    shipped MiTAS, as trained, gave clean speech back about 9 dB louder than it came in, so the
+    separated voice clipped (in files and on the speaker) wherever the input's peaks were above
+    about -9 dBFS. Each output sample ``y`` is multiplied by the least-squares gain of the output
     onto the input ``x`` (as late as the output), ``E[x y] / E[y y]``, both running averages
     over about ``tau_s`` (per sample, exponential: causal and the same for any chunking; the
     ratio of two energy-weighted averages, so the seconds of noise the separator silences

@@ -72,8 +72,9 @@ SPOOL_DIR = ".rtaudio-spool"  # under --out: stems being written (removed after 
 STEMS = ("voice", "removed")  # separator outputs: the voice, and the input minus the voice
 STEM_FORMATS = {"wav": "WAV", "flac": "FLAC"}  # file extension -> libsndfile format (16-bit)
 # what is done around the separator (rtaudio.pipeline.SeparatorStream); raised when that
-# changes, so that stems made before are not mixed with new ones: 2 = the output scale
-SEPARATION_PROCESSING = 2
+# changes, so that stems made before are not mixed with new ones: 2 = the output scale,
+# 3 = a calibrated output scale in the weights replaces the running one
+SEPARATION_PROCESSING = 3
 SUMMARY_FIELDS = (
     "path",
     "status",

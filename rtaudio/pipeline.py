@@ -28,10 +28,12 @@ class SeparatorStream:
 
     With ``level`` (the default), a causal :class:`~rtaudio.agc.Leveller` brings the input to
     the level the separators were trained on and gives the separated voice the input's level
-    back; a causal :class:`~rtaudio.agc.OutputScale` then brings the voice to the level of what
-    it kept of the input (SI-SNR training leaves the networks' output scale free: the shipped
-    MiTAS gave speech back 9 dB louder). :meth:`offline` does the same over a whole signal, and
-    both agree to the sample."""
+    back. SI-SNR training leaves a network's output scale free (the shipped MiTAS gave speech
+    back 9 dB louder than it came in): weights exported by ``rtaudio train`` carry a fixed
+    output gain measured on validation mixtures (:func:`output_calibrated`); for others a causal
+    running :class:`~rtaudio.agc.OutputScale` brings the voice to the level of what it kept of
+    the input. :meth:`offline` does the same over a whole signal, and both agree to the
+    sample."""
 
     def __init__(
         self,
@@ -45,7 +47,8 @@ class SeparatorStream:
         self.embedding = embedding
         self.latency = int(model.latency)  # type: ignore[arg-type]
         self.leveller = Leveller(delay=self.latency) if level else None
-        self.scale = OutputScale()  # the voice at the level of what was kept of the input
+        # weights without a calibrated output: the voice brought to the level of what was kept
+        self.scale = None if output_calibrated(model) else OutputScale()
         self.reset()
 
     def reset(self, keep_level: bool = False) -> None:
@@ -63,7 +66,7 @@ class SeparatorStream:
                 self.leveller.restart()
             else:
                 self.leveller.reset()
-        if not keep_level:
+        if not keep_level and self.scale is not None:
             self.scale.reset()
         self._delayed = np.zeros(self.latency, np.float32)  # the input, as late as the voice
         # the first ``latency`` output samples answer no input (the stream's start): they do
@@ -81,9 +84,10 @@ class SeparatorStream:
         out = np.asarray(y[0, 0].numpy(), np.float32)
         voice = lev.restore(out) if lev is not None else out
         late = np.concatenate((self._delayed, np.asarray(chunk, np.float32)))
-        k = min(self._warmup, voice.size)
-        self._warmup -= k
-        voice = np.concatenate((voice[:k], self.scale.apply(late[k : voice.size], voice[k:])))
+        if self.scale is not None:
+            k = min(self._warmup, voice.size)
+            self._warmup -= k
+            voice = np.concatenate((voice[:k], self.scale.apply(late[k : voice.size], voice[k:])))
         self._last = (late[: voice.size], voice)
         self._delayed = late[voice.size :]
         return voice
@@ -101,17 +105,34 @@ class SeparatorStream:
         return self.leveller.gain_db if self.leveller is not None else None
 
     def offline(self, audio: np.ndarray) -> np.ndarray:
-        """The whole-signal ``forward`` (aligned with ``audio``, no delay), levelled the same
-        way as the stream; leaves the stream's state alone."""
-        lev = Leveller() if self.leveller is not None else None
-        x = lev.apply(audio) if lev is not None else audio
-        with torch.inference_mode():
-            t = torch.from_numpy(np.ascontiguousarray(x, np.float32))[None]
-            e = self.embedding
-            y = self.model(t, e) if e is not None else self.model(t)
-        out = np.asarray(y[0, 0].numpy(), np.float32)
-        out = lev.restore(out) if lev is not None else out
+        """The whole-signal ``forward`` (aligned with ``audio``, no delay), levelled and scaled
+        the same way as the stream; leaves the stream's state alone."""
+        out = separate(self.model, audio, self.embedding, self.leveller is not None)
+        if self.scale is None:
+            return out
         return OutputScale().apply(np.asarray(audio, np.float32), out)
+
+
+def output_calibrated(model: nn.Module) -> bool:
+    """Whether ``model``'s weights carry a calibrated output scale (``output_scale`` in their
+    metadata, written by ``rtaudio train`` or ``python -m rtaudio.train.calibrate``)."""
+    meta = getattr(model, "meta", None)
+    return isinstance(meta, dict) and isinstance(meta.get("output_scale"), dict)
+
+
+def separate(
+    model: nn.Module, audio: np.ndarray, embedding: torch.Tensor | None = None, level: bool = True
+) -> np.ndarray:
+    """The separator's whole-signal ``forward`` on 16 kHz ``audio`` (aligned, no delay), its
+    input levelled by a :class:`~rtaudio.agc.Leveller` (undone on the output) when ``level``;
+    no output scale."""
+    lev = Leveller() if level else None
+    x = lev.apply(audio) if lev is not None else audio
+    with torch.inference_mode():
+        t = torch.from_numpy(np.ascontiguousarray(x, np.float32))[None]
+        y = model(t, embedding) if embedding is not None else model(t)
+    out = np.asarray(y[0, 0].numpy(), np.float32)
+    return lev.restore(out) if lev is not None else out
 
 
 PAUSE_DB = 40.0  # enrollment frames this far below the loudest one are pauses

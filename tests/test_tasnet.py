@@ -193,6 +193,32 @@ def test_fused_stream_weights_follow_training() -> None:
     assert_stream_matches_offline(net, x, [160, 240])
 
 
+@pytest.mark.parametrize("name", ["mitas", "tsenet"])
+def test_scale_output_scales_the_output_offline_and_streamed_exactly(name: str) -> None:
+    """What ``rtaudio train`` uses to give speech back at its input level (SI-SNR leaves the
+    scale free): every output, offline and chunk by chunk, times the gain."""
+    net = models.create(name, **SMALL)
+    randomise_batchnorm(net)
+    net.eval()
+    x = torch.randn(1, 1200)
+    emb = net.embed(torch.randn(1, 8000)) if name == "tsenet" else None
+    wrapped = WithEmbedding(net, emb) if emb is not None else net
+    chunks = [160, 320, 7, 713]
+    with torch.no_grad():
+        before_offline, before_stream = wrapped(x), stream(wrapped, x, chunks)
+        net.scale_output(0.25)
+        after_offline, after_stream = wrapped(x), stream(wrapped, x, chunks)
+    torch.testing.assert_close(after_offline, 0.25 * before_offline, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(after_stream, 0.25 * before_stream, rtol=1e-5, atol=1e-7)
+    assert_stream_matches_offline(wrapped, x, chunks)
+    net.scale_output(-1.0)  # a polarity flip is a scale too
+    with torch.no_grad():
+        torch.testing.assert_close(wrapped(x), -0.25 * before_offline, rtol=1e-5, atol=1e-7)
+    for bad in (0.0, float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(ValueError, match="non-zero finite"):
+            net.scale_output(bad)
+
+
 # ---------------------------------------------------------------------------------- TseNet
 
 

@@ -25,6 +25,8 @@ from rtaudio.outputs import DiskFullError
 from rtaudio.spectrogram_image import logmel_image, logmel_images
 from rtaudio.train import Corpus, TrainError, TrainOptions, make_task, train
 from rtaudio.train.batches import BatchSource
+from rtaudio.train.calibrate import MIXTURES, speech_gains
+from rtaudio.train.calibrate import main as calibrate_main
 from rtaudio.train.card import write_card
 from rtaudio.train.corpus import WindowSampler, class3
 from rtaudio.train.evalset import build_eval_set
@@ -281,10 +283,12 @@ def test_classifier_training_lowers_the_loss(
     assert net.meta["data"]["manifest_sha256"] == Corpus(tiny, _quiet).manifest_sha256
 
 
-def test_separator_training_lowers_the_loss(tiny: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def trained_mitas(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainOptions:
+    """A 30-step MiTAS run on the tiny corpus (its options: the weights are at ``.out``)."""
     opts = _opts(
         tiny,
-        tmp_path / "m.safetensors",
+        tmp_path_factory.mktemp("mitas") / "m.safetensors",
         "mitas",
         steps=30,
         batch_size=4,
@@ -294,10 +298,69 @@ def test_separator_training_lowers_the_loss(tiny: Path, tmp_path: Path) -> None:
         val_size=4,
     )
     train(opts)
+    return opts
+
+
+def test_separator_training_lowers_the_loss(tiny: Path, trained_mitas: TrainOptions) -> None:
+    opts = trained_mitas
     ck = load_checkpoint(opts.checkpoint_path)
     before = _fixed_loss("mitas", tiny, None, batch_size=4, seconds=0.5)
     after = _fixed_loss("mitas", tiny, ck["module"], batch_size=4, seconds=0.5)
     assert after < before - 3.0, (before, after)  # negative SI-SNR: at least 3 dB better
+    # the export gives speech back at its input level (SI-SNR left the scale free)
+    exported = models.load(opts.out)
+    record = exported.meta["output_scale"]
+    assert record["split"] == "validation" and record["mixtures"] == MIXTURES
+    task = make_task("mitas", Corpus(tiny), 0, _quiet, train=False)
+    gains = speech_gains(task, exported, "validation", MIXTURES)  # the calibration's mixtures
+    assert abs(float(np.median(gains)) - 1.0) < 1e-3, gains  # level and polarity as they came in
+
+
+def _applied(record: dict[str, Any]) -> float:
+    """The factor an ``output_scale`` record says was folded into the decoder."""
+    sign = -1.0 if record["polarity"] == "inverted" else 1.0
+    return sign * 10 ** (record["gain_db"] / 20)
+
+
+def test_calibrate_gives_older_weights_a_calibrated_output(
+    tiny: Path,
+    trained_mitas: TrainOptions,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    opts = trained_mitas
+    old = models.load(opts.out)  # as exported before the output was calibrated:
+    old.scale_output(1 / _applied(old.meta.pop("output_scale")))
+    src, out = tmp_path / "old.safetensors", tmp_path / "new.safetensors"
+    models.save(old, src, meta=old.meta)
+    args = ["mitas", "--weights", str(src), "--data", str(tiny), "--out", str(out)]
+    assert calibrate_main([*args, "--mixtures", "6"]) == 0
+    new = models.load(out)
+    assert new.meta["steps"] == old.meta["steps"]  # the rest of the record is kept
+    x = torch.randn(1, 4000)
+    g = _applied(new.meta["output_scale"])
+    with torch.no_grad():
+        torch.testing.assert_close(new(x), g * old(x), rtol=1e-4, atol=1e-6)
+    task = make_task("mitas", Corpus(tiny), 0, _quiet, train=False)
+    assert abs(float(np.median(speech_gains(task, new, "validation", 6))) - 1.0) < 1e-3
+    capsys.readouterr()
+    # refusals: one line each, nothing overwritten
+    before = out.read_bytes()
+    assert calibrate_main([*args, "--mixtures", "6"]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    again = ["mitas", "--weights", str(out), "--data", str(tiny), "--out", str(tmp_path / "x")]
+    assert calibrate_main(again) == 2
+    assert "already has a calibrated output scale" in capsys.readouterr().err
+    silent = models.create("mitas")
+    with torch.no_grad():
+        silent.decoder.weight.zero_()  # an output without the speech: nothing to calibrate
+    models.save(silent, src, meta={})
+    assert calibrate_main([*args[:-1], str(tmp_path / "y"), "--mixtures", "6"]) == 2
+    assert "is the separator trained?" in capsys.readouterr().err
+    assert calibrate_main(["swishnet", *args[1:-1], str(tmp_path / "z")]) == 2
+    assert "expected 'swishnet'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 def test_resume_equals_an_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
@@ -809,11 +872,15 @@ def test_init_starts_from_another_runs_best_weights(
     models.save(models.create("mitas"), mitas)
     out_t = tmp_path / "t.safetensors"
     train(_opts(tiny, out_t, "tsenet", steps=0, init=mitas, val_size=2))
-    src, tse = models.load(mitas).state_dict(), models.load(out_t).state_dict()
+    exported = models.load(out_t)
+    src, tse = models.load(mitas).state_dict(), exported.state_dict()
     shared = [k for k in src if k in tse]
     assert len(shared) > 50 and "encoder.weight" in shared
+    # the export's output scale is folded into the decoder (recorded to 0.001 dB)
+    tse["decoder.weight"] /= _applied(exported.meta["output_scale"])
     for k in shared:
-        torch.testing.assert_close(src[k], tse[k], atol=0, rtol=0)
+        tol = 2e-4 if k == "decoder.weight" else 0
+        torch.testing.assert_close(src[k], tse[k], atol=0, rtol=tol)
 
 
 def test_eval_set_builder_copies_held_out_real_clips(tmp_path: Path) -> None:

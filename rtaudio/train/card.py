@@ -306,6 +306,18 @@ def write_card(
             + ") |"
         )
         init = init.get("before")
+    scale = meta.get("output_scale")
+    if isinstance(scale, dict):
+        lv = scale.get("speech_level_db", {})
+        lines.append(
+            f"| output scale | {scale['gain_db']:+.2f} dB"
+            + (" and the polarity inverted" if scale.get("polarity") == "inverted" else "")
+            + " folded into the decoder, so speech "
+            f"comes back at its input level (SI-SNR training leaves the scale free: before, it "
+            f"came back {lv.get('median', 0):+.1f} dB, {lv.get('p10', 0):+.1f}..."
+            f"{lv.get('p90', 0):+.1f} dB p10...p90, over {scale.get('mixtures')} "
+            f"{scale.get('split')} mixtures) |"
+        )
     lines += [
         f"| target | {goal_text} |",
     ]

@@ -40,7 +40,7 @@ from rtaudio.train import provenance
 from rtaudio.train.batches import BatchSource
 from rtaudio.train.corpus import Corpus
 from rtaudio.train.featurize import InputNorm, unfold_input_norm
-from rtaudio.train.tasks import Task, make_task, task_class
+from rtaudio.train.tasks import SeparatorTask, Task, make_task, task_class
 
 CHECKPOINT_VERSION = 1
 WARMUP_STEPS = 100
@@ -539,6 +539,19 @@ def _train(opts: TrainOptions) -> TrainResult:
     module.load_state_dict(best_state)
     module.eval()
     exported = task.export(module).cpu().eval()
+    output_scale: dict[str, Any] | None = None
+    if isinstance(task, SeparatorTask):  # SI-SNR leaves the output's scale free: fix it
+        from rtaudio.train.calibrate import calibrate_output  # (also run as a script)
+
+        log(f"[{opts.model}] measuring the output scale on validation mixtures")
+        exported, output_scale = calibrate_output(task, exported)
+        if output_scale is None:
+            log(f"[{opts.model}] the output does not hold the speech consistently: no output scale")
+        else:
+            log(
+                f"[{opts.model}] output scale {output_scale['gain_db']:+.2f} dB (speech back "
+                "at its input level)"
+            )
     metrics: dict[str, Any] = {"validation": state["best_metrics"]}
     if opts.test:
         log(f"[{opts.model}] evaluating the best weights (step {state['best_step']}) on test")
@@ -573,6 +586,8 @@ def _train(opts: TrainOptions) -> TrainResult:
         "metrics": metrics,
         "history": state["history"][-200:],
     }
+    if output_scale is not None:
+        meta["output_scale"] = output_scale
     if task.family == "swishnet":
         meta["input"] = (
             "raw MFCC frames of rtaudio.features (FeatureConfig defaults); the training-time "
