@@ -284,6 +284,12 @@ class _FileInput(_Input):
             self.error = str(e)
         finally:
             self.finished.set()
+            # wake the worker now (it waits up to 50 ms for a block otherwise, and the
+            # playback would run dry and count an underflow before it knew the file ended):
+            # the end of the file, as a block of no samples, due when the last one ended
+            end = t0 + written / self.rate if self.realtime else time.perf_counter()
+            with contextlib.suppress(queue.Full):
+                self.notify.put_nowait((ring.written, end))
 
     def close(self) -> None:
         self._stop.set()
@@ -802,8 +808,11 @@ class Engine:
                     item = inp.notify.get_nowait()
                 except queue.Empty:
                     item = None
+            # a file source that has finished before its ring is read has put all it had in
+            # the ring: this read is the last (waiting for another block would let the
+            # playback run dry before it knew the file had ended)
+            eof = inp.finished.is_set() and not inp.error
             avail = inp.ring.available()
-            eof = inp.finished.is_set() and avail == 0 and inp.notify.empty()
             if avail == 0 and inp.error:  # the file broke: an error, not a normal end
                 raise AudioFileError(inp.error)
             stalled = avail == 0 and time.perf_counter() - idle_since > STALL_S
@@ -857,10 +866,11 @@ class Engine:
             pending = pending[chunks * n :]
             pending_start += chunks * n
             if eof:
+                if self._playback is not None:  # from here on, running dry is the end
+                    self._playback.draining = True
                 self._label_tail(audio_end)
                 self.status.state = "finished"
                 if self._playback is not None:
-                    self._playback.draining = True
                     self._drain_playback()
                 return
 
