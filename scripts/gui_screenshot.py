@@ -1,6 +1,6 @@
 """Remake ``docs/gui.png``: the window on real recordings of the repo's evaluation set.
 
-    .venv/bin/python scripts/gui_screenshot.py [--out docs/gui.png] [--seconds 9.5]
+    .venv/bin/python scripts/gui_screenshot.py [--out docs/gui.png] [--seconds 11.5]
 
 The source is put together from held-out clips in ``tests/data/eval`` (so the shipped models
 never trained on it): a French prompt voice, a game music track, then a German voice over rain;
@@ -49,7 +49,7 @@ def source() -> np.ndarray:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "gui.png"))
-    ap.add_argument("--seconds", type=float, default=9.8, help="when to take the picture")
+    ap.add_argument("--seconds", type=float, default=11.5, help="when to take the picture")
     args = ap.parse_args()
     from rtaudio.gui.app import run_gui
 
