@@ -216,6 +216,13 @@ def format_report(rep: dict[str, Any]) -> str:
             lines.append(f"{b:<14}{m['n']:>6}{m['median_si_snri']:>16.2f}{m['mean_si_snri']:>8.2f}")
         for g, m in rep.get("by_group", {}).items():
             lines.append(f"  {g:<28}{m['n']:>6}{m['median_si_snri']:>10.2f} dB median")
+        lv = rep.get("speech_level_db")
+        if lv:  # what SI-SNR does not see: how loud the speech comes back, and which way up
+            lines.append(
+                f"speech in the output vs the input: median {lv['median']:+.2f} dB (p10 "
+                f"{lv['p10']:+.2f}, p90 {lv['p90']:+.2f}); polarity inverted in {lv['inverted']} "
+                f"of {rep['n']}"
+            )
     return "\n".join(lines)
 
 

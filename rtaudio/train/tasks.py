@@ -787,14 +787,23 @@ class SeparatorTask(Task):
 
     def _score(self, module: nn.Module, exs: Sequence[dict[str, Any]]) -> np.ndarray:
         """SI-SNR of the estimates ``[N]``."""
+        return self._score_and_gain(module, exs)[0]
+
+    def _score_and_gain(
+        self, module: nn.Module, exs: Sequence[dict[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """SI-SNR of the estimates and the gain of the target in them, ``<y, s> / <s, s>``
+        (1: the speech at the level it came in; SI-SNR is blind to it), each ``[N]``."""
         dev = next(module.parameters()).device
-        out = []
+        out, gains = [], []
         with torch.inference_mode():
             for b in range(0, len(exs), 8):
                 d = {k: v.to(dev) for k, v in self._as_dict(self._collate(exs[b : b + 8])).items()}
-                est = self.run(module, d)
-                out.append(si_snr(est, d["target"]).cpu().numpy())
-        return np.concatenate(out)
+                est, ref = self.run(module, d), d["target"]
+                out.append(si_snr(est, ref).cpu().numpy())
+                g = (est * ref).sum(-1) / (ref * ref).sum(-1).clamp_min(1e-30)
+                gains.append(g.cpu().numpy())
+        return np.concatenate(out), np.concatenate(gains)
 
     @staticmethod
     def _input_si_snr(exs: Sequence[dict[str, Any]]) -> np.ndarray:
@@ -819,8 +828,9 @@ class SeparatorTask(Task):
         t0 = time.perf_counter()
         exs = self.mixtures(split, count, int(kw.get("seed", 1234)))
         inp = self._input_si_snr(exs)
-        out = self._score(model, exs)
+        out, gain = self._score_and_gain(model, exs)
         imp = out - inp
+        level = 20 * np.log10(np.maximum(np.abs(gain), 1e-9))
         snr = np.array([e["snr"] for e in exs])
         rep: dict[str, Any] = {
             "split": split,
@@ -831,6 +841,13 @@ class SeparatorTask(Task):
             "mean_si_snri": round(float(np.mean(imp)), 2),
             "median_input_si_snr": round(float(np.median(inp)), 2),
             "median_output_si_snr": round(float(np.median(out)), 2),
+            # the speech in the output against its level in the input (0 dB: as it came in)
+            "speech_level_db": {
+                "median": round(float(np.median(level)), 2),
+                "p10": round(float(np.percentile(level, 10)), 2),
+                "p90": round(float(np.percentile(level, 90)), 2),
+                "inverted": int(np.count_nonzero(gain < 0)),
+            },
             "by_input_snr": snr_buckets(snr.tolist(), imp.tolist(), self.eval_edges),
         }
         groups: dict[str, list[int]] = {}
