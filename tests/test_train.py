@@ -25,7 +25,7 @@ from rtaudio.outputs import DiskFullError
 from rtaudio.spectrogram_image import logmel_image, logmel_images
 from rtaudio.train import Corpus, TrainError, TrainOptions, make_task, train
 from rtaudio.train.batches import BatchSource
-from rtaudio.train.calibrate import MIXTURES, speech_gains
+from rtaudio.train.calibrate import MIXTURES, calibrate_output, speech_gains
 from rtaudio.train.calibrate import main as calibrate_main
 from rtaudio.train.card import write_card
 from rtaudio.train.corpus import WindowSampler, class3
@@ -320,6 +320,31 @@ def _applied(record: dict[str, Any]) -> float:
     """The factor an ``output_scale`` record says was folded into the decoder."""
     sign = -1.0 if record["polarity"] == "inverted" else 1.0
     return sign * 10 ** (record["gain_db"] / 20)
+
+
+def test_calibration_refuses_an_output_whose_polarity_changes(
+    tiny: Path, trained_mitas: TrainOptions
+) -> None:
+    """A network whose output flips sign from one mixture to the next has no scale to fold
+    in: the export records none (the engine then applies its running scale)."""
+
+    class Flipping(torch.nn.Module):
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net, self.calls = net, 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            return (-1) ** self.calls * self.net(x)  # one mixture in two comes back inverted
+
+    task = make_task("mitas", Corpus(tiny), 0, _quiet, train=False)
+    net = models.load(trained_mitas.out)
+    gains = speech_gains(task, Flipping(net), "validation", 12)
+    assert (gains > 0).any() and (gains < 0).any()  # the test's premise
+    same, record = calibrate_output(task, Flipping(net), "validation", 12)
+    assert record is None and isinstance(same, Flipping)
+    _, record = calibrate_output(task, net, "validation", 12)
+    assert record is not None  # the network itself is consistent
 
 
 def test_calibrate_gives_older_weights_a_calibrated_output(
