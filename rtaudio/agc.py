@@ -148,8 +148,9 @@ class OutputScale:
     onto the input ``x`` (as late as the output), ``E[x y] / E[y y]``, both running averages
     over about ``tau_s`` (per sample, exponential: causal and the same for any chunking; the
     ratio of two energy-weighted averages, so the seconds of noise the separator silences
-    hardly move it). The gain never exceeds ``max_gain`` (1: the voice is only ever made
-    quieter, and a faint leak in silenced stretches is never brought up).
+    hardly move it). The gain's magnitude never exceeds ``max_gain`` (1: the voice is only ever
+    made quieter, and a faint leak in silenced stretches is never brought up); a negative gain
+    puts a voice given back inverted the right way up.
     """
 
     def __init__(
@@ -173,5 +174,7 @@ class OutputScale:
         x64, y64 = x.astype(np.float64), y.astype(np.float64)
         xy, self._xy = lfilter(b, a, x64 * y64, zi=self._xy)
         yy, self._yy = lfilter(b, a, y64 * y64, zi=self._yy)
-        g = np.clip(xy / np.maximum(yy, 1e-30), 0.0, self.max_gain)
+        # a negative gain: the network gives the voice back inverted (SI-SNR is blind to the
+        # sign), which the gain puts the right way up
+        g = np.clip(xy / np.maximum(yy, 1e-30), -self.max_gain, self.max_gain)
         return (g * y64).astype(np.float32)

@@ -193,7 +193,7 @@ def test_the_output_scale_does_not_depend_on_the_chunking_nor_on_empty_calls() -
     np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-7)
 
 
-def test_the_output_scale_brings_an_overshoot_back_and_never_boosts() -> None:
+def test_the_output_scale_brings_an_overshoot_back_never_boosts_and_rights_polarity() -> None:
     rng = np.random.default_rng(5)
     speech = (0.05 * rng.standard_normal(48000)).astype(np.float32)
     noise = (0.05 * rng.standard_normal(48000)).astype(np.float32)
@@ -204,6 +204,10 @@ def test_the_output_scale_brings_an_overshoot_back_and_never_boosts() -> None:
     assert abs(err_db) < 0.5, err_db  # the speech part at its own level
     leak = 0.05 * noise  # only leak, quieter than the input: left as it is
     np.testing.assert_allclose(OutputScale().apply(noise, leak), leak, rtol=1e-5)
+    # the voice given back inverted (SI-SNR cannot tell): the right way up, at its level
+    z = OutputScale().apply(x, -y)
+    err_db = 20 * np.log10(np.dot(z[16000:], speech[16000:]) / np.dot(speech, speech) * 1.5)
+    assert abs(err_db) < 0.5, err_db
 
 
 @pytest.mark.parametrize("name", ["mitas", "tsenet"])
