@@ -559,7 +559,11 @@ class Engine:
             self._playback = _Playback(cfg)
         # algorithmic latency as the issue defines it: chunk + encoder window + lookahead; the
         # resamplers' 2.9 ms each way (at 44.1 / 48 kHz devices) shows in the end-to-end time
-        self.processor = Processor(cfg, enrollment, background=True)
+        # ESResNet in a thread of its own keeps the chunk path short in real time; a file read
+        # as fast as it is consumed has no such need, and inline its labels come out with
+        # the same chunks every run (as in `rtaudio process`)
+        realtime = cfg.realtime or not cfg.source
+        self.processor = Processor(cfg, enrollment, background=realtime)
         self.status.trained = dict(self.processor.trained)
         self.status.input_rate = in_rate
         inp = self._input
@@ -902,7 +906,8 @@ class Engine:
         """A file source ended at 16 kHz sample ``audio_end``: feed silence for the
         classifiers' lookahead so the last spans get labels (as ``rtaudio process`` does).
         Only labels of spans starting before the end are published; nothing is played or
-        recorded."""
+        recorded. Each step waits for the labels computing in the background, so which step
+        carries which label does not depend on timing."""
         proc = self.processor
         assert proc is not None
         n = self.cfg.chunk_samples
@@ -910,13 +915,11 @@ class Engine:
         end_s = max(audio_end, 1) / SAMPLE_RATE  # a file of one sample still gets its label
         zeros = np.zeros(n, np.float32)
         steps = -(-tail // n)
-        for i in range(steps):
+        for _ in range(steps):
             if self._stop.is_set():
                 return
             result, _ = proc.process(zeros, time.perf_counter())
-            found = list(result.labels)
-            if i == steps - 1:
-                found += proc.flush()  # labels still computing in the background
+            found = list(result.labels) + proc.flush()  # with those computing in the background
             labels = tuple(
                 dataclasses.replace(lab, end=min(lab.end, end_s))
                 for lab in found
