@@ -142,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             "separator trained?"
         )
     meta = {**getattr(model, "meta", {}), "output_scale": record}
-    models.save(calibrated, a.out, meta=meta)
+    try:
+        models.save(calibrated, a.out, meta=meta)
+    except OSError as e:
+        return fail(f"cannot write {a.out}: {e.strerror or e}")
     print(json.dumps({"out": str(a.out), "output_scale": record}))
     return 0
 

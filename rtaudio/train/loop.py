@@ -38,7 +38,7 @@ from rtaudio.models.registry import config_from_dict, config_to_json, family_of_
 from rtaudio.outputs import FILE_MODE, DiskFullError, exclusive, space_checked, writable_folder
 from rtaudio.train import provenance
 from rtaudio.train.batches import BatchSource
-from rtaudio.train.corpus import Corpus
+from rtaudio.train.corpus import Corpus, CorpusError
 from rtaudio.train.featurize import InputNorm, unfold_input_norm
 from rtaudio.train.tasks import SeparatorTask, Task, make_task, task_class
 
@@ -544,14 +544,18 @@ def _train(opts: TrainOptions) -> TrainResult:
         from rtaudio.train.calibrate import calibrate_output  # (also run as a script)
 
         log(f"[{opts.model}] measuring the output scale on validation mixtures")
-        exported, output_scale = calibrate_output(task, exported)
-        if output_scale is None:
-            log(f"[{opts.model}] the output does not hold the speech consistently: no output scale")
+        try:
+            exported, output_scale = calibrate_output(task, exported)
+        except CorpusError as e:  # the run's weights are never lost to their calibration
+            log(f"[{opts.model}] output scale not measured ({e})")
         else:
-            log(
-                f"[{opts.model}] output scale {output_scale['gain_db']:+.2f} dB (speech back "
-                "at its input level)"
-            )
+            if output_scale is None:
+                log(f"[{opts.model}] the output does not hold the speech consistently: no scale")
+            else:
+                log(
+                    f"[{opts.model}] output scale {output_scale['gain_db']:+.2f} dB (speech "
+                    "back at its input level)"
+                )
     metrics: dict[str, Any] = {"validation": state["best_metrics"]}
     if opts.test:
         log(f"[{opts.model}] evaluating the best weights (step {state['best_step']}) on test")
