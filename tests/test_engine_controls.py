@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from engine_runs import run_to_end
 
 from rtaudio.audiofile import read_audio
 from rtaudio.config import ConfigError, EngineConfig
@@ -280,20 +281,11 @@ def test_a_file_read_as_fast_as_it_is_consumed_gives_the_same_results_every_run(
     file's end)."""
     runs = []
     for _ in range(3):
-        engine = Engine(EngineConfig(source=str(speech), realtime=False))
-        channel = engine.subscribe(10_000)
-        engine.start()
-        try:
-            assert engine.wait(30)
-        finally:
-            engine.stop()
+        engine, results = run_to_end(EngineConfig(source=str(speech), realtime=False))
         assert engine.processor is not None
         assert not any(getattr(t, "background", False) for t in engine.processor.taggers)
         runs.append(
-            [
-                (r.index, tuple((x.model, x.label, x.start) for x in r.labels))
-                for r in channel.drain()
-            ]
+            [(r.index, tuple((x.model, x.label, x.start) for x in r.labels)) for r in results]
         )
     assert runs[0] == runs[1] == runs[2]
     live = Engine(EngineConfig(source=str(speech)))

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from engine_runs import run_to_end
 
 from rtaudio.audiofile import read_audio
 from rtaudio.config import ConfigError, EngineConfig
-from rtaudio.engine import Engine
 from rtaudio.remote import RemoteEngine
 from rtaudio.results import ChunkResult
 
@@ -57,14 +57,7 @@ def _labels(results: list[ChunkResult]) -> list[tuple[str, str, float, float]]:
 
 def test_a_remote_engine_gives_what_the_engine_gives_in_process(speech: Path) -> None:
     cfg = EngineConfig(source=str(speech), realtime=False, separate="mitas")
-    local = Engine(cfg)
-    channel = local.subscribe(10_000)
-    local.start()
-    try:
-        assert local.wait(30)
-    finally:
-        local.stop()
-    expected = channel.drain()
+    local, expected = run_to_end(cfg)
 
     remote = RemoteEngine(cfg)
     remote.start()
