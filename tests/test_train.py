@@ -585,19 +585,8 @@ def test_evaluate_separator_reports_snr_buckets(
 ) -> None:
     out = tmp_path / "mitas.safetensors"
     models.save(models.create("mitas"), out)
-    rc = main(
-        [
-            "evaluate",
-            "mitas",
-            "--data",
-            str(tiny),
-            "--weights",
-            str(out),
-            "--mixtures",
-            "12",
-            "--json",
-        ]
-    )
+    args = ["evaluate", "mitas", "--data", str(tiny), "--weights", str(out), "--mixtures", "12"]
+    rc = main([*args, "--json"])
     rep = json.loads(capsys.readouterr().out)
     assert rc == 0 and rep["n"] == 12
     assert sum(b["n"] for b in rep["by_input_snr"].values()) == 12
@@ -606,31 +595,13 @@ def test_evaluate_separator_reports_snr_buckets(
     net = models.load(out)
     net.scale_output(-2.0)
     models.save(net, out)
-    assert (
-        main(
-            [
-                "evaluate",
-                "mitas",
-                "--data",
-                str(tiny),
-                "--weights",
-                str(out),
-                "--mixtures",
-                "12",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert main([*args, "--json"]) == 0
     louder = json.loads(capsys.readouterr().out)
     assert louder["median_si_snri"] == rep["median_si_snri"]
     lv, lv2 = rep["speech_level_db"], louder["speech_level_db"]
     assert lv2["median"] == pytest.approx(lv["median"] + 6.02, abs=0.02)
     assert lv2["inverted"] == 12 - lv["inverted"]
-    assert (
-        main(["evaluate", "mitas", "--data", str(tiny), "--weights", str(out), "--mixtures", "12"])
-        == 0
-    )
+    assert main(args) == 0
     assert f"polarity inverted in {lv2['inverted']} of 12" in capsys.readouterr().out
 
 
