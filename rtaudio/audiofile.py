@@ -31,6 +31,7 @@ import soundfile as sf
 import soxr
 
 from rtaudio.config import SAMPLE_RATE, ConfigError
+from rtaudio.errors import missing
 from rtaudio.outputs import FILE_MODE, write_all
 
 MAX_SAMPLE = 1000.0  # |x| above this (60 dB over full scale) means a corrupt float file
@@ -67,7 +68,7 @@ def _libsndfile_reason(e: BaseException, path: Path) -> str:
 def probe(path: str | Path) -> AudioInfo:
     p = Path(path)
     if not p.exists():
-        raise AudioFileError(f"{p}: no such file")
+        raise AudioFileError(missing(p))
     if p.is_dir():
         raise AudioFileError(f"{p}: is a directory")
     if not p.is_file():

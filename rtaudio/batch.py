@@ -60,6 +60,7 @@ import torch
 from rtaudio.audiofile import AudioFileError, iter_blocks, probe
 from rtaudio.classify import SILENCE, AudioHistory, SwishNetTagger
 from rtaudio.config import SAMPLE_RATE, EngineConfig
+from rtaudio.errors import missing
 from rtaudio.labeltrack import label_track
 from rtaudio.outputs import FILE_MODE, DiskFullError, exclusive, space_checked
 from rtaudio.pipeline import Processor
@@ -134,6 +135,16 @@ class Job:
         return self.stem.with_name(f"{self.stem.name}.{stem}.{fmt}")
 
 
+def files_in(folder: Path, extensions: Sequence[str]) -> list[Path]:
+    """Files under ``folder`` (recursively, sorted) with one of ``extensions``; a broken link
+    so named is listed too, to fail with a line that says so rather than vanish from a batch."""
+    return sorted(
+        f
+        for f in folder.rglob("*")
+        if f.suffix.lower() in extensions and (f.is_file() or (f.is_symlink() and not f.exists()))
+    )
+
+
 def discover(inputs: Sequence[str | Path]) -> list[Job]:
     """Audio files among ``inputs`` (files, or folders searched recursively), sorted; none at
     all is an error."""
@@ -141,13 +152,11 @@ def discover(inputs: Sequence[str | Path]) -> list[Job]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS:
-                    jobs.append(Job(f, f.relative_to(p)))
+            jobs.extend(Job(f, f.relative_to(p)) for f in files_in(p, AUDIO_EXTENSIONS))
         elif p.exists():
             jobs.append(Job(p, Path(p.name)))  # an explicit file is processed whatever its name
         else:
-            raise BatchError(f"{p}: no such file or directory")
+            raise BatchError(missing(p, "file or directory"))
     if not jobs:
         raise BatchError("no audio files found in the inputs")
     # talk.wav and talk.flac side by side: their outputs keep the extension (talk.wav.*)

@@ -7,7 +7,9 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from pathlib import Path
 
 # (module, class) of every user error
 _USER_ERRORS = (
@@ -56,3 +58,11 @@ def describe(e: BaseException) -> str:
     if isinstance(e, OSError):
         return os_message(e)
     return str(e) if is_user_error(e) else f"{type(e).__name__}: {e}"
+
+
+def missing(path: Path, what: str = "file") -> str:
+    """``PATH: no such WHAT``, or ``PATH: broken link (to TARGET, which does not exist)`` for a
+    link whose file was moved or deleted."""
+    if path.is_symlink():
+        return f"{path}: broken link (to {os.readlink(path)}, which does not exist)"
+    return f"{path}: no such {what}"

@@ -35,9 +35,9 @@ from torch import nn
 
 import rtaudio.models as models
 from rtaudio.audiofile import iter_blocks
-from rtaudio.batch import BatchError, _atomic_write, discover, inside
+from rtaudio.batch import BatchError, _atomic_write, discover, files_in, inside
 from rtaudio.config import SAMPLE_RATE
-from rtaudio.errors import os_message
+from rtaudio.errors import missing, os_message
 from rtaudio.outputs import DiskFullError, space_checked
 from rtaudio.weights import shipped_weights_dir
 
@@ -127,8 +127,10 @@ def load_classifier(kind: str, weights: str | Path | None = None) -> Classifier:
 
 def load_image(path: Path, in_chans: int) -> Image.Image:
     """Open ``path`` as an RGB (or L for 1-channel models) image, with clear errors."""
+    if not path.exists():
+        raise ImageFileError(missing(path))
     if not path.is_file():
-        raise ImageFileError(f"{path}: no such file")
+        raise ImageFileError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise ImageFileError(f"{path}: empty file")
     try:
@@ -218,15 +220,11 @@ def _image_jobs(inputs: Sequence[str | Path]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            out.extend(
-                sorted(
-                    f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-                )
-            )
+            out.extend(files_in(p, IMAGE_EXTENSIONS))
         elif p.exists():
             out.append(p)
         else:
-            raise BatchError(f"{p}: no such file or directory")
+            raise BatchError(missing(p, "file or directory"))
     if not out:
         raise BatchError("no image files found in the inputs")
     return out

@@ -55,6 +55,8 @@ def write_malformed_audio(d: Path) -> dict[str, str]:
     out["truncated_header.wav"] = "not a readable audio file"
     (d / "riff_only.wav").write_bytes(b"RIFF\x00\x00")
     out["riff_only.wav"] = "not a readable audio file"
+    (d / "moved.wav").symlink_to(d / "gone" / "moved.wav")  # a link left by a moved file
+    out["moved.wav"] = "broken link"
     (d / "notes.wav").write_text("meeting notes, not audio\n" * 20)
     out["notes.wav"] = "not a readable audio file"
     for ext in AUDIO_EXTENSIONS:

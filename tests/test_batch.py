@@ -336,6 +336,9 @@ def test_bad_batch_arguments(tree: Path, tmp_path: Path) -> None:
         run_batch([tree], tree / "out", EngineConfig(), progress=False)
     with pytest.raises(BatchError, match="no such file"):
         run_batch([tmp_path / "nope"], tmp_path / "o", EngineConfig(), progress=False)
+    (tmp_path / "link.wav").symlink_to(tmp_path / "nope.wav")
+    with pytest.raises(BatchError, match="broken link"):
+        run_batch([tmp_path / "link.wav"], tmp_path / "o", EngineConfig(), progress=False)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(BatchError, match="no audio files"):

@@ -228,7 +228,8 @@ def more_images(tmp_path: Path) -> tuple[Path, set[str], set[str]]:
         + chunk(b"IDAT", zlib.compress(b"\0" * 64))
         + chunk(b"IEND", b"")
     )
-    refused = {"truncated.jpg", "empty.png", "random.webp", "bomb.png"}
+    (d / "moved.png").symlink_to(tmp_path / "elsewhere.png")  # its file was moved away
+    refused = {"truncated.jpg", "empty.png", "random.webp", "bomb.png", "moved.png"}
     return d, readable, refused
 
 
@@ -253,12 +254,13 @@ def test_more_odd_images_through_the_cli(
     args = ["images", str(d), "--model", "mobilenet", "--weights", str(w), "--topk", "1"]
     assert main([*args, "--out", str(out), "--no-progress"]) == 1  # some refused
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "4 image(s) refused" in err
+    assert "Traceback" not in err and "5 image(s) refused" in err
     rows = _rows(out)
     assert {Path(x["path"]).name for x in rows if x["rank"] == "1"} == readable
     bad = {Path(x["path"]).name: x["error"] for x in rows if x["rank"] == "0"}
     assert set(bad) == refused
     assert "limit" in bad["bomb.png"] or "too large" in bad["bomb.png"]
+    assert "broken link" in bad["moved.png"]
     assert all(name in e and "\n" not in e for name, e in bad.items())
     assert rss_mb() - before < 200  # the 20000 x 1 strip was cropped, not blown up
     # never overwrite without --overwrite
