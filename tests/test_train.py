@@ -893,6 +893,26 @@ def test_init_starts_from_another_runs_best_weights(
     c = models.load(out_c).state_dict()
     for k in a:
         torch.testing.assert_close(a[k], c[k], atol=1e-4, rtol=1e-4)
+    # weights trained with --config go on with their config, whole (the registry's width 1
+    # would take only the tensors whose shape does not depend on it), and --config still
+    # changes a field on top of the file's
+    out_w = tmp_path / "w.safetensors"
+    opts_w = _opts(tiny, out_w, "swishnet_slim", steps=1, init=out_a, config={"width": 2})
+    train(opts_w)
+    w = models.load(out_w)
+    for init in (out_w, opts_w.checkpoint_path):
+        out_d = tmp_path / "d.safetensors"
+        train(_opts(tiny, out_d, "swishnet_slim", steps=0, init=init, overwrite=True))
+        d = models.load(out_d)
+        assert d.config == w.config and d.config.width == 2, init
+        for k, v in w.state_dict().items():
+            torch.testing.assert_close(d.state_dict()[k], v, atol=1e-4, rtol=1e-4)
+    train(
+        _opts(
+            tiny, out_d, "swishnet_slim", steps=0, init=out_w, config={"width": 3}, overwrite=True
+        )
+    )
+    assert models.load(out_d).config.width == 3
     # another model: a warm start of every tensor whose name and shape fit
     mitas = tmp_path / "mitas.safetensors"
     models.save(models.create("mitas"), mitas)

@@ -345,13 +345,38 @@ def _init_weights(
     return info, learnt
 
 
-def _new_model(task: Task, overrides: dict[str, Any]) -> nn.Module:
-    """The task's model, with ``--config KEY=VALUE`` fields replacing the registry's."""
+CLASS_FIELDS = ("classes", "labels", "num_classes")  # the corpus decides these, not --init
+
+
+def _init_config(opts: TrainOptions) -> dict[str, Any] | None:
+    """The config of ``--init`` when it holds this very model, so that a fine-tune keeps its
+    shape (a file trained with ``--config resolution=64`` goes on at 64, instead of
+    copying the few tensors that fit the registry's config); None otherwise, or when the
+    file cannot be read (:func:`_init_weights` says why)."""
+    path = Path(opts.init)  # type: ignore[arg-type]
+    try:
+        if path.suffix == ".safetensors":
+            md = models.read_metadata(path)
+            if json.loads(md.get("rtaudio.meta", "{}")).get("model") != opts.model:
+                return None
+            return dict(json.loads(md["rtaudio.config"]))
+        init = load_checkpoint(path)
+        return dict(json.loads(init["config"])) if init["model_name"] == opts.model else None
+    except (models.WeightsError, TrainError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def _new_model(
+    task: Task, overrides: dict[str, Any], base: dict[str, Any] | None = None
+) -> nn.Module:
+    """The task's model, with ``base``'s fields (the config of ``--init``; classes excepted)
+    and then ``--config KEY=VALUE`` fields replacing the registry's."""
     model = task.new_model()
-    if not overrides:
+    if not overrides and base is None:
         return model
     fam = models.get_variant(task.name).family
     fields = json.loads(config_to_json(model.config))
+    fields.update({k: v for k, v in (base or {}).items() if k not in CLASS_FIELDS})
     fields.update(overrides)
     try:
         return models.build(config_from_dict(fam, fields))
@@ -454,7 +479,7 @@ def _train(opts: TrainOptions) -> TrainResult:
         fam = models.get_variant(opts.model).family
         model = models.build(config_from_dict(fam, json.loads(ck["config"])))
     else:
-        model = _new_model(task, opts.config)
+        model = _new_model(task, opts.config, _init_config(opts) if opts.init else None)
     module = task.train_module(model)
     init_info, init_learnt = (
         _init_weights(opts, module, model, log) if opts.init and ck is None else (None, None)
