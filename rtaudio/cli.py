@@ -372,7 +372,11 @@ def _cmd_parity(args: argparse.Namespace) -> int:
         args.inputs,
         args.out,
         cfg,
-        image_weights={"mobilenet": args.mobilenet_weights, "xception": args.xception_weights},
+        image_weights={
+            "mobilenet": args.mobilenet_weights,
+            "xception": args.xception_weights,
+            "pydmobilenet": args.pydmobilenet_weights,
+        },
     )
     print(f"parity report: {args.out}/parity.md", file=sys.stderr)
     for model, v in report["streaming_vs_offline"].items():
@@ -769,6 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--separate", choices=["mitas", "off"], help="separator to compare")
     pa.add_argument("--mobilenet-weights", metavar="FILE", help="spectrogram MobileNet")
     pa.add_argument("--xception-weights", metavar="FILE", help="spectrogram Xception")
+    pa.add_argument("--pydmobilenet-weights", metavar="FILE", help="spectrogram PydMobileNet")
     pa.set_defaults(func=_cmd_parity)
 
     d = sub.add_parser("devices", help="list audio input and output devices")
@@ -894,10 +899,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser(
         "train",
         help="train a model on a corpus (resumable, checkpointed)",
-        description="Train MODEL (swishnet, esresnet, mitas, tsenet, or a mobilenet / xception "
-        "variant as a log-mel image classifier) on the train split of a corpus built by "
-        "`rtaudio data build`; validation picks the best weights and stops early, the test "
-        "split gives the metrics stored with the weights.",
+        description="Train MODEL (swishnet, esresnet, mitas, tsenet, or a mobilenet / xception / "
+        "pydmobilenet variant as a log-mel image classifier) on the train split of a corpus "
+        "built by `rtaudio data build`; validation picks the best weights and stops early, the "
+        "test split gives the metrics stored with the weights.",
     )
     tr.add_argument("model", help="registry name, e.g. swishnet, mitas, mobilenet_v1_025")
     tr.add_argument("--data", required=True, metavar="DIR", help="corpus directory")

@@ -39,13 +39,18 @@ from rtaudio.batch import BatchError, _atomic_write, discover, files_in, inside
 from rtaudio.config import SAMPLE_RATE
 from rtaudio.errors import missing, os_message
 from rtaudio.outputs import DiskFullError, space_checked
+from rtaudio.spectrogram_image import IMAGE_FAMILIES
 from rtaudio.weights import shipped_weights_dir
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_PIXELS = 64_000_000  # decompression-bomb guard: larger images are refused
-KINDS = ("mobilenet", "xception", "pydmobilenet")
+KINDS = IMAGE_FAMILIES
 # the shipped spectrogram classifiers (speech / music / noise) behind --model
-DEFAULT_WEIGHTS = {"mobilenet": "mobilenet_v1_025", "xception": "xception_tiny"}
+DEFAULT_WEIGHTS = {
+    "mobilenet": "mobilenet_v1_025",
+    "xception": "xception_tiny",
+    "pydmobilenet": "pydmobilenet",
+}
 TIMM_ARCH = {"mobilenet": "mobilenetv1_100", "xception": "legacy_xception"}
 
 

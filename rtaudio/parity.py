@@ -23,6 +23,7 @@ from rtaudio.audiofile import read_audio
 from rtaudio.batch import FileProcessor, _atomic_write, discover
 from rtaudio.classify import SILENCE
 from rtaudio.config import SAMPLE_RATE, EngineConfig
+from rtaudio.spectrogram_image import IMAGE_FAMILIES
 
 
 def _compare_paths(fp: FileProcessor, src: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -129,7 +130,7 @@ def run_parity(
                 "samples": sum(r["samples"] for r in rs),
             }
     sw_classes = ["speech", "music", "noise"]
-    for kind in ("mobilenet", "xception"):
+    for kind in IMAGE_FAMILIES:
         try:
             clf = load_classifier(kind, (image_weights or {}).get(kind))
         except ValueError as e:  # no shipped / given weights: say so in the report

@@ -1,4 +1,5 @@
-"""Log-mel spectrogram images: the input of the image classifiers (MobileNet, Xception).
+"""Log-mel spectrogram images: the input of the image classifiers (MobileNet, Xception,
+PydMobileNet).
 
 One function defines the image, so training (``rtaudio train mobilenet_v1_025``), evaluation
 and the image commands all see exactly the same pixels:
@@ -12,7 +13,9 @@ and the image commands all see exactly the same pixels:
 3. low frequencies at the bottom (row ``H - 1``), time left to right, resized bilinearly to
    ``W`` columns (1 s at a 10 ms hop has 101 frames).
 
-:func:`logmel_images` does the same for a batch ``[B, T]`` with torch (training).
+:func:`logmel_images` does the same for a batch ``[B, T]`` with torch (training), and
+:func:`resized_images` brings such a batch to a model's input side as the image commands do
+(PIL's bilinear resize of the PNG, which averages over the pixels it shrinks).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from numpy.typing import NDArray
 from rtaudio.features import FeatureConfig, offline_features
 
 IMAGE_SIZE = (128, 128)  # H (mel bands), W (time columns)
+IMAGE_FAMILIES = ("mobilenet", "xception", "pydmobilenet")  # the models that classify them
 TOP_DB = 80.0
 
 
@@ -87,3 +91,13 @@ def logmel_images(
     power = spec.real.square() + spec.imag.square()  # B, F, n_fft/2+1
     logmel = 10.0 * torch.log10(torch.clamp(power @ mel.T, min=cfg.amin))  # B, F, M
     return _to_image(logmel, size, top_db)
+
+
+def resized_images(images: torch.Tensor, side: int) -> torch.Tensor:
+    """``[B, 1, H, W]`` images -> ``[B, 1, side, side]`` as :func:`rtaudio.images.preprocess`
+    resizes a square PNG (bilinear with antialiasing: within one 8-bit step of PIL)."""
+    if tuple(images.shape[-2:]) == (side, side):
+        return images
+    return F.interpolate(
+        images, size=(side, side), mode="bilinear", antialias=True, align_corners=False
+    )

@@ -31,6 +31,7 @@ def test_parity_report(tmp_path: Path) -> None:
     meta = {"classes": ["speech", "music", "noise"]}
     mn = models.save(models.create("mobilenet_v1_025", **image), w / "mn.safetensors", meta=meta)
     xc = models.save(models.create("xception_tiny", **image), w / "xc.safetensors", meta=meta)
+    pm = models.save(models.create("pydmobilenet", **image), w / "pm.safetensors", meta=meta)
     (tmp_path / "cfg.toml").write_text(f'weights_dir = "{w}"\n')
     out = tmp_path / "report"
     r = subprocess.run(
@@ -46,6 +47,8 @@ def test_parity_report(tmp_path: Path) -> None:
             str(mn),
             "--xception-weights",
             str(xc),
+            "--pydmobilenet-weights",
+            str(pm),
         ],
         capture_output=True,
         text=True,
@@ -58,7 +61,7 @@ def test_parity_report(tmp_path: Path) -> None:
     assert so["esresnet"]["max_abs_score_diff"] < 1e-4
     assert so["mitas"]["max_abs_voice_diff"] < 1e-4 and so["mitas"]["samples"] > 60000
     assert so["mitas"]["max_rel_voice_diff"] < 1e-4
-    for kind in ("mobilenet", "xception"):
+    for kind in ("mobilenet", "xception", "pydmobilenet"):
         v = rep["image_agreement"][kind]
         assert 0.0 <= v["agreement"] <= 1.0
         assert sum(map(sum, v["confusion"]["matrix"])) == v["windows"] > 0

@@ -98,6 +98,31 @@ def test_logmel_image_is_level_invariant_and_batched_equal() -> None:
     assert img[0, band, 100] > img[0, band, 20] + 0.1
 
 
+@pytest.mark.parametrize("side", [128, 64, 48])
+def test_image_training_inputs_are_the_image_commands_pixels(side: int) -> None:
+    """A model trained at another input side sees in training what `rtaudio images` gives it
+    from the PNG that `rtaudio spectrogram` writes (resized by PIL there, by torch here)."""
+    from PIL import Image
+
+    from rtaudio.images import preprocess
+
+    rng = np.random.default_rng(3)
+    t = np.arange(16000) / 16000
+    x = (0.05 * rng.standard_normal(16000) + 0.3 * np.sin(2 * np.pi * 300 * t * (1 + t))).astype(
+        np.float32
+    )
+    model = models.create(
+        "pydmobilenet", num_classes=3, in_chans=1, resolution=side, mean=(0.5,), std=(0.5,)
+    )
+    got = ImageTask.inputs(model, torch.from_numpy(x)[None])[0]
+    png = Image.fromarray(np.round(logmel_image(x)[0] * 255).astype(np.uint8), "L")
+    want = preprocess(png, model.config)
+    assert got.shape == want.shape == (1, side, side)
+    # 8-bit PNG and PIL's rounding: within two 8-bit steps of the normalised range (2 / 127.5)
+    assert float((got - want).abs().max()) < 2.5 / 127.5
+    assert float((got - want).abs().mean()) < 0.5 / 127.5
+
+
 def test_folded_input_norm_equals_the_wrapper_and_streams() -> None:
     net = models.create("swishnet_slim").eval()
     g = torch.Generator().manual_seed(0)
@@ -223,7 +248,7 @@ def test_esresnet_classes_need_held_out_clips_and_enough_training_audio(tmp_path
 
 
 @pytest.mark.parametrize(
-    "name", ["swishnet_slim", "esresnet", "mobilenet_v1_025", "mitas", "tsenet"]
+    "name", ["swishnet_slim", "esresnet", "mobilenet_v1_025", "pydmobilenet", "mitas", "tsenet"]
 )
 def test_every_task_makes_a_batch_with_a_finite_gradient(tiny: Path, name: str) -> None:
     corpus = Corpus(tiny, _quiet)
@@ -865,7 +890,8 @@ def test_teacher_errors_are_clear(
         train(_opts(tiny, out, "esresnet", steps=1, teachers=(swish_run[0],)))
     ev = tmp_path / "ev.safetensors"  # an ESResNet cannot teach SwishNet (other inputs, classes)
     models.save(models.create("esresnet", classes=3, labels=("a", "b", "c")), ev)
-    with pytest.raises(TrainError, match="learns from swishnet, mobilenet, xception models"):
+    learns = "learns from swishnet, mobilenet, xception, pydmobilenet models"
+    with pytest.raises(TrainError, match=learns):
         train(_opts(tiny, out, "swishnet_slim", steps=1, teachers=(ev,)))
     with pytest.raises(TrainError, match="give --teacher FILE"):
         train(_opts(tiny, out, "esresnet", steps=1, distill=0.5))
@@ -893,6 +919,22 @@ def test_init_starts_from_another_runs_best_weights(
     c = models.load(out_c).state_dict()
     for k in a:
         torch.testing.assert_close(a[k], c[k], atol=1e-4, rtol=1e-4)
+    # the start is recorded at the step of the weights it took (the file's best), not the
+    # step its run ended at
+    early = models.load(out_a)
+    early.meta.update(steps=60, best_step=30)
+    models.save(early, tmp_path / "early.safetensors", meta=early.meta)
+    train(
+        _opts(
+            tiny,
+            out_c,
+            "swishnet_slim",
+            steps=0,
+            init=tmp_path / "early.safetensors",
+            overwrite=True,
+        )
+    )
+    assert models.load(out_c).meta["initialised_from"]["steps"] == 30
     # weights trained with --config go on with their config, whole (the registry's width 1
     # would take only the tensors whose shape does not depend on it), and --config still
     # changes a field on top of the file's
@@ -1132,6 +1174,11 @@ def test_config_overrides_make_a_variant(
     train(_opts(tiny, out, "swishnet_slim", config={"width": 3, "dilations": [1, 2]}, **kw))
     net = models.load(out)
     assert net.config.width == 3 and net.config.dilations == (1, 2)
+    # recorded, and repeated by the card's reproduce line (as a shell word each)
+    from rtaudio.train.card import _train_flags
+
+    assert net.meta["hparams"]["config"] == {"width": 3, "dilations": [1, 2]}
+    assert " --config dilations=[1,2] --config width=3" in _train_flags(net.meta)
     assert models.count_params(net) != models.count_params(models.create("swishnet_slim"))
     with pytest.raises(TrainError, match="new run"):  # the checkpoint holds its own config
         train(

@@ -21,6 +21,7 @@ import torch
 
 import rtaudio.models as models
 from rtaudio.bench import cpu_name, time_step
+from rtaudio.spectrogram_image import IMAGE_FAMILIES
 from rtaudio.train import provenance
 from rtaudio.train.evaluate import EvalOptions, evaluate, interval_text
 from rtaudio.weights import shipped_weights_dir
@@ -48,7 +49,7 @@ TARGETS = {
 
 def target_of(name: str) -> tuple[str, float, str]:
     fam = models.get_variant(name).family
-    return TARGETS["image" if fam in ("mobilenet", "xception") else fam]
+    return TARGETS["image" if fam in IMAGE_FAMILIES else fam]
 
 
 def speed(name: str, model: torch.nn.Module) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def macs_per_second(name: str, model: torch.nn.Module) -> int:
     from rtaudio.bench import example_input
 
     fam = models.get_variant(name).family
-    if fam in ("mobilenet", "xception"):
+    if fam in IMAGE_FAMILIES:
         cfg: Any = model.config
         return models.count_macs(
             model, torch.randn(1, cfg.in_chans, cfg.resolution, cfg.resolution)
@@ -201,6 +202,8 @@ def _train_flags(meta: dict[str, Any]) -> str:
     """The `rtaudio train` flags that give a run its recorded hyper-parameters (and warm start)."""
     hp = meta.get("hparams") or {}
     out = [f" {flag} {hp[k]:g}" for k, flag in _FLAGS.items() if hp.get(k) is not None]
+    for key, value in (hp.get("config") or {}).items():
+        out.append(f" --config {key}={json.dumps(value, separators=(',', ':'))}")
     for t in hp.get("teachers") or []:
         out.append(f" --teacher {_short_path(t['file'])}")
     if hp.get("teachers"):
@@ -257,12 +260,17 @@ def write_card(
         )
     data = meta.get("data", {})
     hp = meta.get("hparams", {})
-    per = "image" if fam in ("mobilenet", "xception") else "second of audio"
+    per = "image" if fam in IMAGE_FAMILIES else "second of audio"
     size_kib = weights.stat().st_size / 1024
     title = models.get_variant(name).description
-    if fam in ("mobilenet", "xception"):
+    if fam in IMAGE_FAMILIES:
         # the registry describes the ImageNet / 10-class head; this file's counts are below
-        arch = re.sub(r" \(\d+ classes\)$", "", title.split(", ImageNet")[0])
+        cfg: Any = model.config
+        if fam == "pydmobilenet":  # the registry describes the CIFAR network at 32 x 32
+            arch = f"PydMobileNet-{cfg.depth}-{cfg.width:g}, {cfg.block} blocks"
+        else:
+            arch = re.sub(r" \(\d+ classes\)$", "", title.split(", ImageNet")[0])
+        arch += f", {cfg.resolution} x {cfg.resolution} input"
         title = f"speech / music / noise classifier of log-mel images (architecture: {arch})"
     lines = [
         f"# `{weights.name}`: {title}",
@@ -352,7 +360,7 @@ def write_card(
         mixtures = repo.get("n") if "median_si_snri" in repo else None  # a separator's
         lines.append(
             f"- reproduce: `rtaudio evaluate {name} --data {eval_dir}"
-            + (f" --weights {_shown(weights)}" if fam in ("mobilenet", "xception") else "")
+            + (f" --weights {_shown(weights)}" if fam in IMAGE_FAMILIES else "")
             + (f" --mixtures {mixtures}" if mixtures else "")
             + "`"
         )

@@ -43,8 +43,8 @@ class EvalOptions:
 
 def default_weights(name: str) -> Path:
     """The shipped weights of ``name``: ``models/weights/<name>.safetensors`` (the image
-    classifiers ``mobilenet_v1_025`` / ``xception_tiny`` are the ones ``rtaudio images``
-    loads by default)."""
+    classifiers ``mobilenet_v1_025`` / ``xception_tiny`` / ``pydmobilenet`` are the ones
+    ``rtaudio images`` loads by default)."""
     return weights_path(name)
 
 

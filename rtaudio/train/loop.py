@@ -294,7 +294,7 @@ def _init_weights(
         learnt = provenance.recorded(meta)
         info.update(
             model=meta.get("model"),
-            steps=meta.get("steps"),
+            steps=meta.get("best_step", meta.get("steps")),  # the step of the exported weights
             wall_time_s=meta.get("wall_time_s"),
             device=meta.get("device"),
             before=meta.get("initialised_from") or None,
@@ -441,6 +441,8 @@ def _train(opts: TrainOptions) -> TrainResult:
         opts.model, corpus, seed, log, train=True, classes=ck["classes"] if ck else None
     )
     hp = dict(ck["hparams"]) if ck else {}
+    if ck is None and opts.config:  # the run's --config KEY=VALUE fields (the card repeats them)
+        hp["config"] = dict(opts.config)
     for flag, value in (("--class-power", opts.class_power), ("--speed", opts.speed)):
         if value is not None and task.kind != "classifier":
             raise TrainError(f"{flag} applies to classifiers, not {opts.model}")
@@ -623,7 +625,10 @@ def _train(opts: TrainOptions) -> TrainResult:
             "input normalisation is folded into block1's depthwise convs"
         )
     elif task.family == "image":
-        meta["input"] = "rtaudio.spectrogram_image.logmel_image, then (x - mean) / std"
+        meta["input"] = (
+            "rtaudio.spectrogram_image.logmel_image, resized to the config's resolution, "
+            "then (x - mean) / std"
+        )
     if out.exists() and not opts.overwrite:
         raise TrainError(f"{out} appeared during training; pass --overwrite to replace it")
     models.save(exported, out, meta=meta)  # temporary file + rename

@@ -33,7 +33,7 @@ from rtaudio.data.augment import speed
 from rtaudio.data.mixtures import speech_noise_example, tse_example
 from rtaudio.features import FeatureConfig
 from rtaudio.models.registry import family_of_config
-from rtaudio.spectrogram_image import IMAGE_SIZE, logmel_images
+from rtaudio.spectrogram_image import IMAGE_FAMILIES, IMAGE_SIZE, logmel_images, resized_images
 from rtaudio.train.corpus import (
     CLASSES3,
     NOISE_KINDS,
@@ -465,7 +465,7 @@ class SwishNetTask(ClassifierTask):
     val_every = 250
     fcfg: ClassVar[FeatureConfig] = FeatureConfig()
     # the image classifiers see the same 1 s windows with the same three labels
-    teacher_families = ("swishnet", "mobilenet", "xception")
+    teacher_families = ("swishnet", *IMAGE_FAMILIES)
 
     def new_model(self) -> nn.Module:
         return models.create(self.name, labels=self.classes, classes=len(self.classes))
@@ -602,13 +602,15 @@ class WindowClassifierTask(ClassifierTask):
 
 
 class ImageTask(WindowClassifierTask):
-    """MobileNet / Xception variants on 1 s log-mel images (:mod:`rtaudio.spectrogram_image`)."""
+    """MobileNet / Xception / PydMobileNet variants on 1 s log-mel images
+    (:mod:`rtaudio.spectrogram_image`), resized to the model's input side (``--config
+    resolution=64``) as the image commands resize them."""
 
     family = "image"
     batch_size = 32
     lr = 1e-3
     val_every = 250
-    teacher_families = ("mobilenet", "xception")
+    teacher_families = IMAGE_FAMILIES
 
     def new_model(self) -> nn.Module:
         overrides: dict[str, Any] = {
@@ -625,7 +627,7 @@ class ImageTask(WindowClassifierTask):
     def inputs(cls, module: nn.Module, wave: Tensor) -> Tensor:
         """1 s waveforms -> normalised log-mel images."""
         cfg: Any = module.config
-        img = logmel_images(wave)
+        img = resized_images(logmel_images(wave), int(cfg.resolution))
         return (img - cfg.mean[0]) / cfg.std[0]
 
 
@@ -1103,8 +1105,7 @@ TASK_FAMILIES: dict[str, type[Task]] = {
     "esresnet": ESResNetTask,
     "mitas": MiTASTask,
     "tsenet": TseNetTask,
-    "mobilenet": ImageTask,
-    "xception": ImageTask,
+    **dict.fromkeys(IMAGE_FAMILIES, ImageTask),
 }
 
 
