@@ -276,8 +276,17 @@ def _load_teachers(
     return tuple(loaded), info
 
 
+def _read_init(path: Path) -> nn.Module | dict[str, Any]:
+    """``--init`` read and checked once: a weights file's model, or a training checkpoint."""
+    return models.load(path) if path.suffix == ".safetensors" else load_checkpoint(path)
+
+
 def _init_weights(
-    opts: TrainOptions, module: nn.Module, model: nn.Module, log: Callable[[str], None]
+    opts: TrainOptions,
+    init: nn.Module | dict[str, Any],
+    module: nn.Module,
+    model: nn.Module,
+    log: Callable[[str], None],
 ) -> tuple[dict[str, Any], tuple[set[str], bool] | None]:
     """``--init``: a checkpoint of the same model and config (its best weights, exactly), or
     any rtaudio weights file / checkpoint of another model, whose tensors are copied wherever
@@ -286,11 +295,10 @@ def _init_weights(
     Returns what to record of the start, and the sources it learnt from (if it says)."""
     path = Path(opts.init)  # type: ignore[arg-type]
     info: dict[str, Any] = {"from": str(path)}
-    if path.suffix == ".safetensors":
-        loaded = models.load(path)
-        src = loaded.state_dict()
+    if isinstance(init, nn.Module):
+        src = init.state_dict()
         same = False
-        meta = getattr(loaded, "meta", {}) or {}
+        meta = getattr(init, "meta", {}) or {}
         learnt = provenance.recorded(meta)
         info.update(
             model=meta.get("model"),
@@ -300,7 +308,6 @@ def _init_weights(
             before=meta.get("initialised_from") or None,
         )
     else:
-        init = load_checkpoint(path)
         learnt = provenance.recorded(init["state"])
         best = init["state"].get("best_state")
         src = best or init["module"]
@@ -348,22 +355,16 @@ def _init_weights(
 CLASS_FIELDS = ("classes", "labels", "num_classes")  # the corpus decides these, not --init
 
 
-def _init_config(opts: TrainOptions) -> dict[str, Any] | None:
+def _init_config(name: str, init: nn.Module | dict[str, Any] | None) -> dict[str, Any] | None:
     """The config of ``--init`` when it holds this very model, so that a fine-tune keeps its
     shape (a file trained with ``--config resolution=64`` goes on at 64, instead of
-    copying the few tensors that fit the registry's config); None otherwise, or when the
-    file cannot be read (:func:`_init_weights` says why)."""
-    path = Path(opts.init)  # type: ignore[arg-type]
-    try:
-        if path.suffix == ".safetensors":
-            md = models.read_metadata(path)
-            if json.loads(md.get("rtaudio.meta", "{}")).get("model") != opts.model:
-                return None
-            return dict(json.loads(md["rtaudio.config"]))
-        init = load_checkpoint(path)
-        return dict(json.loads(init["config"])) if init["model_name"] == opts.model else None
-    except (models.WeightsError, TrainError, ValueError, KeyError, AttributeError):
-        return None
+    copying the few tensors that fit the registry's config); None otherwise."""
+    if isinstance(init, nn.Module):
+        same = (getattr(init, "meta", None) or {}).get("model") == name
+        return dict(json.loads(config_to_json(init.config))) if same else None
+    if init is not None and init["model_name"] == name:
+        return dict(json.loads(init["config"]))
+    return None
 
 
 def _new_model(
@@ -477,14 +478,15 @@ def _train(opts: TrainOptions) -> TrainResult:
         task.seconds = float(hp["segment_seconds"])  # type: ignore[attr-defined]
 
     torch.manual_seed(seed)
+    init = _read_init(Path(opts.init)) if opts.init and ck is None else None
     if ck is not None:
         fam = models.get_variant(opts.model).family
         model = models.build(config_from_dict(fam, json.loads(ck["config"])))
     else:
-        model = _new_model(task, opts.config, _init_config(opts) if opts.init else None)
+        model = _new_model(task, opts.config, _init_config(opts.model, init))
     module = task.train_module(model)
     init_info, init_learnt = (
-        _init_weights(opts, module, model, log) if opts.init and ck is None else (None, None)
+        _init_weights(opts, init, module, model, log) if init is not None else (None, None)
     )
     module = module.to(device)
     if opts.teachers or hp.get("teachers"):
