@@ -7,6 +7,7 @@ import copy
 import csv
 import json
 import os
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -1161,9 +1162,15 @@ def test_test_data_scores_the_export_on_another_corpus(tiny: Path, tmp_path: Pat
     assert meta["metrics"]["test_data"]["corpus"] == str(full)
     assert meta["metrics"]["test_data"]["manifest_sha256"] == Corpus(full).manifest_sha256
     assert 0.0 <= meta["metrics"]["test"]["accuracy"] <= 1.0
-    assert meta["data"]["corpus"] == str(tiny) and meta["device"] == "cpu"
+    # the threads it ran on are recorded, and the card says them
+    threads = f"{torch.get_num_threads()} of {os.cpu_count()} threads"
+    assert meta["data"]["corpus"] == str(tiny) and meta["device"] == f"cpu ({threads})"
     card = write_card("swishnet_slim", out, None, out=tmp_path / "t.md")
     assert f"test split of corpus `{full}`" in card.read_text()
+    cores = f"of a machine with {os.cpu_count()} logical cores"
+    assert re.search(
+        rf"h wall time on (one CPU thread|\d+ CPU threads) {cores} \|", card.read_text()
+    )
 
 
 def test_config_overrides_make_a_variant(

@@ -222,8 +222,13 @@ def card_notes(card: str) -> str:
 
 
 def _where(device: str | None) -> str:
-    if not device or device == "cpu":
+    if not device or device == "cpu":  # recorded before threads were
         return "one CPU thread of a 2-core machine shared with other jobs"
+    m = re.fullmatch(r"cpu \((\d+) of (\d+) threads\)", device)
+    if m:
+        used, cores = int(m.group(1)), int(m.group(2))
+        threads = "one CPU thread" if used == 1 else f"{used} CPU threads"
+        return f"{threads} of a machine with {cores} logical cores"
     return str(device)
 
 
