@@ -663,8 +663,10 @@ def _run(
         log(f"[{name}] this run already stopped early at step {state['step']}")
         return "early_stop"
     state["stopped"] = ""  # training again: no longer interrupted / out of time
-    state["device"] = f"cpu ({torch.get_num_threads()} of {os.cpu_count()} threads)"
-    if device.type == "cuda":
+    state["device"] = str(device)
+    if device.type == "cpu":
+        state["device"] = f"cpu ({torch.get_num_threads()} of {os.cpu_count()} threads)"
+    elif device.type == "cuda":
         state["device"] = f"cuda ({torch.cuda.get_device_name(device)})"
     if state["step"] >= opts.steps:
         log(f"[{name}] already at step {state['step']} >= --steps {opts.steps}")
