@@ -523,3 +523,21 @@ register(
     SliceNetConfig(hidden=2048),
     "SliceNet full-separable depth 2048 (Kaiser et al. 2017, table 3; about 348M params)",
 )
+register(
+    "slicenet_g2p",
+    "slicenet",
+    SliceNetConfig(
+        src_vocab=27,
+        tgt_vocab=70,
+        hidden=192,
+        kernel_sizes=(3, 3, 5, 5),
+        dilations=(1, 1, 2, 4),
+        attn_kernel_sizes=(3, 3),
+        attn_dilations=(1, 2),
+        encoder_modules=3,
+        decoder_modules=2,
+        dropout=0.1,
+    ),
+    "SliceNet grapheme-to-phoneme (English words to eSpeak NG en-us phonemes): letters a-z in, "
+    "67 phoneme / stress tokens out, depth 192, 3 encoder + 2 decoder modules",
+)

@@ -137,6 +137,41 @@ def bench_models(
     return [time_step(n, c, calls) for n in names for c in chunks_ms]
 
 
+def g2p_speed(model: Any, letters: int = 8, batch: int = 256) -> dict[str, float]:
+    """Grapheme-to-phoneme on one thread: ms to transcribe one word of ``letters`` letters
+    alone (median of 25), and per word in a batch of ``batch`` (best of 3); greedy decoding with
+    the decoder's streaming ``step``. ``model``: trained weights (an untrained one never emits
+    its end token and always decodes to the longest length)."""
+    from rtaudio.g2p import transcribe_ids
+
+    torch.set_num_threads(1)
+    word = ("abcdefghijklmnopqrstuvwxyz" * 2)[:letters]
+    one, many = [], []
+    for i in range(30):
+        t0 = time.perf_counter()
+        transcribe_ids(model, [word])
+        if i >= 5:
+            one.append(time.perf_counter() - t0)
+    for _ in range(3):
+        t0 = time.perf_counter()
+        transcribe_ids(model, [word] * batch)
+        many.append((time.perf_counter() - t0) / batch)
+    return {
+        "letters": letters,
+        "word_ms": round(statistics.median(one) * 1000, 3),
+        "batch": batch,
+        "batched_word_ms": round(min(many) * 1000, 3),
+    }
+
+
+def format_g2p(r: dict[str, Any]) -> str:
+    return (
+        f"{machine_line(machine())}\n"
+        f"slicenet_g2p: {r['word_ms']:.2f} ms to transcribe one word of {r['letters']} letters, "
+        f"{r['batched_word_ms']:.3f} ms per word in batches of {r['batch']}"
+    )
+
+
 def format_table(rows: Sequence[StepTiming]) -> str:
     head = (
         f"{'model':<15} {'params':>10} {'GMAC/s':>8} {'chunk':>7} "

@@ -21,6 +21,7 @@ _USER_ERRORS = (
     ("rtaudio.features", "FeatureConfigError"),
     ("rtaudio.batch", "BatchError"),
     ("rtaudio.outputs", "OutputError"),
+    ("rtaudio.g2p", "G2PError"),
 )
 
 

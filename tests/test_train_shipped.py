@@ -48,7 +48,17 @@ SHIPPED: dict[str, tuple[str, str, float, float]] = {
     # measured 0.912 accuracy on 193 windows (pydmobilenet.md): 176 right; held-out test split
     # of corpus v7 0.941. Target 90 %
     "pydmobilenet": ("pydmobilenet", "accuracy", 0.90, 0.90),
+    # phoneme error rate (lower is better) on the 500 held-out words of tests/data/g2p:
+    # measured 0.0173 (70 token errors in 4,055; slicenet_g2p.md); held-out test split of the
+    # lexicon 0.0177 over 3,115 words. Target 8 %
+    "slicenet-g2p": ("slicenet_g2p", "per", 0.018, 0.08),
 }
+LOWER_IS_BETTER = {"per"}
+DATA = {"slicenet_g2p": Path(__file__).parent / "data" / "g2p"}
+
+
+def _reaches(metric: str, value: float, level: float) -> bool:
+    return value <= level if metric in LOWER_IS_BETTER else value >= level
 
 
 def _shipped(name: str) -> Path:
@@ -76,7 +86,13 @@ def _report(name: str) -> dict[str, Any]:
         assert trained
         assert model.meta["metrics"]["test"], "the card's held-out metrics are recorded"
         _cache[name] = evaluate(
-            EvalOptions(model=name, data=EVAL, weights=path, mixtures=100, live=name == "swishnet"),
+            EvalOptions(
+                model=name,
+                data=DATA.get(name, EVAL),
+                weights=path,
+                mixtures=100,
+                live=name == "swishnet",
+            ),
             log=lambda s: None,
         )
     return _cache[name]
@@ -86,18 +102,18 @@ def _report(name: str) -> dict[str, Any]:
 def test_shipped_weights_reach_their_card_level(case: str) -> None:
     name, metric, level, _ = SHIPPED[case]
     rep = _report(name)
-    assert _metric(rep, metric) >= level, rep
+    assert _reaches(metric, _metric(rep, metric), level), rep
 
 
 @pytest.mark.parametrize("case", sorted(SHIPPED))
 def test_shipped_weights_reach_the_issue_target(case: str, request: pytest.FixtureRequest) -> None:
     name, metric, level, target = SHIPPED[case]
-    if level < target:
+    if not _reaches(metric, level, target):
         request.applymarker(
             pytest.mark.xfail(reason=f"{name}: {metric} target {target} not reached yet (card)")
         )
     rep = _report(name)
-    assert _metric(rep, metric) >= target, rep
+    assert _reaches(metric, _metric(rep, metric), target), rep
 
 
 def test_eval_set_is_small_and_held_out() -> None:
@@ -135,6 +151,7 @@ def test_the_cards_reproduce_line_draws_the_mixtures_it_reports(name: str) -> No
         "mobilenet_v1_025",
         "xception_tiny",
         "pydmobilenet",
+        "slicenet_g2p",
     ],
 )
 def test_the_quality_line_states_the_cards_held_out_number(name: str) -> None:
@@ -147,6 +164,8 @@ def test_the_quality_line_states_the_cards_held_out_number(name: str) -> None:
     line = quality(name)
     if metric == "median_si_snri":
         assert line == f"{value:+.1f} dB median SI-SNR on held-out mixtures"
+    elif metric == "per":
+        assert line == f"{100 * value:.1f} % phoneme errors on held-out words"
     else:
         assert line.startswith(f"{100 * value:.1f} % ")
         assert ("per class" in line) == (metric == "balanced_accuracy")

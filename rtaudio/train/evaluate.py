@@ -59,7 +59,7 @@ def evaluate(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
     task_class(opts.model)
     torch.set_num_threads(max(1, opts.threads))
     model = load_trained(opts.model, opts.weights)
-    corpus = Corpus(opts.data, log)
+    corpus = task_class(opts.model).open_data(opts.data, log)
     meta = getattr(model, "meta", {}) or {}
     labels = getattr(model.config, "labels", None) or meta.get("labels")
     baseline = None
@@ -165,7 +165,19 @@ def format_report(rep: dict[str, Any]) -> str:
     """Human-readable text of an :func:`evaluate` report."""
     lines = [f"{rep['model']} on {rep['data']} [{rep['split']}]  weights {rep['weights']}"]
     lines += _held_out_lines(rep.get("held_out"))
-    if "confusion" in rep:
+    if "per" in rep:  # grapheme-to-phoneme
+        iv = rep["interval"]
+        lines.append(
+            f"phoneme error rate {rep['per']:.4f} [{iv['per'][0]:.4f}, {iv['per'][1]:.4f}] "
+            f"(stress marks left out: {rep['per_no_stress']:.4f}), word error rate "
+            f"{rep['wer']:.4f} [{iv['wer'][0]:.4f}, {iv['wer'][1]:.4f}] over {rep['n']} words, "
+            f"{rep['tokens']} phoneme tokens (95 % intervals, resampling the words)"
+        )
+        if rep["wrong_examples"]:
+            lines.append("words it got wrong (word, reference -> output):")
+        for ex in rep["wrong_examples"]:
+            lines.append(f"  {ex['word']:<18} /{ex['reference']}/ -> /{ex['output']}/")
+    elif "confusion" in rep:
         lines.append(
             f"accuracy {rep['accuracy']:.4f}  balanced accuracy {rep['balanced_accuracy']:.4f}  "
             f"macro F1 {rep['macro_f1']:.4f}  (n={rep['n']} windows of 1 s, "

@@ -38,7 +38,7 @@ from rtaudio.models.registry import config_from_dict, config_to_json, family_of_
 from rtaudio.outputs import FILE_MODE, DiskFullError, exclusive, space_checked, writable_folder
 from rtaudio.train import provenance
 from rtaudio.train.batches import BatchSource
-from rtaudio.train.corpus import Corpus, CorpusError
+from rtaudio.train.corpus import CorpusError
 from rtaudio.train.featurize import InputNorm, unfold_input_norm
 from rtaudio.train.tasks import SeparatorTask, Task, make_task, task_class
 
@@ -437,7 +437,7 @@ def _train(opts: TrainOptions) -> TrainResult:
         raise TrainError(f"{ckpt_path} trains {ck['model_name']}, not {opts.model}")
     seed = int(ck["options"]["seed"]) if ck else opts.seed
 
-    corpus = Corpus(opts.data, log)
+    corpus = task_class(opts.model).open_data(opts.data, log)
     task: Task = make_task(
         opts.model, corpus, seed, log, train=True, classes=ck["classes"] if ck else None
     )
@@ -533,9 +533,7 @@ def _train(opts: TrainOptions) -> TrainResult:
         ancestors = [provenance.recorded(getattr(t, "meta", None)) for t in teachers]
         if init_info is not None or (ck is not None and state["init"]):
             ancestors.append(init_learnt)
-        state[provenance.KEY] = provenance.merge(
-            provenance.run_sources(task.corpus.rows), ancestors
-        )
+        state[provenance.KEY] = provenance.merge(task.learnt_sources(), ancestors)
 
     def payload() -> dict[str, Any]:
         return {
@@ -590,7 +588,7 @@ def _train(opts: TrainOptions) -> TrainResult:
         log(f"[{opts.model}] evaluating the best weights (step {state['best_step']}) on test")
         test_task = task
         if opts.test_data is not None:
-            test_corpus = Corpus(opts.test_data, log)
+            test_corpus = task_class(opts.model).open_data(opts.test_data, log)
             test_task = make_task(
                 opts.model, test_corpus, seed, log, train=False, classes=task.labels() or None
             )
@@ -619,6 +617,7 @@ def _train(opts: TrainOptions) -> TrainResult:
         "metrics": metrics,
         "history": state["history"][-200:],
     }
+    meta.update(task.export_meta())
     if output_scale is not None:
         meta["output_scale"] = output_scale
     if task.family == "swishnet":

@@ -22,6 +22,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -34,6 +35,7 @@ from rtaudio.data.mixtures import speech_noise_example, tse_example
 from rtaudio.features import FeatureConfig
 from rtaudio.models.registry import family_of_config
 from rtaudio.spectrogram_image import IMAGE_FAMILIES, IMAGE_SIZE, logmel_images, resized_images
+from rtaudio.train import provenance
 from rtaudio.train.corpus import (
     CLASSES3,
     NOISE_KINDS,
@@ -102,6 +104,19 @@ class Task:
         self.notes: list[str] = []
         self.training = train
         self.augmenter = Augmenter(seed + 7919) if train else None
+
+    @classmethod
+    def open_data(cls, root: Path, log: Log | None = None) -> Any:
+        """The training data at ``root`` (:class:`Corpus`, or what the task reads instead)."""
+        return Corpus(root, log)
+
+    def learnt_sources(self) -> set[str]:
+        """What a run on this data records having learnt from (its ``trained_on``)."""
+        return provenance.run_sources(self.corpus.rows)
+
+    def export_meta(self) -> dict[str, Any]:
+        """Fields the exported weights file records beside the training summary."""
+        return {}
 
     # -- model ----------------------------------------------------------------------------------
     def new_model(self) -> nn.Module:
@@ -1112,11 +1127,15 @@ TASK_FAMILIES: dict[str, type[Task]] = {
 def task_class(name: str) -> type[Task]:
     """The task that trains registry model ``name`` (by its family)."""
     fam = models.get_variant(name).family
+    if fam == "slicenet" and fam not in TASK_FAMILIES:
+        from rtaudio.train.g2p_task import G2PTask  # imports this module
+
+        TASK_FAMILIES[fam] = G2PTask
     cls = TASK_FAMILIES.get(fam)
     if cls is None:
         raise CorpusError(
             f"no training recipe for {name} (family {fam}); trainable families: "
-            + ", ".join(sorted(TASK_FAMILIES))
+            + ", ".join(sorted({*TASK_FAMILIES, "slicenet"}))
         )
     return cls
 

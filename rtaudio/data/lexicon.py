@@ -1,0 +1,265 @@
+"""A pronunciation lexicon for grapheme-to-phoneme training, built offline with eSpeak NG.
+
+``rtaudio data lexicon --out DIR`` reads a word list (``/usr/share/dict/american-english`` from
+Debian's ``wamerican`` by default: the lower-case words of letters a-z), asks ``espeak-ng -v
+en-us --ipa`` for each word's phonemes and writes::
+
+    DIR/lexicon.tsv    word <TAB> phoneme tokens separated by spaces <TAB> split
+    DIR/lexicon.json   what it was built from (word list and its sha256, eSpeak NG version,
+                       voice), words per split, words left out and why
+
+The split is a function of the word alone (:func:`split_of`: the first 8 bytes of its sha256,
+90 % train, 5 % validation, 5 % test), so every lexicon rtaudio builds, from any word list,
+holds the same word in the same split: a test word is never a training word of another build.
+Words eSpeak NG reads as several words (roman numerals: "xiv" -> "roman fourteen") or with a
+phoneme outside :data:`rtaudio.g2p.TOKENS` are left out and counted.
+
+:class:`Lexicon` reads a built one for ``rtaudio train slicenet_g2p`` and ``rtaudio evaluate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rtaudio.data.audio import write_text_atomic
+from rtaudio.g2p import TOKENS, G2PError, normalise, split_tokens
+
+DEFAULT_WORDS = Path("/usr/share/dict/american-english")
+VOICE = "en-us"
+SPLITS = ("train", "validation", "test")
+TSV = "lexicon.tsv"
+JSON = "lexicon.json"
+SPLIT_RULE = "sha256(word) first 8 bytes mod 100: < 90 train, < 95 validation, else test"
+CHUNK = 2000  # words per espeak-ng call
+WORD_RE = re.compile(r"^[a-z]+$")
+_TOKENS = frozenset(TOKENS)
+
+
+class LexiconError(ValueError):
+    """A lexicon that cannot be built or read; the message says why."""
+
+
+def split_of(word: str) -> str:
+    h = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "big") % 100
+    return "train" if h < 90 else "validation" if h < 95 else "test"
+
+
+def read_words(path: Path) -> tuple[list[str], int]:
+    """The distinct words of letters a-z in a word list (one per line), in file order, and how
+    many other lines it had (capitalised names, possessives, accents: left out)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        hint = " (Debian's wamerican: bash install.sh --data)" if path == DEFAULT_WORDS else ""
+        raise LexiconError(f"{path}: no such word list{hint}") from None
+    except OSError as e:
+        raise LexiconError(f"{path}: cannot read ({e.strerror or e})") from None
+    words: dict[str, None] = {}
+    other = 0
+    for line in text.splitlines():
+        w = line.strip()
+        if not w:
+            continue
+        if WORD_RE.match(w):
+            words.setdefault(w)
+        else:
+            other += 1
+    if not words:
+        raise LexiconError(f"{path}: no words of lower-case letters a-z in it")
+    return list(words), other
+
+
+def espeak_version() -> str:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise LexiconError("espeak-ng is not installed (bash install.sh installs it)")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip().split("  Data at")[0]
+
+
+def espeak_ipa(words: Sequence[str], voice: str = VOICE) -> list[str]:
+    """eSpeak NG's IPA of each word, phonemes separated by ``_`` (one call for all of them).
+
+    Each word is spoken as a sentence of its own ("word."), so it gets its citation stress."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise LexiconError("espeak-ng is not installed (bash install.sh installs it)")
+    text = "".join(f"{w}.\n" for w in words)
+    out = subprocess.run(
+        [exe, "-q", "-v", voice, "--ipa", "--sep=_", "--stdin"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise LexiconError(f"espeak-ng failed ({out.returncode}): {out.stderr.strip()[:200]}")
+    lines = [ln for ln in out.stdout.splitlines() if ln.strip()]
+    if len(lines) != len(words):
+        raise LexiconError(
+            f"espeak-ng gave {len(lines)} lines for {len(words)} words "
+            f"({words[0]}..{words[-1]}): cannot pair them"
+        )
+    return lines
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    words: int
+    per_split: dict[str, int]
+    left_out: dict[str, int]
+
+
+def build_lexicon(
+    out: Path,
+    words_file: Path = DEFAULT_WORDS,
+    voice: str = VOICE,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> BuildResult:
+    """Write ``out/lexicon.tsv`` and ``out/lexicon.json`` (see the module's docstring)."""
+    out = Path(out)
+    tsv = out / TSV
+    if tsv.exists() and not overwrite:
+        raise LexiconError(f"{tsv} exists; pass --overwrite to build it again")
+    words, other = read_words(Path(words_file))
+    version = espeak_version()
+    from tqdm import tqdm
+
+    rows: list[tuple[str, list[str], str]] = []
+    left: Counter[str] = Counter()
+    examples: dict[str, list[str]] = {}
+    with tqdm(total=len(words), unit="word", desc="lexicon", disable=not progress) as bar:
+        for s in range(0, len(words), CHUNK):
+            chunk = words[s : s + CHUNK]
+            for w, ipa in zip(chunk, espeak_ipa(chunk, voice), strict=True):
+                why = ""
+                if " " in ipa.strip():
+                    why = "read as several words"
+                toks = split_tokens(ipa)
+                if not why and not toks:
+                    why = "no phonemes"
+                if not why and any(t not in _TOKENS for t in toks):
+                    why = "phoneme outside the inventory"
+                if why:
+                    left[why] += 1
+                    examples.setdefault(why, [])
+                    if len(examples[why]) < 5:
+                        examples[why].append(f"{w} /{ipa.strip()}/")
+                    continue
+                rows.append((w, toks, split_of(w)))
+            bar.update(len(chunk))
+    counts = Counter(r[2] for r in rows)
+    per_split = {s: counts.get(s, 0) for s in SPLITS}
+    out.mkdir(parents=True, exist_ok=True)
+    info = {
+        "words_file": str(words_file),
+        "words_file_sha256": hashlib.sha256(Path(words_file).read_bytes()).hexdigest(),
+        "other_lines": other,
+        "espeak_ng": version,
+        "voice": voice,
+        "split_rule": SPLIT_RULE,
+        "words": len(rows),
+        "per_split": per_split,
+        "left_out": dict(left),
+        "left_out_examples": examples,
+        "tokens": list(TOKENS),
+    }
+    text = "".join(f"{w}\t{' '.join(t)}\t{s}\n" for w, t, s in rows)
+    write_text_atomic(tsv, text)
+    write_text_atomic(out / JSON, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    return BuildResult(out, len(rows), per_split, dict(left))
+
+
+Row = dict[str, Any]
+
+
+class Lexicon:
+    """A built lexicon, read and checked: ``rows`` of ``{"word", "tokens", "split", "source"}``
+    (``source`` is the word: splits are by word).
+
+    Raises:
+        LexiconError: a missing folder or file, a malformed line (its number is named), a
+            phoneme outside the inventory, a word in the wrong split.
+    """
+
+    def __init__(self, root: str | Path, log: Callable[[str], None] | None = None) -> None:
+        self.root = Path(root)
+        self.log = log or (lambda s: None)
+        tsv = self.root / TSV
+        if not tsv.is_file():
+            raise LexiconError(
+                f"{self.root}: no {TSV} (build one with: rtaudio data lexicon --out {self.root})"
+            )
+        raw = tsv.read_bytes()
+        self.manifest_sha256 = hashlib.sha256(raw).hexdigest()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise LexiconError(f"{tsv}: not UTF-8 text") from None
+        self.rows: list[Row] = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            self.rows.append(self._row(tsv, n, line))
+        if not self.rows:
+            raise LexiconError(f"{tsv}: no words in it")
+        info = self.root / JSON
+        try:
+            self.info: dict[str, Any] = json.loads(info.read_text()) if info.is_file() else {}
+        except (OSError, ValueError) as e:
+            raise LexiconError(f"{info}: unreadable ({e})") from None
+
+    @staticmethod
+    def _row(tsv: Path, n: int, line: str) -> Row:
+        parts = line.split("\t")
+        if len(parts) != 3:
+            raise LexiconError(f"{tsv} line {n}: expected word, phonemes, split (tab-separated)")
+        word, phon, split = parts
+        try:
+            w = normalise(word)
+        except G2PError as e:
+            raise LexiconError(f"{tsv} line {n}: {e}") from None
+        toks = phon.split()
+        if not toks:
+            raise LexiconError(f"{tsv} line {n}: {word!r} has no phonemes")
+        bad = [t for t in toks if t not in _TOKENS]
+        if bad:
+            raise LexiconError(f"{tsv} line {n}: phoneme {bad[0]!r} is not in the inventory")
+        if split != split_of(w):
+            raise LexiconError(
+                f"{tsv} line {n}: {word!r} is in {split!r}, but the split rule puts it in "
+                f"{split_of(w)!r} (held-out words must stay held out)"
+            )
+        return {"word": w, "tokens": toks, "split": split, "source": w}
+
+    def select(self, split: str | None = None, kinds: Iterable[str] = ()) -> list[Row]:
+        return [r for r in self.rows if split is None or r["split"] == split]
+
+    def summary(self, rows: Iterable[Row]) -> dict[str, Any]:
+        rows = list(rows)
+        per = Counter(r["split"] for r in rows)
+        i = self.info
+        return {
+            "corpus": str(self.root),
+            "manifest_sha256": self.manifest_sha256,
+            "lexicon": {
+                "words": {s: per.get(s, 0) for s in SPLITS},
+                "words_file": i.get("words_file"),
+                "words_file_sha256": i.get("words_file_sha256"),
+                "espeak_ng": i.get("espeak_ng"),
+                "voice": i.get("voice"),
+                "split_rule": SPLIT_RULE,
+                "left_out": i.get("left_out", {}),
+            },
+        }

@@ -1,0 +1,184 @@
+"""Grapheme-to-phoneme: English words to IPA phonemes with the SliceNet of ``slicenet_g2p``.
+
+The network reads a word letter by letter and writes its phonemes (eSpeak NG's ``en-us``
+inventory, stress marks as tokens of their own) one at a time with
+:meth:`rtaudio.models.slicenet.SliceNet.greedy_decode`, which runs the decoder's streaming
+``step``. Nothing calls eSpeak NG at run time: it only labelled the training lexicon
+(:mod:`rtaudio.data.lexicon`).
+
+Token ids: the source is ``pad`` then the letters ``a..z``; the target is ``pad``, ``bos``,
+``eos`` then :data:`TOKENS`. A weights file records both alphabets (``meta["g2p"]``) and is
+refused when they differ from this module's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import rtaudio.models as models
+from rtaudio.errors import missing
+from rtaudio.weights import weights_path
+
+NAME = "slicenet_g2p"
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+STRESS = ("ˈ", "ˌ")  # primary, secondary: a token before the stressed vowel
+# eSpeak NG 1.51 en-us phonemes (``--ipa``), most frequent first in the 63,875 words of wamerican
+PHONEMES = (
+    "ɪ", "s", "n", "t", "ɹ", "k", "l", "d", "ə", "z", "p", "m", "ɛ", "æ", "ɚ", "b", "ŋ", "ᵻ",
+    "eɪ", "f", "i", "ʌ", "ɑː", "aɪ", "ɾ", "oʊ", "ɡ", "v", "ʃ", "iː", "uː", "əl", "w", "dʒ", "h",
+    "ɜː", "ɐ", "j", "tʃ", "ɑːɹ", "aʊ", "ɔː", "θ", "ʊ", "ɔːɹ", "oːɹ", "iə", "ɔ", "ɔɪ", "ʊɹ", "ɛɹ",
+    "oː", "ð", "ɪɹ", "aɪɚ", "ʒ", "aɪə", "ʔ", "n̩", "r", "ɑ̃", "e", "ɬ", "ɔ̃", "x",
+)  # fmt: skip
+TOKENS = STRESS + PHONEMES
+PAD, BOS, EOS = 0, 1, 2
+SRC_VOCAB = 1 + len(LETTERS)
+TGT_VOCAB = 3 + len(TOKENS)
+MAX_LETTERS = 32  # the lexicon's longest word has 22; longer input is refused
+
+_LETTER_ID = {c: i + 1 for i, c in enumerate(LETTERS)}
+_TOKEN_ID = {t: i + 3 for i, t in enumerate(TOKENS)}
+
+
+class G2PError(ValueError):
+    """A word that cannot be transcribed, or weights that do not fit this module."""
+
+
+def normalise(word: str) -> str:
+    """``word`` lower-cased, or :class:`G2PError` saying what in it cannot be read."""
+    w = word.strip().lower()
+    if not w:
+        raise G2PError("an empty word cannot be transcribed")
+    bad = sorted({c for c in w if c not in _LETTER_ID})
+    if bad:
+        raise G2PError(
+            f"{word!r}: only the letters a-z can be transcribed; "
+            + ", ".join(repr(c) for c in bad)
+            + (" is not one" if len(bad) == 1 else " are not")
+        )
+    if len(w) > MAX_LETTERS:
+        raise G2PError(f"{word[:20]!r}...: {len(w)} letters, at most {MAX_LETTERS}")
+    return w
+
+
+def letter_ids(word: str) -> list[int]:
+    return [_LETTER_ID[c] for c in normalise(word)]
+
+
+def token_ids(tokens: Sequence[str]) -> list[int]:
+    """Target ids of phoneme tokens (:class:`G2PError` for one outside :data:`TOKENS`)."""
+    try:
+        return [_TOKEN_ID[t] for t in tokens]
+    except KeyError as e:
+        raise G2PError(f"phoneme {e.args[0]!r} is not in rtaudio's inventory") from None
+
+
+def split_tokens(ipa: str) -> list[str]:
+    """eSpeak NG's ``--sep=_`` output of one word -> tokens, the stress marks split off."""
+    out: list[str] = []
+    for part in ipa.strip().split("_"):
+        while part and part[0] in STRESS:
+            out.append(part[0])
+            part = part[1:]
+        if part:
+            out.append(part)
+    return out
+
+
+def pad_batch(rows: Sequence[Sequence[int]], extra: int = 0) -> torch.Tensor:
+    """Right-padded ``[B, max_len + extra]`` int64 tensor of id rows."""
+    n = max((len(r) for r in rows), default=0) + extra
+    out = torch.full((len(rows), max(1, n)), PAD, dtype=torch.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.as_tensor(list(r), dtype=torch.int64)
+    return out
+
+
+def decoded_tokens(ids: Iterable[int]) -> list[str]:
+    """Tokens of one decoded row, up to its ``eos`` (special ids dropped)."""
+    out = []
+    for i in ids:
+        i = int(i)
+        if i == EOS:
+            break
+        if i >= 3:
+            out.append(TOKENS[i - 3])
+    return out
+
+
+def max_phonemes(letters: int) -> int:
+    """Longest decode allowed for a word (the lexicon's longest ratio is under 2 + 4 / n)."""
+    return 2 * letters + 6
+
+
+def transcribe_ids(model: Any, words: Sequence[str], batch: int = 256) -> list[list[str]]:
+    """Greedy transcriptions of already-normalised ``words`` (``model``: a trained SliceNet)."""
+    order = sorted(range(len(words)), key=lambda i: len(words[i]))  # less padding per batch
+    result: dict[int, list[str]] = {}
+    with torch.inference_mode():
+        for s in range(0, len(order), batch):
+            idx = order[s : s + batch]
+            src = pad_batch([letter_ids(words[i]) for i in idx])
+            ids = model.greedy_decode(src, max_phonemes(src.shape[1]))
+            for i, row in zip(idx, ids.tolist(), strict=True):
+                result[i] = decoded_tokens(row)
+    return [result[i] for i in range(len(words))]
+
+
+def g2p_meta() -> dict[str, Any]:
+    """What a weights file records of its alphabets (checked by :func:`load`)."""
+    return {"letters": LETTERS, "tokens": list(TOKENS), "pad": PAD, "bos": BOS, "eos": EOS}
+
+
+def check_model_shape(model: Any, where: str) -> None:
+    """Refuse a SliceNet whose vocabularies or special ids are not this module's."""
+    cfg = model.config
+    if (cfg.src_vocab, cfg.tgt_vocab, cfg.pad_id, cfg.bos_id, cfg.eos_id) != (
+        SRC_VOCAB,
+        TGT_VOCAB,
+        PAD,
+        BOS,
+        EOS,
+    ):
+        raise G2PError(
+            f"{where}: a SliceNet with vocabularies {cfg.src_vocab} / {cfg.tgt_vocab}, not the "
+            f"grapheme-to-phoneme one ({SRC_VOCAB} letters / {TGT_VOCAB} phoneme tokens)"
+        )
+
+
+def check_model(model: Any, where: str) -> None:
+    """Refuse a SliceNet whose vocabularies or recorded alphabets are not this module's."""
+    check_model_shape(model, where)
+    rec = (getattr(model, "meta", None) or {}).get("g2p")
+    if rec != g2p_meta():
+        raise G2PError(
+            f"{where}: does not record rtaudio's letter and phoneme alphabets "
+            "(not grapheme-to-phoneme weights, or written for another inventory)"
+        )
+
+
+class G2P:
+    """Trained grapheme-to-phoneme weights, ready to transcribe words.
+
+    Raises:
+        rtaudio.models.WeightsError: the file is missing, tampered with, or not a SliceNet.
+        G2PError: a SliceNet that is not this module's grapheme-to-phoneme model.
+    """
+
+    def __init__(self, weights: str | Path | None = None) -> None:
+        self.path = Path(weights) if weights else weights_path(NAME)
+        if not self.path.exists():
+            raise models.WeightsError(
+                missing(self.path, "weights file")
+                + ("" if weights else " (the shipped grapheme-to-phoneme weights are missing)")
+            )
+        self.model = models.load(self.path, family="slicenet")
+        check_model(self.model, str(self.path))
+
+    def transcribe(self, words: Sequence[str], batch: int = 256) -> list[list[str]]:
+        """Phoneme tokens of each word (:class:`G2PError` names the first unreadable one)."""
+        norm = [normalise(w) for w in words]
+        return transcribe_ids(self.model, norm, batch)

@@ -1,0 +1,265 @@
+"""Grapheme-to-phoneme with SliceNet: the lexicon eSpeak NG labels (built for real), its
+reader's errors, a short real training run, the scores, streaming decoding and ``rtaudio g2p``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import rtaudio.models as models
+from rtaudio import g2p
+from rtaudio.cli import main
+from rtaudio.data.lexicon import JSON, TSV, Lexicon, LexiconError, build_lexicon, split_of
+from rtaudio.models.slicenet import shift_right
+from rtaudio.train import TrainOptions, evaluate, train
+from rtaudio.train.evaluate import EvalOptions, format_report
+from rtaudio.train.g2p_task import edit_distance, score
+from rtaudio.weights import weights_path
+
+EVAL = Path(__file__).parent / "data" / "g2p"
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="no espeak-ng")
+
+
+def _eval_words() -> list[str]:
+    return [line.split("\t")[0] for line in (EVAL / TSV).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def lexicon(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real lexicon of ~1,500 words: the repo set's words and forms made from them (their own
+    hashes put 90 % of them in train)."""
+    root = tmp_path_factory.mktemp("lex")
+    base = _eval_words()[:300]
+    words = base + [w + "s" for w in base] + [w + "ing" for w in base] + ["re" + w for w in base]
+    words += [w + "er" for w in base]
+    wordlist = root / "words.txt"
+    wordlist.write_text("\n".join([*words, "Xavier", "café", "xiv", base[0], ""]) + "\n")
+    build_lexicon(root / "lex", wordlist, progress=False)
+    return root / "lex"
+
+
+@pytest.fixture(scope="module")
+def trained(lexicon: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("g2p") / "g2p.safetensors"
+    train(
+        TrainOptions(
+            model="slicenet_g2p",
+            data=lexicon,
+            out=out,
+            steps=120,
+            val_every=40,
+            val_size=60,
+            warmup_steps=10,
+            batch_size=32,
+            config={"hidden": 32, "encoder_modules": 1, "decoder_modules": 1},
+            checkpoint_minutes=60,
+            log=lambda s: None,
+        )
+    )
+    return out
+
+
+def test_tokens_split_off_stress_and_the_split_is_the_words_own() -> None:
+    assert g2p.split_tokens("ɐ_d_v_ˈɛ_n_tʃ_ɚ_ɹ_ɪ_ŋ") == [
+        "ɐ", "d", "v", "ˈ", "ɛ", "n", "tʃ", "ɚ", "ɹ", "ɪ", "ŋ",
+    ]  # fmt: skip
+    assert g2p.split_tokens("k_ˌɑː_n") == ["k", "ˌ", "ɑː", "n"]
+    assert len(set(g2p.TOKENS)) == len(g2p.TOKENS) == g2p.TGT_VOCAB - 3
+    assert models.get_config("slicenet_g2p").tgt_vocab == g2p.TGT_VOCAB  # type: ignore[attr-defined]
+    assert models.get_config("slicenet_g2p").src_vocab == g2p.SRC_VOCAB  # type: ignore[attr-defined]
+    # the split depends on the word alone: the repo set is all test, and the shares are 90/5/5
+    assert {split_of(w) for w in _eval_words()} == {"test"}
+    shares = [split_of(f"w{i}") for i in range(20000)]
+    assert abs(shares.count("train") / 20000 - 0.90) < 0.01
+    assert abs(shares.count("test") / 20000 - 0.05) < 0.005
+
+
+@needs_espeak
+def test_lexicon_build_labels_words_with_espeak_and_keeps_what_exists(lexicon: Path) -> None:
+    lx = Lexicon(lexicon)
+    info = json.loads((lexicon / JSON).read_text())
+    words = {r["word"]: r for r in lx.rows}
+    assert "xavier" not in words and "café" not in words  # capitalised / accented: other lines
+    assert info["other_lines"] == 2
+    assert info["left_out"] == {"read as several words": 1}  # xiv: "roman fourteen"
+    assert len(lx.rows) == len(words) == info["words"]  # the repeated word once
+    base = _eval_words()[0]
+    reference = {
+        line.split("\t")[0]: line.split("\t")[1].split()
+        for line in (EVAL / TSV).read_text().splitlines()
+    }
+    assert words[base]["tokens"] == reference[base]  # same eSpeak NG, same labels
+    assert all(r["split"] == split_of(r["word"]) for r in lx.rows)
+    derived = [r for r in lx.rows if r["word"] not in reference]  # 90 % of them in train
+    assert 0.85 < sum(r["split"] == "train" for r in derived) / len(derived) < 0.95
+    before = (lexicon / TSV).read_bytes()
+    with pytest.raises(LexiconError, match="exists; pass --overwrite"):
+        build_lexicon(lexicon, lexicon.parent / "words.txt", progress=False)
+    assert (lexicon / TSV).read_bytes() == before
+
+
+def test_lexicon_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(LexiconError, match=r"no lexicon\.tsv .*rtaudio data lexicon --out"):
+        Lexicon(tmp_path)
+    word = _eval_words()[0]
+    cases = {
+        "one\tcolumn\n": "line 1: expected word, phonemes, split",
+        f"{word}\tˈ q\ttest\n": "line 1: phoneme 'q' is not in the inventory",
+        f"{word}\tˈ ɪ\ttrain\n": "is in 'train', but the split rule puts it in 'test'",
+        "ca fé\tk\ttest\n": "only the letters a-z",
+        f"{word}\t\ttest\n": "has no phonemes",
+        "\n\n": "no words in it",
+    }
+    for text, message in cases.items():
+        (tmp_path / TSV).write_text(text)
+        with pytest.raises(LexiconError, match=message):
+            Lexicon(tmp_path)
+    (tmp_path / TSV).write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(LexiconError, match="not UTF-8"):
+        Lexicon(tmp_path)
+    missing = tmp_path / "none.txt"
+    assert main(["data", "lexicon", "--out", str(tmp_path / "x"), "--words", str(missing)]) == 2
+    assert f"{missing}: no such word list" in capsys.readouterr().err
+    (tmp_path / "digits.txt").write_text("123\nAbc\n")
+    assert main(["data", "lexicon", "--out", str(tmp_path / "x"), "--words",
+                 str(tmp_path / "digits.txt")]) == 2  # fmt: skip
+    assert "no words of lower-case letters a-z" in capsys.readouterr().err
+
+
+def test_words_the_model_cannot_read_are_named() -> None:
+    assert g2p.normalise(" Hello ") == "hello"
+    for word, message in (
+        ("", "empty word"),
+        ("café", "'é' is not one"),
+        ("r2d2", "'2' is not one"),
+        ("don't", '"\'" is not one'),
+        ("a" * 40, "40 letters, at most 32"),
+    ):
+        with pytest.raises(g2p.G2PError, match=message):
+            g2p.normalise(word)
+
+
+def test_scores_count_token_edits_and_words() -> None:
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance([], ["a"]) == 1
+    refs = [["k", "ˈ", "æ", "t"], ["d", "ˈ", "ɔ", "ɡ"]]
+    s = score(refs, [["k", "ˈ", "æ", "t"], ["d", "ˌ", "ɔ", "ɡ"]])
+    assert (s["per"], s["per_no_stress"], s["wer"]) == (0.125, 0.0, 0.5)
+    s = score(refs, [["k", "æ", "t"], ["d", "ˈ", "ɔ", "ɡ", "z"]])
+    assert (s["per"], s["wer"]) == (0.25, 1.0)
+
+
+@pytest.mark.parametrize("weights", ["random", "shipped"])
+def test_streaming_decode_is_the_offline_decoder(weights: str) -> None:
+    """Greedy decoding runs the decoder's ``step`` one token at a time; its tokens are the argmax
+    of the teacher-forced (offline) logits on the same prefix, and chunked ``step`` logits equal
+    ``forward``'s (random weights, and the shipped ones, whose decodes end with ``eos``)."""
+    torch.manual_seed(0)
+    if weights == "shipped":
+        if not weights_path(g2p.NAME).exists():
+            pytest.skip("no shipped slicenet_g2p weights")
+        model = g2p.G2P().model
+    else:
+        model = models.create("slicenet_g2p").eval()
+    words = ["knits", "adventuring", "a", "quixotic"]
+    src = g2p.pad_batch([g2p.letter_ids(w) for w in words])
+    out = model.greedy_decode(src, g2p.max_phonemes(src.shape[1]))
+    if weights == "shipped":
+        assert all(g2p.EOS in row for row in out.tolist())
+    tgt_in = shift_right(out, g2p.BOS)
+    with torch.no_grad():
+        logits = model(src, tgt_in)
+        for b in range(len(words)):
+            row = out[b].tolist()
+            n = row.index(g2p.EOS) + 1 if g2p.EOS in row else len(row)
+            assert logits[b, :, :n].argmax(0).tolist() == row[:n]
+        state = model.init_state(len(words), model.encode(src))
+        parts = []
+        for s in range(0, tgt_in.shape[1], 5):
+            y, state = model.step(tgt_in[:, s : s + 5], state)
+            parts.append(y)
+    torch.testing.assert_close(torch.cat(parts, -1), logits, rtol=1e-4, atol=1e-4)
+
+
+@needs_espeak
+def test_training_learns_and_the_file_transcribes(trained: Path, lexicon: Path) -> None:
+    model = models.load(trained, family="slicenet")
+    meta = model.meta
+    assert meta["g2p"] == g2p.g2p_meta()
+    losses = [h["loss"] for h in meta["history"]]
+    assert losses[-1] < 0.8 * losses[0], losses
+    test = meta["metrics"]["test"]
+    assert test["n"] == len(Lexicon(lexicon).select("test"))
+    assert 0.0 <= test["per"] <= 1.5 and test["interval"]["per"][0] <= test["per"]
+    assert meta["trained_on"]["sources"][0].startswith("lexicon words of the train split")
+    out = g2p.G2P(trained).transcribe(["Knits", "cat"])
+    assert len(out) == 2 and all(t in g2p.TOKENS for toks in out for t in toks)
+    rep = evaluate(EvalOptions(model="slicenet_g2p", data=EVAL, weights=trained))
+    assert rep["n"] == 500 and "per" in rep
+    assert "phoneme error rate" in format_report(rep)
+
+
+@needs_espeak
+def test_g2p_command(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    w = ["--weights", str(trained)]
+    assert main(["g2p", "knits", "Cat dog", *w]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["knits", "Cat", "dog"]
+    assert main(["g2p", "knits", "café", *w, "--tokens"]) == 1
+    cap = capsys.readouterr()
+    assert cap.out.startswith("knits\t") and "argument: 'café'" in cap.err
+    words = tmp_path / "words.txt"
+    words.write_text("alpha beta\n\ngamma r2d2\n")
+    assert main(["g2p", "--file", str(words), "--json", *w]) == 1
+    cap = capsys.readouterr()
+    assert [d["word"] for d in json.loads(cap.out)] == ["alpha", "beta", "gamma"]
+    assert f"{words} line 3: 'r2d2'" in cap.err
+    for args, message in (
+        (["café"], "'é' is not one"),
+        ([], "no words"),
+        (["--file", str(tmp_path / "none.txt")], "none.txt: no such file"),
+        (["cat", "--weights", str(tmp_path / "none.safetensors")], "no such weights file"),
+    ):
+        assert main(["g2p", *args, *(w if "--weights" not in args else [])]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_g2p_refuses_slicenets_of_other_tasks(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    toy = tmp_path / "toy.safetensors"
+    models.save(models.create("slicenet"), toy)
+    with pytest.raises(g2p.G2PError, match="vocabularies 12 / 12"):
+        g2p.G2P(toy)
+    bare = tmp_path / "bare.safetensors"
+    models.save(models.create("slicenet_g2p"), bare)  # the right shape, no alphabets recorded
+    with pytest.raises(g2p.G2PError, match="does not record rtaudio's letter and phoneme"):
+        g2p.G2P(bare)
+    other = dict(g2p.g2p_meta(), tokens=list(reversed(g2p.TOKENS)))
+    models.save(models.create("slicenet_g2p"), bare, meta={"g2p": other})
+    with pytest.raises(g2p.G2PError, match="another inventory"):
+        g2p.G2P(bare)
+    swish = tmp_path / "swish.safetensors"
+    models.save(models.create("swishnet"), swish)
+    with pytest.raises(models.WeightsError, match="holds a 'swishnet' model"):
+        g2p.G2P(swish)
+
+
+def test_training_a_slicenet_of_another_shape_is_refused(tmp_path: Path) -> None:
+    (tmp_path / TSV).write_text((EVAL / TSV).read_text())
+    with pytest.raises(g2p.G2PError, match="registry model slicenet: a SliceNet with"):
+        train(TrainOptions(model="slicenet", data=tmp_path, out=tmp_path / "x.safetensors"))
+
+
+def test_bench_g2p_reports_the_shipped_weights_per_word(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if not weights_path(g2p.NAME).exists():
+        pytest.skip("no shipped slicenet_g2p weights")
+    assert main(["bench", "g2p", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["letters"] == 8 and r["batch"] == 256
+    assert r["word_ms"] > 0 and 0 < r["batched_word_ms"] < r["word_ms"]
