@@ -110,8 +110,10 @@ def decoded_tokens(ids: Iterable[int]) -> list[str]:
 
 
 def max_phonemes(letters: int) -> int:
-    """Longest decode allowed for a word (the lexicon's longest ratio is under 2 + 4 / n)."""
-    return 2 * letters + 6
+    """Longest decode allowed for a word of ``letters`` letters, ``eos`` included (the lexicon's
+    longest transcriptions, abbreviations spelled out letter by letter such as "wk" or "pwns",
+    have ``2 * letters + 9`` tokens)."""
+    return 2 * letters + 12
 
 
 def transcribe_ids(model: Any, words: Sequence[str], batch: int = 256) -> list[list[str]]:

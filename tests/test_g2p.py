@@ -36,6 +36,7 @@ def lexicon(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = _eval_words()[:300]
     words = base + [w + "s" for w in base] + [w + "ing" for w in base] + ["re" + w for w in base]
     words += [w + "er" for w in base]
+    words += ["wk", "pwns", "fwd"]  # spelled out: the longest transcriptions for their length
     wordlist = root / "words.txt"
     wordlist.write_text("\n".join([*words, "Xavier", "café", "xiv", base[0], ""]) + "\n")
     build_lexicon(root / "lex", wordlist, progress=False)
@@ -94,6 +95,9 @@ def test_lexicon_build_labels_words_with_espeak_and_keeps_what_exists(lexicon: P
     }
     assert words[base]["tokens"] == reference[base]  # same eSpeak NG, same labels
     assert all(r["split"] == split_of(r["word"]) for r in lx.rows)
+    # decoding leaves room for every transcription and its eos ("wk": 11 tokens, "fwd" 14)
+    assert (len(words["wk"]["tokens"]), len(words["fwd"]["tokens"])) == (11, 14)
+    assert all(len(r["tokens"]) < g2p.max_phonemes(len(r["word"])) for r in lx.rows)
     derived = [r for r in lx.rows if r["word"] not in reference]  # 90 % of them in train
     assert 0.85 < sum(r["split"] == "train" for r in derived) / len(derived) < 0.95
     before = (lexicon / TSV).read_bytes()
