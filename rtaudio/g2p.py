@@ -88,9 +88,9 @@ def split_tokens(ipa: str) -> list[str]:
     return out
 
 
-def pad_batch(rows: Sequence[Sequence[int]], extra: int = 0) -> torch.Tensor:
-    """Right-padded ``[B, max_len + extra]`` int64 tensor of id rows."""
-    n = max((len(r) for r in rows), default=0) + extra
+def pad_batch(rows: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Right-padded ``[B, max_len]`` int64 tensor of id rows."""
+    n = max((len(r) for r in rows), default=0)
     out = torch.full((len(rows), max(1, n)), PAD, dtype=torch.int64)
     for i, r in enumerate(rows):
         out[i, : len(r)] = torch.as_tensor(list(r), dtype=torch.int64)
@@ -123,7 +123,7 @@ def transcribe_ids(model: Any, words: Sequence[str], batch: int = 256) -> list[l
     with torch.inference_mode():
         for s in range(0, len(order), batch):
             idx = order[s : s + batch]
-            src = pad_batch([letter_ids(words[i]) for i in idx])
+            src = pad_batch([[_LETTER_ID[c] for c in words[i]] for i in idx])
             ids = model.greedy_decode(src, max_phonemes(src.shape[1]))
             for i, row in zip(idx, ids.tolist(), strict=True):
                 result[i] = decoded_tokens(row)

@@ -27,7 +27,7 @@ from rtaudio import g2p
 from rtaudio.data.lexicon import Lexicon, LexiconError
 from rtaudio.models.slicenet import shift_right
 from rtaudio.train.corpus import CorpusError
-from rtaudio.train.tasks import Log, Task
+from rtaudio.train.tasks import TASK_FAMILIES, Log, Task
 
 ROW = dict[str, Any]
 
@@ -206,3 +206,6 @@ class G2PTask(Task):
             "interval": bootstrap(errors, lengths, seed=int(kw.get("seed") or 0)),
             "wrong_examples": wrong[:12],
         }
+
+
+TASK_FAMILIES[G2PTask.family] = G2PTask  # registered on import (rtaudio.train imports this module)

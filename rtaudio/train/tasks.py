@@ -1127,15 +1127,11 @@ TASK_FAMILIES: dict[str, type[Task]] = {
 def task_class(name: str) -> type[Task]:
     """The task that trains registry model ``name`` (by its family)."""
     fam = models.get_variant(name).family
-    if fam == "slicenet" and fam not in TASK_FAMILIES:
-        from rtaudio.train.g2p_task import G2PTask  # imports this module
-
-        TASK_FAMILIES[fam] = G2PTask
     cls = TASK_FAMILIES.get(fam)
     if cls is None:
         raise CorpusError(
             f"no training recipe for {name} (family {fam}); trainable families: "
-            + ", ".join(sorted({*TASK_FAMILIES, "slicenet"}))
+            + ", ".join(sorted(TASK_FAMILIES))
         )
     return cls
 
