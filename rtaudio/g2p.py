@@ -13,6 +13,7 @@ refused when they differ from this module's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ SRC_VOCAB = 1 + len(LETTERS)
 TGT_VOCAB = 3 + len(TOKENS)
 MAX_LETTERS = 32  # the lexicon's longest word has 22; longer input is refused
 
+_EDGE = "\"'.,;:!?()[]{}<>«»“”‘’„…*_`"  # punctuation taken off a word's ends
+_JOINERS = re.compile(r"[-‐‑–—/]+")  # hyphens, dashes and slashes part words
 _LETTER_ID = {c: i + 1 for i, c in enumerate(LETTERS)}
 _TOKEN_ID = {t: i + 3 for i, t in enumerate(TOKENS)}
 
@@ -62,6 +65,20 @@ def normalise(word: str) -> str:
     if len(w) > MAX_LETTERS:
         raise G2PError(f"{word[:20]!r}...: {len(w)} letters, at most {MAX_LETTERS}")
     return w
+
+
+def words_of(text: str) -> list[str]:
+    """The words of running text: split at white space, hyphens, dashes and slashes, with the
+    punctuation around each taken off ("Hello, world!" -> Hello, world; "well-known" -> well,
+    known). What is left is :func:`normalise`'s to check: digits, accents and inner apostrophes
+    ("don't") stay and are refused there."""
+    words = []
+    for chunk in text.split():
+        for part in _JOINERS.split(chunk):
+            w = part.strip(_EDGE)
+            if w:
+                words.append(w)
+    return words
 
 
 def letter_ids(word: str) -> list[int]:

@@ -24,21 +24,24 @@ EVAL = Path(__file__).parent / "data" / "g2p"
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="no espeak-ng")
 
 
-def _eval_words() -> list[str]:
-    return [line.split("\t")[0] for line in (EVAL / TSV).read_text().splitlines()]
+def _eval_words(kind: str = "word") -> list[str]:
+    lines = [line.split("\t") for line in (EVAL / TSV).read_text().splitlines()]
+    return [p[0] for p in lines if p[3] == kind]
 
 
 @pytest.fixture(scope="module")
 def lexicon(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real lexicon of ~1,500 words: the repo set's words and forms made from them (their own
-    hashes put 90 % of them in train)."""
+    hashes put 90 % of them in train), and names."""
     root = tmp_path_factory.mktemp("lex")
     base = _eval_words()[:300]
     words = base + [w + "s" for w in base] + [w + "ing" for w in base] + ["re" + w for w in base]
     words += [w + "er" for w in base]
     words += ["wk", "pwns", "fwd"]  # spelled out: the longest transcriptions for their length
     wordlist = root / "words.txt"
-    wordlist.write_text("\n".join([*words, "Xavier", "café", "xiv", base[0], ""]) + "\n")
+    names = ["Xavier", base[1].capitalize(), *(n.capitalize() for n in _eval_words("name")[:20])]
+    other = ["café", "NASA", "McCarthy", "Xavier's"]
+    wordlist.write_text("\n".join([*words, *names, *other, "xiv", base[0], ""]) + "\n")
     build_lexicon(root / "lex", wordlist, progress=False)
     return root / "lex"
 
@@ -84,8 +87,16 @@ def test_lexicon_build_labels_words_with_espeak_and_keeps_what_exists(lexicon: P
     lx = Lexicon(lexicon)
     info = json.loads((lexicon / JSON).read_text())
     words = {r["word"]: r for r in lx.rows}
-    assert "xavier" not in words and "café" not in words  # capitalised / accented: other lines
-    assert info["other_lines"] == 2
+    assert "café" not in words and "nasa" not in words  # accented, acronym: other lines
+    assert info["other_lines"] == 4  # and "McCarthy", "Xavier's"
+    assert words["xavier"]["kind"] == "name" and words["xavier"]["split"] == split_of("xavier")
+    base1 = _eval_words()[1]
+    assert words[base1]["kind"] == "word"  # a name that is also a lower-case word is that word
+    # 21 names, less "beecher": the word forms made it a lower-case word ("beech" + "er")
+    assert info["per_kind"] == {"word": len(lx.select(kinds=("word",))), "name": 20}
+    assert lx.select("test", ("name",)) == [
+        r for r in lx.rows if r["split"] == "test" and r["kind"] == "name"
+    ]
     assert info["left_out"] == {"read as several words": 1}  # xiv: "roman fourteen"
     assert len(lx.rows) == len(words) == info["words"]  # the repeated word once
     base = _eval_words()[0]
@@ -94,6 +105,8 @@ def test_lexicon_build_labels_words_with_espeak_and_keeps_what_exists(lexicon: P
         for line in (EVAL / TSV).read_text().splitlines()
     }
     assert words[base]["tokens"] == reference[base]  # same eSpeak NG, same labels
+    name = _eval_words("name")[0]
+    assert words[name]["tokens"] == reference[name] and words[name]["split"] == "test"
     assert all(r["split"] == split_of(r["word"]) for r in lx.rows)
     # decoding leaves room for every transcription and its eos ("wk": 11 tokens, "fwd" 14)
     assert (len(words["wk"]["tokens"]), len(words["fwd"]["tokens"])) == (11, 14)
@@ -111,7 +124,9 @@ def test_lexicon_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[
         Lexicon(tmp_path)
     word = _eval_words()[0]
     cases = {
-        "one\tcolumn\n": "line 1: expected word, phonemes, split",
+        "one\tcolumn\n": "line 1: expected word, phonemes, split and kind",
+        f"{word}\tˈ ɪ\ttest\tplace\n": "line 1: kind 'place' is not one of word, name",
+        f"{word}\tˈ ɪ\ttest\tword\tx\n": "line 1: expected word, phonemes, split and kind",
         f"{word}\tˈ q\ttest\n": "line 1: phoneme 'q' is not in the inventory",
         f"{word}\tˈ ɪ\ttrain\n": "is in 'train', but the split rule puts it in 'test'",
         "ca fé\tk\ttest\n": "only the letters a-z",
@@ -128,10 +143,17 @@ def test_lexicon_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[
     missing = tmp_path / "none.txt"
     assert main(["data", "lexicon", "--out", str(tmp_path / "x"), "--words", str(missing)]) == 2
     assert f"{missing}: no such word list" in capsys.readouterr().err
-    (tmp_path / "digits.txt").write_text("123\nAbc\n")
+    (tmp_path / "digits.txt").write_text("123\nABC\n")
     assert main(["data", "lexicon", "--out", str(tmp_path / "x"), "--words",
                  str(tmp_path / "digits.txt")]) == 2  # fmt: skip
-    assert "no words of lower-case letters a-z" in capsys.readouterr().err
+    assert "no lower-case words or capitalised names of the letters a-z" in capsys.readouterr().err
+    (tmp_path / "names.txt").write_text("Abc\n")
+    assert main(["data", "lexicon", "--out", str(tmp_path / "x"), "--words",
+                 str(tmp_path / "names.txt"), "--no-names"]) == 2  # fmt: skip
+    assert "no lower-case words of the letters a-z" in capsys.readouterr().err
+    # a lexicon written before names were added (three columns) reads as words
+    (tmp_path / TSV).write_text(f"{word}\tˈ ɪ\ttest\n")
+    assert Lexicon(tmp_path).rows[0]["kind"] == "word"
 
 
 def test_words_the_model_cannot_read_are_named() -> None:
@@ -203,8 +225,17 @@ def test_training_learns_and_the_file_transcribes(trained: Path, lexicon: Path) 
     out = g2p.G2P(trained).transcribe(["Knits", "cat"])
     assert len(out) == 2 and all(t in g2p.TOKENS for toks in out for t in toks)
     rep = evaluate(EvalOptions(model="slicenet_g2p", data=EVAL, weights=trained))
-    assert rep["n"] == 500 and "per" in rep
-    assert "phoneme error rate" in format_report(rep)
+    assert rep["n"] == 650 and "per" in rep
+    by = rep["by_kind"]
+    assert (by["word"]["n"], by["name"]["n"]) == (500, 150)
+    tokens = {k: sum(len(r["tokens"]) for r in Lexicon(EVAL).select(kinds=(k,))) for k in by}
+    pooled = (by["word"]["per"] * tokens["word"] + by["name"]["per"] * tokens["name"]) / sum(
+        tokens.values()
+    )
+    assert abs(pooled - rep["per"]) < 1e-3  # the parts add up to the whole
+    text = format_report(rep)
+    assert "phoneme error rate" in text and "names  PER" in text
+    assert "of the split's 650 words are in" in text
 
 
 @needs_espeak
@@ -216,6 +247,16 @@ def test_g2p_command(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["g2p", "knits", "café", *w, "--tokens"]) == 1
     cap = capsys.readouterr()
     assert cap.out.startswith("knits\t") and "argument: 'café'" in cap.err
+    # running text: punctuation around words goes, hyphens / dashes / slashes part words
+    assert g2p.words_of("Hello, world! (well-known)... and/or — “quoted” don't") == [
+        "Hello", "world", "well", "known", "and", "or", "quoted", "don't",
+    ]  # fmt: skip
+    assert main(["g2p", "Hello, world!", "well-known;", "don't", *w]) == 1
+    cap = capsys.readouterr()
+    assert [line.split("\t")[0] for line in cap.out.splitlines()] == [
+        "Hello", "world", "well", "known",
+    ]  # fmt: skip
+    assert 'argument: "don\'t": only the letters a-z' in cap.err
     words = tmp_path / "words.txt"
     words.write_text("alpha beta\n\ngamma r2d2\n")
     assert main(["g2p", "--file", str(words), "--json", *w]) == 1
@@ -267,3 +308,19 @@ def test_bench_g2p_reports_the_shipped_weights_per_word(
     r = json.loads(capsys.readouterr().out)
     assert r["letters"] == 8 and r["batch"] == 256
     assert r["word_ms"] > 0 and 0 < r["batched_word_ms"] < r["word_ms"]
+
+
+@needs_espeak
+def test_validation_score_stays_in_0_1_while_the_decoder_emits_garbage(lexicon: Path) -> None:
+    """An untrained decoder runs on to the length bound: PER passes 1, the score (1 - PER, the
+    higher the better) stays at 0 rather than going negative in the run's log."""
+    from rtaudio.train.g2p_task import G2PTask
+
+    torch.manual_seed(0)
+    task = G2PTask("slicenet_g2p", G2PTask.open_data(lexicon))
+    task.set_val_size(40)
+    with torch.no_grad():
+        for p in (model := task.new_model()).parameters():
+            p.normal_(0, 0.5)
+    v = task.validate(model)
+    assert v["per"] > 1 and v["score"] == 0.0

@@ -48,17 +48,20 @@ SHIPPED: dict[str, tuple[str, str, float, float]] = {
     # measured 0.912 accuracy on 193 windows (pydmobilenet.md): 176 right; held-out test split
     # of corpus v7 0.941. Target 90 %
     "pydmobilenet": ("pydmobilenet", "accuracy", 0.90, 0.90),
-    # phoneme error rate (lower is better) on the 500 held-out words of tests/data/g2p:
-    # measured 0.0173 (70 token errors in 4,055; slicenet_g2p.md); held-out test split of the
-    # lexicon 0.0177 over 3,115 words. Target 8 %
-    "slicenet-g2p": ("slicenet_g2p", "per", 0.018, 0.08),
+    # phoneme error rate (lower is better) on tests/data/g2p, 500 held-out words and 150
+    # held-out names: words 0.0173 (70 token errors in 4,055), names 0.1358, all 0.0418
+    # (slicenet_g2p.md); held-out test split of the lexicon: words 0.0177 over 3,115.
+    # Target 8 % (set before training, for the words of the lexicon then: names count now too)
+    "slicenet-g2p": ("slicenet_g2p", "per", 0.042, 0.08),
+    "slicenet-g2p-words": ("slicenet_g2p", "by_kind.word.per", 0.018, 0.08),
+    "slicenet-g2p-names": ("slicenet_g2p", "by_kind.name.per", 0.136, 0.08),
 }
 LOWER_IS_BETTER = {"per"}
 DATA = {"slicenet_g2p": Path(__file__).parent / "data" / "g2p"}
 
 
 def _reaches(metric: str, value: float, level: float) -> bool:
-    return value <= level if metric in LOWER_IS_BETTER else value >= level
+    return value <= level if metric.split(".")[-1] in LOWER_IS_BETTER else value >= level
 
 
 def _shipped(name: str) -> Path:

@@ -1,12 +1,15 @@
 """A pronunciation lexicon for grapheme-to-phoneme training, built offline with eSpeak NG.
 
 ``rtaudio data lexicon --out DIR`` reads a word list (``/usr/share/dict/american-english`` from
-Debian's ``wamerican`` by default: the lower-case words of letters a-z), asks ``espeak-ng -v
-en-us --ipa`` for each word's phonemes and writes::
+Debian's ``wamerican`` by default: its lower-case words of letters a-z, and its capitalised
+names such as "Aaron", lower-cased, unless ``names=False``), asks ``espeak-ng -v en-us --ipa``
+for each word's phonemes and writes::
 
-    DIR/lexicon.tsv    word <TAB> phoneme tokens separated by spaces <TAB> split
+    DIR/lexicon.tsv    word <TAB> phoneme tokens separated by spaces <TAB> split <TAB> kind
+                       (kind: ``word``, or ``name`` for a capitalised line; lexicons written
+                       before names were added have no kind column: all words)
     DIR/lexicon.json   what it was built from (word list and its sha256, eSpeak NG version,
-                       voice), words per split, words left out and why
+                       voice), words per split and kind, words left out and why
 
 The split is a function of the word alone (:func:`split_of`: the first 8 bytes of its sha256,
 90 % train, 5 % validation, 5 % test), so every lexicon rtaudio builds, from any word list,
@@ -41,6 +44,8 @@ JSON = "lexicon.json"
 SPLIT_RULE = "sha256(word) first 8 bytes mod 100: < 90 train, < 95 validation, else test"
 CHUNK = 2000  # words per espeak-ng call
 WORD_RE = re.compile(r"^[a-z]+$")
+NAME_RE = re.compile(r"^[A-Z][a-z]+$")  # "Aaron"; not acronyms ("AAA") nor "McCarthy"
+KINDS = ("word", "name")
 _TOKENS = frozenset(TOKENS)
 
 
@@ -53,9 +58,12 @@ def split_of(word: str) -> str:
     return "train" if h < 90 else "validation" if h < 95 else "test"
 
 
-def read_words(path: Path) -> tuple[list[str], int]:
-    """The distinct words of letters a-z in a word list (one per line), in file order, and how
-    many other lines it had (capitalised names, possessives, accents: left out)."""
+def read_words(path: Path, names: bool = True) -> tuple[list[tuple[str, str]], int]:
+    """The distinct entries of a word list (one per line), as ``(word, kind)`` in file order:
+    words of lower-case letters a-z (kind ``word``), then, with ``names``, lines that are one
+    capital and lower-case letters ("Aaron"), lower-cased (kind ``name``; a name that is also a
+    lower-case word, "Bill" / "bill", is that word). Also how many other lines it had
+    (possessives, acronyms, accents; capitalised names too without ``names``): left out."""
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
@@ -64,6 +72,7 @@ def read_words(path: Path) -> tuple[list[str], int]:
     except OSError as e:
         raise LexiconError(f"{path}: cannot read ({e.strerror or e})") from None
     words: dict[str, None] = {}
+    capitalised: dict[str, None] = {}
     other = 0
     for line in text.splitlines():
         w = line.strip()
@@ -71,11 +80,15 @@ def read_words(path: Path) -> tuple[list[str], int]:
             continue
         if WORD_RE.match(w):
             words.setdefault(w)
+        elif names and NAME_RE.match(w):
+            capitalised.setdefault(w.lower())
         else:
             other += 1
-    if not words:
-        raise LexiconError(f"{path}: no words of lower-case letters a-z in it")
-    return list(words), other
+    entries = [(w, "word") for w in words] + [(w, "name") for w in capitalised if w not in words]
+    if not entries:
+        what = "lower-case words or capitalised names" if names else "lower-case words"
+        raise LexiconError(f"{path}: no {what} of the letters a-z in it")
+    return entries, other
 
 
 def espeak_version() -> str:
@@ -117,6 +130,7 @@ class BuildResult:
     out: Path
     words: int
     per_split: dict[str, int]
+    per_kind: dict[str, int]
     left_out: dict[str, int]
 
 
@@ -126,23 +140,25 @@ def build_lexicon(
     voice: str = VOICE,
     overwrite: bool = False,
     progress: bool = True,
+    names: bool = True,
 ) -> BuildResult:
     """Write ``out/lexicon.tsv`` and ``out/lexicon.json`` (see the module's docstring)."""
     out = Path(out)
     tsv = out / TSV
     if tsv.exists() and not overwrite:
         raise LexiconError(f"{tsv} exists; pass --overwrite to build it again")
-    words, other = read_words(Path(words_file))
+    entries, other = read_words(Path(words_file), names)
     version = espeak_version()
     from tqdm import tqdm
 
-    rows: list[tuple[str, list[str], str]] = []
+    rows: list[tuple[str, list[str], str, str]] = []
     left: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
-    with tqdm(total=len(words), unit="word", desc="lexicon", disable=not progress) as bar:
-        for s in range(0, len(words), CHUNK):
-            chunk = words[s : s + CHUNK]
-            for w, ipa in zip(chunk, espeak_ipa(chunk, voice), strict=True):
+    with tqdm(total=len(entries), unit="word", desc="lexicon", disable=not progress) as bar:
+        for s in range(0, len(entries), CHUNK):
+            chunk = entries[s : s + CHUNK]
+            ipas = espeak_ipa([w for w, _ in chunk], voice)
+            for (w, kind), ipa in zip(chunk, ipas, strict=True):
                 why = ""
                 if " " in ipa.strip():
                     why = "read as several words"
@@ -157,36 +173,40 @@ def build_lexicon(
                     if len(examples[why]) < 5:
                         examples[why].append(f"{w} /{ipa.strip()}/")
                     continue
-                rows.append((w, toks, split_of(w)))
+                rows.append((w, toks, split_of(w), kind))
             bar.update(len(chunk))
     counts = Counter(r[2] for r in rows)
     per_split = {s: counts.get(s, 0) for s in SPLITS}
+    kinds = Counter(r[3] for r in rows)
+    per_kind = {k: kinds.get(k, 0) for k in KINDS}
     out.mkdir(parents=True, exist_ok=True)
     info = {
         "words_file": str(words_file),
         "words_file_sha256": hashlib.sha256(Path(words_file).read_bytes()).hexdigest(),
+        "names": names,
         "other_lines": other,
         "espeak_ng": version,
         "voice": voice,
         "split_rule": SPLIT_RULE,
         "words": len(rows),
         "per_split": per_split,
+        "per_kind": per_kind,
         "left_out": dict(left),
         "left_out_examples": examples,
         "tokens": list(TOKENS),
     }
-    text = "".join(f"{w}\t{' '.join(t)}\t{s}\n" for w, t, s in rows)
+    text = "".join(f"{w}\t{' '.join(t)}\t{s}\t{k}\n" for w, t, s, k in rows)
     write_text_atomic(tsv, text)
     write_text_atomic(out / JSON, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-    return BuildResult(out, len(rows), per_split, dict(left))
+    return BuildResult(out, len(rows), per_split, per_kind, dict(left))
 
 
 Row = dict[str, Any]
 
 
 class Lexicon:
-    """A built lexicon, read and checked: ``rows`` of ``{"word", "tokens", "split", "source"}``
-    (``source`` is the word: splits are by word).
+    """A built lexicon, read and checked: ``rows`` of ``{"word", "tokens", "split", "kind",
+    "source"}`` (``source`` is the word: splits are by word; ``kind`` is ``word`` or ``name``).
 
     Raises:
         LexiconError: a missing folder or file, a malformed line (its number is named), a
@@ -223,9 +243,14 @@ class Lexicon:
     @staticmethod
     def _row(tsv: Path, n: int, line: str) -> Row:
         parts = line.split("\t")
-        if len(parts) != 3:
-            raise LexiconError(f"{tsv} line {n}: expected word, phonemes, split (tab-separated)")
-        word, phon, split = parts
+        if len(parts) not in (3, 4):
+            raise LexiconError(
+                f"{tsv} line {n}: expected word, phonemes, split and kind (tab-separated)"
+            )
+        word, phon, split = parts[:3]
+        kind = parts[3] if len(parts) == 4 else "word"
+        if kind not in KINDS:
+            raise LexiconError(f"{tsv} line {n}: kind {kind!r} is not one of {', '.join(KINDS)}")
         try:
             w = normalise(word)
         except G2PError as e:
@@ -241,20 +266,29 @@ class Lexicon:
                 f"{tsv} line {n}: {word!r} is in {split!r}, but the split rule puts it in "
                 f"{split_of(w)!r} (held-out words must stay held out)"
             )
-        return {"word": w, "tokens": toks, "split": split, "source": w}
+        return {"word": w, "tokens": toks, "split": split, "kind": kind, "source": w}
 
     def select(self, split: str | None = None, kinds: Iterable[str] = ()) -> list[Row]:
-        return [r for r in self.rows if split is None or r["split"] == split]
+        """Rows of a split (all with None), of the given kinds (``word`` / ``name``; all when
+        empty)."""
+        keep = set(kinds)
+        return [
+            r
+            for r in self.rows
+            if (split is None or r["split"] == split) and (not keep or r["kind"] in keep)
+        ]
 
     def summary(self, rows: Iterable[Row]) -> dict[str, Any]:
         rows = list(rows)
         per = Counter(r["split"] for r in rows)
+        kinds = Counter(r["kind"] for r in rows)
         i = self.info
         return {
             "corpus": str(self.root),
             "manifest_sha256": self.manifest_sha256,
             "lexicon": {
                 "words": {s: per.get(s, 0) for s in SPLITS},
+                "kinds": {k: kinds.get(k, 0) for k in KINDS},
                 "words_file": i.get("words_file"),
                 "words_file_sha256": i.get("words_file_sha256"),
                 "espeak_ng": i.get("espeak_ng"),

@@ -135,6 +135,11 @@ def _fmt_metrics(rep: dict[str, Any]) -> list[str]:
             f"stress marks left out; word error rate {rep['wer']:.4f} ({iv['wer'][0]:.4f}-"
             f"{iv['wer'][1]:.4f}); n = {rep['n']} words, {rep['tokens']} phoneme tokens",
         ]
+        for kind, k in rep.get("by_kind", {}).items():
+            lines.append(
+                f"- {kind}s: phoneme error rate **{k['per']:.4f}** ({k['interval']['per'][0]:.4f}-"
+                f"{k['interval']['per'][1]:.4f}), word error rate {k['wer']:.4f}; n = {k['n']}"
+            )
         if rep.get("wrong_examples"):
             lines.append(
                 "- words it got wrong (reference -> output): "
@@ -448,12 +453,18 @@ def _lexicon_lines(data: dict[str, Any], learnt: tuple[set[str], bool] | None) -
     lx = data.get("lexicon", {})
     words = lx.get("words", {})
     left = lx.get("left_out") or {}
+    kinds = lx.get("kinds") or {}
+    which = "lower-case words"
+    if kinds.get("name"):
+        which += (
+            f" ({kinds.get('word', 0):,}) and capitalised names, lower-cased ({kinds['name']:,})"
+        )
     return [
         f"- lexicon `{data.get('corpus', '?')}` built by `rtaudio data lexicon` from "
         f"`{lx.get('words_file')}` (sha256 `{str(lx.get('words_file_sha256'))[:16]}...`, its "
-        f"lower-case words) with {lx.get('espeak_ng')}, voice {lx.get('voice')}; lexicon.tsv "
+        f"{which}) with {lx.get('espeak_ng')}, voice {lx.get('voice')}; lexicon.tsv "
         f"sha256 `{str(data.get('manifest_sha256', '?'))[:16]}...`",
-        "- words per split: "
+        "- entries per split: "
         + ", ".join(f"{k} {words[k]:,}" for k in ("train", "validation", "test") if k in words)
         + f"; split by the word alone ({lx.get('split_rule')}), so a test word is never a "
         "training word of any lexicon rtaudio builds",

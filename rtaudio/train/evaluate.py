@@ -132,21 +132,23 @@ def _held_out_check(
     return out
 
 
-def _held_out_lines(held: dict[str, Any] | None) -> list[str]:
+def _held_out_lines(held: dict[str, Any] | None, unit: str = "sources") -> list[str]:
+    """What :func:`_held_out_check` found, one line per weights file (``unit``: what a source
+    is for this task, "words" for a lexicon)."""
     lines = []
     for f, d in (held or {}).get("files", {}).items():
         if not d["recorded"]:
             lines.append(f"held out? {f} does not record the sources it learnt from")
             continue
         seen = d["seen"]
-        text = f"held out: {seen} of the split's {d['sources']} sources are in {f}'s training"
+        text = f"held out: {seen} of the split's {d['sources']} {unit} are in {f}'s training"
         if seen:
             text += f" (e.g. {', '.join(d['seen_examples'][:3])})"
         if not d["complete"]:
             text += "; its record is incomplete (an ancestor's sources are unknown)"
         lines.append(text)
     if held and held.get("left_out_sources") is not None:
-        lines.append(f"--unseen-only: {held['left_out_sources']} learnt-from sources left out")
+        lines.append(f"--unseen-only: {held['left_out_sources']} learnt-from {unit} left out")
     elif any(d.get("seen") for d in (held or {}).get("files", {}).values()):
         lines.append("(--unseen-only leaves them out)")
     return lines
@@ -164,7 +166,7 @@ def interval_text(iv: dict[str, list[float]]) -> str:
 def format_report(rep: dict[str, Any]) -> str:
     """Human-readable text of an :func:`evaluate` report."""
     lines = [f"{rep['model']} on {rep['data']} [{rep['split']}]  weights {rep['weights']}"]
-    lines += _held_out_lines(rep.get("held_out"))
+    lines += _held_out_lines(rep.get("held_out"), "words" if "per" in rep else "sources")
     if "per" in rep:  # grapheme-to-phoneme
         iv = rep["interval"]
         lines.append(
@@ -173,6 +175,11 @@ def format_report(rep: dict[str, Any]) -> str:
             f"{rep['wer']:.4f} [{iv['wer'][0]:.4f}, {iv['wer'][1]:.4f}] over {rep['n']} words, "
             f"{rep['tokens']} phoneme tokens (95 % intervals, resampling the words)"
         )
+        for kind, k in rep.get("by_kind", {}).items():
+            lines.append(
+                f"  {kind + 's':<6} PER {k['per']:.4f} [{k['interval']['per'][0]:.4f}, "
+                f"{k['interval']['per'][1]:.4f}], WER {k['wer']:.4f} over {k['n']} words"
+            )
         if rep["wrong_examples"]:
             lines.append("words it got wrong (word, reference -> output):")
         for ex in rep["wrong_examples"]:

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 import rtaudio.models as models
 from rtaudio import g2p
-from rtaudio.data.lexicon import Lexicon, LexiconError
+from rtaudio.data.lexicon import KINDS, Lexicon, LexiconError
 from rtaudio.models.slicenet import shift_right
 from rtaudio.train.corpus import CorpusError
 from rtaudio.train.tasks import TASK_FAMILIES, Log, Task
@@ -180,7 +180,7 @@ class G2PTask(Task):
         rows = self._val_rows()
         s = score([r["tokens"] for r in rows], self._decode(module, rows))
         return {
-            "score": round(1.0 - s["per"], 4),
+            "score": round(max(0.0, 1.0 - s["per"]), 4),  # PER passes 1 on garbage
             "per": s["per"],
             "per_no_stress": s["per_no_stress"],
             "wer": s["wer"],
@@ -198,14 +198,24 @@ class G2PTask(Task):
             for r, h, e in zip(rows, hyps, errors, strict=True)
             if e
         ]
-        return {
+        seed = int(kw.get("seed") or 0)
+        rep = {
             **s,
             "n": len(rows),
             "tokens": int(lengths.sum()),
             "split": split,
-            "interval": bootstrap(errors, lengths, seed=int(kw.get("seed") or 0)),
+            "interval": bootstrap(errors, lengths, seed=seed),
             "wrong_examples": wrong[:12],
         }
+        kinds = sorted({r["kind"] for r in rows}, key=KINDS.index)
+        if len(kinds) > 1:  # words and names apart: names are the harder, rarer part
+            rep["by_kind"] = {}
+            for k in kinds:
+                idx = [i for i, r in enumerate(rows) if r["kind"] == k]
+                sk = score([refs[i] for i in idx], [hyps[i] for i in idx])
+                e, n = sk.pop("_errors"), sk.pop("_lengths")
+                rep["by_kind"][k] = {**sk, "n": len(idx), "interval": bootstrap(e, n, seed=seed)}
+        return rep
 
 
 TASK_FAMILIES[G2PTask.family] = G2PTask  # registered on import (rtaudio.train imports this module)
