@@ -290,16 +290,20 @@ def _cmd_g2p(args: argparse.Namespace) -> int:
         words += [("argument", x) for x in words_of(w)]
     if args.file:
         path = Path(args.file)
-        if not path.is_file():
-            from rtaudio.errors import missing
-
-            raise CliError(missing(path) if not path.exists() else f"{path}: not a file")
+        name = "stdin" if args.file == "-" else str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            if args.file == "-":
+                text = sys.stdin.buffer.read().decode("utf-8")
+            elif not path.is_file():
+                from rtaudio.errors import missing
+
+                raise CliError(missing(path) if not path.exists() else f"{path}: not a file")
+            else:
+                text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            raise CliError(f"{path}: not UTF-8 text") from None
+            raise CliError(f"{name}: not UTF-8 text") from None
         for n, line in enumerate(text.splitlines(), 1):
-            words += [(f"{path} line {n}", x) for x in words_of(line)]
+            words += [(f"{name} line {n}", x) for x in words_of(line)]
     if not words:
         raise CliError("no words: give WORD arguments or --file FILE")
     good: list[str] = []
@@ -1007,7 +1011,9 @@ def build_parser() -> argparse.ArgumentParser:
         "inside a word) are named on stderr and the exit status is 1.",
     )
     gp.add_argument("words", nargs="*", metavar="WORD", help="words or text")
-    gp.add_argument("--file", metavar="FILE", help="read words from a text file (UTF-8)")
+    gp.add_argument(
+        "--file", metavar="FILE", help="read words from a text file (UTF-8; - reads stdin)"
+    )
     gp.add_argument("--weights", metavar="FILE", help="weights (default: the shipped ones)")
     gp.add_argument("--tokens", action="store_true", help="phoneme tokens separated by spaces")
     gp.add_argument("--json", action="store_true", help="print JSON")

@@ -3,8 +3,10 @@ reader's errors, a short real training run, the scores, streaming decoding and `
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -239,8 +241,24 @@ def test_training_learns_and_the_file_transcribes(trained: Path, lexicon: Path) 
 
 
 @needs_espeak
-def test_g2p_command(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_g2p_command(
+    trained: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     w = ["--weights", str(trained)]
+    # --file - reads standard input (a pipe)
+    monkeypatch.setattr(
+        sys, "stdin", io.TextIOWrapper(io.BytesIO("Speech, synthesis\nété\n".encode()))
+    )
+    assert main(["g2p", "--file", "-", *w]) == 1
+    cap = capsys.readouterr()
+    assert [line.split("\t")[0] for line in cap.out.splitlines()] == ["Speech", "synthesis"]
+    assert "stdin line 2: 'été'" in cap.err
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\n")))
+    assert main(["g2p", "--file", "-", *w]) == 2
+    assert "stdin: not UTF-8 text" in capsys.readouterr().err
     assert main(["g2p", "knits", "Cat dog", *w]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in lines] == ["knits", "Cat", "dog"]
