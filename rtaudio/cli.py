@@ -1093,7 +1093,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="P",
         help="classifiers: draw classes ~ training hours ** P (0 uniform, 1 as in the data; "
-        "the loss is reweighted to match); default per model",
+        "the loss is reweighted to match); slicenet_g2p: draw words / names ~ their count ** P "
+        "(default 1: as in the lexicon, 12 %% names); default per model",
     )
     tr.add_argument(
         "--ema",

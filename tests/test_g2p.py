@@ -9,6 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -62,6 +63,7 @@ def trained(lexicon: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             warmup_steps=10,
             batch_size=32,
             config={"hidden": 32, "encoder_modules": 1, "decoder_modules": 1},
+            class_power=0.5,  # names drawn more often than the lexicon has them
             checkpoint_minutes=60,
             log=lambda s: None,
         )
@@ -218,6 +220,7 @@ def test_training_learns_and_the_file_transcribes(trained: Path, lexicon: Path) 
     model = models.load(trained, family="slicenet")
     meta = model.meta
     assert meta["g2p"] == g2p.g2p_meta()
+    assert meta["hparams"]["class_power"] == 0.5
     losses = [h["loss"] for h in meta["history"]]
     assert losses[-1] < 0.8 * losses[0], losses
     test = meta["metrics"]["test"]
@@ -342,3 +345,18 @@ def test_validation_score_stays_in_0_1_while_the_decoder_emits_garbage(lexicon: 
             p.normal_(0, 0.5)
     v = task.validate(model)
     assert v["per"] > 1 and v["score"] == 0.0
+
+
+@needs_espeak
+def test_class_power_draws_names_more_often(lexicon: Path) -> None:
+    from rtaudio.train.g2p_task import G2PTask
+
+    task = G2PTask("slicenet_g2p", G2PTask.open_data(lexicon))
+    train_rows = task.rows("train")
+    share = sum(r["kind"] == "name" for r in train_rows) / len(train_rows)
+    assert share < 0.02  # 18 or so names among ~1,350 training words
+    rng = np.random.default_rng(0)
+    for power, expected in ((1.0, share), (0.0, 0.5)):
+        task.class_power = power
+        drawn = [r["kind"] for _ in range(40) for r in task._draw(rng)]
+        assert abs(drawn.count("name") / len(drawn) - expected) < 0.04, (power, expected)

@@ -89,6 +89,7 @@ class G2PTask(Task):
     plateau: ClassVar[int] = 3
     grad_clip: ClassVar[float] = 1.0
     label_smoothing: ClassVar[float] = 0.1
+    class_power: float = 1.0  # a kind (word / name) is drawn ~ its count ** class_power
 
     def __init__(
         self,
@@ -102,6 +103,7 @@ class G2PTask(Task):
         self.training = train
         self.val_size = 1000
         self._train_rows: list[ROW] | None = None
+        self._by_kind: list[list[ROW]] | None = None
 
     @classmethod
     def open_data(cls, root: Path, log: Log | None = None) -> Lexicon:
@@ -145,9 +147,21 @@ class G2PTask(Task):
         self.val_size = int(n)
 
     # -- training ------------------------------------------------------------------------------
-    def batch(self, rng: np.random.Generator) -> tuple[Tensor, ...]:
+    def _draw(self, rng: np.random.Generator) -> list[ROW]:
+        """A batch of training rows: uniform over rows at ``class_power`` 1 (names as often as
+        the lexicon has them, 12 %), else a kind ~ its count ** ``class_power`` (0: half names),
+        then a row of that kind."""
         rows = self.rows("train")
-        pick = [rows[i] for i in rng.integers(0, len(rows), self.batch_size)]
+        if self.class_power == 1.0:
+            return [rows[i] for i in rng.integers(0, len(rows), self.batch_size)]
+        if self._by_kind is None:
+            self._by_kind = [g for k in KINDS if (g := [r for r in rows if r["kind"] == k])]
+        p = np.array([len(g) for g in self._by_kind], float) ** self.class_power
+        kinds = rng.choice(len(self._by_kind), self.batch_size, p=p / p.sum())
+        return [self._by_kind[k][rng.integers(len(self._by_kind[k]))] for k in kinds]
+
+    def batch(self, rng: np.random.Generator) -> tuple[Tensor, ...]:
+        pick = self._draw(rng)
         src = g2p.pad_batch([g2p.letter_ids(r["word"]) for r in pick])
         tgt = g2p.pad_batch([[*g2p.token_ids(r["tokens"]), g2p.EOS] for r in pick])
         return src, shift_right(tgt, g2p.BOS), tgt

@@ -444,9 +444,10 @@ def _train(opts: TrainOptions) -> TrainResult:
     hp = dict(ck["hparams"]) if ck else {}
     if ck is None and opts.config:  # the run's --config KEY=VALUE fields (the card repeats them)
         hp["config"] = dict(opts.config)
-    for flag, value in (("--class-power", opts.class_power), ("--speed", opts.speed)):
-        if value is not None and task.kind != "classifier":
-            raise TrainError(f"{flag} applies to classifiers, not {opts.model}")
+    if opts.class_power is not None and not hasattr(task, "class_power"):
+        raise TrainError(f"--class-power applies to classifiers and slicenet_g2p, not {opts.model}")
+    if opts.speed is not None and task.kind != "classifier":
+        raise TrainError(f"--speed applies to classifiers, not {opts.model}")
     if opts.mixup is not None and not hasattr(task, "mixup"):
         raise TrainError(f"--mixup applies to whole-window classifiers, not {opts.model}")
     if opts.teachers and not getattr(task, "teacher_families", ()):
