@@ -338,7 +338,7 @@ class _Playback:
         self.ring = RingBuffer(self.rate * 2, 1)
         # the host picks the block size (blocksize 0: lowest latency); up to 1 s without allocating
         self._mono = np.zeros((max(self.rate, self.blocksize * 4), 1), np.float32)
-        self.underflows = 0
+        self.underflows = 0  # the ring ran dry while playing, or the host said it underran
         # jitter buffer: (re)start reading only once this much audio is queued
         self.prefill = max(1, round(self.rate * cfg.playback_buffer_ms / 1000))
         self.primed = False
@@ -369,6 +369,10 @@ class _Playback:
             self.primed = True
             self.first_fill = self.prefill
         if self.primed:
+            # the host's own buffer ran dry since the last call (this callback came too late:
+            # the GIL held, the machine busy); silence before the first audio is not counted
+            if status.output_underflow:
+                self.underflows += 1
             got = self.ring.read_into(mono)
             if got < frames:
                 self.primed = False

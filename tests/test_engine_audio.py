@@ -646,3 +646,30 @@ def test_nan_and_inf_from_the_device_become_silence_not_poison(tmp_path: Path) -
     assert np.isfinite(voice).all() and np.abs(voice).max() > 0.01  # the speech came through
     scores = [v for r in chunks for lab in r.labels for v in lab.scores.values()]
     assert scores and np.isfinite(scores).all()
+
+
+def test_a_late_output_callback_is_an_underflow(tmp_path: Path) -> None:
+    """When the output callback comes too late (here: the GIL held for 300 ms by another
+    thread), the host's buffer runs dry although the engine's ring still holds audio; the
+    host says so in the callback's status, and that is an underflow the user hears."""
+    t = np.arange(4 * 16000) / 16000
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+    engine = Engine(EngineConfig(source=str(wav), classifiers=(), play=True))
+    engine.start()
+    before = -1
+    try:
+        time.sleep(1.0)  # playing: primed
+        before = engine.summary().underflows
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(5.0)  # no other Python thread runs until this one waits
+        try:
+            end = time.perf_counter() + 0.3
+            while time.perf_counter() < end:
+                pass
+        finally:
+            sys.setswitchinterval(interval)
+        time.sleep(0.5)
+    finally:
+        engine.stop()
+    assert engine.summary().underflows > before >= 0
