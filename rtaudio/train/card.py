@@ -126,6 +126,13 @@ def macs_per_second(name: str, model: torch.nn.Module) -> int:
     return models.count_macs(model, *args, **kwargs)
 
 
+def _spread(examples: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """``n`` of the examples, as many of each kind as there is room for (words, then names)."""
+    kinds = list(dict.fromkeys(e.get("kind", "word") for e in examples)) or ["word"]
+    each = max(1, n // len(kinds))
+    return [e for k in kinds for e in [x for x in examples if x.get("kind", "word") == k][:each]]
+
+
 def _fmt_metrics(rep: dict[str, Any]) -> list[str]:
     if "per" in rep:  # grapheme-to-phoneme
         iv = rep["interval"]
@@ -144,8 +151,9 @@ def _fmt_metrics(rep: dict[str, Any]) -> list[str]:
             lines.append(
                 "- words it got wrong (reference -> output): "
                 + "; ".join(
-                    f"{e['word']} /{e['reference']}/ -> /{e['output']}/"
-                    for e in rep["wrong_examples"][:6]
+                    f"{e['word']}{' (name)' if e.get('kind') == 'name' else ''} "
+                    f"/{e['reference']}/ -> /{e['output']}/"
+                    for e in _spread(rep["wrong_examples"], 6)
                 )
             )
         return lines

@@ -183,7 +183,8 @@ def format_report(rep: dict[str, Any]) -> str:
         if rep["wrong_examples"]:
             lines.append("words it got wrong (word, reference -> output):")
         for ex in rep["wrong_examples"]:
-            lines.append(f"  {ex['word']:<18} /{ex['reference']}/ -> /{ex['output']}/")
+            name = ex["word"] + (" (name)" if ex.get("kind") == "name" else "")
+            lines.append(f"  {name:<18} /{ex['reference']}/ -> /{ex['output']}/")
     elif "confusion" in rep:
         lines.append(
             f"accuracy {rep['accuracy']:.4f}  balanced accuracy {rep['balanced_accuracy']:.4f}  "

@@ -207,10 +207,13 @@ class G2PTask(Task):
         hyps = self._decode(model, rows)
         s = score(refs, hyps)
         errors, lengths = s.pop("_errors"), s.pop("_lengths")
-        wrong = [
-            {"word": r["word"], "reference": "".join(r["tokens"]), "output": "".join(h)}
-            for r, h, e in zip(rows, hyps, errors, strict=True)
-            if e
+        kinds = sorted({r["kind"] for r in rows}, key=KINDS.index)
+        wrong = [  # the first few of each kind
+            {"word": r["word"], "kind": k, "reference": "".join(r["tokens"]), "output": "".join(h)}
+            for k in kinds
+            for r, h, e in [
+                x for x in zip(rows, hyps, errors, strict=True) if x[2] and x[0]["kind"] == k
+            ][: 12 // len(kinds)]
         ]
         seed = int(kw.get("seed") or 0)
         rep = {
@@ -219,9 +222,8 @@ class G2PTask(Task):
             "tokens": int(lengths.sum()),
             "split": split,
             "interval": bootstrap(errors, lengths, seed=seed),
-            "wrong_examples": wrong[:12],
+            "wrong_examples": wrong,
         }
-        kinds = sorted({r["kind"] for r in rows}, key=KINDS.index)
         if len(kinds) > 1:  # words and names apart: names are the harder, rarer part
             rep["by_kind"] = {}
             for k in kinds:
