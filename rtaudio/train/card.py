@@ -21,6 +21,7 @@ import torch
 
 import rtaudio.models as models
 from rtaudio.bench import cpu_name, g2p_speed, time_step
+from rtaudio.data.lexicon import KINDS
 from rtaudio.spectrogram_image import IMAGE_FAMILIES
 from rtaudio.train import provenance
 from rtaudio.train.evaluate import EvalOptions, evaluate, interval_text
@@ -142,7 +143,8 @@ def _fmt_metrics(rep: dict[str, Any]) -> list[str]:
             f"stress marks left out; word error rate {rep['wer']:.4f} ({iv['wer'][0]:.4f}-"
             f"{iv['wer'][1]:.4f}); n = {rep['n']} words, {rep['tokens']} phoneme tokens",
         ]
-        for kind, k in rep.get("by_kind", {}).items():
+        by_kind = rep.get("by_kind", {})
+        for kind, k in sorted(by_kind.items(), key=lambda kv: KINDS.index(kv[0])):
             lines.append(
                 f"- {kind}s: phoneme error rate **{k['per']:.4f}** ({k['interval']['per'][0]:.4f}-"
                 f"{k['interval']['per'][1]:.4f}), word error rate {k['wer']:.4f}; n = {k['n']}"

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import rtaudio.models as models
+from rtaudio.data.lexicon import KINDS
 from rtaudio.train import provenance
 from rtaudio.train.corpus import Corpus, CorpusError
 from rtaudio.train.loop import TrainError
@@ -175,7 +176,8 @@ def format_report(rep: dict[str, Any]) -> str:
             f"{rep['wer']:.4f} [{iv['wer'][0]:.4f}, {iv['wer'][1]:.4f}] over {rep['n']} words, "
             f"{rep['tokens']} phoneme tokens (95 % intervals, resampling the words)"
         )
-        for kind, k in rep.get("by_kind", {}).items():
+        by_kind = rep.get("by_kind", {})
+        for kind, k in sorted(by_kind.items(), key=lambda kv: KINDS.index(kv[0])):
             lines.append(
                 f"  {kind + 's':<6} PER {k['per']:.4f} [{k['interval']['per'][0]:.4f}, "
                 f"{k['interval']['per'][1]:.4f}], WER {k['wer']:.4f} over {k['n']} words"
