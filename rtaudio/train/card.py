@@ -332,7 +332,8 @@ def write_card(
             arch = f"PydMobileNet-{cfg.depth}-{cfg.width:g}, {cfg.block} blocks"
         else:
             arch = re.sub(r" \(\d+ classes\)$", "", title.split(", ImageNet")[0])
-        arch += f", {cfg.resolution} x {cfg.resolution} input"
+        if f"{cfg.resolution}x{cfg.resolution}" not in arch:
+            arch += f", {cfg.resolution} x {cfg.resolution} input"
         title = f"speech / music / noise classifier of log-mel images (architecture: {arch})"
     lines = [
         f"# `{weights.name}`: {title}",
