@@ -283,7 +283,7 @@ def _cmd_data_lexicon(args: argparse.Namespace) -> int:
 def _cmd_g2p(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rtaudio.g2p import G2P, G2PError, normalise, words_of
+    from rtaudio.g2p import G2P, G2PError, parse, words_of
 
     words: list[tuple[str, str]] = []  # (where, word)
     for w in args.words:
@@ -310,7 +310,7 @@ def _cmd_g2p(args: argparse.Namespace) -> int:
     bad: list[str] = []
     for where, w in words:
         try:
-            normalise(w)
+            parse(w)
             good.append(w)
         except G2PError as e:
             bad.append(f"{where}: {e}")

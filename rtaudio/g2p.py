@@ -40,6 +40,9 @@ SRC_VOCAB = 1 + len(LETTERS)
 TGT_VOCAB = 3 + len(TOKENS)
 MAX_LETTERS = 32  # the lexicon's longest word has 22; longer input is refused
 
+_S_CLITIC = re.compile(r"^(.+)['’]s$", re.IGNORECASE)  # cat's, it's, Aaron's
+_SIBILANTS = frozenset({"s", "z", "ʃ", "ʒ", "tʃ", "dʒ"})
+_VOICELESS = frozenset({"p", "t", "k", "f", "θ"})
 _EDGE = "\"'.,;:!?()[]{}<>«»“”‘’„…*_`"  # punctuation taken off a word's ends
 _JOINERS = re.compile(r"[-‐‑–—/]+")  # hyphens, dashes and slashes part words
 _LETTER_ID = {c: i + 1 for i, c in enumerate(LETTERS)}
@@ -67,11 +70,36 @@ def normalise(word: str) -> str:
     return w
 
 
+def parse(word: str) -> tuple[str, bool]:
+    """``(letters, s)``: the word :func:`normalise`-d, and whether it ended in ``'s`` (possessive
+    or "is" / "has": cat's, it's), which :func:`with_s` adds to the letters' phonemes. Other
+    apostrophes (don't, we'll) are refused: the network reads letters only."""
+    m = _S_CLITIC.match(word.strip())
+    if m and "'" not in m.group(1) and "’" not in m.group(1):
+        return normalise(m.group(1)), True
+    if "'" in word or "’" in word:
+        raise G2PError(
+            f"{word!r}: an apostrophe is read only in a final 's (cat's, it's), not in "
+            "other contractions"
+        )
+    return normalise(word), False
+
+
+def with_s(tokens: Sequence[str]) -> list[str]:
+    """``tokens`` with the ending of ``'s`` (and of the regular plural): /ᵻz/ after a sibilant
+    (boss's), /s/ after another voiceless consonant (cat's), /z/ otherwise (dog's)."""
+    last = tokens[-1] if tokens else ""
+    return [
+        *tokens,
+        *(("ᵻ", "z") if last in _SIBILANTS else ("s",) if last in _VOICELESS else ("z",)),
+    ]
+
+
 def words_of(text: str) -> list[str]:
     """The words of running text: split at white space, hyphens, dashes and slashes, with the
     punctuation around each taken off ("Hello, world!" -> Hello, world; "well-known" -> well,
-    known). What is left is :func:`normalise`'s to check: digits, accents and inner apostrophes
-    ("don't") stay and are refused there."""
+    known). What is left is :func:`parse`'s to check: digits, accents and apostrophes other
+    than a final 's ("don't") stay and are refused there."""
     words = []
     for chunk in text.split():
         for part in _JOINERS.split(chunk):
@@ -198,6 +226,8 @@ class G2P:
         check_model(self.model, str(self.path))
 
     def transcribe(self, words: Sequence[str], batch: int = 256) -> list[list[str]]:
-        """Phoneme tokens of each word (:class:`G2PError` names the first unreadable one)."""
-        norm = [normalise(w) for w in words]
-        return transcribe_ids(self.model, norm, batch)
+        """Phoneme tokens of each word, a final ``'s`` included (:class:`G2PError` names the
+        first unreadable one)."""
+        parsed = [parse(w) for w in words]
+        out = transcribe_ids(self.model, [p[0] for p in parsed], batch)
+        return [with_s(t) if p[1] else t for t, p in zip(out, parsed, strict=True)]
