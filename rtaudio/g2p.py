@@ -14,7 +14,7 @@ refused when they differ from this module's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +161,14 @@ def max_phonemes(letters: int) -> int:
     return 2 * letters + 12
 
 
-def transcribe_ids(model: Any, words: Sequence[str], batch: int = 256) -> list[list[str]]:
-    """Greedy transcriptions of already-normalised ``words`` (``model``: a trained SliceNet)."""
+def transcribe_ids(
+    model: Any,
+    words: Sequence[str],
+    batch: int = 256,
+    progress: Callable[[int], object] | None = None,
+) -> list[list[str]]:
+    """Greedy transcriptions of already-normalised ``words`` (``model``: a trained SliceNet);
+    ``progress`` is told how many words each finished batch held."""
     order = sorted(range(len(words)), key=lambda i: len(words[i]))  # less padding per batch
     result: dict[int, list[str]] = {}
     with torch.inference_mode():
@@ -172,6 +178,8 @@ def transcribe_ids(model: Any, words: Sequence[str], batch: int = 256) -> list[l
             ids = model.greedy_decode(src, max_phonemes(src.shape[1]))
             for i, row in zip(idx, ids.tolist(), strict=True):
                 result[i] = decoded_tokens(row)
+            if progress is not None:
+                progress(len(idx))
     return [result[i] for i in range(len(words))]
 
 
@@ -225,9 +233,14 @@ class G2P:
         self.model = models.load(self.path, family="slicenet")
         check_model(self.model, str(self.path))
 
-    def transcribe(self, words: Sequence[str], batch: int = 256) -> list[list[str]]:
+    def transcribe(
+        self,
+        words: Sequence[str],
+        batch: int = 256,
+        progress: Callable[[int], object] | None = None,
+    ) -> list[list[str]]:
         """Phoneme tokens of each word, a final ``'s`` included (:class:`G2PError` names the
-        first unreadable one)."""
+        first unreadable one; ``progress`` as in :func:`transcribe_ids`)."""
         parsed = [parse(w) for w in words]
-        out = transcribe_ids(self.model, [p[0] for p in parsed], batch)
+        out = transcribe_ids(self.model, [p[0] for p in parsed], batch, progress)
         return [with_s(t) if p[1] else t for t, p in zip(out, parsed, strict=True)]

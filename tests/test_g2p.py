@@ -279,6 +279,12 @@ def test_g2p_command(
         "Hello", "world", "well", "known", "cat's",
     ]  # fmt: skip
     assert "argument: \"don't\": an apostrophe is read only in a final 's" in cap.err
+    many = tmp_path / "many.txt"  # a long list shows a bar on stderr (unless --no-progress)
+    many.write_text("cat dog\n" * 2500)
+    for extra, bar in (([], True), (["--no-progress"], False)):
+        assert main(["g2p", "--file", str(many), *w, *extra]) == 0
+        cap = capsys.readouterr()
+        assert len(cap.out.splitlines()) == 5000 and ("5000/5000" in cap.err) == bar
     words = tmp_path / "words.txt"
     words.write_text("alpha beta\n\ngamma r2d2\n")
     assert main(["g2p", "--file", str(words), "--json", *w]) == 1
