@@ -369,15 +369,16 @@ class _Playback:
             self.primed = True
             self.first_fill = self.prefill
         if self.primed:
-            # the host's own buffer ran dry since the last call (this callback came too late:
-            # the GIL held, the machine busy); silence before the first audio is not counted
-            if status.output_underflow:
-                self.underflows += 1
+            # an underflow: the host's own buffer ran dry since the last call (this callback
+            # came too late: the GIL held, the machine busy), or the ring runs dry now; one per
+            # call at most. Silence before the first audio is not counted
+            late = bool(status.output_underflow)
             got = self.ring.read_into(mono)
-            if got < frames:
+            dry = got < frames
+            if dry:
                 self.primed = False
-                if not self.draining:
-                    self.underflows += 1
+            if late or (dry and not self.draining):
+                self.underflows += 1
         else:
             mono[:] = 0
         outdata[:] = mono
