@@ -1013,8 +1013,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print each word and its phonemes (eSpeak NG en-us IPA, stress marks "
         "before the stressed vowel) as the SliceNet of slicenet_g2p reads them. Text is split "
         "into words at spaces, hyphens, dashes and slashes, and punctuation around a word is "
-        "taken off. Words are letters a-z (any case); others (digits, accents, apostrophes "
-        "inside a word) are named on stderr and the exit status is 1.",
+        "taken off. Words are letters a-z (any case) with apostrophes: contractions ('s, n't, "
+        "'ll, 'd, 've, 're, 'm) and O' (O'Brien) are read by rule, other apostrophes dropped. "
+        "Words with digits or accents are named on stderr and the exit status is 1.",
     )
     gp.add_argument("words", nargs="*", metavar="WORD", help="words or text")
     gp.add_argument(

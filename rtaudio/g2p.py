@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,22 @@ SRC_VOCAB = 1 + len(LETTERS)
 TGT_VOCAB = 3 + len(TOKENS)
 MAX_LETTERS = 32  # the lexicon's longest word has 22; longer input is refused
 
-_S_CLITIC = re.compile(r"^(.+)['’]s$", re.IGNORECASE)  # cat's, it's, Aaron's
+ENDINGS = ("'s", "n't", "'ll", "'d", "'ve", "'re", "'m")  # contractions read by rule
+# stems whose negative is not the word + n't (do / don't), as eSpeak NG en-us reads them
+NEGATIVE_STEMS = {
+    "do": ("d", "ˈ", "oʊ"),
+    "wo": ("w", "ˈ", "oʊ"),
+    "ca": ("k", "ˈ", "æ"),
+    "sha": ("ʃ", "ˈ", "ɑː"),
+    "ai": ("ˈ", "eɪ"),
+}
+_ENDING = re.compile(r"^(.+?)(n't|'s|'ll|'d|'ve|'re|'m)$", re.IGNORECASE)
+_O_PREFIX = re.compile(r"^o'[a-z]{2}", re.IGNORECASE)  # O'Brien, o'clock
+_VOWELS = frozenset((
+    "ɪ", "ə", "ɛ", "æ", "ɚ", "ᵻ", "eɪ", "i", "ʌ", "ɑː", "aɪ", "oʊ", "iː", "uː", "ɜː", "ɐ", "ɑːɹ",
+    "aʊ", "ɔː", "ʊ", "ɔːɹ", "oːɹ", "iə", "ɔ", "ɔɪ", "ʊɹ", "ɛɹ", "oː", "ɪɹ", "aɪɚ", "aɪə", "ɑ̃",
+    "e", "ɔ̃",
+))  # fmt: skip
 _SIBILANTS = frozenset({"s", "z", "ʃ", "ʒ", "tʃ", "dʒ"})
 _VOICELESS = frozenset({"p", "t", "k", "f", "θ"})
 _EDGE = "\"'.,;:!?()[]{}<>«»“”‘’„…*_`"  # punctuation taken off a word's ends
@@ -70,36 +86,92 @@ def normalise(word: str) -> str:
     return w
 
 
-def parse(word: str) -> tuple[str, bool]:
-    """``(letters, s)``: the word :func:`normalise`-d, and whether it ended in ``'s`` (possessive
-    or "is" / "has": cat's, it's), which :func:`with_s` adds to the letters' phonemes. Other
-    apostrophes (don't, we'll) are refused: the network reads letters only."""
-    m = _S_CLITIC.match(word.strip())
-    if m and "'" not in m.group(1) and "’" not in m.group(1):
-        return normalise(m.group(1)), True
-    if "'" in word or "’" in word:
-        raise G2PError(
-            f"{word!r}: an apostrophe is read only in a final 's (cat's, it's), not in "
-            "other contractions"
+@dataclass(frozen=True)
+class Reading:
+    """How a written word is read: the ``letters`` the network transcribes, phonemes said
+    ``before`` them (the O' of O'Brien) and the contractions after them, innermost first
+    (``endings``: "shouldn't've" is should + n't + 've)."""
+
+    letters: str
+    before: tuple[str, ...] = ()
+    endings: tuple[str, ...] = ()
+
+    def read(self, tokens: Sequence[str]) -> list[str]:
+        """The word's phonemes from those of its :attr:`letters` (the stems of the five
+        irregular negatives, don't, won't, can't, shan't and ain't, are taken from
+        :data:`NEGATIVE_STEMS` instead)."""
+        if self.endings[:1] == ("n't",) and self.letters in NEGATIVE_STEMS:
+            tokens = NEGATIVE_STEMS[self.letters]
+        out = [*self.before, *tokens]
+        for ending in self.endings:
+            out = with_ending(out, ending)
+        return out
+
+
+def parse(word: str) -> Reading:
+    """The :class:`Reading` of one word (:class:`G2PError` says what in it cannot be read).
+
+    Apostrophes: a final 's (cat's, it's), n't, 'll, 'd, 've, 're and 'm are read by
+    :func:`with_ending` after the phonemes of what comes before them; an O' before at least two
+    letters (O'Brien, o'clock) is /oʊ/; any other apostrophe (rock'n'roll, ma'am, Qur'an) is
+    dropped and the letters read as one word."""
+    w = word.strip().replace("’", "'")
+    endings: list[str] = []
+    while (m := _ENDING.match(w)) is not None:
+        w = m.group(1)
+        endings.insert(0, m.group(2).lower())
+    before: tuple[str, ...] = ()
+    if _O_PREFIX.match(w):
+        w, before = w[2:], ("oʊ",)
+    return Reading(normalise(w.replace("'", "")), before, tuple(endings))
+
+
+def with_ending(tokens: Sequence[str], ending: str) -> list[str]:
+    """``tokens`` with a contraction's phonemes after them. 's (and the regular plural): /ᵻz/
+    after a sibilant (boss's), /s/ after another voiceless consonant (cat's), /z/ otherwise
+    (dog's). n't, 'll, 'd, 've: /nt l d v/ after a vowel (aren't, we'll, he'd, I've), /ənt əl
+    əd əv/ after a consonant (isn't, it'll, it'd, could've); 're /ɚ/; 'm /m/. A /t/ after a
+    vowel turns to /ɾ/ before an ending that starts with a vowel (it'll /ˈɪɾəl/), as in
+    American English and eSpeak NG."""
+    if ending not in ENDINGS:
+        raise G2PError(f"{ending!r} is not a contraction rtaudio reads ({', '.join(ENDINGS)})")
+    out = list(tokens)
+    last = out[-1] if out else ""
+    after_vowel = last in _VOWELS
+    if ending == "'s":
+        tail: tuple[str, ...] = (
+            ("ᵻ", "z") if last in _SIBILANTS else ("s",) if last in _VOICELESS else ("z",)
         )
-    return normalise(word), False
+    elif ending == "'m":
+        tail = ("m",)
+    elif ending == "'re":
+        tail = ("ɚ",)
+    elif ending == "'ll":
+        tail = ("l",) if after_vowel else ("əl",)
+    else:
+        core = {"n't": ("n", "t"), "'d": ("d",), "'ve": ("v",)}[ending]
+        tail = core if after_vowel else ("ə", *core)
+    sounds = [t for t in out if t not in STRESS]
+    if (
+        ending != "n't"
+        and tail[0] in _VOWELS | {"əl"}
+        and len(sounds) > 1
+        and sounds[-1] == "t"
+        and sounds[-2] in _VOWELS
+    ):
+        out[-1] = "ɾ"
+    return [*out, *tail]
 
 
 def with_s(tokens: Sequence[str]) -> list[str]:
-    """``tokens`` with the ending of ``'s`` (and of the regular plural): /ᵻz/ after a sibilant
-    (boss's), /s/ after another voiceless consonant (cat's), /z/ otherwise (dog's)."""
-    last = tokens[-1] if tokens else ""
-    return [
-        *tokens,
-        *(("ᵻ", "z") if last in _SIBILANTS else ("s",) if last in _VOICELESS else ("z",)),
-    ]
+    """``tokens`` with the ending of ``'s`` (see :func:`with_ending`)."""
+    return with_ending(tokens, "'s")
 
 
 def words_of(text: str) -> list[str]:
     """The words of running text: split at white space, hyphens, dashes and slashes, with the
     punctuation around each taken off ("Hello, world!" -> Hello, world; "well-known" -> well,
-    known). What is left is :func:`parse`'s to check: digits, accents and apostrophes other
-    than a final 's ("don't") stay and are refused there."""
+    known). What is left is :func:`parse`'s to read or refuse (digits, accents)."""
     words = []
     for chunk in text.split():
         for part in _JOINERS.split(chunk):
@@ -241,6 +313,6 @@ class G2P:
     ) -> list[list[str]]:
         """Phoneme tokens of each word, a final ``'s`` included (:class:`G2PError` names the
         first unreadable one; ``progress`` as in :func:`transcribe_ids`)."""
-        parsed = [parse(w) for w in words]
-        out = transcribe_ids(self.model, [p[0] for p in parsed], batch, progress)
-        return [with_s(t) if p[1] else t for t, p in zip(out, parsed, strict=True)]
+        readings = [parse(w) for w in words]
+        out = transcribe_ids(self.model, [r.letters for r in readings], batch, progress)
+        return [r.read(t) for t, r in zip(out, readings, strict=True)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from rtaudio.train.g2p_task import edit_distance, score
 from rtaudio.weights import weights_path
 
 EVAL = Path(__file__).parent / "data" / "g2p"
+CONTRACTED = r"(n't|'ll|'d|'ve|'m)$"
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="no espeak-ng")
 
 
@@ -270,15 +272,15 @@ def test_g2p_command(
     cap = capsys.readouterr()
     assert cap.out.startswith("knits\t") and "argument: 'café'" in cap.err
     # running text: punctuation around words goes, hyphens / dashes / slashes part words
-    assert g2p.words_of("Hello, world! (well-known)... and/or — “quoted” don't") == [
-        "Hello", "world", "well", "known", "and", "or", "quoted", "don't",
+    assert g2p.words_of("Hello, world! (well-known)... and/or — “quoted” don't 'em") == [
+        "Hello", "world", "well", "known", "and", "or", "quoted", "don't", "em",
     ]  # fmt: skip
-    assert main(["g2p", "Hello, world!", "well-known;", "don't", "cat's", *w]) == 1
+    assert main(["g2p", "Hello, world!", "well-known;", "don't", "cat's", "3rd", *w]) == 1
     cap = capsys.readouterr()
     assert [line.split("\t")[0] for line in cap.out.splitlines()] == [
-        "Hello", "world", "well", "known", "cat's",
+        "Hello", "world", "well", "known", "don't", "cat's",
     ]  # fmt: skip
-    assert "argument: \"don't\": an apostrophe is read only in a final 's" in cap.err
+    assert "argument: '3rd': only the letters a-z" in cap.err
     many = tmp_path / "many.txt"  # a long list shows a bar on stderr (unless --no-progress)
     many.write_text("cat dog\n" * 2500)
     for extra, bar in (([], True), (["--no-progress"], False)):
@@ -369,16 +371,73 @@ def test_class_power_draws_names_more_often(lexicon: Path) -> None:
         assert abs(drawn.count("name") / len(drawn) - expected) < 0.04, (power, expected)
 
 
-def test_a_final_s_is_read_and_other_apostrophes_are_refused() -> None:
-    assert g2p.parse("cat's") == ("cat", True) and g2p.parse("Aaron’s") == ("aaron", True)
-    assert g2p.parse("Cats") == ("cats", False)
-    for word in ("don't", "we'll", "'s", "o'clock's", "rock'n'roll"):
-        with pytest.raises(g2p.G2PError, match="apostrophe is read only in a final 's"):
-            g2p.parse(word)
-    assert g2p.with_s(["b", "ˈɔ", "s"])[-2:] == ["ᵻ", "z"]  # boss's
-    assert g2p.with_s(["k", "ˈæ", "t"])[-1:] == ["s"]  # cat's
-    assert g2p.with_s(["d", "ˈɑː", "ɡ"])[-1:] == ["z"]  # dog's
-    assert g2p.with_s(["h", "ˈiː"])[-1:] == ["z"]  # he's
+def test_apostrophes_are_read_as_contractions_or_dropped() -> None:
+    R = g2p.Reading
+    assert g2p.parse("cat's") == R("cat", (), ("'s",)) and g2p.parse("Aaron’s") == R(
+        "aaron", (), ("'s",)
+    )
+    assert g2p.parse("Cats") == R("cats")
+    assert g2p.parse("don't") == R("do", (), ("n't",))
+    assert g2p.parse("Shouldn’t've") == R("should", (), ("n't", "'ve"))  # innermost first
+    assert g2p.parse("O'Brien's") == R("brien", ("oʊ",), ("'s",))
+    assert g2p.parse("o's") == R("o", (), ("'s",))  # the letter's plural, not O'...
+    assert g2p.parse("rock'n'roll") == R("rocknroll") and g2p.parse("ma'am") == R("maam")
+    with pytest.raises(g2p.G2PError, match="'2' is not one"):
+        g2p.parse("r2d2's")
+    assert set(g2p.PHONEMES) >= g2p._VOWELS
+
+    def end(tokens: str, ending: str) -> str:
+        return " ".join(g2p.with_ending(tokens.split(), ending))
+
+    for tokens, ending, expected in (
+        ("b ˈ ɔ s", "'s", "b ˈ ɔ s ᵻ z"),  # boss's
+        ("k ˈ æ t", "'s", "k ˈ æ t s"),  # cat's
+        ("d ˈ ɑː ɡ", "'s", "d ˈ ɑː ɡ z"),  # dog's
+        ("ˈ ɪ z", "n't", "ˈ ɪ z ə n t"),  # isn't
+        ("ˈ ɑːɹ", "n't", "ˈ ɑːɹ n t"),  # aren't
+        ("m ˈ aɪ t", "n't", "m ˈ aɪ t ə n t"),  # mightn't: no flap before n't
+        ("w ˈ iː", "'ll", "w ˈ iː l"),  # we'll
+        ("ˈ ɪ t", "'ll", "ˈ ɪ ɾ əl"),  # it'll: the t flaps before a vowel
+        ("ˈ ɪ t", "'d", "ˈ ɪ ɾ ə d"),  # it'd
+        ("h ˈ iː", "'d", "h ˈ iː d"),  # he'd
+        ("k ˈ ʊ d", "'ve", "k ˈ ʊ d ə v"),  # could've
+        ("ð ˈ eɪ", "'re", "ð ˈ eɪ ɚ"),  # they're
+        ("ˈ aɪ", "'m", "ˈ aɪ m"),  # I'm
+        ("t", "'d", "t ə d"),  # no vowel before the t: no flap
+    ):
+        assert end(tokens, ending) == expected, (tokens, ending)
+    assert g2p.with_s(["h", "ˈ", "iː"])[-1] == "z"
+    with pytest.raises(g2p.G2PError, match="not a contraction"):
+        g2p.with_ending(["k"], "'t")
+
+
+def test_the_shipped_model_reads_apostrophes_near_espeak() -> None:
+    """The word list's 123 entries with an apostrophe other than a plain final 's (contractions,
+    O'Brien, Qur'an...), labelled by eSpeak NG (``tests/data/g2p_apostrophes.tsv``, made with
+    :func:`rtaudio.data.lexicon.espeak_ipa`): read by the rules, the phoneme error rate is half
+    that of reading the letters with the apostrophes dropped (measured: 15.5 % against 32.6 %;
+    the rules were chosen on these words, so this is not a held-out figure). The contractions
+    read by rule alone (not the five irregular negatives of :data:`g2p.NEGATIVE_STEMS`): 6.1 %."""
+    path = EVAL.with_name("g2p_apostrophes.tsv")
+    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    words, refs = [r[0] for r in rows], [r[1].split() for r in rows]
+    model = g2p.G2P()
+    read = model.transcribe(words)
+    dropped = model.transcribe([w.replace("'", "") for w in words])
+
+    def per(pairs: list[tuple[list[str], list[str]]]) -> float:
+        return sum(edit_distance(r, t) for r, t in pairs) / sum(len(r) for r, _ in pairs)
+
+    per_read = per(list(zip(refs, read, strict=True)))
+    per_dropped = per(list(zip(refs, dropped, strict=True)))
+    assert per_read < 0.2 and per_read < 0.6 * per_dropped, (per_read, per_dropped)
+    by_rule = [
+        (r, t)
+        for w, r, t in zip(words, refs, read, strict=True)
+        if re.search(CONTRACTED, w) and g2p.parse(w).letters not in g2p.NEGATIVE_STEMS
+    ]
+    assert len(by_rule) == 40  # n't, 'll, 'd, 've, 'm: I'd, isn't, who've...
+    assert per(by_rule) < 0.08, per(by_rule)
 
 
 @needs_espeak
