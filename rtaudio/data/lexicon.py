@@ -6,14 +6,19 @@ names such as "Aaron", lower-cased, unless ``names=False``), asks ``espeak-ng -v
 for each word's phonemes and writes::
 
     DIR/lexicon.tsv    word <TAB> phoneme tokens separated by spaces <TAB> split <TAB> kind
-                       (kind: ``word``, or ``name`` for a capitalised line; lexicons written
-                       before names were added have no kind column: all words)
+                       <TAB> frequency
+                       (kind: ``word``, or ``name`` for a capitalised line; frequency: uses
+                       per million words of English text, from the ``wordfreq`` package;
+                       lexicons written before names or frequencies have fewer columns)
     DIR/lexicon.json   what it was built from (word list and its sha256, eSpeak NG version,
                        voice), words per split and kind, words left out and why
 
 The split is a function of the word alone (:func:`split_of`: the first 8 bytes of its sha256,
 90 % train, 5 % validation, 5 % test), so every lexicon rtaudio builds, from any word list,
 holds the same word in the same split: a test word is never a training word of another build.
+One exception, since a transcriber must know "the" and "was": the words of at least
+:data:`FREQUENT` uses per million (about 1,050 of them, two thirds of running text) are always
+in train (:func:`split_for`); held-out words are the rarer ones.
 Words eSpeak NG reads as several words (roman numerals: "xiv" -> "roman fourteen") or with a
 phoneme outside :data:`rtaudio.g2p.TOKENS` are left out and counted.
 
@@ -42,6 +47,8 @@ SPLITS = ("train", "validation", "test")
 TSV = "lexicon.tsv"
 JSON = "lexicon.json"
 SPLIT_RULE = "sha256(word) first 8 bytes mod 100: < 90 train, < 95 validation, else test"
+FREQUENT = 100.0  # uses per million: always train
+FREQUENT_RULE = f"words of at least {FREQUENT:g} uses per million (wordfreq, en) always train"
 CHUNK = 2000  # words per espeak-ng call
 WORD_RE = re.compile(r"^[a-z]+$")
 NAME_RE = re.compile(r"^[A-Z][a-z]+$")  # "Aaron"; not acronyms ("AAA") nor "McCarthy"
@@ -56,6 +63,26 @@ class LexiconError(ValueError):
 def split_of(word: str) -> str:
     h = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "big") % 100
     return "train" if h < 90 else "validation" if h < 95 else "test"
+
+
+def split_for(word: str, frequency: float | None) -> str:
+    """The word's split in a lexicon that records frequencies (``None``: one that does not):
+    train if it is :data:`FREQUENT`, else :func:`split_of`."""
+    return "train" if frequency is not None and frequency >= FREQUENT else split_of(word)
+
+
+def frequencies(words: Sequence[str]) -> tuple[list[float], str]:
+    """Uses per million words of English text of each word, and where they come from."""
+    from importlib.metadata import version
+
+    try:
+        import wordfreq
+    except ImportError:
+        raise LexiconError(
+            "the wordfreq package is missing (bash install.sh installs it)"
+        ) from None
+    table = wordfreq.get_frequency_dict("en")
+    return [table.get(w, 0.0) * 1e6 for w in words], f"wordfreq {version('wordfreq')} (en)"
 
 
 def read_words(path: Path, names: bool = True) -> tuple[list[tuple[str, str]], int]:
@@ -132,6 +159,7 @@ class BuildResult:
     per_split: dict[str, int]
     per_kind: dict[str, int]
     left_out: dict[str, int]
+    frequent: int = 0  # words of at least FREQUENT uses per million (all in train)
 
 
 def build_lexicon(
@@ -151,7 +179,9 @@ def build_lexicon(
     version = espeak_version()
     from tqdm import tqdm
 
-    rows: list[tuple[str, list[str], str, str]] = []
+    freq, freq_source = frequencies([w for w, _ in entries])
+    freq_of = dict(zip((w for w, _ in entries), freq, strict=True))
+    rows: list[tuple[str, list[str], str, str, float]] = []
     left: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
     with tqdm(total=len(entries), unit="word", desc="lexicon", disable=not progress) as bar:
@@ -173,7 +203,7 @@ def build_lexicon(
                     if len(examples[why]) < 5:
                         examples[why].append(f"{w} /{ipa.strip()}/")
                     continue
-                rows.append((w, toks, split_of(w), kind))
+                rows.append((w, toks, split_for(w, freq_of[w]), kind, freq_of[w]))
             bar.update(len(chunk))
     counts = Counter(r[2] for r in rows)
     per_split = {s: counts.get(s, 0) for s in SPLITS}
@@ -188,6 +218,9 @@ def build_lexicon(
         "espeak_ng": version,
         "voice": voice,
         "split_rule": SPLIT_RULE,
+        "frequent_rule": FREQUENT_RULE,
+        "frequencies": freq_source,
+        "moved_to_train": sum(r[2] != split_of(r[0]) for r in rows),
         "words": len(rows),
         "per_split": per_split,
         "per_kind": per_kind,
@@ -195,10 +228,11 @@ def build_lexicon(
         "left_out_examples": examples,
         "tokens": list(TOKENS),
     }
-    text = "".join(f"{w}\t{' '.join(t)}\t{s}\t{k}\n" for w, t, s, k in rows)
+    text = "".join(f"{w}\t{' '.join(t)}\t{s}\t{k}\t{f:.4g}\n" for w, t, s, k, f in rows)
     write_text_atomic(tsv, text)
     write_text_atomic(out / JSON, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-    return BuildResult(out, len(rows), per_split, per_kind, dict(left))
+    frequent = sum(r[4] >= FREQUENT for r in rows)
+    return BuildResult(out, len(rows), per_split, per_kind, dict(left), frequent)
 
 
 Row = dict[str, Any]
@@ -206,7 +240,8 @@ Row = dict[str, Any]
 
 class Lexicon:
     """A built lexicon, read and checked: ``rows`` of ``{"word", "tokens", "split", "kind",
-    "source"}`` (``source`` is the word: splits are by word; ``kind`` is ``word`` or ``name``).
+    "freq", "source"}`` (``source`` is the word: splits are by word; ``kind`` is ``word`` or
+    ``name``; ``freq`` uses per million, None in a lexicon written without them).
 
     Raises:
         LexiconError: a missing folder or file, a malformed line (its number is named), a
@@ -243,12 +278,23 @@ class Lexicon:
     @staticmethod
     def _row(tsv: Path, n: int, line: str) -> Row:
         parts = line.split("\t")
-        if len(parts) not in (3, 4):
+        if len(parts) not in (3, 4, 5):
             raise LexiconError(
-                f"{tsv} line {n}: expected word, phonemes, split and kind (tab-separated)"
+                f"{tsv} line {n}: expected word, phonemes, split, kind and frequency "
+                "(tab-separated)"
             )
         word, phon, split = parts[:3]
-        kind = parts[3] if len(parts) == 4 else "word"
+        kind = parts[3] if len(parts) >= 4 else "word"
+        freq: float | None = None
+        if len(parts) == 5:
+            try:
+                freq = float(parts[4])
+            except ValueError:
+                freq = -1.0
+            if not freq >= 0.0 or freq == float("inf"):
+                raise LexiconError(
+                    f"{tsv} line {n}: frequency {parts[4]!r} is not a number of uses per million"
+                )
         if kind not in KINDS:
             raise LexiconError(f"{tsv} line {n}: kind {kind!r} is not one of {', '.join(KINDS)}")
         try:
@@ -261,12 +307,12 @@ class Lexicon:
         bad = [t for t in toks if t not in _TOKENS]
         if bad:
             raise LexiconError(f"{tsv} line {n}: phoneme {bad[0]!r} is not in the inventory")
-        if split != split_of(w):
+        if split != split_for(w, freq):
             raise LexiconError(
                 f"{tsv} line {n}: {word!r} is in {split!r}, but the split rule puts it in "
-                f"{split_of(w)!r} (held-out words must stay held out)"
+                f"{split_for(w, freq)!r} (held-out words must stay held out)"
             )
-        return {"word": w, "tokens": toks, "split": split, "kind": kind, "source": w}
+        return {"word": w, "tokens": toks, "split": split, "kind": kind, "freq": freq, "source": w}
 
     def select(self, split: str | None = None, kinds: Iterable[str] = ()) -> list[Row]:
         """Rows of a split (all with None), of the given kinds (``word`` / ``name``; all when
@@ -294,6 +340,8 @@ class Lexicon:
                 "espeak_ng": i.get("espeak_ng"),
                 "voice": i.get("voice"),
                 "split_rule": SPLIT_RULE,
+                "frequent_rule": i.get("frequent_rule"),
+                "frequencies": i.get("frequencies"),
                 "left_out": i.get("left_out", {}),
             },
         }

@@ -149,6 +149,13 @@ def _fmt_metrics(rep: dict[str, Any]) -> list[str]:
                 f"- {kind}s: phoneme error rate **{k['per']:.4f}** ({k['interval']['per'][0]:.4f}-"
                 f"{k['interval']['per'][1]:.4f}), word error rate {k['wer']:.4f}; n = {k['n']}"
             )
+        if "text" in rep:
+            t = rep["text"]
+            lines.append(
+                f"- as in running text (each word weighted by how often English uses it; these "
+                f"words are {100 * t['share']:.1f} % of its words): phoneme error rate "
+                f"{t['per']:.4f}, word error rate {t['wer']:.4f}"
+            )
         if rep.get("wrong_examples"):
             lines.append(
                 "- words it got wrong (reference -> output): "
@@ -243,6 +250,7 @@ _FLAGS = {
     "val_every": "--val-every",
     "patience": "--patience",
     "class_power": "--class-power",
+    "frequency_share": "--frequency-share",
     "speed": "--speed",
     "mixup": "--mixup",
     "ema": "--ema",
@@ -460,6 +468,21 @@ def write_card(
     return out
 
 
+def _learnt_words(learnt: tuple[set[str], bool] | None) -> str:
+    """The lexicon train splits a file learnt from, and how many words it learnt that the
+    word's hash holds out (frequent words), with a few of them."""
+    if learnt is None:
+        return "not recorded"
+    splits = sorted(x for x in learnt[0] if x.startswith("lexicon words"))
+    moved = sorted(learnt[0] - set(splits))
+    text = ", ".join(splits)
+    if moved:
+        text += (
+            f"; and {len(moved)} frequent words that the hash holds out ({', '.join(moved[:8])}...)"
+        )
+    return text + ("" if learnt[1] else " (and an unrecorded ancestor)")
+
+
 def _lexicon_lines(data: dict[str, Any], learnt: tuple[set[str], bool] | None) -> list[str]:
     lx = data.get("lexicon", {})
     words = lx.get("words", {})
@@ -478,16 +501,16 @@ def _lexicon_lines(data: dict[str, Any], learnt: tuple[set[str], bool] | None) -
         "- entries per split: "
         + ", ".join(f"{k} {words[k]:,}" for k in ("train", "validation", "test") if k in words)
         + f"; split by the word alone ({lx.get('split_rule')}), so a test word is never a "
-        "training word of any lexicon rtaudio builds",
+        "training word of any lexicon rtaudio builds"
+        + (
+            f"; except that {lx['frequent_rule']} (frequencies: {lx.get('frequencies')})"
+            if lx.get("frequent_rule")
+            else ""
+        ),
         "- left out: "
         + ("; ".join(f"{v} {k}" for k, v in left.items()) if left else "none")
         + " (roman numerals: eSpeak NG reads 'xiv' as 'roman fourteen')",
-        "- learnt from: "
-        + (
-            ", ".join(sorted(learnt[0])) + ("" if learnt[1] else " (and an unrecorded ancestor)")
-            if learnt is not None
-            else "not recorded"
-        ),
+        "- learnt from: " + _learnt_words(learnt),
         "- the reference is eSpeak NG's rules and exception lists, not a human-checked "
         "dictionary: the metrics say how closely the network reproduces eSpeak NG",
     ]

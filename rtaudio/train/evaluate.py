@@ -182,6 +182,13 @@ def format_report(rep: dict[str, Any]) -> str:
                 f"  {kind + 's':<6} PER {k['per']:.4f} [{k['interval']['per'][0]:.4f}, "
                 f"{k['interval']['per'][1]:.4f}], WER {k['wer']:.4f} over {k['n']} words"
             )
+        if "text" in rep:
+            t = rep["text"]
+            lines.append(
+                f"  as in running text (each word weighted by how often English uses it; these "
+                f"words are {100 * t['share']:.1f} % of its words): PER {t['per']:.4f}, "
+                f"WER {t['wer']:.4f}"
+            )
         if rep["wrong_examples"]:
             lines.append("words it got wrong (word, reference -> output):")
         for ex in rep["wrong_examples"]:

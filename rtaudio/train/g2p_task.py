@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 import rtaudio.models as models
 from rtaudio import g2p
-from rtaudio.data.lexicon import KINDS, Lexicon, LexiconError
+from rtaudio.data.lexicon import KINDS, Lexicon, LexiconError, split_of
 from rtaudio.models.slicenet import shift_right
 from rtaudio.train.corpus import CorpusError
 from rtaudio.train.tasks import TASK_FAMILIES, Log, Task
@@ -90,6 +90,7 @@ class G2PTask(Task):
     grad_clip: ClassVar[float] = 1.0
     label_smoothing: ClassVar[float] = 0.1
     class_power: float = 1.0  # a kind (word / name) is drawn ~ its count ** class_power
+    frequency_share: float = 0.0  # this share of a batch drawn ~ how often text uses a word
 
     def __init__(
         self,
@@ -104,6 +105,7 @@ class G2PTask(Task):
         self.val_size = 1000
         self._train_rows: list[ROW] | None = None
         self._by_kind: list[list[ROW]] | None = None
+        self._by_use: tuple[list[ROW], np.ndarray] | None = None
 
     @classmethod
     def open_data(cls, root: Path, log: Log | None = None) -> Lexicon:
@@ -126,9 +128,12 @@ class G2PTask(Task):
 
     def learnt_sources(self) -> set[str]:
         # the split is a function of the word: one record for all training words (listing
-        # 57 k words would put half a megabyte in the file's header)
-        n = len(self.rows("train"))
-        return {f"lexicon words of the train split ({n} words; {self.corpus.manifest_sha256[:16]})"}
+        # 57 k words would put half a megabyte in the file's header), plus the words that are
+        # train words only for being frequent (~110), which another lexicon may hold out
+        rows = self.rows("train")
+        moved = {r["word"] for r in rows if split_of(r["word"]) != "train"}
+        n, sha = len(rows), self.corpus.manifest_sha256[:16]
+        return {f"lexicon words of the train split ({n} words; {sha})"} | moved
 
     def rows(self, split: str) -> list[ROW]:
         if split == "train" and self._train_rows is not None:
@@ -148,17 +153,34 @@ class G2PTask(Task):
 
     # -- training ------------------------------------------------------------------------------
     def _draw(self, rng: np.random.Generator) -> list[ROW]:
-        """A batch of training rows: uniform over rows at ``class_power`` 1 (names as often as
-        the lexicon has them, 12 %), else a kind ~ its count ** ``class_power`` (0: half names),
-        then a row of that kind."""
+        """A batch of training rows: ``frequency_share`` of them drawn as running text would
+        (a word ~ its uses per million: "the" is 5 % of these), the rest uniform over rows at
+        ``class_power`` 1 (names as often as the lexicon has them, 12 %), else a kind ~ its
+        count ** ``class_power`` (0: half names), then a row of that kind."""
         rows = self.rows("train")
+        by_use = round(self.batch_size * self.frequency_share)
+        n = self.batch_size - by_use
         if self.class_power == 1.0:
-            return [rows[i] for i in rng.integers(0, len(rows), self.batch_size)]
-        if self._by_kind is None:
-            self._by_kind = [g for k in KINDS if (g := [r for r in rows if r["kind"] == k])]
-        p = np.array([len(g) for g in self._by_kind], float) ** self.class_power
-        kinds = rng.choice(len(self._by_kind), self.batch_size, p=p / p.sum())
-        return [self._by_kind[k][rng.integers(len(self._by_kind[k]))] for k in kinds]
+            out = [rows[i] for i in rng.integers(0, len(rows), n)]
+        else:
+            if self._by_kind is None:
+                self._by_kind = [g for k in KINDS if (g := [r for r in rows if r["kind"] == k])]
+            p = np.array([len(g) for g in self._by_kind], float) ** self.class_power
+            kinds = rng.choice(len(self._by_kind), n, p=p / p.sum())
+            out = [self._by_kind[k][rng.integers(len(self._by_kind[k]))] for k in kinds]
+        if by_use:
+            if self._by_use is None:
+                used = [r for r in rows if r.get("freq")]
+                if not used:
+                    raise CorpusError(
+                        f"{self.corpus.root}: its lexicon records no word frequencies (built "
+                        "before they were added: build it again with rtaudio data lexicon)"
+                    )
+                f = np.array([r["freq"] for r in used])
+                self._by_use = (used, f / f.sum())
+            used, p = self._by_use
+            out += [used[i] for i in rng.choice(len(used), by_use, p=p)]
+        return out
 
     def batch(self, rng: np.random.Generator) -> tuple[Tensor, ...]:
         pick = self._draw(rng)
@@ -224,6 +246,13 @@ class G2PTask(Task):
             "interval": bootstrap(errors, lengths, seed=seed),
             "wrong_examples": wrong,
         }
+        freq = np.array([r.get("freq") or 0.0 for r in rows])
+        if freq.sum() > 0:  # as in running text: each word weighted by how often it is used
+            rep["text"] = {
+                "per": round(float((freq * errors).sum() / (freq * lengths).sum()), 4),
+                "wer": round(float((freq * (errors > 0)).sum() / freq.sum()), 4),
+                "share": round(float(freq.sum() / 1e6), 4),  # of all word uses in text
+            }
         if len(kinds) > 1:  # words and names apart: names are the harder, rarer part
             rep["by_kind"] = {}
             for k in kinds:

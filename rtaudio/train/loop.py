@@ -70,6 +70,7 @@ class TrainOptions:
     val_every: int | None = None
     patience: int | None = None
     class_power: float | None = None  # classifiers: class sampling ~ hours ** class_power
+    frequency_share: float | None = None  # slicenet_g2p: share of a batch drawn ~ word use
     ema: float | None = None  # validate / export an exponential moving average of the weights
     speed: float | None = None  # classifiers: speed perturbation range (0.1: factors 0.91..1.1)
     mixup: float | None = None  # window classifiers: mixup Beta(alpha, alpha)
@@ -446,6 +447,8 @@ def _train(opts: TrainOptions) -> TrainResult:
         hp["config"] = dict(opts.config)
     if opts.class_power is not None and not hasattr(task, "class_power"):
         raise TrainError(f"--class-power applies to classifiers and slicenet_g2p, not {opts.model}")
+    if opts.frequency_share is not None and not hasattr(task, "frequency_share"):
+        raise TrainError(f"--frequency-share applies to slicenet_g2p, not {opts.model}")
     if opts.speed is not None and task.kind != "classifier":
         raise TrainError(f"--speed applies to classifiers, not {opts.model}")
     if opts.mixup is not None and not hasattr(task, "mixup"):
@@ -461,6 +464,7 @@ def _train(opts: TrainOptions) -> TrainResult:
         ("val_every", opts.val_every),
         ("patience", opts.patience),
         ("class_power", opts.class_power),
+        ("frequency_share", opts.frequency_share),
         ("ema", opts.ema),
         ("speed", opts.speed),
         ("mixup", opts.mixup),
@@ -470,7 +474,7 @@ def _train(opts: TrainOptions) -> TrainResult:
             hp[key] = value
         hp.setdefault(key, getattr(task, "seconds" if key == "segment_seconds" else key, None))
     task.batch_size = int(hp["batch_size"])  # type: ignore[misc]
-    for key in ("class_power", "speed", "mixup", "distill"):
+    for key in ("class_power", "frequency_share", "speed", "mixup", "distill"):
         if hp[key] is not None:
             setattr(task, key, float(hp[key]))
     if opts.val_size is not None:
