@@ -51,6 +51,7 @@ NEGATIVE_STEMS = {
     "ai": ("ˈ", "eɪ"),
 }
 _ENDING = re.compile(r"^(.+?)(n't|'s|'ll|'d|'ve|'re|'m)$", re.IGNORECASE)
+_APOSTROPHES = str.maketrans("’‘ʼ`´", "'" * 5)  # typographic and look-alike apostrophes
 _O_PREFIX = re.compile(r"^o'[a-z]{2}", re.IGNORECASE)  # O'Brien, o'clock
 _VOWELS = frozenset((
     "ɪ", "ə", "ɛ", "æ", "ɚ", "ᵻ", "eɪ", "i", "ʌ", "ɑː", "aɪ", "oʊ", "iː", "uː", "ɜː", "ɐ", "ɑːɹ",
@@ -115,7 +116,7 @@ def parse(word: str) -> Reading:
     :func:`with_ending` after the phonemes of what comes before them; an O' before at least two
     letters (O'Brien, o'clock) is /oʊ/; any other apostrophe (rock'n'roll, ma'am, Qur'an) is
     dropped and the letters read as one word."""
-    w = word.strip().replace("’", "'")
+    w = word.strip().translate(_APOSTROPHES)
     endings: list[str] = []
     while (m := _ENDING.match(w)) is not None:
         w = m.group(1)

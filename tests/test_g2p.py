@@ -462,6 +462,8 @@ def test_apostrophes_are_read_as_contractions_or_dropped() -> None:
     )
     assert g2p.parse("Cats") == R("cats")
     assert g2p.parse("don't") == R("do", (), ("n't",))
+    for quote in "’‘ʼ`´":  # typographic and look-alike apostrophes read as one
+        assert g2p.parse(f"don{quote}t") == R("do", (), ("n't",))
     assert g2p.parse("Shouldn’t've") == R("should", (), ("n't", "'ve"))  # innermost first
     assert g2p.parse("O'Brien's") == R("brien", ("oʊ",), ("'s",))
     assert g2p.parse("o's") == R("o", (), ("'s",))  # the letter's plural, not O'...
