@@ -1020,7 +1020,8 @@ def build_parser() -> argparse.ArgumentParser:
         "into words at spaces, hyphens, dashes and slashes, and punctuation around a word is "
         "taken off. Words are letters a-z (any case) with apostrophes: contractions ('s, n't, "
         "'ll, 'd, 've, 're, 'm) and O' (O'Brien) are read by rule, other apostrophes dropped. "
-        "Words with digits or accents are named on stderr and the exit status is 1.",
+        "Numbers are spelled out (21st -> twenty first, 3.5 -> three point five). Words with "
+        "accents or digits among letters are named on stderr and the exit status is 1.",
     )
     gp.add_argument("words", nargs="*", metavar="WORD", help="words or text")
     gp.add_argument(

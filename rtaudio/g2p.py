@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 import rtaudio.models as models
+from rtaudio import numbers
 from rtaudio.errors import missing
 from rtaudio.weights import weights_path
 
@@ -117,6 +118,11 @@ def parse(word: str) -> Reading:
     letters (O'Brien, o'clock) is /oʊ/; any other apostrophe (rock'n'roll, ma'am, Qur'an) is
     dropped and the letters read as one word."""
     w = word.strip().translate(_APOSTROPHES)
+    try:
+        if numbers.spell(w) is not None:
+            raise G2PError(f"{word!r}: a number (rtaudio.g2p.words_of spells numbers out)")
+    except numbers.NumberError as e:
+        raise G2PError(str(e)) from None
     endings: list[str] = []
     while (m := _ENDING.match(w)) is not None:
         w = m.group(1)
@@ -172,13 +178,18 @@ def with_s(tokens: Sequence[str]) -> list[str]:
 def words_of(text: str) -> list[str]:
     """The words of running text: split at white space, hyphens, dashes and slashes, with the
     punctuation around each taken off ("Hello, world!" -> Hello, world; "well-known" -> well,
-    known). What is left is :func:`parse`'s to read or refuse (digits, accents)."""
+    known), and numbers spelled out (:func:`rtaudio.numbers.spell`: "21st" -> twenty, first).
+    What is left is :func:`parse`'s to read or refuse (accents, digits among letters, numbers
+    too long to read)."""
     words = []
     for chunk in text.split():
         for part in _JOINERS.split(chunk):
             w = part.strip(_EDGE)
-            if w:
-                words.append(w)
+            try:
+                spelled = numbers.spell(w)
+            except numbers.NumberError:
+                spelled = None  # parse says why
+            words += spelled or ([w] if w else [])
     return words
 
 
