@@ -284,6 +284,11 @@ def test_training_learns_and_the_file_transcribes(trained: Path, lexicon: Path) 
     )
     seen = held["held_out"]["files"][str(trained)]
     assert seen["seen"] == 2 and seen["seen_examples"] == ["from", "was"]
+    on_train = evaluate(
+        EvalOptions(model="slicenet_g2p", data=lexicon, weights=trained, split="train")
+    )
+    seen = on_train["held_out"]["files"][str(trained)]
+    assert seen["seen"] == seen["sources"] == on_train["n"]  # every training word was learnt
     out = g2p.G2P(trained).transcribe(["Knits", "cat", "Cat’s"])
     assert len(out) == 3 and all(t in g2p.TOKENS for toks in out for t in toks)
     assert out[2] == g2p.with_s(out[1])  # 's: the word's phonemes and the ending

@@ -122,7 +122,7 @@ def _held_out_check(
                 f"--unseen-only: {f} does not record the sources it learnt from (written before "
                 "rtaudio kept that record), so its unseen sources cannot be told apart"
             )
-        seen |= rec[0] & split_sources
+        seen |= provenance.learnt(rec[0], split_sources)
     if seen == split_sources:
         raise CorpusError(
             f"--unseen-only: every {opts.split} source of {opts.data} was learnt from; nothing "

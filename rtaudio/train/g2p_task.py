@@ -26,6 +26,7 @@ import rtaudio.models as models
 from rtaudio import g2p
 from rtaudio.data.lexicon import KINDS, Lexicon, LexiconError, split_of
 from rtaudio.models.slicenet import shift_right
+from rtaudio.train import provenance
 from rtaudio.train.corpus import CorpusError
 from rtaudio.train.tasks import TASK_FAMILIES, Log, Task
 
@@ -133,7 +134,7 @@ class G2PTask(Task):
         rows = self.rows("train")
         moved = {r["word"] for r in rows if split_of(r["word"]) != "train"}
         n, sha = len(rows), self.corpus.manifest_sha256[:16]
-        return {f"lexicon words of the train split ({n} words; {sha})"} | moved
+        return {f"{provenance.LEXICON_TRAIN} ({n} words; {sha})"} | moved
 
     def rows(self, split: str) -> list[ROW]:
         if split == "train" and self._train_rows is not None:

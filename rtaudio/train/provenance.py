@@ -22,6 +22,21 @@ from typing import Any
 KEY = "trained_on"
 
 
+# a grapheme-to-phoneme run records its training words as one entry starting so (their split
+# is a function of the word), plus, by name, the frequent words the word's hash holds out
+LEXICON_TRAIN = "lexicon words of the train split"
+
+
+def learnt(sources: set[str], split_sources: set[str]) -> set[str]:
+    """The sources of ``split_sources`` that a record of ``sources`` says were learnt from."""
+    seen = split_sources & sources
+    if any(s.startswith(LEXICON_TRAIN) for s in sources):
+        from rtaudio.data.lexicon import split_of
+
+        seen |= {w for w in split_sources if split_of(w) == "train"}
+    return seen
+
+
 def run_sources(rows: Iterable[dict[str, Any]]) -> set[str]:
     """Sources of the training-split rows among ``rows``."""
     return {str(r["source"]) for r in rows if r["split"] == "train"}
@@ -53,7 +68,7 @@ def describe(meta: dict[str, Any] | None, split_sources: set[str]) -> dict[str, 
     rec = recorded(meta)
     if rec is None:
         return {"recorded": False, "sources": len(split_sources)}
-    seen = sorted(split_sources & rec[0])
+    seen = sorted(learnt(rec[0], split_sources))
     return {
         "recorded": True,
         "complete": rec[1],
