@@ -25,6 +25,7 @@ from rtaudio.data.lexicon import KINDS
 from rtaudio.spectrogram_image import IMAGE_FAMILIES
 from rtaudio.train import provenance
 from rtaudio.train.evaluate import EvalOptions, evaluate, interval_text
+from rtaudio.train.g2p_task import running_text
 from rtaudio.weights import shipped_weights_dir
 
 TARGETS = {
@@ -152,9 +153,8 @@ def _fmt_metrics(rep: dict[str, Any]) -> list[str]:
         if "text" in rep:
             t = rep["text"]
             lines.append(
-                f"- as in running text (each word weighted by how often English uses it; these "
-                f"words are {100 * t['share']:.1f} % of its words): phoneme error rate "
-                f"{t['per']:.4f}, word error rate {t['wer']:.4f}"
+                f"- {running_text(t)}: phoneme error rate {t['per']:.4f}, word error rate "
+                f"{t['wer']:.4f}"
             )
         if rep.get("wrong_examples"):
             lines.append(

@@ -21,6 +21,7 @@ import rtaudio.models as models
 from rtaudio.data.lexicon import KINDS
 from rtaudio.train import provenance
 from rtaudio.train.corpus import Corpus, CorpusError
+from rtaudio.train.g2p_task import running_text
 from rtaudio.train.loop import TrainError
 from rtaudio.train.metrics import format_confusion, save_confusion_png
 from rtaudio.train.tasks import make_task, task_class
@@ -184,11 +185,7 @@ def format_report(rep: dict[str, Any]) -> str:
             )
         if "text" in rep:
             t = rep["text"]
-            lines.append(
-                f"  as in running text (each word weighted by how often English uses it; these "
-                f"words are {100 * t['share']:.1f} % of its words): PER {t['per']:.4f}, "
-                f"WER {t['wer']:.4f}"
-            )
+            lines.append(f"  {running_text(t)}: PER {t['per']:.4f}, WER {t['wer']:.4f}")
         if rep["wrong_examples"]:
             lines.append("words it got wrong (word, reference -> output):")
         for ex in rep["wrong_examples"]:

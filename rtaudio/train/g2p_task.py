@@ -64,6 +64,14 @@ def score(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]]) -> dict[
     }
 
 
+def running_text(text: dict[str, Any]) -> str:
+    """What a report's ``text`` metrics are, for a line of text (evaluate, model cards)."""
+    return (
+        "as in running text (each word weighted by how often English uses it; these words are "
+        f"{100 * text['share']:.1f} % of its words)"
+    )
+
+
 def bootstrap(errors: np.ndarray, lengths: np.ndarray, reps: int = 1000, seed: int = 0) -> dict:
     """95 % intervals of PER and WER over words (each replicate redraws the words)."""
     rng = np.random.default_rng(seed)
