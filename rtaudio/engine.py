@@ -568,6 +568,10 @@ class Engine:
         # as fast as it is consumed has no such need, and inline its labels come out with
         # the same chunks every run (as in `rtaudio process`)
         realtime = cfg.realtime or not cfg.source
+        # load the models on the engine's threads too: an op on more OpenMP threads (ESResNet's
+        # weights are large enough to be copied in parallel) leaves the pool spinning after it,
+        # and an output stream started then missed its first host deadline (ALSA: "underrun")
+        torch.set_num_threads(self.threads)
         self.processor = Processor(cfg, enrollment, background=realtime)
         self.status.trained = dict(self.processor.trained)
         self.status.input_rate = in_rate
