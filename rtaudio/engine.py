@@ -66,6 +66,7 @@ from rtaudio.audiofile import (
     WAV_MAX_BYTES,
     AudioFileError,
     CrashSafeWav,
+    SequentialSoundFile,
     check_enrollment,
     check_samples,
     mixdown,
@@ -255,7 +256,7 @@ class _FileInput(_Input):
         written = 0
         pos = 0  # frames read from the file
         try:
-            with sf.SoundFile(str(self.info.path)) as f:
+            with SequentialSoundFile(str(self.info.path)) as f:
                 while not self._stop.is_set():
                     data = f.read(self.block, dtype="float32", always_2d=True)
                     if data.shape[0] == 0:
