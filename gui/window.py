@@ -40,7 +40,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from rtaudio.audiofile import AudioFileError, check_enrollment, probe, read_audio
+from rtaudio import avfile
+from rtaudio.audiofile import (
+    AUDIO_EXTENSIONS,
+    AudioFileError,
+    check_enrollment,
+    probe,
+    read_audio,
+)
 from rtaudio.bench_loopback import SPACING_S, summary_line
 from rtaudio.config import SAMPLE_RATE, ConfigError
 from rtaudio.devices import DeviceError, list_devices, play_clip, refresh, stop_clip
@@ -61,6 +68,10 @@ from rtaudio.weights import quality
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 CHIRPS = 8  # per round-trip measurement
+SOUND_FILES = (
+    f"Sound files ({' '.join('*' + e for e in AUDIO_EXTENSIONS + avfile.VIDEO_EXTENSIONS)})"
+    ";;All files (*)"
+)
 
 SEPARATION_CHOICES = (
     ("Off", "off"),
@@ -649,7 +660,7 @@ class MainWindow(QMainWindow):
             self,
             "Open a sound file as the source",
             str(Path(self.settings.source).parent) if self.settings.source else "",
-            "Sound files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)",
+            SOUND_FILES,
         )
         if path:
             self.open_source(path)
@@ -699,9 +710,7 @@ class MainWindow(QMainWindow):
         self.separation_quality.setVisible(mode != "off")
 
     def _choose_enrollment(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Target speaker clip", "", "Sound files (*.wav *.flac *.ogg);;All files (*)"
-        )
+        path, _ = QFileDialog.getOpenFileName(self, "Target speaker clip", "", SOUND_FILES)
         if path:
             self.load_enrollment(path)
 

@@ -20,22 +20,34 @@ does not grow with the file; MP3s read block by block as exactly as in one piece
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import struct
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from rtaudio import avfile
 from rtaudio.config import SAMPLE_RATE, ConfigError
 from rtaudio.errors import missing
 from rtaudio.outputs import FILE_MODE, write_all
 
 MAX_SAMPLE = 1000.0  # |x| above this (60 dB over full scale) means a corrupt float file
+# sound files a folder search picks up: what libsndfile reads, then what FFmpeg does
+# (rtaudio.avfile); a file named on its own is read whatever its name (a video's sound, say)
+AUDIO_EXTENSIONS = (
+    *(".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf"),
+    *avfile.EXTENSIONS,
+)
+# what a reader from open_reader raises when the file breaks mid-read (avfile.AvError is a
+# RuntimeError too; AudioFileError, from the sample checks, is not one of these)
+READ_ERRORS: tuple[type[BaseException], ...] = (sf.LibsndfileError, RuntimeError)
 
 
 class AudioFileError(ValueError):
@@ -48,6 +60,7 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int
+    decoder: str = "sndfile"  # or "av": FFmpeg through PyAV (rtaudio.avfile)
 
     @property
     def duration(self) -> float:
@@ -95,16 +108,53 @@ def probe(path: str | Path) -> AudioInfo:
         info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         why = _libsndfile_reason(e, p)
-        raise AudioFileError(f"{p}: not a readable audio file ({why})") from None
+        st = p.stat()
+        found = _av_info(str(p), st.st_mtime_ns, st.st_size)
+        if found is None:
+            raise AudioFileError(f"{p}: not a readable audio file ({why})") from None
+        if isinstance(found, str):
+            raise AudioFileError(f"{p}: not a readable audio file ({found})") from None
+        return _checked(AudioInfo(p, *found, decoder="av"))
     if info.format == "RAW":  # libsndfile guessed from the extension: any bytes would "play"
         raise AudioFileError(f"{p}: not a readable audio file (no audio header)")
+    return _checked(AudioInfo(p, int(info.samplerate), int(info.channels), int(info.frames)))
+
+
+@functools.lru_cache(maxsize=64)
+def _av_info(path: str, mtime_ns: int, size: int) -> tuple[int, int, int] | str | None:
+    """FFmpeg's ``(rate, channels, frames)`` (counting them decodes the file: cached while
+    the file is unchanged), its complaint, or None when it is not a file FFmpeg is asked
+    about (:mod:`rtaudio.avfile`)."""
+    try:
+        return avfile.info(Path(path))
+    except avfile.AvError as e:
+        return str(e)
+
+
+def _checked(info: AudioInfo) -> AudioInfo:
+    p = info.path
     if info.frames <= 0:
         raise AudioFileError(f"{p}: contains no audio frames")
-    if info.samplerate < 1000 or info.samplerate > 768000:
-        raise AudioFileError(f"{p}: unsupported sample rate {info.samplerate} Hz")
+    if info.sample_rate < 1000 or info.sample_rate > 768000:
+        raise AudioFileError(f"{p}: unsupported sample rate {info.sample_rate} Hz")
     if info.channels < 1:
         raise AudioFileError(f"{p}: no audio channels")
-    return AudioInfo(p, int(info.samplerate), int(info.channels), int(info.frames))
+    return info
+
+
+def open_reader(info: AudioInfo) -> Any:
+    """A reader of the file front to back: ``read(n, dtype="float32", always_2d=True)`` gives
+    the next ``[<= n, channels]`` samples (fewer only at the end); a context manager. Its
+    errors: :data:`READ_ERRORS`."""
+    if info.decoder == "av":
+        return avfile.AvReader(info.path, info.channels)
+    return SequentialSoundFile(str(info.path))
+
+
+def read_failure(info: AudioInfo, e: BaseException) -> AudioFileError:
+    """The one-line error for a file that broke while being read."""
+    why = str(e) if info.decoder == "av" else _libsndfile_reason(e, info.path)
+    return AudioFileError(f"{info.path}: read failed ({why})")
 
 
 def mixdown(block: np.ndarray) -> np.ndarray:
@@ -171,7 +221,7 @@ def iter_blocks(
     block = max(1, min(int(block_seconds * info.sample_rate), (1 << 22) // info.channels))
     pos = 0
     try:
-        with SequentialSoundFile(str(info.path)) as f:
+        with open_reader(info) as f:
             while True:
                 data = f.read(block, dtype="float32", always_2d=True)
                 last = data.shape[0] < block
@@ -184,9 +234,8 @@ def iter_blocks(
                     yield x
                 if last:
                     return
-    except (sf.LibsndfileError, RuntimeError) as e:
-        why = _libsndfile_reason(e, info.path)
-        raise AudioFileError(f"{info.path}: read failed ({why})") from None
+    except READ_ERRORS as e:
+        raise read_failure(info, e) from None
 
 
 def read_audio(path: str | Path, target_rate: int = SAMPLE_RATE) -> np.ndarray:

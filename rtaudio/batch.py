@@ -57,7 +57,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from rtaudio.audiofile import AudioFileError, iter_blocks, probe
+from rtaudio.audiofile import AUDIO_EXTENSIONS, AudioFileError, iter_blocks, probe
 from rtaudio.classify import SILENCE, AudioHistory, SwishNetTagger
 from rtaudio.config import SAMPLE_RATE, EngineConfig
 from rtaudio.errors import missing
@@ -67,7 +67,6 @@ from rtaudio.pipeline import Processor
 from rtaudio.results import Label
 from rtaudio.weights import weights_path
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf")
 OFFLINE_MAX_SECONDS = 1200  # whole-file separation holds every activation in memory
 SPOOL_DIR = ".rtaudio-spool"  # under --out: stems being written (removed after each run)
 STEMS = ("voice", "removed")  # separator outputs: the voice, and the input minus the voice

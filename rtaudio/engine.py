@@ -58,20 +58,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 import torch
 
 from rtaudio import devices
 from rtaudio.audiofile import (
+    READ_ERRORS,
     WAV_MAX_BYTES,
     AudioFileError,
     CrashSafeWav,
-    SequentialSoundFile,
     check_enrollment,
     check_samples,
     mixdown,
+    open_reader,
     probe,
     read_audio,
+    read_failure,
     repair_wav,
     save_wav_new,
 )
@@ -256,7 +257,7 @@ class _FileInput(_Input):
         written = 0
         pos = 0  # frames read from the file
         try:
-            with SequentialSoundFile(str(self.info.path)) as f:
+            with open_reader(self.info) as f:
                 while not self._stop.is_set():
                     data = f.read(self.block, dtype="float32", always_2d=True)
                     if data.shape[0] == 0:
@@ -281,8 +282,10 @@ class _FileInput(_Input):
                                 (start, due), timeout=None if not self.realtime else 0.0
                             )
                     written += x.shape[0]
-        except (AudioFileError, sf.LibsndfileError, RuntimeError) as e:
+        except AudioFileError as e:
             self.error = str(e)
+        except READ_ERRORS as e:
+            self.error = str(read_failure(self.info, e))
         finally:
             self.finished.set()
             # wake the worker now (it waits up to 50 ms for a block otherwise, and the

@@ -21,7 +21,8 @@ import numpy as np
 import soundfile as sf
 
 # random bytes under every extension `rtaudio process` picks up
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".au", ".w64", ".caf")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".au", ".w64", ".caf")
+AUDIO_EXTENSIONS += (".m4a", ".aac", ".wma", ".amr", ".webm", ".mka")  # read by FFmpeg
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0, channels: int = 1) -> np.ndarray:

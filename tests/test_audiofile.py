@@ -1,7 +1,9 @@
-"""Sound files read block by block come out as they decode in one piece."""
+"""Sound files read block by block come out as they decode in one piece; formats libsndfile
+cannot read (AAC / M4A, Opus in WebM, WMA, AMR, ALAC) are decoded by FFmpeg (PyAV)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,8 @@ import soundfile as sf
 import soxr
 from engine_runs import run_to_end
 
-from rtaudio.audiofile import SequentialSoundFile, mixdown, read_audio
+from rtaudio.audiofile import AudioFileError, SequentialSoundFile, mixdown, probe, read_audio
+from rtaudio.cli import main
 from rtaudio.config import EngineConfig
 
 EVAL = Path(__file__).parent / "data" / "eval"
@@ -82,3 +85,131 @@ def test_an_mp3_played_as_the_microphone_is_the_file(speech: np.ndarray, tmp_pat
     got = np.concatenate([r.audio for r in results if r.audio is not None])[: expected.size]
     assert got.size == expected.size
     np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+# ------------------------------------------------------- formats libsndfile cannot read (FFmpeg)
+
+
+def _encode(path: Path, x: np.ndarray, rate: int, codec: str, channels: int = 2) -> Path:
+    """``x`` (16 kHz mono) encoded with FFmpeg's ``codec`` at ``rate``, ``channels`` (the
+    second channel at 0.7x), in the container ``path``'s extension names."""
+    import av
+
+    y = soxr.resample(x, 16000, rate).astype(np.float32) if rate != 16000 else x
+    planes = np.stack([y, 0.7 * y][:channels])
+    layout = "stereo" if channels == 2 else "mono"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        stream.bit_rate = 64000
+        size = stream.codec_context.frame_size or 1024
+        convert = av.AudioResampler(format=stream.codec_context.format, layout=layout, rate=rate)
+        for i in range(0, planes.shape[1], size):
+            block = np.ascontiguousarray(planes[:, i : i + size])
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
+            frame.sample_rate = rate
+            for piece in convert.resample(frame):
+                out.mux(stream.encode(piece))
+        out.mux(stream.encode(None))
+    return path
+
+
+def _decoded(path: Path) -> tuple[np.ndarray, int]:
+    """Every sample FFmpeg decodes from ``path``, ``[n, channels]``, and the rate."""
+    import av
+
+    with av.open(str(path)) as c:
+        frames = [f.to_ndarray() for f in c.decode(c.streams.audio[0])]
+        rate = c.streams.audio[0].rate
+    x = np.concatenate(frames, axis=1).T  # planar formats: [channels, n] per frame
+    if x.dtype.kind == "i":  # ALAC: 16 / 32-bit integers
+        x = x / float(2 ** (8 * x.dtype.itemsize - 1))
+    return x.astype(np.float32), rate
+
+
+def _envelope_match(ref: np.ndarray, got: np.ndarray) -> float:
+    """Correlation of the two signals' 20 ms level envelopes (in dB), at the best shift within
+    a quarter second: lossy codecs keep the envelope, not the waveform."""
+
+    def env(x: np.ndarray) -> np.ndarray:
+        frames = x[: x.size // 320 * 320].reshape(-1, 320)
+        return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-8)
+
+    a, b = env(ref), env(got)
+    best = -1.0
+    for k in range(-12, 13):
+        u, v = (a[k:], b) if k >= 0 else (a, b[-k:])
+        n = min(u.size, v.size)
+        best = max(best, float(np.corrcoef(u[:n], v[:n])[0, 1]))
+    return best
+
+
+@pytest.mark.parametrize(
+    "name, codec, rate, channels",
+    [
+        ("memo.m4a", "aac", 44100, 2),  # a phone's voice memo
+        ("talk.webm", "libopus", 48000, 1),  # a browser's recording
+        ("old.wma", "wmav2", 22050, 2),
+        ("call.amr", "libopencore_amrnb", 8000, 1),
+        ("alac.m4a", "alac", 44100, 2),
+    ],
+)
+def test_formats_ffmpeg_reads_are_read(
+    speech: np.ndarray, tmp_path: Path, name: str, codec: str, rate: int, channels: int
+) -> None:
+    path = _encode(tmp_path / name, speech, rate, codec, channels)
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(str(path))  # not a file libsndfile reads
+    info = probe(path)
+    decoded, decoded_rate = _decoded(path)
+    assert (info.decoder, info.sample_rate, info.channels) == ("av", decoded_rate, channels)
+    assert info.frames == decoded.shape[0]  # counted, not guessed from the header
+    got = read_audio(path)
+    expected = soxr.resample(mixdown(decoded), decoded_rate, 16000, quality="HQ")
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert _envelope_match(speech, got) > 0.85  # the speech that went in (other speech: 0.51)
+
+
+def test_an_m4a_played_as_the_microphone_and_processed_in_a_batch(
+    speech: np.ndarray, tmp_path: Path
+) -> None:
+    memos = tmp_path / "memos"
+    memos.mkdir()
+    path = _encode(memos / "memo.m4a", speech, 16000, "aac", 1)
+    _encode(memos / "talk.webm", speech, 48000, "libopus", 1)
+    expected = read_audio(path)
+    _, results = run_to_end(EngineConfig(source=str(path), realtime=False, classifiers=()))
+    got = np.concatenate([r.audio for r in results if r.audio is not None])[: expected.size]
+    np.testing.assert_array_equal(got, expected)  # 10 ms reads = the file decoded in one go
+    out = tmp_path / "out"
+    assert main(["process", str(memos), "--out", str(out), "--separate", "mitas"]) == 0
+    for name in ("memo.m4a", "talk.webm"):
+        stem = Path(name).stem
+        seconds = probe(memos / name).duration
+        doc = json.loads((out / f"{stem}.labels.json").read_text())
+        assert doc["duration"] == pytest.approx(seconds, abs=1e-3)
+        assert doc["segments"]["swishnet"][-1]["end"] == pytest.approx(seconds, abs=1e-3)
+        voice, sr = sf.read(out / f"{stem}.voice.wav")
+        assert sr == 16000 and voice.shape == (round(seconds * 16000),)
+
+
+def test_sound_ffmpeg_cannot_give_is_one_clear_line(speech: np.ndarray, tmp_path: Path) -> None:
+    """A video without sound, a memo cut short, and damaged packets: refused, naming why."""
+    import av
+
+    video = tmp_path / "silent.mp4"
+    with av.open(str(video), "w") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height = 64, 48
+        for _ in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with pytest.raises(AudioFileError, match="no sound in it: video only"):
+        probe(video)
+    memo = _encode(tmp_path / "memo.m4a", speech, 44100, "aac")
+    data = memo.read_bytes()
+    cut = tmp_path / "cut.m4a"
+    cut.write_bytes(data[: len(data) // 2])  # the index (moov) is written last
+    with pytest.raises(AudioFileError, match=r"cut\.m4a: not a readable audio file"):
+        read_audio(cut)
+    assert main(["monitor", "--source", str(cut)]) == 2
