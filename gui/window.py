@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from PySide6.QtCore import QByteArray, QFile, QSettings, QStandardPaths, Qt, QTimer
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QByteArray, QFile, QMimeData, QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -91,6 +91,14 @@ def _short(path: str) -> str:
     return "~" + path[len(home) :] if path.startswith(home + "/") else path
 
 
+def dropped_file(mime: QMimeData) -> str | None:
+    """The first local file of a drag (a file manager's), or None."""
+    for url in mime.urls() if mime.hasUrls() else []:
+        if url.isLocalFile():
+            return str(url.toLocalFile())
+    return None
+
+
 def guarded(method: F) -> F:
     """A slot that shows any exception in the window instead of letting it escape."""
 
@@ -123,6 +131,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.setWindowTitle("rtaudio — live audio labels, separation and latency")
+        self.setAcceptDrops(True)  # a sound file dropped on the window: see dropEvent
         self.store = store if store is not None else open_settings()
         self.persist = persist
         self.threads = threads
@@ -238,7 +247,7 @@ class MainWindow(QMainWindow):
         form.addRow("Label lookahead", self.lookahead_spin)
         col.addWidget(proc)
 
-        sep = QGroupBox("Separation")
+        sep = self.separation_box = QGroupBox("Separation")
         form = QFormLayout(sep)
         self.separate_combo = QComboBox()
         for text, key in SEPARATION_CHOICES:
@@ -655,6 +664,24 @@ class MainWindow(QMainWindow):
         self._select_device(self.output_combo, name)
 
     # ------------------------------------------------------------- sources
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_file(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    @guarded
+    def dropEvent(self, event: QDropEvent) -> None:
+        """A file dropped on the window becomes the source; dropped on the Separation box
+        while the target speaker's voice is extracted (TseNet), the target's clip."""
+        path = dropped_file(event.mimeData())
+        if path is None:
+            return
+        event.acceptProposedAction()
+        at = self.separation_box.mapFrom(self, event.position().toPoint())
+        if self.settings.separate == "tsenet" and self.separation_box.rect().contains(at):
+            self.load_enrollment(path)
+        else:
+            self.open_source(path)
+
     def _choose_source(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self,

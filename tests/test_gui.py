@@ -18,9 +18,9 @@ import soundfile as sf
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QGroupBox
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication, QGroupBox, QWidget
 from pytestqt.qtbot import QtBot
 from signals import best_alignment
 
@@ -217,6 +217,42 @@ def test_bad_source_and_enrollment_files_are_shown(
     assert window.target_name() == "file: speech.wav"
     window.hide_message()
     assert not window.banner_frame.isVisible()
+
+
+def _drop(window: MainWindow, path: Path | None, where: QWidget | None = None) -> bool:
+    """Drag ``path`` (None: some text) over ``where`` (default: the window's middle) and
+    drop it there, as a file manager does; whether the window took the drag."""
+    mime = QMimeData()
+    if path is None:
+        mime.setText("not a file")
+    else:
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+    at = where.mapTo(window, where.rect().center()) if where else window.rect().center()
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(at, Qt.DropAction.CopyAction, mime, buttons, mods)
+    QApplication.sendEvent(window, enter)
+    if not enter.isAccepted():
+        return False
+    drop = QDropEvent(QPointF(at), Qt.DropAction.CopyAction, mime, buttons, mods)
+    QApplication.sendEvent(window, drop)
+    return True
+
+
+def test_a_file_dropped_on_the_window_is_the_source_or_the_target(
+    window: MainWindow, audio: dict[str, Path]
+) -> None:
+    assert not _drop(window, None)  # text is not taken
+    assert _drop(window, audio["speech"])
+    assert window.settings.source == str(audio["speech"])
+    assert _drop(window, audio["text"])  # taken, and refused in one line
+    assert "Cannot open source" in window.banner.text()
+    assert window.settings.source == str(audio["speech"])
+    window.set_separation("tsenet")
+    assert _drop(window, audio["both"], window.separation_box)
+    assert window.settings.enroll_wav == str(audio["both"].resolve())
+    assert window.settings.source == str(audio["speech"])  # the source stays
+    assert _drop(window, audio["music"])  # elsewhere: the source
+    assert window.settings.source == str(audio["music"])
 
 
 def test_errors_at_start_and_while_running_are_shown(
