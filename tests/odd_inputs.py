@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 # random bytes under every extension `rtaudio process` picks up
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".au", ".w64", ".caf")
@@ -133,3 +134,26 @@ def stale_header_wav(path: Path, seconds: float = 1.0, rate: int = 16000) -> np.
     )
     path.write_bytes(header + pcm.tobytes())
     return pcm
+
+
+def ffmpeg_encode(path: Path, x: np.ndarray, rate: int, codec: str, channels: int = 2) -> Path:
+    """``x`` (16 kHz mono) encoded with FFmpeg's ``codec`` at ``rate``, ``channels`` (the
+    second channel at 0.7x), in the container ``path``'s extension names."""
+    import av
+
+    y = soxr.resample(x, 16000, rate).astype(np.float32) if rate != 16000 else x
+    planes = np.stack([y, 0.7 * y][:channels])
+    layout = "stereo" if channels == 2 else "mono"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        stream.bit_rate = 64000
+        size = stream.codec_context.frame_size or 1024
+        convert = av.AudioResampler(format=stream.codec_context.format, layout=layout, rate=rate)
+        for i in range(0, planes.shape[1], size):
+            block = np.ascontiguousarray(planes[:, i : i + size])
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
+            frame.sample_rate = rate
+            for piece in convert.resample(frame):
+                out.mux(stream.encode(piece))
+        out.mux(stream.encode(None))
+    return path

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import soxr
 from engine_runs import run_to_end
+from odd_inputs import ffmpeg_encode
 
 from rtaudio.audiofile import AudioFileError, SequentialSoundFile, mixdown, probe, read_audio
 from rtaudio.cli import main
@@ -90,29 +91,6 @@ def test_an_mp3_played_as_the_microphone_is_the_file(speech: np.ndarray, tmp_pat
 # ------------------------------------------------------- formats libsndfile cannot read (FFmpeg)
 
 
-def _encode(path: Path, x: np.ndarray, rate: int, codec: str, channels: int = 2) -> Path:
-    """``x`` (16 kHz mono) encoded with FFmpeg's ``codec`` at ``rate``, ``channels`` (the
-    second channel at 0.7x), in the container ``path``'s extension names."""
-    import av
-
-    y = soxr.resample(x, 16000, rate).astype(np.float32) if rate != 16000 else x
-    planes = np.stack([y, 0.7 * y][:channels])
-    layout = "stereo" if channels == 2 else "mono"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=rate, layout=layout)
-        stream.bit_rate = 64000
-        size = stream.codec_context.frame_size or 1024
-        convert = av.AudioResampler(format=stream.codec_context.format, layout=layout, rate=rate)
-        for i in range(0, planes.shape[1], size):
-            block = np.ascontiguousarray(planes[:, i : i + size])
-            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
-            frame.sample_rate = rate
-            for piece in convert.resample(frame):
-                out.mux(stream.encode(piece))
-        out.mux(stream.encode(None))
-    return path
-
-
 def _decoded(path: Path) -> tuple[np.ndarray, int]:
     """Every sample FFmpeg decodes from ``path``, ``[n, channels]``, and the rate."""
     import av
@@ -156,7 +134,7 @@ def _envelope_match(ref: np.ndarray, got: np.ndarray) -> float:
 def test_formats_ffmpeg_reads_are_read(
     speech: np.ndarray, tmp_path: Path, name: str, codec: str, rate: int, channels: int
 ) -> None:
-    path = _encode(tmp_path / name, speech, rate, codec, channels)
+    path = ffmpeg_encode(tmp_path / name, speech, rate, codec, channels)
     with pytest.raises(sf.LibsndfileError):
         sf.info(str(path))  # not a file libsndfile reads
     info = probe(path)
@@ -174,8 +152,8 @@ def test_an_m4a_played_as_the_microphone_and_processed_in_a_batch(
 ) -> None:
     memos = tmp_path / "memos"
     memos.mkdir()
-    path = _encode(memos / "memo.m4a", speech, 16000, "aac", 1)
-    _encode(memos / "talk.webm", speech, 48000, "libopus", 1)
+    path = ffmpeg_encode(memos / "memo.m4a", speech, 16000, "aac", 1)
+    ffmpeg_encode(memos / "talk.webm", speech, 48000, "libopus", 1)
     expected = read_audio(path)
     _, results = run_to_end(EngineConfig(source=str(path), realtime=False, classifiers=()))
     got = np.concatenate([r.audio for r in results if r.audio is not None])[: expected.size]
@@ -206,7 +184,7 @@ def test_sound_ffmpeg_cannot_give_is_one_clear_line(speech: np.ndarray, tmp_path
         out.mux(stream.encode(None))
     with pytest.raises(AudioFileError, match="no sound in it: video only"):
         probe(video)
-    memo = _encode(tmp_path / "memo.m4a", speech, 44100, "aac")
+    memo = ffmpeg_encode(tmp_path / "memo.m4a", speech, 44100, "aac")
     data = memo.read_bytes()
     cut = tmp_path / "cut.m4a"
     cut.write_bytes(data[: len(data) // 2])  # the index (moov) is written last

@@ -29,7 +29,7 @@ import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from odd_inputs import AUDIO_EXTENSIONS, tone
+from odd_inputs import AUDIO_EXTENSIONS, ffmpeg_encode, tone
 from PIL import Image
 
 from rtaudio import config as engine_config
@@ -90,6 +90,16 @@ def _audio_seeds() -> dict[str, bytes]:
         buf = io.BytesIO()
         sf.write(buf, x, 8000, format=fmt, subtype=subtype)
         out[f"{fmt}-{subtype}{ext}"] = buf.getvalue()
+    # and what FFmpeg decodes (rtaudio.avfile)
+    speech = tone(0.2, 16000)[:, 0]
+    with tempfile.TemporaryDirectory() as d:
+        for name, codec, rate in (
+            ("aac.m4a", "aac", 16000),
+            ("opus.webm", "libopus", 48000),
+            ("wma.wma", "wmav2", 16000),
+            ("amr.amr", "libopencore_amrnb", 8000),
+        ):
+            out[name] = ffmpeg_encode(Path(d) / name, speech, rate, codec, 1).read_bytes()
     return out
 
 
