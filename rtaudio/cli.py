@@ -1019,7 +1019,8 @@ def build_parser() -> argparse.ArgumentParser:
         "before the stressed vowel) as the SliceNet of slicenet_g2p reads them. Text is split "
         "into words at spaces, hyphens, dashes and slashes, and punctuation around a word is "
         "taken off. Words are letters a-z (any case) with apostrophes: contractions ('s, n't, "
-        "'ll, 'd, 've, 're, 'm) and O' (O'Brien) are read by rule, other apostrophes dropped. "
+        "'ll, 'd, 've, 're, 'm) and O' (O'Brien) are read by rule, other apostrophes dropped; "
+        "capitals without a vowel letter (HTML, PDFs) are spelled out. "
         "Numbers are spelled out (21st -> twenty first, 3.5 -> three point five). Words with "
         "accents or digits among letters are named on stderr and the exit status is 1.",
     )

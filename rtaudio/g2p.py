@@ -51,6 +51,19 @@ NEGATIVE_STEMS = {
     "sha": ("ʃ", "ˈ", "ɑː"),
     "ai": ("ˈ", "eɪ"),
 }
+# each letter's name as eSpeak NG en-us says it alone (spelled words: see spell_letters)
+LETTER_NAMES: dict[str, tuple[str, ...]] = {
+    "a": ("ˈ", "eɪ"), "b": ("b", "ˈ", "iː"), "c": ("s", "ˈ", "iː"), "d": ("d", "ˈ", "iː"),
+    "e": ("ˈ", "iː"), "f": ("ˈ", "ɛ", "f"), "g": ("dʒ", "ˈ", "iː"), "h": ("ˈ", "eɪ", "tʃ"),
+    "i": ("ˈ", "aɪ"), "j": ("dʒ", "ˈ", "eɪ"), "k": ("k", "ˈ", "eɪ"), "l": ("ˈ", "ɛ", "l"),
+    "m": ("ˈ", "ɛ", "m"), "n": ("ˈ", "ɛ", "n"), "o": ("ˈ", "oʊ"), "p": ("p", "ˈ", "iː"),
+    "q": ("k", "j", "ˈ", "uː"), "r": ("ˈ", "ɑːɹ"), "s": ("ˈ", "ɛ", "s"), "t": ("t", "ˈ", "iː"),
+    "u": ("j", "ˈ", "uː"), "v": ("v", "ˈ", "iː"),
+    "w": ("d", "ˈ", "ʌ", "b", "əl", "j", "ˌ", "uː"), "x": ("ˈ", "ɛ", "k", "s"),
+    "y": ("w", "ˈ", "aɪ"), "z": ("z", "ˈ", "iː"),
+}  # fmt: skip
+# capitals without a vowel letter (HTML, SQL, PDFs): spelled out, as eSpeak NG does
+_SPELLED = re.compile(r"^([B-DF-HJ-NP-TV-XZ]{2,})(s?)$")
 _ENDING = re.compile(r"^(.+?)(n't|'s|'ll|'d|'ve|'re|'m)$", re.IGNORECASE)
 _APOSTROPHES = str.maketrans("’‘ʼ`´", "'" * 5)  # typographic and look-alike apostrophes
 _O_PREFIX = re.compile(r"^o'[a-z]{2}", re.IGNORECASE)  # O'Brien, o'clock
@@ -97,12 +110,15 @@ class Reading:
     letters: str
     before: tuple[str, ...] = ()
     endings: tuple[str, ...] = ()
+    spelled: bool = False  # said letter by letter (:func:`spell_letters`)
 
     def read(self, tokens: Sequence[str]) -> list[str]:
         """The word's phonemes from those of its :attr:`letters` (the stems of the five
         irregular negatives, don't, won't, can't, shan't and ain't, are taken from
-        :data:`NEGATIVE_STEMS` instead)."""
-        if self.endings[:1] == ("n't",) and self.letters in NEGATIVE_STEMS:
+        :data:`NEGATIVE_STEMS` instead; a spelled word's from its letters' names)."""
+        if self.spelled:
+            tokens = spell_letters(self.letters)
+        elif self.endings[:1] == ("n't",) and self.letters in NEGATIVE_STEMS:
             tokens = NEGATIVE_STEMS[self.letters]
         out = [*self.before, *tokens]
         for ending in self.endings:
@@ -116,7 +132,8 @@ def parse(word: str) -> Reading:
     Apostrophes: a final 's (cat's, it's), n't, 'll, 'd, 've, 're and 'm are read by
     :func:`with_ending` after the phonemes of what comes before them; an O' before at least two
     letters (O'Brien, o'clock) is /oʊ/; any other apostrophe (rock'n'roll, ma'am, Qur'an) is
-    dropped and the letters read as one word."""
+    dropped and the letters read as one word. A word in capitals without a vowel letter (a e
+    i o u y) is spelled out: HTML, SQL, and PDFs with the plural's ending."""
     w = word.strip().translate(_APOSTROPHES)
     try:
         if numbers.spell(w) is not None:
@@ -127,10 +144,29 @@ def parse(word: str) -> Reading:
     while (m := _ENDING.match(w)) is not None:
         w = m.group(1)
         endings.insert(0, m.group(2).lower())
+    if (m := _SPELLED.match(w)) is not None:
+        plural = ("'s",) if m.group(2) else ()
+        return Reading(m.group(1).lower(), endings=(*plural, *endings), spelled=True)
     before: tuple[str, ...] = ()
     if _O_PREFIX.match(w):
         w, before = w[2:], ("oʊ",)
     return Reading(normalise(w.replace("'", "")), before, tuple(endings))
+
+
+def spell_letters(letters: str) -> list[str]:
+    """Phonemes of ``letters`` said one by one (a-z), stressed as eSpeak NG spells: the last
+    letter's name has the primary stress, the others a secondary one, and an R before a
+    letter whose name starts with a vowel links to it (URL /jˌuːˌɑːɹɹˈɛl/)."""
+    out: list[str] = []
+    word = normalise(letters)
+    for i, c in enumerate(word):
+        name = LETTER_NAMES[c]
+        if i < len(word) - 1:
+            name = tuple("ˌ" if t == "ˈ" else t for t in name)
+        if out[-1:] == ["ɑːɹ"] and next(t for t in name if t not in STRESS) in _VOWELS:
+            out.append("ɹ")
+        out += name
+    return out
 
 
 def with_ending(tokens: Sequence[str], ending: str) -> list[str]:
