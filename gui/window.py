@@ -275,7 +275,7 @@ class MainWindow(QMainWindow):
         self.enroll_seconds_spin.valueChanged.connect(self._enroll_seconds_changed)
         self.enroll_record_button = QPushButton("Enroll from mic")
         self.enroll_record_button.clicked.connect(lambda: self.record_enrollment())
-        self.enroll_load_button = QPushButton("Load WAV…")
+        self.enroll_load_button = QPushButton("Load clip…")
         self.enroll_load_button.clicked.connect(lambda: self._choose_enrollment())
         enroll_row = QHBoxLayout()
         enroll_row.addWidget(self.enroll_record_button)

@@ -724,7 +724,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--input", help="input device (index or name; default: system default)")
     m.add_argument("--output", help="output device for --play")
     m.add_argument("--separate", choices=["off", "mitas", "tsenet"], help="separation mode")
-    m.add_argument("--enroll", metavar="WAV", help="target speaker clip for --separate tsenet")
+    m.add_argument(
+        "--enroll", metavar="FILE", help="target speaker clip (a sound file) for --separate tsenet"
+    )
     m.add_argument(
         "--no-level",
         action="store_true",
@@ -784,7 +786,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["off", "mitas", "tsenet"],
         help="separate the voice (NAME.voice.wav; see --stems)",
     )
-    pr.add_argument("--enroll", metavar="WAV", help="target speaker for --separate tsenet")
+    pr.add_argument(
+        "--enroll", metavar="FILE", help="target speaker clip (a sound file) for --separate tsenet"
+    )
     pr.add_argument(
         "--stems",
         metavar="LIST",
