@@ -146,6 +146,17 @@ class TerminalView:
             lines.append(f"note: {self.log.note}")
         return "\n".join(lines)
 
+    def label_line(self) -> str:
+        """Time and the latest label of each classifier with its score, on one line (a log's
+        view): "t 3.4 s; swishnet speech 0.93 [3.20-3.30 s]; esresnet rain 0.41 [...]"."""
+        parts = [f"t {self.stream_time:.1f} s"]
+        for model in self.engine.cfg.classifiers:
+            lab = self.latest.get(model)
+            if lab is not None:
+                score = "" if lab.label == SILENCE else f" {lab.scores[lab.label]:.2f}"
+                parts.append(f"{model} {lab.label}{score} [{lab.start:.2f}-{lab.end:.2f} s]")
+        return "; ".join(parts)
+
     def show(self, s: LatencySummary) -> None:
         text = self.render(s)
         if self.tty:
@@ -158,8 +169,8 @@ class TerminalView:
                 self._said = (st.state, message)
                 self.out.write(f"[{st.state}] {message}".rstrip() + "\n")
             keep = ("CLIPPING", "BAD INPUT", "output", "latency", "xruns")
-            lines = [x for x in text.splitlines() if x.startswith(keep)]
-            self.out.write("   ".join(" ".join(x.split()) for x in lines) + "\n")
+            lines = [self.label_line(), *(x for x in text.splitlines() if x.startswith(keep))]
+            self.out.write("   ".join(" ".join(x.split()) for x in lines if x) + "\n")
         self.out.flush()
 
 

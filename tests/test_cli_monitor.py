@@ -77,6 +77,10 @@ def test_monitor_file_source_writes_jsonl_and_recordings(tmp_path: Path) -> None
     for lab in labels:
         assert {"start", "end", "label", "scores"} <= set(lab)
         assert lab["end"] > lab["start"] and lab["lookahead_ms"] == 100.0
+    # a log's view carries the labels too (it showed latency only)
+    last = {lab["model"]: lab["label"] for lab in labels}
+    final = out.stdout.splitlines()[-1]
+    assert f"swishnet {last['swishnet']}" in final and f"esresnet {last['esresnet']}" in final
     assert len(stats) >= int(dur)  # about one per second, plus the final one
     for s in stats:
         assert {
