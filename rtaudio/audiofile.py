@@ -120,6 +120,25 @@ def probe(path: str | Path) -> AudioInfo:
     return _checked(AudioInfo(p, int(info.samplerate), int(info.channels), int(info.frames)))
 
 
+def duration_estimate(path: str | Path) -> float:
+    """A file's duration in seconds, cheaply (a progress bar's total): what libsndfile says,
+    or what an FFmpeg-read container states (:func:`probe` counts those by decoding); 0 for a
+    file that cannot be read."""
+    p = Path(path)
+    try:
+        info = sf.info(str(p))
+        return 0.0 if info.format == "RAW" else float(info.duration)  # RAW: see probe
+    except (sf.LibsndfileError, RuntimeError, TypeError, OSError):
+        pass
+    stated = avfile.stated_seconds(p) if p.is_file() else None
+    if stated is not None:
+        return stated
+    try:
+        return probe(p).duration
+    except AudioFileError:
+        return 0.0
+
+
 @functools.lru_cache(maxsize=64)
 def _av_info(path: str, mtime_ns: int, size: int) -> tuple[int, int, int] | str | None:
     """FFmpeg's ``(rate, channels, frames)`` (counting them decodes the file: cached while

@@ -79,6 +79,21 @@ def info(path: Path) -> tuple[int, int, int] | None:
     return rate, channels, frames
 
 
+def stated_seconds(path: Path) -> float | None:
+    """The duration the container states (no decoding: for progress totals), or None."""
+    try:
+        opened = _open(path)
+    except AvError:
+        return None
+    if opened is None:
+        return None
+    container, stream = opened
+    with container:
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        return container.duration / 1e6 if container.duration else None
+
+
 class AvReader:
     """Reads a file's sound front to back: ``read(n)`` returns the next ``[<= n, channels]``
     float32 samples (fewer only at the end), as :class:`soundfile.SoundFile` does."""

@@ -57,7 +57,13 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from rtaudio.audiofile import AUDIO_EXTENSIONS, AudioFileError, iter_blocks, probe
+from rtaudio.audiofile import (
+    AUDIO_EXTENSIONS,
+    AudioFileError,
+    duration_estimate,
+    iter_blocks,
+    probe,
+)
 from rtaudio.classify import SILENCE, AudioHistory, SwishNetTagger
 from rtaudio.config import SAMPLE_RATE, EngineConfig
 from rtaudio.errors import missing
@@ -841,7 +847,7 @@ def _run_batch(
     spool = _spool_dir(out)
     from tqdm import tqdm
 
-    seconds = {j: _duration_or_zero(j.src) for j in todo}
+    seconds = {j: duration_estimate(j.src) for j in todo}
     bar = tqdm(
         total=math.fsum(seconds.values()),
         unit="s",
@@ -993,10 +999,3 @@ def _run_ray(
     finally:
         if started:
             ray.shutdown()
-
-
-def _duration_or_zero(p: Path) -> float:
-    try:
-        return probe(p).duration
-    except AudioFileError:
-        return 0.0

@@ -13,7 +13,14 @@ import soxr
 from engine_runs import run_to_end
 from odd_inputs import ffmpeg_encode
 
-from rtaudio.audiofile import AudioFileError, SequentialSoundFile, mixdown, probe, read_audio
+from rtaudio.audiofile import (
+    AudioFileError,
+    SequentialSoundFile,
+    duration_estimate,
+    mixdown,
+    probe,
+    read_audio,
+)
 from rtaudio.cli import main
 from rtaudio.config import EngineConfig
 
@@ -168,6 +175,19 @@ def test_an_m4a_played_as_the_microphone_and_processed_in_a_batch(
         assert doc["segments"]["swishnet"][-1]["end"] == pytest.approx(seconds, abs=1e-3)
         voice, sr = sf.read(out / f"{stem}.voice.wav")
         assert sr == 16000 and voice.shape == (round(seconds * 16000),)
+
+
+def test_a_progress_total_does_not_decode_the_file(speech: np.ndarray, tmp_path: Path) -> None:
+    """`rtaudio process` sums the inputs' durations before it starts; for an M4A that meant
+    decoding every file once more (probe counts the samples), so the stated one is used."""
+    memo = ffmpeg_encode(tmp_path / "memo.m4a", speech, 44100, "aac")
+    assert duration_estimate(memo) == pytest.approx(probe(memo).duration, abs=0.05)
+    flac = tmp_path / "a.flac"
+    sf.write(flac, speech, 16000)
+    assert duration_estimate(flac) == probe(flac).duration
+    (tmp_path / "notes.wav").write_text("not audio")
+    (tmp_path / "raw.raw").write_bytes(bytes(3200))  # libsndfile would "play" it
+    assert duration_estimate(tmp_path / "notes.wav") == duration_estimate(tmp_path / "raw.raw") == 0
 
 
 def test_sound_ffmpeg_cannot_give_is_one_clear_line(speech: np.ndarray, tmp_path: Path) -> None:
