@@ -146,7 +146,7 @@ def parse(word: str) -> Reading:
         endings.insert(0, m.group(2).lower())
     if (m := _SPELLED.match(w)) is not None:
         plural = ("'s",) if m.group(2) else ()
-        return Reading(m.group(1).lower(), endings=(*plural, *endings), spelled=True)
+        return Reading(normalise(m.group(1)), endings=(*plural, *endings), spelled=True)
     before: tuple[str, ...] = ()
     if _O_PREFIX.match(w):
         w, before = w[2:], ("oʊ",)
