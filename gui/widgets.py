@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -103,6 +103,56 @@ class ScoreBars(QWidget):
         """What is shown: (name, bar value 0..1000) per filled row."""
         rows = zip(self.names, self.bars, strict=True)
         return [(n.text(), b.value()) for n, b in rows if n.text()]
+
+
+class LevelMeter(QWidget):
+    """A horizontal input meter, -60..0 dBFS: the RMS as a bar (green, yellow from -12 dBFS,
+    red from -3), the held peak as a tick, the numbers, and CLIP while the device clips."""
+
+    LOW_DB = -60.0
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rms_db = self.peak_db = -100.0
+        self.clipping = False
+        self.setMinimumHeight(18)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_level(self, rms_db: float, peak_db: float, clipping: bool) -> None:
+        if (rms_db, peak_db, clipping) != (self.rms_db, self.peak_db, self.clipping):
+            self.rms_db, self.peak_db, self.clipping = rms_db, peak_db, clipping
+            self.update()
+
+    def text(self) -> str:
+        """What the meter writes beside the bar."""
+        if self.rms_db <= -99.0:
+            return "silence" + ("  CLIP" if self.clipping else "")
+        clip = "  CLIP" if self.clipping else ""
+        return f"{self.rms_db:5.1f} dBFS  peak {self.peak_db:5.1f}{clip}"
+
+    def _x(self, db: float, width: float) -> float:
+        return width * max(0.0, min(1.0, (db - self.LOW_DB) / -self.LOW_DB))
+
+    def paintEvent(self, event: object) -> None:
+        p = QPainter(self)
+        text_w = QFontMetrics(self.font()).horizontalAdvance("-00.0 dBFS  peak -00.0  CLIP") + 8
+        w, h = max(10.0, self.width() - text_w), float(self.height())
+        p.fillRect(QRectF(0, 2, w, h - 4), QColor(PLOT_BG))
+        for lo, hi, color in ((-60, -12, "#66bb6a"), (-12, -3, "#fdd835"), (-3, 0, "#e53935")):
+            right = min(self._x(self.rms_db, w), self._x(hi, w))
+            left = self._x(lo, w)
+            if right > left:
+                p.fillRect(QRectF(left, 3, right - left, h - 6), QColor(color))
+        if self.peak_db > self.LOW_DB:
+            x = self._x(self.peak_db, w)
+            p.fillRect(QRectF(x - 1, 2, 2, h - 4), QColor("#ffffff"))
+        p.setPen(QColor("#e53935") if self.clipping else self.palette().text().color())
+        p.drawText(
+            QRectF(w + 8, 0, text_w - 8, h),
+            int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+            self.text(),
+        )
+        p.end()
 
 
 class WaveformView(pg.PlotWidget):

@@ -56,12 +56,20 @@ from rtaudio.gui.settings import INPUT_RATES, GuiSettings, open_settings
 from rtaudio.gui.viewmodels import (
     LabelsModel,
     LatencyModel,
+    LevelModel,
     SpectrogramModel,
     WaveformModel,
     countdown_text,
     kept_enrollments,
 )
-from rtaudio.gui.widgets import LatencyPanel, ScoreBars, SpectrogramView, TimelineView, WaveformView
+from rtaudio.gui.widgets import (
+    LatencyPanel,
+    LevelMeter,
+    ScoreBars,
+    SpectrogramView,
+    TimelineView,
+    WaveformView,
+)
 from rtaudio.remote import warm_up
 from rtaudio.weights import quality
 
@@ -145,6 +153,7 @@ class MainWindow(QMainWindow):
         self._enrollment_saved: Path | None = None  # the engine's last kept enrollment
         self._round_trips_seen = 0  # round-trip measurements of this session shown
         self.waveform = WaveformModel(self.VIEW_S)
+        self.level = LevelModel()
         self.spectrogram = SpectrogramModel(frames=int(self.VIEW_S * 100))
         self.labels = LabelsModel()
         self.latency = LatencyModel(self.settings.chunk_ms)
@@ -375,7 +384,14 @@ class MainWindow(QMainWindow):
             self.spec_group.addButton(button)
             button.toggled.connect(functools.partial(self._spectrogram_toggled, which))
             spec_row.addWidget(button)
-        spec_row.addStretch(1)
+        spec_row.addSpacing(32)
+        spec_row.addWidget(QLabel("Input level"))
+        self.level_meter = LevelMeter()
+        self.level_meter.setToolTip(
+            "RMS of the last 0.3 s (bar) and peak of the last 1.5 s (tick) of the 16 kHz input "
+            "the models get, in dBFS; CLIP: the device reached full scale in the last 3 s"
+        )
+        spec_row.addWidget(self.level_meter, 1)
         col.addLayout(spec_row)
         col.addWidget(self.spectrogram_view, 3)
         labels = QHBoxLayout()
@@ -872,6 +888,7 @@ class MainWindow(QMainWindow):
         self.hide_message()
         self._engine_message = ""
         self.waveform.clear()
+        self.level.clear()
         self.spectrogram.clear()
         self.labels.clear()
         self.latency.reset(cfg.chunk_ms, cfg.max_backlog_ms)
@@ -1051,6 +1068,7 @@ class MainWindow(QMainWindow):
         self.latest_played = results[-1].played
         self.separator_gain_db = results[-1].separator_gain_db
         self.waveform.update(results)
+        self.level.update(results)
         self.spectrogram.update(results)
         self.labels.update(results)
         self.latency.update(results, s.summary())
@@ -1063,6 +1081,7 @@ class MainWindow(QMainWindow):
         self.waveform_view.set_envelopes(
             self.waveform.input_envelope(), self.waveform.voice_envelope()
         )
+        self.level_meter.set_level(self.level.rms_db, self.level.peak_db, self.level.clipping)
         which = self.spectrogram_shown()
         self.spectrogram_view.set_image(
             self.spectrogram.image(which), self.spectrogram.rect(), self.spectrogram.levels, which

@@ -128,6 +128,9 @@ def test_file_source_shows_labels_latency_and_records(
     assert window.timeline_view.shown["swishnet"]
     assert "after its end" in window.swishnet_head.text()
     assert "separator input gain" in window.state_label.text()  # the leveller is on
+    meter = window.level_meter  # the input level: speech and music at about -25 dBFS
+    assert -45 < meter.rms_db <= meter.peak_db < 0 and not meter.clipping, meter.text()
+    assert meter.text().endswith(f"peak {meter.peak_db:5.1f}")
     # the lookahead is visible: the newest label ends at least 100 ms before "now"
     delay = window.labels.delay("swishnet")
     assert delay is not None and delay >= 0.1 - 1e-6

@@ -16,6 +16,7 @@ from rtaudio.gui.settings import GuiSettings, open_settings
 from rtaudio.gui.viewmodels import (
     LabelsModel,
     LatencyModel,
+    LevelModel,
     Ring,
     SpectrogramModel,
     WaveformModel,
@@ -264,3 +265,26 @@ def test_settings_make_engine_configs() -> None:
     assert not GuiSettings(level_separator=False).engine_config().level_separator
     with pytest.raises(ConfigError, match="chunk_ms"):
         GuiSettings(chunk_ms=0).engine_config()
+
+
+def test_the_input_meter_shows_rms_held_peak_and_clipping() -> None:
+    m = LevelModel(window_s=0.3, hold_s=1.5, clip_hold_s=3.0)
+    t = np.arange(CHUNK) / 16000
+    tone = (0.1 * np.sin(2 * np.pi * 500 * t)).astype(np.float32)  # RMS -23.0, peak -20.0 dBFS
+    quiet = np.zeros(CHUNK, np.float32)
+    m.update([result(i, audio=tone) for i in range(50)])
+    assert m.rms_db == pytest.approx(-23.0, abs=0.05)
+    assert m.peak_db == pytest.approx(-20.0, abs=0.05)
+    m.update([result(i, audio=quiet) for i in range(50, 100)])  # 0.5 s of silence
+    assert m.rms_db == m.FLOOR_DB  # the RMS follows within 0.3 s
+    assert m.peak_db == pytest.approx(-20.0, abs=0.05)  # the peak is held
+    m.update([result(i, audio=quiet) for i in range(100, 150)])  # 1.0 s after the tone
+    assert m.peak_db == pytest.approx(-20.0, abs=0.05)
+    m.update([result(i, audio=quiet) for i in range(150, 210)])  # 1.6 s after
+    assert m.peak_db == m.FLOOR_DB and not m.clipping
+    m.update([result(210, audio=quiet, counters={"clipped": 3})])
+    assert m.clipping
+    m.update([result(i, audio=quiet, counters={"clipped": 3}) for i in range(211, 520)])
+    assert not m.clipping  # 3 s later, no new clipped samples
+    m.clear()
+    assert m.rms_db == m.peak_db == m.FLOOR_DB
