@@ -64,6 +64,9 @@ LETTER_NAMES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 # capitals without a vowel letter (HTML, SQL, PDFs): spelled out, as eSpeak NG does
 _SPELLED = re.compile(r"^([B-DF-HJ-NP-TV-XZ]{2,})(s?)$")
+_MIXED = re.compile(r"^(?=.*[A-Za-z])(?=.*[0-9])[A-Za-z0-9]+$")  # mp3, x86, 4K, 1990s
+_RUNS = re.compile(r"[A-Za-z]+|[0-9]+")
+_VOWEL_LETTERS = frozenset("aeiouy")
 _ENDING = re.compile(r"^(.+?)(n't|'s|'ll|'d|'ve|'re|'m)$", re.IGNORECASE)
 _APOSTROPHES = str.maketrans("’‘ʼ`´", "'" * 5)  # typographic and look-alike apostrophes
 _O_PREFIX = re.compile(r"^o'[a-z]{2}", re.IGNORECASE)  # O'Brien, o'clock
@@ -214,19 +217,41 @@ def with_s(tokens: Sequence[str]) -> list[str]:
 def words_of(text: str) -> list[str]:
     """The words of running text: split at white space, hyphens, dashes and slashes, with the
     punctuation around each taken off ("Hello, world!" -> Hello, world; "well-known" -> well,
-    known), and numbers spelled out (:func:`rtaudio.numbers.spell`: "21st" -> twenty, first).
-    What is left is :func:`parse`'s to read or refuse (accents, digits among letters, numbers
-    too long to read)."""
+    known), numbers spelled out (:func:`rtaudio.numbers.spell`: "21st" -> twenty, first) and
+    words mixing letters and digits read run by run ("mp3" -> MP, three). What is left is
+    :func:`parse`'s to read or refuse (accents, other signs, numbers too long to read)."""
     words = []
     for chunk in text.split():
         for part in _JOINERS.split(chunk):
             w = part.strip(_EDGE)
             try:
-                spelled = numbers.spell(w)
+                spelled = numbers.spell(w) or _letters_and_digits(w)
             except numbers.NumberError:
                 spelled = None  # parse says why
             words += spelled or ([w] if w else [])
     return words
+
+
+def _letters_and_digits(token: str) -> list[str] | None:
+    """The words of a token mixing letters and digits, as eSpeak NG reads it: each run on its
+    own, the digits as a number, letters without a vowel letter spelled (mp3 -> MP three, x86
+    -> x eighty six, 4K -> four K); a final s after digits makes the number plural (1990s,
+    80s: eighty's, read /ˈeɪɾiz/). None for any other token."""
+    if not _MIXED.match(token):
+        return None
+    runs = _RUNS.findall(token)
+    plural = len(runs) > 1 and runs[-1] == "s" and runs[-2].isdigit()
+    out: list[str] = []
+    for run in runs[:-1] if plural else runs:
+        if run.isdigit():
+            out += numbers.spell(run) or []
+        else:
+            out.append(
+                run.upper() if len(run) > 1 and not set(run.lower()) & _VOWEL_LETTERS else run
+            )
+    if plural:
+        out[-1] += "'s"
+    return out
 
 
 def letter_ids(word: str) -> list[int]:
