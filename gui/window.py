@@ -56,7 +56,6 @@ from rtaudio.gui.settings import INPUT_RATES, GuiSettings, open_settings
 from rtaudio.gui.viewmodels import (
     LabelsModel,
     LatencyModel,
-    LevelModel,
     SpectrogramModel,
     WaveformModel,
     countdown_text,
@@ -70,6 +69,7 @@ from rtaudio.gui.widgets import (
     TimelineView,
     WaveformView,
 )
+from rtaudio.levels import LevelModel
 from rtaudio.remote import warm_up
 from rtaudio.weights import quality
 

@@ -14,6 +14,7 @@ from rtaudio.classify import SILENCE
 from rtaudio.config import EngineConfig
 from rtaudio.engine import Engine
 from rtaudio.latency import LatencySummary
+from rtaudio.levels import LevelModel
 from rtaudio.outputs import write_all
 from rtaudio.results import ChunkResult, Label
 
@@ -76,7 +77,7 @@ class TerminalView:
         self.log = log
         self.tty = out.isatty()
         self.latest: dict[str, Label] = {}
-        self.level_db = -120.0
+        self.level = LevelModel()
         self.gain_db: float | None = None  # the separator's input gain (leveller)
         self.stream_time = 0.0
         self.played = "none"  # what the output played last (ChunkResult.played)
@@ -85,10 +86,10 @@ class TerminalView:
         self._said = ("", "")  # (state, message) last written (non-terminal output)
 
     def update(self, results: list[ChunkResult]) -> None:
+        self.level.update(results)
         for r in results:
             for lab in r.labels:
                 self.latest[lab.model] = lab
-            self.level_db = r.level_db
             self.gain_db = r.separator_gain_db
             self.clipped = r.counters.get("clipped", self.clipped)
             self.nonfinite = r.counters.get("nonfinite", self.nonfinite)
@@ -101,9 +102,10 @@ class TerminalView:
         lines = [
             f"rtaudio monitor  [{st.state}]  input: {st.input_name} @ {st.input_rate} Hz"
             + (f"  output: {st.output_name}" if st.output_name else ""),
-            f"time {self.stream_time:7.1f} s   level {self.level_db:6.1f} dBFS   "
-            f"separation: {cfg.separate}{' (playing)' if cfg.play else ''}"
+            f"time {self.stream_time:7.1f} s   separation: {cfg.separate}"
+            + (" (playing)" if cfg.play else "")
             + (f"   input gain {self.gain_db:+5.1f} dB" if self.gain_db is not None else ""),
+            self.level_line(),
         ]
         if self.clipped:
             lines.append(
@@ -146,6 +148,11 @@ class TerminalView:
             lines.append(f"note: {self.log.note}")
         return "\n".join(lines)
 
+    def level_line(self) -> str:
+        """The input level: RMS of the last 0.3 s with a bar from -60 dBFS, and the held peak."""
+        rms, peak = self.level.rms_db, self.level.peak_db
+        return f"level    {rms:6.1f} dBFS {_bar((rms + 60) / 60)}  peak {peak:6.1f} dBFS"
+
     def label_line(self) -> str:
         """Time and the latest label of each classifier with its score, on one line (a log's
         view): "t 3.4 s; swishnet speech 0.93 [3.20-3.30 s]; esresnet rain 0.41 [...]"."""
@@ -168,7 +175,7 @@ class TerminalView:
             if (st.state, message) != self._said:
                 self._said = (st.state, message)
                 self.out.write(f"[{st.state}] {message}".rstrip() + "\n")
-            keep = ("CLIPPING", "BAD INPUT", "output", "latency", "xruns")
+            keep = ("level", "CLIPPING", "BAD INPUT", "output", "latency", "xruns")
             lines = [self.label_line(), *(x for x in text.splitlines() if x.startswith(keep))]
             self.out.write("   ".join(" ".join(x.split()) for x in lines if x) + "\n")
         self.out.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -81,6 +82,7 @@ def test_monitor_file_source_writes_jsonl_and_recordings(tmp_path: Path) -> None
     last = {lab["model"]: lab["label"] for lab in labels}
     final = out.stdout.splitlines()[-1]
     assert f"swishnet {last['swishnet']}" in final and f"esresnet {last['esresnet']}" in final
+    assert re.search(r"level +-?\d+\.\d dBFS [#.]{20} peak +-?\d+\.\d dBFS", final), final
     assert len(stats) >= int(dur)  # about one per second, plus the final one
     for s in stats:
         assert {

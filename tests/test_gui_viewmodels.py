@@ -16,13 +16,13 @@ from rtaudio.gui.settings import GuiSettings, open_settings
 from rtaudio.gui.viewmodels import (
     LabelsModel,
     LatencyModel,
-    LevelModel,
     Ring,
     SpectrogramModel,
     WaveformModel,
     countdown_text,
 )
 from rtaudio.latency import LatencySummary
+from rtaudio.levels import LevelModel
 from rtaudio.results import ChunkResult, Label, LatencyRecord
 
 CHUNK = 160
