@@ -310,9 +310,11 @@ def _cmd_g2p(args: argparse.Namespace) -> int:
         raise CliError("no words: give WORD arguments or --file FILE")
     good: list[str] = []
     bad: list[str] = []
+    folded: list[str] = []  # read with their accents folded away: approximate
     for where, w in words:
         try:
-            parse(w)
+            if parse(w).folded:
+                folded.append(f"{where}: {w!r}")
             good.append(w)
         except G2PError as e:
             bad.append(f"{where}: {e}")
@@ -337,6 +339,12 @@ def _cmd_g2p(args: argparse.Namespace) -> int:
     else:
         for w, t in zip(good, out, strict=True):
             print(f"{w}\t{sep.join(t)}")
+    if folded:
+        print(
+            f"rtaudio g2p: read without their accents (approximate): {', '.join(folded[:10])}"
+            + (f" and {len(folded) - 10} more" if len(folded) > 10 else ""),
+            file=sys.stderr,
+        )
     for b in bad:
         print(f"rtaudio g2p: {b}", file=sys.stderr)
     return 1 if bad else 0
@@ -1026,8 +1034,9 @@ def build_parser() -> argparse.ArgumentParser:
         "'ll, 'd, 've, 're, 'm) and O' (O'Brien) are read by rule, other apostrophes dropped; "
         "capitals without a vowel letter (HTML, PDFs) are spelled out. "
         "Numbers are spelled out (21st -> twenty first, 3.5 -> three point five), letters and "
-        "digits read run by run (mp3 -> MP three). Words with accents or other signs are "
-        "named on stderr and the exit status is 1.",
+        "digits read run by run (mp3 -> MP three); accents are folded away (café -> "
+        "/kˌæfˈeɪ/, approximate: named on stderr). Words with other signs are named on "
+        "stderr and the exit status is 1.",
     )
     gp.add_argument("words", nargs="*", metavar="WORD", help="words or text")
     gp.add_argument(

@@ -14,6 +14,7 @@ refused when they differ from this module's.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,10 @@ LETTER_NAMES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 # capitals without a vowel letter (HTML, SQL, PDFs): spelled out, as eSpeak NG does
 _SPELLED = re.compile(r"^([B-DF-HJ-NP-TV-XZ]{2,})(s?)$")
+# letters that are no accented a-z, read as English spells their sounds (NFD takes the rest)
+_FOLD = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ø": "o",
+                       "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "ð": "th", "þ": "th"})  # fmt: skip
+_FINAL_E = re.compile(r"^(.+?)(?:é|ée)(s?)$", re.IGNORECASE)  # café, fiancée, clichés
 _MIXED = re.compile(r"^(?=.*[A-Za-z])(?=.*[0-9])[A-Za-z0-9]+$")  # mp3, x86, 4K, 1990s
 _RUNS = re.compile(r"[A-Za-z]+|[0-9]+")
 _VOWEL_LETTERS = frozenset("aeiouy")
@@ -114,6 +119,8 @@ class Reading:
     before: tuple[str, ...] = ()
     endings: tuple[str, ...] = ()
     spelled: bool = False  # said letter by letter (:func:`spell_letters`)
+    folded: bool = False  # written with accents, read without them: approximate
+    final_ay: bool = False  # a final é: the letters' phonemes, then a stressed /eɪ/ (café)
 
     def read(self, tokens: Sequence[str]) -> list[str]:
         """The word's phonemes from those of its :attr:`letters` (the stems of the five
@@ -121,6 +128,8 @@ class Reading:
         :data:`NEGATIVE_STEMS` instead; a spelled word's from its letters' names)."""
         if self.spelled:
             tokens = spell_letters(self.letters)
+        elif self.final_ay:
+            tokens = [*("ˌ" if t == "ˈ" else t for t in tokens), "ˈ", "eɪ"]
         elif self.endings[:1] == ("n't",) and self.letters in NEGATIVE_STEMS:
             tokens = NEGATIVE_STEMS[self.letters]
         out = [*self.before, *tokens]
@@ -136,7 +145,9 @@ def parse(word: str) -> Reading:
     :func:`with_ending` after the phonemes of what comes before them; an O' before at least two
     letters (O'Brien, o'clock) is /oʊ/; any other apostrophe (rock'n'roll, ma'am, Qur'an) is
     dropped and the letters read as one word. A word in capitals without a vowel letter (a e
-    i o u y) is spelled out: HTML, SQL, and PDFs with the plural's ending."""
+    i o u y) is spelled out: HTML, SQL, and PDFs with the plural's ending. Accents are folded
+    away and the word marked :attr:`Reading.folded` (approximate: eSpeak NG reads accented
+    letters otherwise), a final é read as a stressed /eɪ/ (café /kˌæfˈeɪ/)."""
     w = word.strip().translate(_APOSTROPHES)
     try:
         if numbers.spell(w) is not None:
@@ -147,6 +158,12 @@ def parse(word: str) -> Reading:
     while (m := _ENDING.match(w)) is not None:
         w = m.group(1)
         endings.insert(0, m.group(2).lower())
+    if (folded := fold_accents(w)) != w:
+        if (m := _FINAL_E.match(w)) is not None and len(fold_accents(m.group(1))) > 1:
+            plural = ("'s",) if m.group(2) else ()
+            letters = normalise(fold_accents(m.group(1)).replace("'", ""))
+            return Reading(letters, endings=(*plural, *endings), folded=True, final_ay=True)
+        return Reading(normalise(folded.replace("'", "")), (), tuple(endings), folded=True)
     if (m := _SPELLED.match(w)) is not None:
         plural = ("'s",) if m.group(2) else ()
         return Reading(normalise(m.group(1)), endings=(*plural, *endings), spelled=True)
@@ -154,6 +171,12 @@ def parse(word: str) -> Reading:
     if _O_PREFIX.match(w):
         w, before = w[2:], ("oʊ",)
     return Reading(normalise(w.replace("'", "")), before, tuple(endings))
+
+
+def fold_accents(word: str) -> str:
+    """``word`` without its accents (café -> cafe, Düsseldorf -> Dusseldorf, Straße -> Strasse)."""
+    w = unicodedata.normalize("NFD", word.translate(_FOLD))
+    return "".join(c for c in w if not unicodedata.combining(c))
 
 
 def spell_letters(letters: str) -> list[str]:

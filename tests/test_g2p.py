@@ -322,19 +322,19 @@ def test_g2p_command(
     monkeypatch.setattr(
         sys, "stdin", io.TextIOWrapper(io.BytesIO("Speech, synthesis\nété\n".encode()))
     )
-    assert main(["g2p", "--file", "-", *w]) == 1
+    assert main(["g2p", "--file", "-", *w]) == 0
     cap = capsys.readouterr()
-    assert [line.split("\t")[0] for line in cap.out.splitlines()] == ["Speech", "synthesis"]
-    assert "stdin line 2: 'été'" in cap.err
+    assert [line.split("\t")[0] for line in cap.out.splitlines()] == ["Speech", "synthesis", "été"]
+    assert "read without their accents (approximate): stdin line 2: 'été'" in cap.err
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\n")))
     assert main(["g2p", "--file", "-", *w]) == 2
     assert "stdin: not UTF-8 text" in capsys.readouterr().err
     assert main(["g2p", "knits", "Cat dog", *w]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in lines] == ["knits", "Cat", "dog"]
-    assert main(["g2p", "knits", "café", *w, "--tokens"]) == 1
+    assert main(["g2p", "knits", "café", *w, "--tokens"]) == 0
     cap = capsys.readouterr()
-    assert cap.out.startswith("knits\t") and "argument: 'café'" in cap.err
+    assert cap.out.startswith("knits\t") and "accents (approximate): argument: 'café'" in cap.err
     # running text: punctuation around words goes, hyphens / dashes / slashes part words
     assert g2p.words_of("Hello, world! (well-known)... and/or — “quoted” don't 'em") == [
         "Hello", "world", "well", "known", "and", "or", "quoted", "don't", "em",
@@ -358,7 +358,7 @@ def test_g2p_command(
     assert [d["word"] for d in json.loads(cap.out)] == ["alpha", "beta", "gamma"]
     assert f"{words} line 3: 'C#'" in cap.err
     for args, message in (
-        (["café"], "'é' is not one"),
+        (["C++"], "'+' is not one"),
         ([], "no words"),
         (["--file", str(tmp_path / "none.txt")], "none.txt: no such file"),
         (["cat", "--weights", str(tmp_path / "none.safetensors")], "no such weights file"),
@@ -574,6 +574,17 @@ def test_the_shipped_model_reads_apostrophes_near_espeak() -> None:
     assert per(by_rule) < 0.08, per(by_rule)
 
 
+def _labelled(name: str) -> tuple[list[str], list[list[str]]]:
+    """A repository file of words and eSpeak NG's phonemes (its last column), tab-separated."""
+    rows = [line.split("\t") for line in EVAL.with_name(name).read_text().splitlines()]
+    return [r[0] for r in rows], [r[-1].split() for r in rows]
+
+
+def _per(refs: list[list[str]], hyps: list[list[str]]) -> float:
+    errors = sum(edit_distance(r, h) for r, h in zip(refs, hyps, strict=True))
+    return errors / sum(len(r) for r in refs)
+
+
 def test_capitals_without_a_vowel_are_spelled_out() -> None:
     """Acronyms were read as words (HTML /ˌeɪtʃˌəlˈɛl/, SQL /sknˈɛl/). Capitals without a
     vowel letter are now spelled as eSpeak NG spells them. On 300 capitalised words of the
@@ -588,17 +599,27 @@ def test_capitals_without_a_vowel_are_spelled_out() -> None:
     assert g2p.parse("SQL's") == g2p.Reading("sql", endings=("'s",), spelled=True)
     assert not g2p.parse("Html").spelled and not g2p.parse("NASA").spelled
     assert not g2p.parse("MY").spelled  # y is a vowel letter: shouted words stay words
-    path = EVAL.with_name("g2p_capitals.tsv")
-    rows = [line.split("\t") for line in path.read_text().splitlines()]
-    words, refs = [r[0] for r in rows], [r[2].split() for r in rows]
+    words, refs = _labelled("g2p_capitals.tsv")
     model = g2p.G2P()
-
-    def per(hyps: list[list[str]]) -> float:
-        errors = sum(edit_distance(r, h) for r, h in zip(refs, hyps, strict=True))
-        return errors / sum(len(r) for r in refs)
-
-    now, before = per(model.transcribe(words)), per(model.transcribe([w.lower() for w in words]))
+    now = _per(refs, model.transcribe(words))
+    before = _per(refs, model.transcribe([w.lower() for w in words]))
     assert now < 0.13 and now < 0.6 * before, (now, before)
+
+
+def test_accented_words_are_read_with_their_accents_folded() -> None:
+    """Accented words were refused. They are read with the accents folded away, a final é as
+    a stressed /eɪ/ (café, fiancée, clichés), and marked as approximate. On the word list's 256
+    accented entries (``tests/data/g2p_accents.tsv``, eSpeak NG labels, which read the accents):
+    PER 28.3 % (folding alone 36.7 %; the é rule was made looking at a-l, m-z: 35.8 -> 25.3 %)."""
+    assert g2p.fold_accents("Düsseldorf Straße naïve") == "Dusseldorf Strasse naive"
+    assert g2p.parse("café's") == g2p.Reading("caf", endings=("'s",), folded=True, final_ay=True)
+    assert g2p.parse("naïve") == g2p.Reading("naive", folded=True)
+    assert not g2p.parse("cafe").folded
+    words, refs = _labelled("g2p_accents.tsv")
+    model = g2p.G2P()
+    read = _per(refs, model.transcribe(words))
+    folded = _per(refs, model.transcribe([g2p.fold_accents(w) for w in words]))
+    assert read < 0.3 and read < 0.85 * folded, (read, folded)
 
 
 def test_words_mixing_letters_and_digits_are_read_in_runs() -> None:
@@ -610,15 +631,10 @@ def test_words_mixing_letters_and_digits_are_read_in_runs() -> None:
     assert g2p.words_of("python3") == ["python", "three"]
     assert g2p.words_of("the 1990s") == ["the", "one", "thousand", "nine", "hundred", "ninety's"]
     assert g2p.words_of("21st 3.5") == ["twenty", "first", "three", "point", "five"]
-    path = EVAL.with_name("g2p_mixed.tsv")
-    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    words, refs = _labelled("g2p_mixed.tsv")
     model = g2p.G2P()
-    errors = total = 0
-    for word, _, ref in rows:
-        said = [t for tokens in model.transcribe(g2p.words_of(word)) for t in tokens]
-        errors += edit_distance(ref.split(), said)
-        total += len(ref.split())
-    assert errors / total < 0.05, errors / total
+    said = [[t for ts in model.transcribe(g2p.words_of(w)) for t in ts] for w in words]
+    assert _per(refs, said) < 0.05, _per(refs, said)
 
 
 @needs_espeak
