@@ -151,7 +151,8 @@ class TerminalView:
     def level_line(self) -> str:
         """The input level: RMS of the last 0.3 s with a bar from -60 dBFS, and the held peak."""
         rms, peak = self.level.rms_db, self.level.peak_db
-        return f"level    {rms:6.1f} dBFS {_bar((rms + 60) / 60)}  peak {peak:6.1f} dBFS"
+        say = "silence" if rms <= self.level.FLOOR_DB else f"{rms:.1f} dBFS"
+        return f"level    {say:>12} {_bar((rms + 60) / 60)}  peak {peak:6.1f} dBFS"
 
     def label_line(self) -> str:
         """Time and the latest label of each classifier with its score, on one line (a log's
