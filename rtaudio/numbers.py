@@ -1,7 +1,8 @@
 """Numbers written in digits, as the English words a reader says (American usage, no "and").
 
 :func:`spell` turns one token of running text into words: cardinals ("21" -> twenty one,
-"1,000" -> one thousand), ordinals ("3rd" -> third, "21st" -> twenty first), decimals ("3.14" ->
+"1,000" -> one thousand; 1900-1999 without a comma as eSpeak NG reads them, 1950 -> nineteen
+hundred fifty), ordinals ("3rd" -> third, "21st" -> twenty first), decimals ("3.14" ->
 three point one four) and digit strings with a leading zero ("007" -> zero zero seven). A token
 that is not such a number gives ``None``; :func:`rtaudio.g2p.words_of` uses it so that
 ``rtaudio g2p`` reads the numbers of a text instead of refusing them.
@@ -46,7 +47,11 @@ def cardinal(n: int) -> list[str]:
 
 def ordinal(n: int) -> list[str]:
     """The words of the ``n``-th (21 -> twenty first, 100 -> one hundredth)."""
-    *head, last = cardinal(n)
+    return _nth(cardinal(n))
+
+
+def _nth(words: list[str]) -> list[str]:
+    *head, last = words
     if last in _ORDINAL:
         last = _ORDINAL[last]
     elif last.endswith("y"):
@@ -65,10 +70,13 @@ def spell(token: str) -> list[str] | None:
     digits, decimals, suffix = m.group(1).replace(",", ""), m.group(2), m.group(3)
     if len(digits) > len(str(LARGEST)):
         raise NumberError(f"{token!r}: numbers are read up to {LARGEST:,}")
-    if suffix:
-        return ordinal(int(digits))
-    if len(digits) > 1 and digits[0] == "0" and "," not in m.group(1):  # 007, a code
+    n, plain = int(digits), "," not in m.group(1)
+    if len(digits) > 1 and digits[0] == "0" and plain:  # 007, a code
         whole = [ONES[int(d)] for d in digits]
+    elif plain and 1900 <= n <= 1999:  # as eSpeak NG reads them: 1950 -> nineteen hundred fifty
+        whole = ["nineteen", "hundred", *(cardinal(n - 1900) if n > 1900 else [])]
     else:
-        whole = cardinal(int(digits))
+        whole = cardinal(n)
+    if suffix:
+        return _nth(whole)
     return whole + (["point", *(ONES[int(d)] for d in decimals)] if decimals else [])

@@ -23,7 +23,12 @@ from rtaudio.numbers import LARGEST, NumberError, cardinal, ordinal, spell
         ("999", "nine hundred ninety nine"),
         ("1000", "one thousand"),
         ("1,000", "one thousand"),
-        ("1990", "one thousand nine hundred ninety"),
+        ("1990", "nineteen hundred ninety"),  # 1900-1999 as eSpeak NG reads them
+        ("1900", "nineteen hundred"),
+        ("1900th", "nineteen hundredth"),
+        ("1,990", "one thousand nine hundred ninety"),
+        ("1899", "one thousand eight hundred ninety nine"),
+        ("2024", "two thousand twenty four"),
         (
             "12,345,678",
             "twelve million three hundred forty five thousand six hundred seventy eight",
