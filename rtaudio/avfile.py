@@ -44,7 +44,11 @@ def _open(path: Path) -> tuple[Any, Any] | None:
         what = "video only" if container.streams.video else "no streams"
         container.close()
         raise AvError(f"no sound in it: {what}")
-    return container, container.streams.audio[0]
+    stream = container.streams.audio[0]
+    if stream.codec_context is None:  # a damaged header: FFmpeg has no decoder to open
+        container.close()
+        raise AvError("its sound has no decoder FFmpeg can open (damaged header?)")
+    return container, stream
 
 
 def _frames(container: Any, stream: Any) -> Iterator[tuple[np.ndarray, int]]:

@@ -211,3 +211,16 @@ def test_sound_ffmpeg_cannot_give_is_one_clear_line(speech: np.ndarray, tmp_path
     with pytest.raises(AudioFileError, match=r"cut\.m4a: not a readable audio file"):
         read_audio(cut)
     assert main(["monitor", "--source", str(cut)]) == 2
+    # a zeroed byte in a WebM's header left its stream without a decoder: PyAV raised
+    # AttributeError (found by the fuzz test); each such file is now read or refused in a line
+    talk = ffmpeg_encode(tmp_path / "talk.webm", speech, 48000, "libopus", 1).read_bytes()
+    refused = 0
+    for pos in range(200, 420):
+        damaged = tmp_path / f"talk{pos}.webm"
+        damaged.write_bytes(talk[:pos] + b"\0" + talk[pos + 1 :])
+        try:
+            read_audio(damaged)
+        except AudioFileError as e:
+            assert str(e).startswith(str(damaged)) and "\n" not in str(e)
+            refused += 1
+    assert refused > 0
