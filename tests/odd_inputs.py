@@ -144,7 +144,7 @@ def ffmpeg_encode(path: Path, x: np.ndarray, rate: int, codec: str, channels: in
     y = soxr.resample(x, 16000, rate).astype(np.float32) if rate != 16000 else x
     planes = np.stack([y, 0.7 * y][:channels])
     layout = "stereo" if channels == 2 else "mono"
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options={"fflags": "+bitexact"}) as out:  # the same bytes
         stream = out.add_stream(codec, rate=rate, layout=layout)
         stream.bit_rate = 64000
         size = stream.codec_context.frame_size or 1024
