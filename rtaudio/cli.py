@@ -311,9 +311,11 @@ def _cmd_g2p(args: argparse.Namespace) -> int:
     good: list[str] = []
     bad: list[str] = []
     folded: list[str] = []  # read with their accents folded away: approximate
+    approximate: list[bool] = []  # per good word
     for where, w in words:
         try:
-            if parse(w).folded:
+            approximate.append(parse(w).folded)
+            if approximate[-1]:
                 folded.append(f"{where}: {w!r}")
             good.append(w)
         except G2PError as e:
@@ -331,7 +333,10 @@ def _cmd_g2p(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                [{"word": w, "phonemes": t} for w, t in zip(good, out, strict=True)],
+                [
+                    {"word": w, "phonemes": t, "approximate": a}
+                    for w, t, a in zip(good, out, approximate, strict=True)
+                ],
                 ensure_ascii=False,
                 indent=1,
             )

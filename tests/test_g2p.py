@@ -356,6 +356,9 @@ def test_g2p_command(
     assert main(["g2p", "--file", str(words), "--json", *w]) == 1
     cap = capsys.readouterr()
     assert [d["word"] for d in json.loads(cap.out)] == ["alpha", "beta", "gamma"]
+    assert main(["g2p", "café", "cat", "--json", *w]) == 0  # accents folded: approximate
+    rows = json.loads(capsys.readouterr().out)
+    assert [(d["word"], d["approximate"]) for d in rows] == [("café", True), ("cat", False)]
     assert f"{words} line 3: 'C#'" in cap.err
     for args, message in (
         (["C++"], "'+' is not one"),
