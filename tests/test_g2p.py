@@ -583,11 +583,6 @@ def _labelled(name: str) -> tuple[list[str], list[list[str]]]:
     return [r[0] for r in rows], [r[-1].split() for r in rows]
 
 
-def _per(refs: list[list[str]], hyps: list[list[str]]) -> float:
-    errors = sum(edit_distance(r, h) for r, h in zip(refs, hyps, strict=True))
-    return errors / sum(len(r) for r in refs)
-
-
 def test_capitals_without_a_vowel_are_spelled_out() -> None:
     """Acronyms were read as words (HTML /ˌeɪtʃˌəlˈɛl/, SQL /sknˈɛl/). Capitals without a
     vowel letter are now spelled as eSpeak NG spells them. On 300 capitalised words of the
@@ -604,8 +599,8 @@ def test_capitals_without_a_vowel_are_spelled_out() -> None:
     assert not g2p.parse("MY").spelled  # y is a vowel letter: shouted words stay words
     words, refs = _labelled("g2p_capitals.tsv")
     model = g2p.G2P()
-    now = _per(refs, model.transcribe(words))
-    before = _per(refs, model.transcribe([w.lower() for w in words]))
+    now = score(refs, model.transcribe(words))["per"]
+    before = score(refs, model.transcribe([w.lower() for w in words]))["per"]
     assert now < 0.13 and now < 0.6 * before, (now, before)
 
 
@@ -620,8 +615,8 @@ def test_accented_words_are_read_with_their_accents_folded() -> None:
     assert not g2p.parse("cafe").folded
     words, refs = _labelled("g2p_accents.tsv")
     model = g2p.G2P()
-    read = _per(refs, model.transcribe(words))
-    folded = _per(refs, model.transcribe([g2p.fold_accents(w) for w in words]))
+    read = score(refs, model.transcribe(words))["per"]
+    folded = score(refs, model.transcribe([g2p.fold_accents(w) for w in words]))["per"]
     assert read < 0.3 and read < 0.85 * folded, (read, folded)
 
 
@@ -637,7 +632,8 @@ def test_words_mixing_letters_and_digits_are_read_in_runs() -> None:
     words, refs = _labelled("g2p_mixed.tsv")
     model = g2p.G2P()
     said = [[t for ts in model.transcribe(g2p.words_of(w)) for t in ts] for w in words]
-    assert _per(refs, said) < 0.05, _per(refs, said)
+    per = score(refs, said)["per"]
+    assert per < 0.05, per
 
 
 @needs_espeak
