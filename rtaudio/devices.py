@@ -2,25 +2,145 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from rtaudio.resample import StreamResampler
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A sound server that stops answering (frozen, or gone in a way ALSA's pulse plugin does not
+# notice) makes PortAudio calls wait for it: closing a stream for as long as the server is
+# frozen, and sometimes for ever (the plugin's lock held by a dead connection). Closing and
+# opening streams and re-scanning devices therefore run in threads of their own, waited for
+# this long; what outlives it is left to finish on its own.
+CLOSE_LIMIT_S = 2.0
+OPEN_LIMIT_S = 6.0
+
+_lock = threading.Lock()
+_closing: set[Any] = set()  # streams whose abort/close has not returned (kept referenced:
+# PortAudio may still call their callbacks)
+_late: threading.Thread | None = None  # a limited call that timed out and still runs
+_exit_hooked = False
 
 
 class DeviceError(RuntimeError):
     """No usable audio device, or the requested one does not exist / refuses the settings."""
 
 
-def _sd() -> Any:
+def portaudio() -> Any:
+    """The ``sounddevice`` module (PortAudio), or a clear DeviceError if it cannot load."""
+    global _exit_hooked
     try:
         import sounddevice as sd
     except OSError as e:  # libportaudio missing
         raise DeviceError(f"PortAudio is not available ({e}); install libportaudio2") from None
+    if not _exit_hooked:
+        # sounddevice terminates PortAudio at exit, which waits for every open stream: with a
+        # stream stuck in closing the process would never end
+        atexit.unregister(sd._exit_handler)
+        atexit.register(_at_exit, sd)
+        _exit_hooked = True
     return sd
+
+
+def _at_exit(sd: Any) -> None:
+    if not stuck():
+        sd._exit_handler()
+
+
+def stuck() -> bool:
+    """Whether a stream is still closing or a device call still runs past its time limit."""
+    with _lock:
+        return bool(_closing) or (_late is not None and _late.is_alive())
+
+
+def call_limited(
+    fn: Callable[[], T],
+    what: str,
+    limit: float = OPEN_LIMIT_S,
+    cancel: threading.Event | None = None,
+    discard: Callable[[T], object] | None = None,
+) -> T:
+    """``fn()`` (a PortAudio call that may wait for the sound server) in a thread of its own:
+    its result, or DeviceError after ``limit`` s or once ``cancel`` is set. One such call at a
+    time: while one that timed out still runs, the next fails at once. A result that comes
+    too late is passed to ``discard`` (a stream nobody will use is closed)."""
+    global _late
+    with _lock:
+        if _late is not None and _late.is_alive():
+            raise DeviceError(
+                f"{what}: the sound server is not answering (an earlier call still waits for it)"
+            )
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+        with _lock:
+            done.set()
+            late = "late" in box
+        if late and "value" in box and discard is not None:
+            discard(box["value"])
+
+    thread = threading.Thread(target=run, name="rtaudio-device-call", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + limit
+    while not done.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline or (cancel is not None and cancel.is_set()):
+            break
+    with _lock:
+        if not done.is_set():
+            box["late"] = True
+            _late = thread
+            raise DeviceError(
+                f"{what}: no answer within {limit:g} s (the sound server is not answering)"
+                if time.monotonic() >= deadline
+                else f"{what}: cancelled"
+            )
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def close_stream(stream: Any, limit: float = CLOSE_LIMIT_S) -> bool:
+    """Abort and close a PortAudio stream, waiting at most ``limit`` s. A stream the host does
+    not let go of in time is left to close in its own thread (and PortAudio is not restarted
+    meanwhile: that would wait for it too). Returns whether it closed in time."""
+    if stream is None:
+        return True
+    sd = portaudio()
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            with contextlib.suppress(sd.PortAudioError):
+                stream.abort()
+                stream.close()
+        finally:
+            with _lock:
+                _closing.discard(stream)
+            done.set()
+
+    with _lock:
+        _closing.add(stream)
+    threading.Thread(target=run, name="rtaudio-device-close", daemon=True).start()
+    if done.wait(limit):
+        return True
+    log.warning("an audio stream did not close within %g s; left to close on its own", limit)
+    return False
 
 
 @dataclass(frozen=True)
@@ -39,7 +159,7 @@ class Device:
 
 
 def list_devices() -> list[Device]:
-    sd = _sd()
+    sd = portaudio()
     try:
         devs = sd.query_devices()
         apis = sd.query_hostapis()
@@ -90,12 +210,20 @@ def resolve(spec: str | int | None, kind: str) -> Device:
     raise DeviceError(f"no {kind} device matches {spec!r}; see `rtaudio devices`")
 
 
-def refresh() -> None:
+def refresh(cancel: threading.Event | None = None) -> None:
     """Re-scan devices (PortAudio only enumerates them when it starts)."""
-    sd = _sd()
-    try:
+    sd = portaudio()
+    if stuck():
+        raise DeviceError(
+            "cannot re-scan audio devices while the sound server keeps a stream from closing"
+        )
+
+    def rescan() -> None:
         sd._terminate()
         sd._initialize()
+
+    try:
+        call_limited(rescan, "re-scanning audio devices", cancel=cancel)
     except sd.PortAudioError as e:
         raise DeviceError(f"cannot re-scan audio devices ({e})") from None
 
@@ -104,7 +232,7 @@ def play_clip(audio: np.ndarray, rate: int, spec: str | int | None = None) -> fl
     """Play a mono clip on an output device (``spec`` as :func:`resolve`; None: the default)
     without waiting, at the device's own rate and on up to two channels; a clip still playing
     is stopped first. Returns the clip's length in seconds."""
-    sd = _sd()
+    sd = portaudio()
     dev = resolve(spec, "output")
     out_rate = round(dev.default_samplerate) or rate
     x = np.ascontiguousarray(audio, np.float32).reshape(-1)
@@ -121,6 +249,6 @@ def play_clip(audio: np.ndarray, rate: int, spec: str | int | None = None) -> fl
 
 def stop_clip() -> None:
     """Stop a clip :func:`play_clip` started (nothing if none plays)."""
-    sd = _sd()
+    sd = portaudio()
     with contextlib.suppress(sd.PortAudioError):
         sd.stop()

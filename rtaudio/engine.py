@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import queue
 import threading
@@ -107,12 +108,16 @@ def _open_stream(
     blocksize: int,
     callback: Any,
     latency_ms: float = 0.0,
+    cancel: threading.Event | None = None,
 ) -> Any:
     """Open and start a PortAudio input or output stream, or raise a clear DeviceError
-    (``latency_ms``: suggested host latency; 0 for the lowest the device offers)."""
+    (``latency_ms``: suggested host latency; 0 for the lowest the device offers). A sound
+    server that does not answer within ``devices.OPEN_LIMIT_S`` (or ``cancel`` set) is a
+    DeviceError too; the stream, if it opens later, is closed."""
     check = sd.check_input_settings if kind == "input" else sd.check_output_settings
     cls = sd.InputStream if kind == "input" else sd.OutputStream
-    try:
+
+    def opened() -> Any:
         check(device=index, channels=channels, samplerate=rate, dtype="float32")
         stream = cls(
             device=index,
@@ -123,17 +128,19 @@ def _open_stream(
             latency=latency_ms / 1000 if latency_ms > 0 else "low",
             callback=callback,
         )
-        stream.start()
+        try:
+            stream.start()
+        except BaseException:
+            devices.close_stream(stream)
+            raise
+        return stream
+
+    try:
+        return devices.call_limited(
+            opened, f"cannot open {kind} {name!r}", cancel=cancel, discard=devices.close_stream
+        )
     except (sd.PortAudioError, ValueError) as e:
         raise DeviceError(f"cannot open {kind} {name!r} at {rate} Hz x {channels}: {e}") from None
-    return stream
-
-
-def _close_stream(sd: Any, stream: Any) -> None:
-    if stream is not None:
-        with contextlib.suppress(sd.PortAudioError):
-            stream.abort()
-            stream.close()
 
 
 # ----------------------------------------------------------------------------------- inputs
@@ -152,6 +159,7 @@ class _Input:
         self.finished = threading.Event()
         self.error: str | None = None
         self.status_flags = 0
+        self.cancel: threading.Event | None = None  # set: stop waiting for a device to open
 
     def open(self) -> None: ...
 
@@ -164,9 +172,7 @@ class _Input:
 class _MicInput(_Input):
     def __init__(self, cfg: EngineConfig) -> None:
         super().__init__()
-        import sounddevice as sd
-
-        self._sd = sd
+        self._sd = devices.portaudio()
         self.spec = cfg.input_device
         dev = resolve(self.spec, "input")
         self.device = dev
@@ -181,9 +187,14 @@ class _MicInput(_Input):
         self.host_latency_ms = cfg.host_latency_ms
         self.ring = RingBuffer(self.rate * 4, self.channels)
         self._stream: Any = None
+        self._token: object | None = None  # the open stream's; older streams' calls are refused
 
-    def _callback(self, indata: np.ndarray, frames: int, t: Any, status: Any) -> None:
+    def _callback(
+        self, token: object, indata: np.ndarray, frames: int, t: Any, status: Any
+    ) -> None:
         # PortAudio thread: copy, timestamp, return. Nothing else.
+        if token is not self._token:  # a stream given up on (closing) still delivering
+            raise self._sd.CallbackAbort
         ring = self.ring
         assert ring is not None
         if status:
@@ -197,6 +208,7 @@ class _MicInput(_Input):
                 self.notify.put_nowait((start, adc_perf))
 
     def open(self) -> None:
+        self._token = token = object()
         self._stream = _open_stream(
             self._sd,
             "input",
@@ -204,9 +216,10 @@ class _MicInput(_Input):
             self.device.name,
             self.channels,
             self.rate,
-            0,
-            self._callback,  # blocksize 0: whatever the host delivers, lowest latency
+            0,  # blocksize 0: whatever the host delivers, lowest latency
+            functools.partial(self._callback, token),
             self.host_latency_ms,
+            self.cancel,
         )
 
     def alive(self) -> bool:
@@ -227,7 +240,8 @@ class _MicInput(_Input):
         self.open()
 
     def close(self) -> None:
-        _close_stream(self._sd, self._stream)
+        self._token = None
+        devices.close_stream(self._stream)
         self._stream = None
 
 
@@ -331,9 +345,7 @@ class _Playback:
     TRIM_FADE_MS = 2.0
 
     def __init__(self, cfg: EngineConfig) -> None:
-        import sounddevice as sd
-
-        self._sd = sd
+        self._sd = devices.portaudio()
         self.device = resolve(cfg.output_device, "output")
         self.rate = int(cfg.output_rate or self.device.default_samplerate)
         self.channels = min(2, self.device.max_output_channels)
@@ -356,12 +368,19 @@ class _Playback:
         )
         self.dac_ref: tuple[int, float] | None = None  # (ring read position, DAC perf time)
         self._stream: Any = None
+        self._token: object | None = None  # as _MicInput's
+        self.cancel: threading.Event | None = None
         self.resampler = (
             None if self.rate == SAMPLE_RATE else StreamResampler(SAMPLE_RATE, self.rate)
         )
 
-    def _callback(self, outdata: np.ndarray, frames: int, t: Any, status: Any) -> None:
+    def _callback(
+        self, token: object, outdata: np.ndarray, frames: int, t: Any, status: Any
+    ) -> None:
         # PortAudio thread: copy out, zero-fill, count, timestamp. Nothing else.
+        if token is not self._token:
+            outdata.fill(0)
+            raise self._sd.CallbackAbort
         now = time.perf_counter()
         pos = self.ring.read_pos
         mono = (
@@ -390,6 +409,7 @@ class _Playback:
         self.dac_ref = (pos, now + (dac - t.currentTime) if dac > 0 else now)
 
     def open(self) -> None:
+        self._token = token = object()
         self._stream = _open_stream(
             self._sd,
             "output",
@@ -400,8 +420,9 @@ class _Playback:
             # lowest latency: the host's preferred block size (8.6 ms instead of 20 ms through
             # ALSA's pulse plugin); with a host latency asked for, steadier one-chunk blocks
             0 if self.host_latency_ms == 0 else self.blocksize,
-            self._callback,
+            functools.partial(self._callback, token),
             self.host_latency_ms,
+            self.cancel,
         )
         self.latency_s = float(self._stream.latency)
         # the host fills its own buffer in a burst at start: queue that much before starting
@@ -459,7 +480,8 @@ class _Playback:
         return cut_crossfaded(x, k, round(self.TRIM_FADE_MS * self.rate / 1000))
 
     def close(self) -> None:
-        _close_stream(self._sd, self._stream)
+        self._token = None
+        devices.close_stream(self._stream)
         self._stream = None
 
 
@@ -563,9 +585,11 @@ class Engine:
         cfg = self.cfg
         enrollment = read_audio(cfg.enroll) if cfg.enroll else None
         self._input = _FileInput(cfg) if cfg.source else _MicInput(cfg)
+        self._input.cancel = self._stop  # the worker stops waiting for a device when stopped
         in_rate = self._input.rate
         if cfg.play:
             self._playback = _Playback(cfg)
+            self._playback.cancel = self._stop
         # algorithmic latency as the issue defines it: chunk + encoder window + lookahead; the
         # resamplers' 2.9 ms each way (at 44.1 / 48 kHz devices) shows in the end-to-end time
         # ESResNet in a thread of its own keeps the chunk path short in real time; a file read
@@ -585,11 +609,17 @@ class Engine:
             self.start_recording(cfg.record_dir, cfg.record)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the threads, close the streams and flush the recordings. Idempotent."""
+        """Stop the threads, close the streams and flush the recordings. Idempotent.
+        The worker owns the streams while it runs and closes them as it ends; one that
+        outlives ``timeout`` (a sound server that does not answer) is left to end on its own."""
         self._stop.set()
-        if self._worker is not None and self._worker is not threading.current_thread():
-            self._worker.join(timeout)
-        self._close_io()
+        worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
+        if worker is None or not worker.is_alive():
+            self._close_io()
+        elif worker is not threading.current_thread():
+            log.warning("the audio thread did not end within %g s; left to end on its own", timeout)
         self.stop_recording()
         if self.status.state not in ("finished", "error"):
             self.status.state = "stopped"
@@ -778,6 +808,7 @@ class Engine:
             self.status.state = "error"
             self.status.message = f"{type(e).__name__}: {e}"
         finally:
+            self._close_io()
             self.stop_recording()
             self.enrollment = None
             if self.processor is not None:
@@ -1047,7 +1078,7 @@ class Engine:
                 inp.close()
             if pb is not None:
                 pb.close()
-            devices.refresh()
+            devices.refresh(self._stop)
             self._open_lost(["input", "output"])
 
     def _open_lost(self, lost: list[str]) -> None:

@@ -73,6 +73,12 @@ class PrivateCard:
             pid_file.unlink()
         (self.va_dir / "native").unlink(missing_ok=True)
 
+    def freeze(self, frozen: bool = True) -> None:
+        """Stop (SIGSTOP) or continue the server: it keeps its connections but answers nothing,
+        as a hung sound server does."""
+        pid = int((self.va_dir / "pulse.pid").read_text())
+        os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def pactl(self, *args: str) -> str:
         out = subprocess.run(
             ["pactl", *args],

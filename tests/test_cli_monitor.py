@@ -13,6 +13,7 @@ import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -304,31 +305,37 @@ def _strict_wav_frames(path: Path, chunk: int = 160) -> int:
     return frames
 
 
+def _monitor_on(card: PrivateCard, stdout: Any, tmp_path: Path, *extra: str) -> Any:
+    """``rtaudio monitor`` on a private card's microphone for up to 90 s, logging to
+    ``log.jsonl`` and recording to ``rec/`` in ``tmp_path``."""
+    return subprocess.Popen(
+        [
+            EXE,
+            "monitor",
+            "--duration",
+            "90",
+            "--classifiers",
+            "",
+            "--jsonl",
+            str(tmp_path / "log.jsonl"),
+            "--record",
+            str(tmp_path / "rec"),
+            *extra,
+        ],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PULSE_SERVER": card.server},
+        preexec_fn=interruptible,
+    )
+
+
 def test_monitor_stays_up_while_the_sound_server_restarts(
     private_card: PrivateCard, tmp_path: Path
 ) -> None:
     log, rec, out = tmp_path / "log.jsonl", tmp_path / "rec", tmp_path / "out.txt"
-    env = {**os.environ, "PULSE_SERVER": private_card.server}
     with out.open("w") as stdout:
-        proc = subprocess.Popen(
-            [
-                EXE,
-                "monitor",
-                "--duration",
-                "90",
-                "--classifiers",
-                "",
-                "--jsonl",
-                str(log),
-                "--record",
-                str(rec),
-            ],
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            preexec_fn=interruptible,
-        )
+        proc = _monitor_on(private_card, stdout, tmp_path)
         try:
             _wait_for(lambda: _stream_time(log) >= 1.0, 40, "the monitor to capture audio")
             private_card.stop()  # every device gone at once
@@ -348,6 +355,44 @@ def test_monitor_stays_up_while_the_sound_server_restarts(
     text = out.read_text()
     assert "device lost" in text and "resumed" in text
     assert _strict_wav_frames(wav) > frames_at_loss  # one recording across the gap
+
+
+@pytest.mark.parametrize("thaw", [False, True], ids=["ctrl-c-while-frozen", "thawed"])
+def test_monitor_survives_a_sound_server_that_stops_answering(
+    private_card: PrivateCard, tmp_path: Path, thaw: bool
+) -> None:
+    """A frozen sound server (SIGSTOP: connections open, nothing answered) makes closing a
+    stream through ALSA's pulse plugin wait for as long as it is frozen. The monitor gives up
+    on such a stream after 2 s: Ctrl-C ends it at once (it used to hang until the server came
+    back, and then for good), and once the server answers again it resumes."""
+    log, rec, out = tmp_path / "log.jsonl", tmp_path / "rec", tmp_path / "out.txt"
+    with out.open("w") as stdout:
+        proc = _monitor_on(private_card, stdout, tmp_path, "--play")
+        try:
+            _wait_for(lambda: _stream_time(log) >= 1.0, 40, "the monitor to capture audio")
+            private_card.freeze()
+            _wait_for(lambda: "[reconnecting]" in out.read_text(), 15, "the stall to be shown")
+            time.sleep(4.0)  # a reconnection attempt closes the frozen stream, and gives up
+            if thaw:
+                private_card.freeze(False)
+                _wait_for(lambda: "back after" in out.read_text(), 20, "the devices to return")
+                t = _stream_time(log)
+                _wait_for(lambda: _stream_time(log) >= t + 1.0, 20, "audio after the thaw")
+            stopped = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+            took = time.monotonic() - stopped
+        finally:
+            private_card.freeze(False)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, err
+    assert took < 10, f"Ctrl-C took {took:.1f} s"
+    assert "did not close within 2 s; left to close on its own" in err
+    assert "Traceback" not in err
+    (wav,) = rec.glob("*input.wav")
+    assert _strict_wav_frames(wav) > 16000  # the recording is whole
 
 
 def test_kill_9_while_recording_loses_at_most_a_chunk(tmp_path: Path) -> None:

@@ -633,7 +633,7 @@ def test_nan_and_inf_from_the_device_become_silence_not_poison(tmp_path: Path) -
         bad[::7] = np.inf
         bad[1::7] = -np.inf
         t = SimpleNamespace(inputBufferAdcTime=0.0, currentTime=0.0)
-        inp._callback(bad, bad.shape[0], t, None)  # as PortAudio would call it
+        inp._callback(inp._token, bad, bad.shape[0], t, None)  # as PortAudio would call it
         subprocess.run(["paplay", str(wav)], check=True, env=pa_env())
         time.sleep(0.5)
         assert engine.status.state == "running"
