@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ _lock = threading.Lock()
 _closing: set[Any] = set()  # streams whose abort/close has not returned (kept referenced:
 # PortAudio may still call their callbacks)
 _late: threading.Thread | None = None  # a limited call that timed out and still runs
-_exit_hooked = False
+_portaudio: Any = None  # the sounddevice module, once PortAudio has started
 
 
 class DeviceError(RuntimeError):
@@ -38,18 +39,37 @@ class DeviceError(RuntimeError):
 
 
 def portaudio() -> Any:
-    """The ``sounddevice`` module (PortAudio), or a clear DeviceError if it cannot load."""
-    global _exit_hooked
+    """The ``sounddevice`` module (PortAudio), or a clear DeviceError if it cannot load or the
+    sound server does not answer while PortAudio starts (it asks every ALSA device)."""
+    global _portaudio
+    if _portaudio is None:
+        # sounddevice points stderr at /dev/null while PortAudio starts; if that never ends,
+        # stderr is given back here so the error can be read
+        try:
+            saved = os.dup(2)
+        except OSError:
+            saved = -1
+        try:
+            _portaudio = call_limited(_start_portaudio, "starting PortAudio")
+        except DeviceError:
+            if saved >= 0:
+                os.dup2(saved, 2)
+            raise
+        finally:
+            if saved >= 0:
+                os.close(saved)
+    return _portaudio
+
+
+def _start_portaudio() -> Any:
     try:
         import sounddevice as sd
     except OSError as e:  # libportaudio missing
         raise DeviceError(f"PortAudio is not available ({e}); install libportaudio2") from None
-    if not _exit_hooked:
-        # sounddevice terminates PortAudio at exit, which waits for every open stream: with a
-        # stream stuck in closing the process would never end
-        atexit.unregister(sd._exit_handler)
-        atexit.register(_at_exit, sd)
-        _exit_hooked = True
+    # sounddevice terminates PortAudio at exit, which waits for every open stream: with a
+    # stream stuck in closing the process would never end
+    atexit.unregister(sd._exit_handler)
+    atexit.register(_at_exit, sd)
     return sd
 
 

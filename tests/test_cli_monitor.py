@@ -395,6 +395,25 @@ def test_monitor_survives_a_sound_server_that_stops_answering(
     assert _strict_wav_frames(wav) > 16000  # the recording is whole
 
 
+def test_a_frozen_sound_server_at_start_is_one_clear_error(private_card: PrivateCard) -> None:
+    """PortAudio asks every device when it starts; a frozen server used to hang `rtaudio
+    devices` and `monitor` for good (with stderr pointed at /dev/null by sounddevice)."""
+    env = {**os.environ, "PULSE_SERVER": private_card.server}
+    private_card.freeze()
+    try:
+        t0 = time.monotonic()
+        out = subprocess.run([EXE, "devices"], capture_output=True, text=True, env=env, timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        private_card.freeze(False)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "rtaudio devices: starting PortAudio: no answer within 6 s (the sound server is not "
+        "answering)"
+    ]
+    assert took < 20
+
+
 def test_kill_9_while_recording_loses_at_most_a_chunk(tmp_path: Path) -> None:
     src = tmp_path / "talk.wav"
     sf.write(src, 0.3 * np.sin(np.arange(16000 * 20) * 0.05).astype(np.float32), 16000)
