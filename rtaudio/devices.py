@@ -235,7 +235,8 @@ def refresh(cancel: threading.Event | None = None) -> None:
     sd = portaudio()
     if stuck():
         raise DeviceError(
-            "cannot re-scan audio devices while the sound server keeps a stream from closing"
+            "cannot re-scan audio devices: the sound server is not answering (a stream or "
+            "call still waits for it)"
         )
 
     def rescan() -> None:
