@@ -31,6 +31,7 @@ _lock = threading.Lock()
 _closing: set[Any] = set()  # streams whose abort/close has not returned (kept referenced:
 # PortAudio may still call their callbacks)
 _late: threading.Thread | None = None  # a limited call that timed out and still runs
+_clip: Any = None  # the stream of play_clip's clip
 _portaudio: Any = None  # the sounddevice module, once PortAudio has started
 
 
@@ -253,6 +254,7 @@ def play_clip(audio: np.ndarray, rate: int, spec: str | int | None = None) -> fl
     """Play a mono clip on an output device (``spec`` as :func:`resolve`; None: the default)
     without waiting, at the device's own rate and on up to two channels; a clip still playing
     is stopped first. Returns the clip's length in seconds."""
+    global _clip
     sd = portaudio()
     dev = resolve(spec, "output")
     out_rate = round(dev.default_samplerate) or rate
@@ -260,9 +262,31 @@ def play_clip(audio: np.ndarray, rate: int, spec: str | int | None = None) -> fl
     if out_rate != rate:
         x = StreamResampler(rate, out_rate).process(x, last=True)
     channels = max(1, min(2, dev.max_output_channels))
+    stop_clip()
+    played = 0
+
+    def callback(outdata: np.ndarray, frames: int, t: Any, status: Any) -> None:
+        nonlocal played
+        n = min(frames, x.size - played)
+        outdata[:n] = x[played : played + n, None]
+        outdata[n:] = 0
+        played += n
+        if n < frames:
+            raise sd.CallbackStop
+
+    def opened() -> Any:
+        stream = sd.OutputStream(
+            device=dev.index,
+            samplerate=out_rate,
+            channels=channels,
+            dtype="float32",
+            callback=callback,
+        )
+        stream.start()
+        return stream
+
     try:
-        sd.stop()
-        sd.play(np.repeat(x[:, None], channels, axis=1), out_rate, device=dev.index)
+        _clip = call_limited(opened, f"cannot play on {dev.name!r}", discard=close_stream)
     except (sd.PortAudioError, ValueError) as e:
         raise DeviceError(f"cannot play on {dev.name!r} ({e})") from None
     return x.size / out_rate
@@ -270,6 +294,6 @@ def play_clip(audio: np.ndarray, rate: int, spec: str | int | None = None) -> fl
 
 def stop_clip() -> None:
     """Stop a clip :func:`play_clip` started (nothing if none plays)."""
-    sd = portaudio()
-    with contextlib.suppress(sd.PortAudioError):
-        sd.stop()
+    global _clip
+    clip, _clip = _clip, None
+    close_stream(clip)

@@ -610,6 +610,40 @@ def test_a_lost_device_is_shown_and_the_window_resumes(
     assert window.session is None and window.start_button.isEnabled()
 
 
+def test_a_sound_server_that_stops_answering_does_not_freeze_the_window(
+    qtbot: QtBot, window: MainWindow, audio: dict[str, Path], private_card: object
+) -> None:
+    """A frozen sound server (SIGSTOP): Stop used to wait 10 s for the engine process and then
+    kill it, and the target clip's ▶ froze the window for 30 s (PulseAudio's connect timeout).
+    Now the engine ends by itself and ▶ gives up after 6 s with a clear message."""
+    from audio_server import PrivateCard
+    from rtaudio import devices
+
+    assert isinstance(private_card, PrivateCard)
+    window.refresh_devices()
+    window.set_separation("tsenet")
+    assert window.load_enrollment(str(audio["speech"]))
+    window.start()
+    qtbot.waitUntil(
+        lambda: window.session is not None and window.session.state == "running", timeout=15000
+    )
+    private_card.freeze()
+    try:
+        qtbot.waitUntil(lambda: "device lost" in window.banner.text(), timeout=10000)
+        t0 = time.monotonic()
+        window.stop()
+        assert window.session is None and window.start_button.isEnabled()
+        assert time.monotonic() - t0 < 8
+        t0 = time.monotonic()
+        qtbot.mouseClick(window.listen_button, Qt.MouseButton.LeftButton)
+        assert time.monotonic() - t0 < 10
+        assert "Cannot play the target clip" in window.banner.text()
+        assert "not answering" in window.banner.text()
+    finally:
+        private_card.freeze(False)
+    qtbot.waitUntil(lambda: not devices.stuck(), timeout=10000)  # the late calls returned
+
+
 def test_the_window_process_does_not_load_torch(tmp_path: Path) -> None:
     """torch and the models live in the engine's process: the window starts faster and holds
     ~200 MB less (an error shown in the window does not import them either)."""
