@@ -125,12 +125,14 @@ def duration_estimate(path: str | Path) -> float:
     or what an FFmpeg-read container states (:func:`probe` counts those by decoding); 0 for a
     file that cannot be read."""
     p = Path(path)
+    if not p.is_file():  # opening a FIFO would wait for a writer; probe refuses them
+        return 0.0
     try:
         info = sf.info(str(p))
         return 0.0 if info.format == "RAW" else float(info.duration)  # RAW: see probe
     except (sf.LibsndfileError, RuntimeError, TypeError, OSError):
         pass
-    stated = avfile.stated_seconds(p) if p.is_file() else None
+    stated = avfile.stated_seconds(p)
     if stated is not None:
         return stated
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -489,6 +490,25 @@ def test_bad_and_odd_inputs_one_row_each_and_the_batch_goes_on(
     assert rows["odd/silence.wav"]["label"] == "silence"
     assert not (out / "bad").exists()  # a refused file leaves nothing behind
     assert not list(out.rglob("*.part")) and not (out / ".rtaudio-spool").exists()
+
+
+def test_a_named_pipe_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO named on the command line (folders skip them) is one failed row: reading it
+    for the progress bar's total used to wait for a writer, for ever."""
+    good, pipe = tmp_path / "good.wav", tmp_path / "pipe.wav"
+    sf.write(good, _tone(1.0, 440.0, 0), SR)
+    os.mkfifo(pipe)
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [EXE, "process", str(pipe), str(good), "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1, r.stderr
+    rows = _rows(out)
+    assert rows["pipe.wav"]["status"] == "error" and rows["good.wav"]["status"] == "ok"
+    assert "not a regular file" in rows["pipe.wav"]["error"]
 
 
 def test_same_stem_inputs_keep_their_extension(tmp_path: Path) -> None:
