@@ -35,7 +35,7 @@ import soxr
 
 from rtaudio import avfile
 from rtaudio.config import SAMPLE_RATE, ConfigError
-from rtaudio.errors import missing
+from rtaudio.errors import missing, not_a_file
 from rtaudio.outputs import FILE_MODE, write_all
 
 MAX_SAMPLE = 1000.0  # |x| above this (60 dB over full scale) means a corrupt float file
@@ -101,7 +101,7 @@ def probe(path: str | Path) -> AudioInfo:
     if p.is_dir():
         raise AudioFileError(f"{p}: is a directory")
     if not p.is_file():
-        raise AudioFileError(f"{p}: not a regular file")
+        raise AudioFileError(not_a_file(p))
     if p.stat().st_size == 0:
         raise AudioFileError(f"{p}: empty file")
     try:

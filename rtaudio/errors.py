@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -67,3 +68,17 @@ def missing(path: Path, what: str = "file") -> str:
     if path.is_symlink():
         return f"{path}: broken link (to {os.readlink(path)}, which does not exist)"
     return f"{path}: no such {what}"
+
+
+def not_a_file(path: Path) -> str:
+    """``PATH: not a regular file``, saying what it is when it is a pipe or a device (read
+    only once, and not seekable: the sound or image must be saved to a file first)."""
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        kind = "a pipe"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    else:
+        return f"{path}: not a regular file"
+    return f"{path}: not a regular file ({kind}; save it to a file first)"
+

@@ -37,7 +37,7 @@ import rtaudio.models as models
 from rtaudio.audiofile import iter_blocks
 from rtaudio.batch import BatchError, _atomic_write, discover, files_in, inside
 from rtaudio.config import SAMPLE_RATE
-from rtaudio.errors import missing, os_message
+from rtaudio.errors import missing, not_a_file, os_message
 from rtaudio.outputs import DiskFullError, space_checked
 from rtaudio.spectrogram_image import IMAGE_FAMILIES
 from rtaudio.weights import shipped_weights_dir
@@ -135,7 +135,7 @@ def load_image(path: Path, in_chans: int) -> Image.Image:
     if not path.exists():
         raise ImageFileError(missing(path))
     if not path.is_file():
-        raise ImageFileError(f"{path}: not a regular file")
+        raise ImageFileError(not_a_file(path))
     if path.stat().st_size == 0:
         raise ImageFileError(f"{path}: empty file")
     try:

@@ -508,7 +508,7 @@ def test_a_named_pipe_is_refused_not_waited_on(tmp_path: Path) -> None:
     assert r.returncode == 1, r.stderr
     rows = _rows(out)
     assert rows["pipe.wav"]["status"] == "error" and rows["good.wav"]["status"] == "ok"
-    assert "not a regular file" in rows["pipe.wav"]["error"]
+    assert "not a regular file (a pipe; save it to a file first)" in rows["pipe.wav"]["error"]
 
 
 def test_same_stem_inputs_keep_their_extension(tmp_path: Path) -> None:
