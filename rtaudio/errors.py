@@ -81,4 +81,3 @@ def not_a_file(path: Path) -> str:
     else:
         return f"{path}: not a regular file"
     return f"{path}: not a regular file ({kind}; save it to a file first)"
-
