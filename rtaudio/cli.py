@@ -664,6 +664,7 @@ def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
     o: dict[str, object] = {
         "input_device": args.input,
         "output_device": args.output,
+        "input_channel": args.channel,
         "separate": args.separate,
         "enroll": args.enroll,
         "enroll_seconds": args.enroll_seconds,
@@ -736,6 +737,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--config", help="TOML file of engine settings (CLI flags override it)")
     m.add_argument("--input", help="input device (index or name; default: system default)")
     m.add_argument("--output", help="output device for --play")
+    m.add_argument(
+        "--channel",
+        type=_ranged(int, 1, 64),
+        metavar="N",
+        help="take channel N of the input device or --source file (default: the mean of "
+        "the channels captured)",
+    )
     m.add_argument("--separate", choices=["off", "mitas", "tsenet"], help="separation mode")
     m.add_argument(
         "--enroll", metavar="FILE", help="target speaker clip (a sound file) for --separate tsenet"

@@ -30,6 +30,8 @@ class EngineConfig:
             the system default.
         input_rate / output_rate: device sample rates; None for the device's default.
         input_channels: channels to capture (mixed down to mono by averaging); None: 1.
+        input_channel: take this one channel (1-based) of the input device or source file
+            instead of a mixdown (a microphone on input 2 of an audio interface).
         source: a sound file played through the engine instead of the microphone.
         realtime: pace a file source like a microphone (False: as fast as possible).
         chunk_ms: processing chunk (10 ms = 160 samples at 16 kHz).
@@ -71,6 +73,7 @@ class EngineConfig:
     input_rate: int | None = None
     output_rate: int | None = None
     input_channels: int | None = None
+    input_channel: int | None = None
     source: str | None = None
     realtime: bool = True
     chunk_ms: float = 10.0
@@ -138,6 +141,14 @@ class EngineConfig:
                 raise bad(f"{name}={r} must be 8000..384000 Hz")
         if self.input_channels is not None and not 1 <= self.input_channels <= 64:
             raise bad("input_channels must be 1..64")
+        if self.input_channel is not None:
+            if not 1 <= self.input_channel <= 64:
+                raise bad("input_channel must be 1..64")
+            if self.input_channels is not None:
+                raise bad(
+                    "input_channel (one channel) and input_channels (a mixdown of the first "
+                    "N) exclude each other: set one"
+                )
         if not -120 <= self.silence_db <= 0:
             raise bad("silence_db must be -120..0 dBFS")
         if not 0 <= self.playback_buffer_ms <= 1000:

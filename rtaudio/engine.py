@@ -177,11 +177,16 @@ class _MicInput(_Input):
         dev = resolve(self.spec, "input")
         self.device = dev
         self.rate = int(cfg.input_rate or dev.default_samplerate)
-        self.channels = cfg.input_channels or 1
+        # a picked channel N: capture the first N (two at least: a sound server asked for one
+        # channel of a stereo source gives their mix), the worker keeps channel N
+        pick = cfg.input_channel
+        self.channels = (
+            max(pick, min(2, dev.max_input_channels)) if pick else cfg.input_channels or 1
+        )
         if self.channels > dev.max_input_channels:
             raise DeviceError(
                 f"input device {dev.name!r} has {dev.max_input_channels} channels, "
-                f"{self.channels} requested"
+                + (f"channel {pick} requested" if pick else f"{self.channels} requested")
             )
         self.blocksize = max(1, round(self.rate * cfg.chunk_ms / 1000))
         self.host_latency_ms = cfg.host_latency_ms
@@ -254,6 +259,11 @@ class _FileInput(_Input):
         self.info = probe(cfg.source)
         self.rate = self.info.sample_rate
         self.channels = self.info.channels  # mixed down by the worker, as a device's are
+        if cfg.input_channel and cfg.input_channel > self.channels:
+            raise AudioFileError(
+                f"{cfg.source}: {self.channels} channel{'s' if self.channels > 1 else ''}, "
+                f"channel {cfg.input_channel} requested"
+            )
         self.realtime = cfg.realtime
         self.block = max(1, round(self.rate * cfg.chunk_ms / 1000))
         self.ring = RingBuffer(self.rate * 4, self.channels)
@@ -528,7 +538,7 @@ class Engine:
         self.status = EngineStatus()
         self.stats = LatencyStats()
         self.dropped = 0
-        self.clipped = 0  # input samples at full scale (any channel), as the device gave them
+        self.clipped = 0  # input samples at full scale (any channel used), as the device gave them
         self.nonfinite = 0  # NaN / infinite input samples, replaced with silence
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -819,6 +829,7 @@ class Engine:
         cfg, inp, proc = self.cfg, self._input, self.processor
         assert inp is not None and inp.ring is not None and proc is not None
         n = cfg.chunk_samples
+        pick = cfg.input_channel
         rate = inp.rate
         rs = None if rate == SAMPLE_RATE else StreamResampler(rate, SAMPLE_RATE)
         pending = np.zeros(0, np.float32)
@@ -870,6 +881,8 @@ class Engine:
                 continue
             idle_since = time.perf_counter()
             block = self._sanitised(inp.ring.read(avail))
+            if pick:  # one channel of the device or file, not the mixdown
+                block = block[:, pick - 1 : pick]
             self.clipped += int(np.count_nonzero(np.abs(block) >= CLIP_LEVEL))
             x = mixdown(block)
             native_read += block.shape[0]

@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 from disks import mounted_tmpfs
 from odd_inputs import stale_header_wav, write_malformed_audio, write_unusual_audio
-from signals import interruptible
+from signals import best_alignment, interruptible
 
 from audio_server import PrivateCard, pa_env
 from rtaudio.audiofile import read_audio
@@ -276,6 +276,51 @@ def test_monitor_rejects_a_text_file_named_wav(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ hardening (issue 7)
+
+
+def _speech_left_tone_right(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A 16 kHz stereo file: speech on channel 1, a 1 kHz tone on channel 2."""
+    speech = read_audio(_speech(path.with_name("left.wav")))
+    tone = 0.3 * np.sin(2 * np.pi * 1000 * np.arange(speech.size) / 16000).astype(np.float32)
+    sf.write(path, np.stack((speech, tone), 1), 16000)
+    return speech, tone
+
+
+@pytest.mark.parametrize("channel", [1, 2])
+def test_one_channel_of_the_microphone_is_taken(tmp_path: Path, channel: int) -> None:
+    """``--channel N`` (a microphone on one input of an interface): the other channel is not
+    mixed in. The card's microphone hears the stereo file played to its speakers."""
+    speech, tone = _speech_left_tone_right(tmp_path / "stereo.wav")
+    rec = tmp_path / "rec"
+    args = ["monitor", "--channel", str(channel), "--classifiers", "", "--record", str(rec)]
+    proc = subprocess.Popen(
+        [EXE, *args, "--duration", "6"], stderr=subprocess.PIPE, text=True, env=pa_env()
+    )
+    time.sleep(2.0)
+    subprocess.run(["paplay", str(tmp_path / "stereo.wav")], check=True, env=pa_env())
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    (wav,) = rec.glob("*input.wav")
+    heard = read_audio(wav)
+    wanted, other = (speech, tone) if channel == 1 else (tone, speech)
+    assert best_alignment(wanted, heard)[1] > 0.9
+    assert abs(best_alignment(other, heard)[1]) < 0.2
+
+
+def test_one_channel_of_a_source_file_is_taken(tmp_path: Path) -> None:
+    speech, tone = _speech_left_tone_right(tmp_path / "stereo.wav")
+    rec = tmp_path / "rec"
+    for channel, wanted in ((2, tone), (1, speech)):
+        args = ["--source", str(tmp_path / "stereo.wav"), "--classifiers", ""]
+        out = _run("monitor", *args, "--channel", str(channel), "--record", str(rec / str(channel)))
+        assert out.returncode == 0, out.stderr
+        (wav,) = (rec / str(channel)).glob("*input.wav")
+        heard = read_audio(wav)[: wanted.size]
+        np.testing.assert_allclose(heard, wanted, atol=1e-4)  # 16-bit WAV
+    mono = _speech(tmp_path / "mono.wav")
+    out = _run("monitor", "--source", str(mono), "--channel", "2")
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"rtaudio monitor: {mono}: 1 channel, channel 2 requested"
 
 
 def _wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:

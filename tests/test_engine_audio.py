@@ -518,6 +518,8 @@ def test_device_refusing_the_channels_or_rate(tmp_path: Path) -> None:
 
     with pytest.raises(DeviceError, match=r"has \d+ channels, 64 requested"):
         Engine(EngineConfig(classifiers=(), input_channels=64)).prepare()
+    with pytest.raises(DeviceError, match=r"has \d+ channels, channel 64 requested"):
+        Engine(EngineConfig(classifiers=(), input_channel=64)).prepare()
     dev = resolve(None, "input")  # the sound server accepts up to 384 kHz, config's maximum
     with pytest.raises(DeviceError, match=r"cannot open input .* at 400000 Hz x 1"):
         _open_stream(sd, "input", dev.index, dev.name, 1, 400000, 0, lambda *a: None)

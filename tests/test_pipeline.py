@@ -385,6 +385,8 @@ def test_short_soak_memory_and_latency_are_stable(tmp_path: Path) -> None:
         ({"silence_db": float("-inf")}, "finite"),
         ({"classifiers": ["swishnet", "swishnet"]}, "twice"),
         ({"input_channels": 0}, "input_channels"),
+        ({"input_channel": 65}, "input_channel must be 1..64"),
+        ({"input_channel": 2, "input_channels": 2}, "exclude each other"),
         ({"chunk_ms": True}, "should be float"),
         ({"input_rate": 44100.5}, "should be int"),
         ({"realtime": "yes"}, "should be bool"),
