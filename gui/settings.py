@@ -36,6 +36,7 @@ class GuiSettings:
     input_device: str = ""
     output_device: str = ""
     input_rate: int = 0
+    input_channel: int = 0  # one channel of the input (1-based); 0: the mono mix
     source: str = ""  # a sound file instead of the microphone
     chunk_ms: int = 10
     lookahead_ms: int = 200
@@ -56,6 +57,7 @@ class GuiSettings:
             input_device=self.input_device or None,
             output_device=self.output_device or None,
             input_rate=self.input_rate or None,
+            input_channel=self.input_channel or None,
             source=self.source or None,
             chunk_ms=float(self.chunk_ms),
             separate=self.separate,
@@ -100,6 +102,8 @@ class GuiSettings:
             s.input_rate = default.input_rate
         if not 1 <= s.chunk_ms <= 1000:
             s.chunk_ms = default.chunk_ms
+        if not 0 <= s.input_channel <= 64:
+            s.input_channel = default.input_channel
         if not 0 <= s.lookahead_ms <= 500:
             s.lookahead_ms = default.lookahead_ms
         if not 0.5 <= s.enroll_seconds <= 60:

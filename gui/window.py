@@ -226,6 +226,13 @@ class MainWindow(QMainWindow):
         self.rate_combo = QComboBox()
         for rate in INPUT_RATES:
             self.rate_combo.addItem("device default" if rate == 0 else f"{rate} Hz", rate)
+        self.channel_spin = QSpinBox()
+        self.channel_spin.setRange(0, 64)
+        self.channel_spin.setSpecialValueText("mono mix")
+        self.channel_spin.setToolTip(
+            "Take one channel of the input device or file (a microphone on input 2 of an "
+            "interface); the mono mix by default"
+        )
         self.source_label = QLabel("")
         self.source_label.setWordWrap(True)
         self.open_button = QPushButton("Open file…")
@@ -237,6 +244,7 @@ class MainWindow(QMainWindow):
         src_buttons.addWidget(self.mic_button)
         form.addRow("Input", self.input_combo)
         form.addRow("Output", self.output_combo)
+        form.addRow("Channel", self.channel_spin)
         form.addRow("Rate", self.rate_combo)
         form.addRow("", self.refresh_button)
         form.addRow("Source", self.source_label)
@@ -435,6 +443,7 @@ class MainWindow(QMainWindow):
     def _load_widgets(self) -> None:
         s = self.settings
         self.rate_combo.setCurrentIndex(max(0, self.rate_combo.findData(s.input_rate)))
+        self.channel_spin.setValue(s.input_channel)
         self.chunk_spin.setValue(s.chunk_ms)
         self.lookahead_spin.setValue(s.lookahead_ms)
         self.separate_combo.setCurrentIndex(max(0, self.separate_combo.findData(s.separate)))
@@ -454,6 +463,7 @@ class MainWindow(QMainWindow):
         s.input_device = str(self.input_combo.currentData() or "")
         s.output_device = str(self.output_combo.currentData() or "")
         s.input_rate = int(self.rate_combo.currentData() or 0)
+        s.input_channel = self.channel_spin.value()
         s.chunk_ms = self.chunk_spin.value()
         s.lookahead_ms = self.lookahead_spin.value()
         s.separate = str(self.separate_combo.currentData())
@@ -936,6 +946,7 @@ class MainWindow(QMainWindow):
         self.output_combo.setEnabled(session is None or session.cfg.play)
         for w in (
             self.rate_combo,
+            self.channel_spin,
             self.refresh_button,
             self.chunk_spin,
             self.lookahead_spin,

@@ -170,6 +170,26 @@ def test_file_source_shows_labels_latency_and_records(
     assert all(p.read_text().count("\t") >= 2 for p in tracks)
 
 
+def test_one_channel_of_a_stereo_source_is_taken(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, audio: dict[str, Path]
+) -> None:
+    speech = read_audio(audio["speech"])
+    tone = (0.3 * np.sin(2 * np.pi * 1000 * np.arange(speech.size) / 16000)).astype(np.float32)
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, np.stack((speech, tone), 1), 16000)
+    assert window.open_source(str(stereo))
+    assert window.channel_spin.text() == "mono mix"
+    window.channel_spin.setValue(2)
+    window.record_button.setChecked(True)
+    qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
+    assert not window.channel_spin.isEnabled()  # chosen before the start
+    _wait_idle(qtbot, window)
+    assert window.last_state == "finished"
+    (wav,) = [p for p in window.recorded if p.name.endswith("input.wav")]
+    np.testing.assert_allclose(read_audio(wav)[: tone.size], tone, atol=1e-4)
+    assert window.channel_spin.isEnabled()
+
+
 def test_settings_persist_across_windows(
     qtbot: QtBot, tmp_path: Path, audio: dict[str, Path]
 ) -> None:
@@ -183,6 +203,7 @@ def test_settings_persist_across_windows(
     first.set_monitor("input")
     first.set_spectrogram("voice")
     first.set_input_device("some mic")
+    first.channel_spin.setValue(2)
     assert first.open_source(str(audio["speech"]))
     first.set_record_dir(str(tmp_path / "takes"))
     first.resize(1000, 740)
@@ -194,6 +215,7 @@ def test_settings_persist_across_windows(
     assert second.play_check.isChecked() and second.hear_input.isChecked()
     assert second.show_voice_spec.isChecked() and second.settings.spectrogram == "voice"
     assert second.input_combo.currentData() == "some mic"
+    assert second.channel_spin.value() == 2 and second.settings.engine_config().input_channel == 2
     assert "(not found)" in second.input_combo.currentText()
     assert second.settings.source == str(audio["speech"])
     assert second.source_label.text() == "file: speech.wav"
