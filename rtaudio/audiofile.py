@@ -229,10 +229,16 @@ def check_finite(x: np.ndarray, where: str) -> None:
 
 
 def iter_blocks(
-    path: str | Path, block_seconds: float = 1.0, target_rate: int = SAMPLE_RATE
+    path: str | Path,
+    block_seconds: float = 1.0,
+    target_rate: int = SAMPLE_RATE,
+    channel: int | None = None,
 ) -> Iterator[np.ndarray]:
-    """Stream a file as 16 kHz mono float32 blocks (constant memory for any file length)."""
+    """Stream a file as 16 kHz mono float32 blocks (constant memory for any file length):
+    the mean of its channels, or only ``channel`` (1-based)."""
     info = probe(path)
+    if channel is not None and not 1 <= channel <= info.channels:
+        raise AudioFileError(channel_missing(info.path, info.channels, channel))
     rs = (
         None
         if info.sample_rate == target_rate
@@ -248,7 +254,7 @@ def iter_blocks(
                 last = data.shape[0] < block
                 check_samples(data, str(info.path), pos, info.sample_rate)
                 pos += data.shape[0]
-                x = mixdown(data)
+                x = mixdown(data if channel is None else data[:, channel - 1 : channel])
                 if rs is not None:
                     x = rs.resample_chunk(x, last=last)
                 if x.size:
@@ -257,6 +263,11 @@ def iter_blocks(
                     return
     except READ_ERRORS as e:
         raise read_failure(info, e) from None
+
+
+def channel_missing(path: str | Path, channels: int, channel: int) -> str:
+    """The error for a channel a file does not have."""
+    return f"{path}: {channels} channel{'s' if channels > 1 else ''}, channel {channel} requested"
 
 
 def read_audio(path: str | Path, target_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -344,6 +344,8 @@ def batch_settings(
             for m in cfg.classifiers
         },
     }
+    if cfg.input_channel:  # recorded only when set: results from before it still resume
+        labels["channel"] = cfg.input_channel
     separation: dict[str, Any] = {"separate": cfg.separate}
     if cfg.separate != "off":
         separation["processing"] = SEPARATION_PROCESSING
@@ -476,7 +478,8 @@ class FileProcessor:
             k: _Aligner(delay, length, f) for k, f in (sinks or {"voice": voice.append}).items()
         }
         times = array.array("f")
-        chunks = _chunks(iter_blocks(src), n, max(delay, lookahead))
+        pick = cfg.input_channel
+        chunks = _chunks(iter_blocks(src, channel=pick), n, max(delay, lookahead))
         if offline:
             if info.duration > OFFLINE_MAX_SECONDS:
                 raise ValueError(
@@ -514,7 +517,9 @@ class FileProcessor:
             "sample_rate": SAMPLE_RATE,
             "source_sample_rate": info.sample_rate,
             "source_channels": info.channels,
-            "mixdown": "mean of channels" if info.channels > 1 else "mono",
+            "mixdown": (
+                f"channel {pick}" if pick else "mean of channels" if info.channels > 1 else "mono"
+            ),
             "chunk_ms": cfg.chunk_ms,
             "models": {
                 t.name: {

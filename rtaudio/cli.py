@@ -380,6 +380,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
     from rtaudio.outputs import DiskFullError
 
     overrides: dict[str, object] = {
+        "input_channel": args.channel,
         "separate": args.separate,
         "enroll": args.enroll,
         "chunk_ms": args.chunk_ms,
@@ -839,6 +840,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write NAME.MODEL.txt label tracks (Audacity: File > Import > Labels); files "
         "already processed get theirs from their labels.json",
+    )
+    pr.add_argument(
+        "--channel",
+        type=_ranged(int, 1, 64),
+        metavar="N",
+        help="use channel N of each file (default: the mean of its channels); a file "
+        "without it fails",
     )
     pr.add_argument(
         "--offline",

@@ -67,6 +67,7 @@ from rtaudio.audiofile import (
     WAV_MAX_BYTES,
     AudioFileError,
     CrashSafeWav,
+    channel_missing,
     check_enrollment,
     check_samples,
     mixdown,
@@ -260,10 +261,7 @@ class _FileInput(_Input):
         self.rate = self.info.sample_rate
         self.channels = self.info.channels  # mixed down by the worker, as a device's are
         if cfg.input_channel and cfg.input_channel > self.channels:
-            raise AudioFileError(
-                f"{cfg.source}: {self.channels} channel{'s' if self.channels > 1 else ''}, "
-                f"channel {cfg.input_channel} requested"
-            )
+            raise AudioFileError(channel_missing(cfg.source, self.channels, cfg.input_channel))
         self.realtime = cfg.realtime
         self.block = max(1, round(self.rate * cfg.chunk_ms / 1000))
         self.ring = RingBuffer(self.rate * 4, self.channels)

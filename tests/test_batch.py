@@ -511,6 +511,43 @@ def test_a_named_pipe_is_refused_not_waited_on(tmp_path: Path) -> None:
     assert "not a regular file (a pipe; save it to a file first)" in rows["pipe.wav"]["error"]
 
 
+def test_one_channel_of_each_file_is_processed(tmp_path: Path) -> None:
+    """``--channel 1`` of a stereo file (speech left, a tone right) gives what the left
+    channel alone gives; a mono file has no channel 2; results of another channel are not
+    mixed with them."""
+    subprocess.run(["espeak-ng", "-w", str(tmp_path / "left.wav"), "one channel of it"], check=True)
+    speech = read_audio(tmp_path / "left.wav")
+    tone = (0.3 * np.sin(2 * np.pi * 1000 * np.arange(speech.size) / SR)).astype(np.float32)
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "stereo.wav", np.stack((speech, tone), 1), SR)
+    sf.write(tmp_path / "left16.wav", speech, SR)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [EXE, "process", *args, "--no-progress", "--separate", "mitas"],
+            capture_output=True,
+            text=True,
+        )
+
+    r = run(str(tmp_path / "in"), "--out", str(tmp_path / "a"), "--channel", "1")
+    assert r.returncode == 0, r.stderr
+    r = run(str(tmp_path / "left16.wav"), "--out", str(tmp_path / "b"))
+    assert r.returncode == 0, r.stderr
+    a = json.loads((tmp_path / "a" / "stereo.labels.json").read_text())
+    b = json.loads((tmp_path / "b" / "left16.labels.json").read_text())
+    assert a["mixdown"] == "channel 1" and a["segments"] == b["segments"]
+    voice_a, _ = sf.read(tmp_path / "a" / "stereo.voice.wav")
+    voice_b, _ = sf.read(tmp_path / "b" / "left16.voice.wav")
+    np.testing.assert_array_equal(voice_a, voice_b)
+    r = run(str(tmp_path / "in"), "--out", str(tmp_path / "a"), "--channel", "2")
+    assert r.returncode == 2 and "other settings" in r.stderr  # never mixed with channel 1's
+    r = run(str(tmp_path / "left16.wav"), "--out", str(tmp_path / "c"), "--channel", "2")
+    assert r.returncode == 1
+    assert (
+        "left16.wav: 1 channel, channel 2 requested" in _rows(tmp_path / "c")["left16.wav"]["error"]
+    )
+
+
 def test_same_stem_inputs_keep_their_extension(tmp_path: Path) -> None:
     src = tmp_path / "in"
     src.mkdir()
