@@ -661,6 +661,12 @@ def _cmd_repair_wav(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _channel_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--channel", type=_ranged(int, 1, 64), metavar="N", help=f"take channel N {what}"
+    )
+
+
 def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
     o: dict[str, object] = {
         "input_device": args.input,
@@ -738,13 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--config", help="TOML file of engine settings (CLI flags override it)")
     m.add_argument("--input", help="input device (index or name; default: system default)")
     m.add_argument("--output", help="output device for --play")
-    m.add_argument(
-        "--channel",
-        type=_ranged(int, 1, 64),
-        metavar="N",
-        help="take channel N of the input device or --source file (default: the mean of "
-        "the channels captured)",
-    )
+    _channel_option(m, "of the input device or --source file (default: the mono mix)")
     m.add_argument("--separate", choices=["off", "mitas", "tsenet"], help="separation mode")
     m.add_argument(
         "--enroll", metavar="FILE", help="target speaker clip (a sound file) for --separate tsenet"
@@ -841,13 +841,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write NAME.MODEL.txt label tracks (Audacity: File > Import > Labels); files "
         "already processed get theirs from their labels.json",
     )
-    pr.add_argument(
-        "--channel",
-        type=_ranged(int, 1, 64),
-        metavar="N",
-        help="use channel N of each file (default: the mean of its channels); a file "
-        "without it fails",
-    )
+    _channel_option(pr, "of each file (default: the mean of its channels); a file without it fails")
     pr.add_argument(
         "--offline",
         action="store_true",
