@@ -136,6 +136,22 @@ def call_limited(
     return box["value"]
 
 
+def start_stream(make: Callable[[], Any], what: str, cancel: threading.Event | None = None) -> Any:
+    """Open a stream with ``make()`` and start it, as :func:`call_limited` (a stream that
+    opens too late, or fails to start, is closed)."""
+
+    def started() -> Any:
+        stream = make()
+        try:
+            stream.start()
+        except BaseException:
+            close_stream(stream)
+            raise
+        return stream
+
+    return call_limited(started, what, cancel=cancel, discard=close_stream)
+
+
 def close_stream(stream: Any, limit: float = CLOSE_LIMIT_S) -> bool:
     """Abort and close a PortAudio stream, waiting at most ``limit`` s. A stream the host does
     not let go of in time is left to close in its own thread (and PortAudio is not restarted
@@ -275,18 +291,16 @@ def play_clip(audio: np.ndarray, rate: int, spec: str | int | None = None) -> fl
             raise sd.CallbackStop
 
     def opened() -> Any:
-        stream = sd.OutputStream(
+        return sd.OutputStream(
             device=dev.index,
             samplerate=out_rate,
             channels=channels,
             dtype="float32",
             callback=callback,
         )
-        stream.start()
-        return stream
 
     try:
-        _clip = call_limited(opened, f"cannot play on {dev.name!r}", discard=close_stream)
+        _clip = start_stream(opened, f"cannot play on {dev.name!r}")
     except (sd.PortAudioError, ValueError) as e:
         raise DeviceError(f"cannot play on {dev.name!r} ({e})") from None
     return x.size / out_rate

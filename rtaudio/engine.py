@@ -120,7 +120,7 @@ def _open_stream(
 
     def opened() -> Any:
         check(device=index, channels=channels, samplerate=rate, dtype="float32")
-        stream = cls(
+        return cls(
             device=index,
             channels=channels,
             samplerate=rate,
@@ -129,17 +129,9 @@ def _open_stream(
             latency=latency_ms / 1000 if latency_ms > 0 else "low",
             callback=callback,
         )
-        try:
-            stream.start()
-        except BaseException:
-            devices.close_stream(stream)
-            raise
-        return stream
 
     try:
-        return devices.call_limited(
-            opened, f"cannot open {kind} {name!r}", cancel=cancel, discard=devices.close_stream
-        )
+        return devices.start_stream(opened, f"cannot open {kind} {name!r}", cancel)
     except (sd.PortAudioError, ValueError) as e:
         raise DeviceError(f"cannot open {kind} {name!r} at {rate} Hz x {channels}: {e}") from None
 
