@@ -84,6 +84,7 @@ class TerminalView:
         self.clipped = 0  # input samples at full scale so far
         self.nonfinite = 0  # NaN / infinite input samples so far (replaced with silence)
         self._said = ("", "")  # (state, message) last written (non-terminal output)
+        self._setup_said = ""  # the devices and models last written (non-terminal output)
 
     def update(self, results: list[ChunkResult]) -> None:
         self.level.update(results)
@@ -96,11 +97,26 @@ class TerminalView:
             self.stream_time = r.end
             self.played = r.played
 
+    def _input(self) -> str:
+        st, pick = self.engine.status, self.engine.cfg.input_channel
+        return f"{st.input_name} @ {st.input_rate} Hz" + (f", channel {pick}" if pick else "")
+
+    def setup_line(self) -> str:
+        """What runs on what (a log's first line, and again when a device changes):
+        "input: NAME @ RATE Hz; output: NAME; separation: mitas; classifiers: swishnet"."""
+        st, cfg = self.engine.status, self.engine.cfg
+        parts = [f"input: {self._input()}"]
+        if st.output_name:
+            parts.append(f"output: {st.output_name}")
+        parts.append(f"separation: {cfg.separate}")
+        parts.append(f"classifiers: {', '.join(cfg.classifiers) or 'none'}")
+        return "; ".join(parts)
+
     def render(self, s: LatencySummary) -> str:
         st = self.engine.status
         cfg = self.engine.cfg
         lines = [
-            f"rtaudio monitor  [{st.state}]  input: {st.input_name} @ {st.input_rate} Hz"
+            f"rtaudio monitor  [{st.state}]  input: {self._input()}"
             + (f"  output: {st.output_name}" if st.output_name else ""),
             f"time {self.stream_time:7.1f} s   separation: {cfg.separate}"
             + (" (playing)" if cfg.play else "")
@@ -171,6 +187,10 @@ class TerminalView:
             self.out.write("\x1b[H\x1b[J" + text + "\n")
         else:  # a log: one status line per refresh, plus state changes and notes once
             st = self.engine.status
+            setup = self.setup_line()
+            if setup != self._setup_said:
+                self._setup_said = setup
+                self.out.write(setup + "\n")
             note = self.log.note if self.log is not None else ""
             message = "; ".join(x for x in (st.message, note) if x)
             if (st.state, message) != self._said:

@@ -314,6 +314,11 @@ def test_one_channel_of_a_source_file_is_taken(tmp_path: Path) -> None:
         args = ["--source", str(tmp_path / "stereo.wav"), "--classifiers", ""]
         out = _run("monitor", *args, "--channel", str(channel), "--record", str(rec / str(channel)))
         assert out.returncode == 0, out.stderr
+        setup = out.stdout.splitlines()[0]  # a log says what ran on what
+        source = tmp_path / "stereo.wav"
+        assert setup == (
+            f"input: {source} @ 16000 Hz, channel {channel}; separation: off; classifiers: none"
+        )
         (wav,) = (rec / str(channel)).glob("*input.wav")
         heard = read_audio(wav)[: wanted.size]
         np.testing.assert_allclose(heard, wanted, atol=1e-4)  # 16-bit WAV
@@ -457,6 +462,23 @@ def test_a_frozen_sound_server_at_start_is_one_clear_error(private_card: Private
         "answering)"
     ]
     assert took < 20
+
+
+def test_a_reader_that_leaves_ends_the_monitor_quietly(tmp_path: Path) -> None:
+    """``rtaudio monitor | head -1``: no "Broken pipe" error, no traceback, exit 141."""
+    wav = _speech(tmp_path / "in.wav")
+    proc = subprocess.Popen(
+        [EXE, "monitor", "--source", str(wav), "--classifiers", "", "--duration", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=pa_env(),
+    )
+    assert proc.stdout is not None and proc.stdout.readline().startswith("input: ")
+    proc.stdout.close()
+    err = proc.stderr.read() if proc.stderr else ""
+    assert proc.wait(30) == 141, err
+    assert "Broken pipe" not in err and "Traceback" not in err and "Exception" not in err
 
 
 def test_kill_9_while_recording_loses_at_most_a_chunk(tmp_path: Path) -> None:
