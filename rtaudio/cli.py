@@ -674,6 +674,7 @@ def _engine_overrides(args: argparse.Namespace) -> dict[str, object]:
         "input_device": args.input,
         "output_device": args.output,
         "input_channel": args.channel,
+        "input_rate": args.rate,
         "separate": args.separate,
         "enroll": args.enroll,
         "enroll_seconds": args.enroll_seconds,
@@ -701,6 +702,8 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     from rtaudio.monitor import run_monitor
     from rtaudio.outputs import writable_folder
 
+    if args.rate and args.source:
+        raise CliError("--rate sets the input device's rate; a --source file is read at its own")
     cfg = config.load(args.config, **_engine_overrides(args))
     _positive("--duration", args.duration, 1e9)
     if args.jsonl and Path(args.jsonl).exists() and not args.overwrite:
@@ -747,6 +750,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--input", help="input device (index or name; default: system default)")
     m.add_argument("--output", help="output device for --play")
     _channel_option(m, "of the input device or --source file (default: the mono mix)")
+    m.add_argument(
+        "--rate",
+        type=_ranged(int, 8000, 384000),
+        metavar="HZ",
+        help="input device sample rate (default: the device's own; resampled to 16 kHz)",
+    )
     m.add_argument("--separate", choices=["off", "mitas", "tsenet"], help="separation mode")
     m.add_argument(
         "--enroll", metavar="FILE", help="target speaker clip (a sound file) for --separate tsenet"

@@ -307,6 +307,15 @@ def test_one_channel_of_the_microphone_is_taken(tmp_path: Path, channel: int) ->
     assert abs(best_alignment(other, heard)[1]) < 0.2
 
 
+def test_the_input_rate_is_chosen(tmp_path: Path) -> None:
+    for rate in ("16000", "22050"):
+        out = _run("monitor", "--rate", rate, "--classifiers", "", "--duration", "0.5")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith(f"input: default @ {rate} Hz; "), out.stdout
+    out = _run("monitor", "--source", str(_speech(tmp_path / "in.wav")), "--rate", "16000")
+    assert out.returncode == 2 and "a --source file is read at its own" in out.stderr
+
+
 def test_one_channel_of_a_source_file_is_taken(tmp_path: Path) -> None:
     speech, tone = _speech_left_tone_right(tmp_path / "stereo.wav")
     rec = tmp_path / "rec"
