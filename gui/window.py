@@ -488,6 +488,7 @@ class MainWindow(QMainWindow):
         else:
             self.source_label.setText("microphone (input device)")
             self.source_label.setToolTip("")
+        self._sync_enabled()  # a file is read at its own rate
 
     @guarded
     def measure_round_trip(self) -> None:
@@ -944,8 +945,8 @@ class MainWindow(QMainWindow):
         session = self.session
         self.input_combo.setEnabled(session is None or not session.cfg.source)
         self.output_combo.setEnabled(session is None or session.cfg.play)
+        self.rate_combo.setEnabled(idle and not self.settings.source)
         for w in (
-            self.rate_combo,
             self.channel_spin,
             self.refresh_button,
             self.chunk_spin,

@@ -177,7 +177,9 @@ def test_one_channel_of_a_stereo_source_is_taken(
     tone = (0.3 * np.sin(2 * np.pi * 1000 * np.arange(speech.size) / 16000)).astype(np.float32)
     stereo = tmp_path / "stereo.wav"
     sf.write(stereo, np.stack((speech, tone), 1), 16000)
+    assert window.rate_combo.isEnabled()
     assert window.open_source(str(stereo))
+    assert not window.rate_combo.isEnabled()  # a file is read at its own rate
     assert window.channel_spin.text() == "mono mix"
     window.channel_spin.setValue(2)
     window.record_button.setChecked(True)
@@ -188,6 +190,8 @@ def test_one_channel_of_a_stereo_source_is_taken(
     (wav,) = [p for p in window.recorded if p.name.endswith("input.wav")]
     np.testing.assert_allclose(read_audio(wav)[: tone.size], tone, atol=1e-4)
     assert window.channel_spin.isEnabled()
+    window.use_microphone()
+    assert window.rate_combo.isEnabled()
 
 
 def test_settings_persist_across_windows(
