@@ -721,7 +721,9 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         if Path(cfg.enroll_save).exists():
             raise CliError(f"{cfg.enroll_save} exists; choose another name for --save-enrollment")
         writable_folder(Path(cfg.enroll_save).parent, "--save-enrollment")
-    return run_monitor(cfg, duration=args.duration, jsonl=args.jsonl, hear=args.hear)
+    return run_monitor(
+        cfg, duration=args.duration, jsonl=args.jsonl, hear=args.hear, keys_from=sys.stdin
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import sys
+import termios
 import time
+import tty
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from rtaudio.classify import SILENCE
 from rtaudio.config import EngineConfig
@@ -68,6 +71,48 @@ PLAYED = {  # ChunkResult.played, as the view says it
 }
 
 
+HEAR_KEYS = {"i": "input", "s": "separated", "r": "removed"}
+
+
+class KeyReader:
+    """Single key presses from a terminal in the foreground (no Enter needed, not echoed)
+    while the monitor runs; the terminal's mode is restored by :meth:`close`. Anything else
+    (a pipe, a file, a job in the background) gives no keys."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        self.fd: int | None = None
+        self._mode: list[Any] = []
+        try:
+            if stream is None or not stream.isatty():
+                return
+            fd = stream.fileno()
+            with contextlib.suppress(OSError):  # not our controlling terminal: no job control
+                if os.tcgetpgrp(fd) != os.getpgrp():
+                    return  # in the background: changing the mode would stop the job
+            self._mode = termios.tcgetattr(fd)
+            tty.setcbreak(fd)
+            self.fd = fd
+        except (OSError, ValueError, termios.error):
+            self.fd = None
+
+    def wait(self, timeout: float) -> str:
+        """The keys pressed within ``timeout`` s (returns at the first); "" if none."""
+        if self.fd is None:
+            time.sleep(timeout)
+            return ""
+        try:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            return os.read(self.fd, 64).decode(errors="ignore") if ready else ""
+        except (OSError, ValueError):
+            return ""
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError, termios.error):
+                termios.tcsetattr(fd, termios.TCSADRAIN, self._mode)
+
+
 class TerminalView:
     """Keeps the latest label per model and renders a small status screen."""
 
@@ -85,6 +130,7 @@ class TerminalView:
         self.nonfinite = 0  # NaN / infinite input samples so far (replaced with silence)
         self._said = ("", "")  # (state, message) last written (non-terminal output)
         self._setup_said = ""  # the devices and models last written (non-terminal output)
+        self.keys = False  # keys are read: the view lists them
 
     def update(self, results: list[ChunkResult]) -> None:
         self.level.update(results)
@@ -158,6 +204,9 @@ class TerminalView:
             f"xruns    overflows {s.overflows}  underflows {s.underflows}  dropped {s.dropped}"
             f"  trimmed {s.trimmed_ms:.0f} ms"
         )
+        if self.keys:
+            hear = "  ".join(f"{k} {v}" for k, v in HEAR_KEYS.items())
+            lines.append(f"keys     {hear + '  ' if cfg.play else ''}q quit")
         if st.message:
             lines.append(f"note: {st.message}")
         if self.log is not None and self.log.note:
@@ -214,9 +263,12 @@ def run_monitor(
     out: IO[str] | None = None,
     refresh_hz: float = 4.0,
     hear: str = "separated",
+    keys_from: IO[str] | None = None,
 ) -> int:
-    """Run until ``duration`` elapses, a file source ends, or Ctrl-C. Returns an exit code.
-    ``hear``: what is played while separating (:meth:`Engine.set_monitor`)."""
+    """Run until ``duration`` elapses, a file source ends, ``q`` is pressed or Ctrl-C.
+    Returns an exit code. ``hear``: what is played while separating (:meth:`Engine.set_monitor`;
+    keys ``i`` / ``s`` / ``r`` switch it live when ``keys_from`` is the terminal the view is
+    shown on)."""
     out = out or sys.stdout
     engine = Engine(cfg)
     engine.set_monitor(hear)
@@ -224,12 +276,19 @@ def run_monitor(
     log = JsonLog(jsonl) if jsonl else None
     view = TerminalView(engine, out, log)
     engine.start()
+    keys = KeyReader(keys_from if view.tty else None)
+    view.keys = keys.fd is not None
     t0 = time.monotonic()
     next_stat = t0 + 1.0
     interrupted = False
     try:
         while True:
-            time.sleep(1.0 / refresh_hz)
+            pressed = keys.wait(1.0 / refresh_hz).lower()
+            if "q" in pressed:
+                break
+            for key in pressed:
+                if key in HEAR_KEYS and cfg.play:
+                    engine.set_monitor(HEAR_KEYS[key])
             results = channel.drain()
             view.update(results)
             if log is not None:
@@ -250,6 +309,7 @@ def run_monitor(
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        keys.close()
         engine.stop()
         results = channel.drain()
         view.update(results)

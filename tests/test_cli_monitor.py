@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 import wave
 from collections.abc import Callable
@@ -488,6 +492,80 @@ def test_a_reader_that_leaves_ends_the_monitor_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read() if proc.stderr else ""
     assert proc.wait(30) == 141, err
     assert "Broken pipe" not in err and "Traceback" not in err and "Exception" not in err
+
+
+class _Terminal:
+    """``rtaudio monitor`` in a pseudo-terminal of its own (its controlling terminal, in the
+    foreground, as in a shell): what it shows is read, keys are typed."""
+
+    def __init__(self, *args: str) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: the monitor, on the pseudo-terminal
+            os.execve(EXE, [EXE, "monitor", *args], pa_env())
+        self.screen = b""
+        self.code: int | None = None
+
+    def wait_for(self, text: str, timeout: float = 20) -> str:
+        """The output from the first ``text`` shown after this call on."""
+        start = len(self.screen)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            ready, _, _ = select.select([self.fd], [], [], 0.1)
+            if ready:
+                with contextlib.suppress(OSError):
+                    self.screen += os.read(self.fd, 65536)
+            tail = self.screen[start:].decode(errors="ignore")
+            if text in tail:
+                return tail[tail.index(text) :]
+        raise AssertionError(f"{text!r} not shown; last screen: {self.screen[-1500:]!r}")
+
+    def type(self, key: str) -> None:
+        os.write(self.fd, key.encode())
+
+    def exit_status(self, timeout: float = 30) -> int | None:
+        """Its exit status once it ends within ``timeout`` s, else None."""
+        end = time.monotonic() + timeout
+        while self.code is None and time.monotonic() < end:
+            ready, _, _ = select.select([self.fd], [], [], 0.05)
+            if ready:
+                with contextlib.suppress(OSError):
+                    self.screen += os.read(self.fd, 65536)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.code = os.waitstatus_to_exitcode(status)
+        return self.code
+
+    def close(self) -> None:
+        if self.exit_status(0) is None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def test_keys_switch_what_is_heard_and_q_quits(tmp_path: Path) -> None:
+    """In a terminal, i / s / r switch what the output plays (input, separated voice, what was
+    removed) without stopping, and q ends the monitor as a finished run does."""
+    talk = tmp_path / "talk.wav"
+    sf.write(talk, np.tile(read_audio(_speech(tmp_path / "in.wav")), 8), 16000)
+    args = ["--source", str(talk), "--separate", "mitas", "--play", "--classifiers", ""]
+    term = _Terminal(*args, "--jsonl", str(tmp_path / "log.jsonl"))
+    try:
+        screen = term.wait_for("playing the separated voice")
+        assert "keys     i input  s separated  r removed  q quit" in screen
+        term.type("i")
+        term.wait_for("output   playing the input")
+        term.type("r")
+        term.wait_for("output   playing what the separator removed")
+        term.type("s")
+        term.wait_for("output   playing the separated voice")
+        assert _stream_time(tmp_path / "log.jsonl") < 20  # long before the file's end
+        term.type("q")
+        assert term.exit_status() == 0
+        lflag = termios.tcgetattr(term.fd)[3]  # the terminal's mode is given back
+        assert lflag & termios.ECHO and lflag & termios.ICANON
+    finally:
+        term.close()
+    assert "stopped: " in term.screen.decode(errors="ignore")
 
 
 def test_kill_9_while_recording_loses_at_most_a_chunk(tmp_path: Path) -> None:
