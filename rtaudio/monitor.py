@@ -74,6 +74,11 @@ PLAYED = {  # ChunkResult.played, as the view says it
 HEAR_KEYS = {"i": "input", "s": "separated", "r": "removed"}
 
 
+def _switchable(cfg: EngineConfig) -> bool:
+    """Whether what is played can be switched (played, and separated: else it is the input)."""
+    return cfg.play and cfg.separate != "off"
+
+
 class KeyReader:
     """Single key presses from a terminal in the foreground (no Enter needed, not echoed)
     while the monitor runs; the terminal's mode is restored by :meth:`close`. Anything else
@@ -206,7 +211,7 @@ class TerminalView:
         )
         if self.keys:
             hear = "  ".join(f"{k} {v}" for k, v in HEAR_KEYS.items())
-            lines.append(f"keys     {hear + '  ' if cfg.play else ''}q quit")
+            lines.append(f"keys     {hear + '  ' if _switchable(cfg) else ''}q quit")
         if st.message:
             lines.append(f"note: {st.message}")
         if self.log is not None and self.log.note:
@@ -287,7 +292,7 @@ def run_monitor(
             if "q" in pressed:
                 break
             for key in pressed:
-                if key in HEAR_KEYS and cfg.play:
+                if key in HEAR_KEYS and _switchable(cfg):
                     engine.set_monitor(HEAR_KEYS[key])
             results = channel.drain()
             view.update(results)
