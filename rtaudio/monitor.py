@@ -107,9 +107,14 @@ class KeyReader:
             return ""
         try:
             ready, _, _ = select.select([self.fd], [], [], timeout)
-            return os.read(self.fd, 64).decode(errors="ignore") if ready else ""
+            if not ready:
+                return ""
+            data = os.read(self.fd, 64)
         except (OSError, ValueError):
-            return ""
+            data = b""
+        if not data:  # the terminal hung up: no more keys (and no spinning on it)
+            self.close()
+        return data.decode(errors="ignore")
 
     def close(self) -> None:
         fd, self.fd = self.fd, None
