@@ -80,7 +80,7 @@ from rtaudio.audiofile import (
 )
 from rtaudio.bench_loopback import SPACING_S, RoundTrip, summary_line
 from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
-from rtaudio.devices import DeviceError, resolve
+from rtaudio.devices import Device, DeviceError, resolve
 from rtaudio.errors import os_message
 from rtaudio.labeltrack import LabelTrackWriter
 from rtaudio.latency import LatencyStats, LatencySummary
@@ -170,22 +170,27 @@ class _MicInput(_Input):
         dev = resolve(self.spec, "input")
         self.device = dev
         self.rate = int(cfg.input_rate or dev.default_samplerate)
-        # a picked channel N: capture the first N (two at least: a sound server asked for one
-        # channel of a stereo source gives their mix), the worker keeps channel N
-        pick = cfg.input_channel
-        self.channels = (
-            max(pick, min(2, dev.max_input_channels)) if pick else cfg.input_channels or 1
-        )
-        if self.channels > dev.max_input_channels:
-            raise DeviceError(
-                f"input device {dev.name!r} has {dev.max_input_channels} channels, "
-                + (f"channel {pick} requested" if pick else f"{self.channels} requested")
-            )
+        self.pick = cfg.input_channel  # one channel, kept as it comes in (the ring is mono)
+        self.wanted = cfg.input_channels or 1  # without a pick: channels mixed by the worker
+        self.channels = self._capture(dev)
         self.blocksize = max(1, round(self.rate * cfg.chunk_ms / 1000))
         self.host_latency_ms = cfg.host_latency_ms
-        self.ring = RingBuffer(self.rate * 4, self.channels)
+        self.ring = RingBuffer(self.rate * 4, 1 if self.pick else self.channels)
         self._stream: Any = None
         self._token: object | None = None  # the open stream's; older streams' calls are refused
+
+    def _capture(self, dev: Device) -> int:
+        """How many channels to capture from ``dev``, or a DeviceError if it has too few. A
+        picked channel N: the first N, two at least (a sound server asked for one channel of a
+        stereo source gives their mix)."""
+        pick = self.pick
+        n = max(pick, min(2, dev.max_input_channels)) if pick else self.wanted
+        if n > dev.max_input_channels:
+            raise DeviceError(
+                f"input device {dev.name!r} has {dev.max_input_channels} channels, "
+                + (f"channel {pick} requested" if pick else f"{n} requested")
+            )
+        return n
 
     def _callback(
         self, token: object, indata: np.ndarray, frames: int, t: Any, status: Any
@@ -193,6 +198,8 @@ class _MicInput(_Input):
         # PortAudio thread: copy, timestamp, return. Nothing else.
         if token is not self._token:  # a stream given up on (closing) still delivering
             raise self._sd.CallbackAbort
+        if self.pick:
+            indata = indata[:, self.pick - 1 : self.pick]
         ring = self.ring
         assert ring is not None
         if status:
@@ -224,15 +231,12 @@ class _MicInput(_Input):
         return self._stream is not None and bool(self._stream.active)
 
     def reopen(self, spec: str | None) -> None:
-        """Close the stream and open ``spec`` (None: the system default) at the same rate and
-        channel count (the worker's resampler and ring stay as they are)."""
+        """Close the stream and open ``spec`` (None: the system default) at the same rate
+        (the worker's resampler and ring stay as they are) and the same channel count, or as
+        many as it needs for the picked channel."""
         self.close()
         dev = resolve(spec, "input")
-        if self.channels > dev.max_input_channels:
-            raise DeviceError(
-                f"input device {dev.name!r} has {dev.max_input_channels} channels, "
-                f"{self.channels} needed"
-            )
+        self.channels = self._capture(dev)
         self.device = dev
         self.spec = spec
         self.open()
@@ -252,11 +256,12 @@ class _FileInput(_Input):
         self.info = probe(cfg.source)
         self.rate = self.info.sample_rate
         self.channels = self.info.channels  # mixed down by the worker, as a device's are
-        if cfg.input_channel and cfg.input_channel > self.channels:
-            raise AudioFileError(channel_missing(cfg.source, self.channels, cfg.input_channel))
+        self.pick = cfg.input_channel  # or one, kept as it is read (the ring is mono)
+        if self.pick and self.pick > self.channels:
+            raise AudioFileError(channel_missing(cfg.source, self.channels, self.pick))
         self.realtime = cfg.realtime
         self.block = max(1, round(self.rate * cfg.chunk_ms / 1000))
-        self.ring = RingBuffer(self.rate * 4, self.channels)
+        self.ring = RingBuffer(self.rate * 4, 1 if self.pick else self.channels)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -276,9 +281,9 @@ class _FileInput(_Input):
                     data = f.read(self.block, dtype="float32", always_2d=True)
                     if data.shape[0] == 0:
                         break
-                    check_samples(data, str(self.info.path), pos, self.rate)
-                    pos += data.shape[0]
-                    x = data
+                    x = data[:, self.pick - 1 : self.pick] if self.pick else data
+                    check_samples(x, str(self.info.path), pos, self.rate)
+                    pos += x.shape[0]
                     due = t0 + written / self.rate
                     if self.realtime:
                         delay = due + x.shape[0] / self.rate - time.perf_counter()
@@ -819,7 +824,6 @@ class Engine:
         cfg, inp, proc = self.cfg, self._input, self.processor
         assert inp is not None and inp.ring is not None and proc is not None
         n = cfg.chunk_samples
-        pick = cfg.input_channel
         rate = inp.rate
         rs = None if rate == SAMPLE_RATE else StreamResampler(rate, SAMPLE_RATE)
         pending = np.zeros(0, np.float32)
@@ -871,8 +875,6 @@ class Engine:
                 continue
             idle_since = time.perf_counter()
             block = self._sanitised(inp.ring.read(avail))
-            if pick:  # one channel of the device or file, not the mixdown
-                block = block[:, pick - 1 : pick]
             self.clipped += int(np.count_nonzero(np.abs(block) >= CLIP_LEVEL))
             x = mixdown(block)
             native_read += block.shape[0]

@@ -467,6 +467,36 @@ def test_input_can_be_switched_while_running(private_card: PrivateCard) -> None:
         engine.stop()
 
 
+def test_a_picked_channel_is_kept_across_an_input_switch(
+    private_card: PrivateCard, tmp_path: Path
+) -> None:
+    """``input_channel=2`` on one device, then another: still channel 2 alone (speech left,
+    a tone right, played to the card after the switch)."""
+    speech = read_audio(speech_wav(tmp_path / "speech.wav"))
+    tone = (0.3 * np.sin(2 * np.pi * 1000 * np.arange(speech.size) / 16000)).astype(np.float32)
+    sf.write(tmp_path / "stereo.wav", np.stack((speech, tone), 1), 16000)
+    cfg = EngineConfig(
+        classifiers=(),
+        input_device="default",
+        input_channel=2,
+        record_dir=str(tmp_path / "rec"),
+        record="input",
+    )
+    engine = Engine(cfg)
+    engine.start()
+    try:
+        _wait(lambda: engine.summary().chunks > 10, 10, "audio")
+        engine.switch_input("pulse")
+        _wait(lambda: "input switched to 'pulse'" in engine.status.message, 5, "the switch")
+        subprocess.run(["paplay", str(tmp_path / "stereo.wav")], check=True, env=pa_env())
+        time.sleep(0.3)
+    finally:
+        engine.stop()
+    heard = read_audio(engine.recordings["input"])
+    assert best_alignment(tone, heard)[1] > 0.9
+    assert abs(best_alignment(speech, heard)[1]) < 0.2
+
+
 def test_output_can_be_switched_while_running(private_card: PrivateCard) -> None:
     engine = Engine(
         EngineConfig(classifiers=(), play=True, output_device="default", host_latency_ms=40)
