@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from PySide6.QtCore import QByteArray, QFile, QMimeData, QSettings, QStandardPaths, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -328,12 +328,20 @@ class MainWindow(QMainWindow):
         self.hear_input = QRadioButton("Input")
         self.hear_separated = QRadioButton("Separated")
         self.hear_removed = QRadioButton("Removed")
-        self.hear_removed.setToolTip("what the separator took away: the input minus the voice")
         self.hear_buttons = {
             "input": self.hear_input,
             "separated": self.hear_separated,
             "removed": self.hear_removed,
         }
+        tips = {
+            "input": "the input, as the microphone or file gives it",
+            "separated": "the separated voice",
+            "removed": "what the separator took away: the input minus the voice",
+        }
+        for what, button in self.hear_buttons.items():  # keys I / S / R, as in the monitor
+            key = what[0].upper()
+            button.setShortcut(QKeySequence(key))
+            button.setToolTip(f"{tips[what]} (key {key})")
         self.hear_group = QButtonGroup(self)
         hear_row = QHBoxLayout()
         for what, button in self.hear_buttons.items():

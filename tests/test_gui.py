@@ -508,6 +508,10 @@ def test_microphone_start_stop_record_and_ab_switch(
     qtbot.waitUntil(lambda: "(what the separator removed)" in window.state_label.text())
     window.set_monitor("separated")
     qtbot.waitUntil(lambda: window.latest_played == "separated", timeout=2000)
+    for key, what in ((Qt.Key.Key_I, "input"), (Qt.Key.Key_S, "separated")):  # A/B by key
+        qtbot.keyClick(window, key)
+        qtbot.waitUntil(lambda w=what: window.latest_played == w, timeout=2000)
+        assert window.settings.monitor == what and window.hear_buttons[what].isChecked()
     assert window.input_combo.isEnabled() and window.output_combo.isEnabled()
     for kind, combo in (("input", window.input_combo), ("output", window.output_combo)):
         index = combo.findData("pulse")
