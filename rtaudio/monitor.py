@@ -214,9 +214,13 @@ class TerminalView:
             f"xruns    overflows {s.overflows}  underflows {s.underflows}  dropped {s.dropped}"
             f"  trimmed {s.trimmed_ms:.0f} ms"
         )
+        if self.engine.recording:
+            names = ", ".join(p.name for p in self.engine.recordings.values())
+            lines.append(f"REC      {names}")
         if self.keys:
             hear = "  ".join(f"{k} {v}" for k, v in HEAR_KEYS.items())
-            lines.append(f"keys     {hear + '  ' if _switchable(cfg) else ''}q quit")
+            rec = "space stop recording" if self.engine.recording else "space record"
+            lines.append(f"keys     {hear + '  ' if _switchable(cfg) else ''}{rec}  q quit")
         if st.message:
             lines.append(f"note: {st.message}")
         if self.log is not None and self.log.note:
@@ -266,6 +270,19 @@ def _stats(s: LatencySummary, view: TerminalView, engine: Engine) -> dict[str, o
     return {**s.to_json(view.stream_time), "clipped": engine.clipped, "nonfinite": engine.nonfinite}
 
 
+def _toggle_recording(engine: Engine, takes: list[dict[str, Path]]) -> None:
+    """Space in the terminal: stop the recording in progress, or start one in ``--record``'s
+    folder (else ``~/rtaudio-recordings``, as the window's); a refusal goes to the view."""
+    if engine.recording:
+        engine.stop_recording()
+        return
+    folder = engine.cfg.record_dir or str(Path.home() / "rtaudio-recordings")
+    try:
+        takes.append(engine.start_recording(folder, engine.cfg.record))
+    except OSError as e:
+        engine.status.message = f"cannot record in {folder}: {e.strerror or e}"
+
+
 def run_monitor(
     cfg: EngineConfig,
     duration: float | None = None,
@@ -288,6 +305,7 @@ def run_monitor(
     engine.start()
     keys = KeyReader(keys_from if view.tty else None)
     view.keys = keys.fd is not None
+    takes = [dict(engine.recordings)] if engine.recordings else []  # each recording made
     t0 = time.monotonic()
     next_stat = t0 + 1.0
     interrupted = False
@@ -299,6 +317,8 @@ def run_monitor(
             for key in pressed:
                 if key in HEAR_KEYS and _switchable(cfg):
                     engine.set_monitor(HEAR_KEYS[key])
+                elif key == " ":
+                    _toggle_recording(engine, takes)
             results = channel.drain()
             view.update(results)
             if log is not None:
@@ -338,8 +358,9 @@ def run_monitor(
         + (f", {engine.nonfinite} NaN / infinite input samples" if engine.nonfinite else ""),
         file=sys.stderr,
     )
-    for kind, path in engine.recordings.items():
-        print(f"recorded {kind}: {path}", file=sys.stderr)
+    for take in takes:
+        for kind, path in take.items():
+            print(f"recorded {kind}: {path}", file=sys.stderr)
     for model, path in engine.label_tracks.items():
         if path.exists():
             print(f"labels of {model} (Audacity label track): {path}", file=sys.stderr)

@@ -544,14 +544,21 @@ class _Terminal:
 
 def test_keys_switch_what_is_heard_and_q_quits(tmp_path: Path) -> None:
     """In a terminal, i / s / r switch what the output plays (input, separated voice, what was
-    removed) without stopping, and q ends the monitor as a finished run does."""
+    removed) without stopping, space stops and starts recording, and q ends the monitor as a
+    finished run does."""
     talk = tmp_path / "talk.wav"
     sf.write(talk, np.tile(read_audio(_speech(tmp_path / "in.wav")), 8), 16000)
     args = ["--source", str(talk), "--separate", "mitas", "--play", "--classifiers", ""]
-    term = _Terminal(*args, "--jsonl", str(tmp_path / "log.jsonl"))
+    rec = tmp_path / "rec"
+    term = _Terminal(*args, "--jsonl", str(tmp_path / "log.jsonl"), "--record", str(rec))
     try:
         screen = term.wait_for("playing the separated voice")
-        assert "keys     i input  s separated  r removed  q quit" in screen
+        assert "i input  s separated  r removed  space stop recording  q quit" in screen
+        assert "REC      rtaudio-" in screen
+        term.type(" ")  # stop recording, then a second take
+        term.wait_for("removed  space record  q quit")
+        term.type(" ")
+        term.wait_for("space stop recording")
         term.type("i")
         term.wait_for("output   playing the input")
         term.type("r")
@@ -565,7 +572,11 @@ def test_keys_switch_what_is_heard_and_q_quits(tmp_path: Path) -> None:
         assert lflag & termios.ECHO and lflag & termios.ICANON
     finally:
         term.close()
-    assert "stopped: " in term.screen.decode(errors="ignore")
+    screen = term.screen.decode(errors="ignore")
+    assert "stopped: " in screen
+    takes = sorted(rec.glob("*-voice.wav"))
+    assert len(takes) == 2 and all(f"recorded output: {p}" in screen for p in takes)
+    assert all(_strict_wav_frames(p) > 1600 for p in sorted(rec.glob("*.wav")))
 
 
 def test_kill_9_while_recording_loses_at_most_a_chunk(tmp_path: Path) -> None:
