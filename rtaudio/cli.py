@@ -745,8 +745,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="A lost device (unplugged, sound server restarted) is reported and "
         "reopened with backoff while the monitor keeps running; recordings stay valid WAVs "
         "even after a crash (at most the last chunk is lost). Exit status: 0 stopped "
-        "(--duration, end of --source, Ctrl-C), 1 the stream broke while running (e.g. NaN "
-        "samples in --source), 2 bad setup (device, file, setting).",
+        "(--duration, end of --source, q, Ctrl-C), 1 the stream broke while running (e.g. NaN "
+        "samples in --source), 2 bad setup (device, file, setting). Keys in a terminal: i / s "
+        "/ r play the input / separated voice / what was removed (with --play while "
+        "separating), space stops or starts a recording, q quits.",
     )
     m.add_argument("--config", help="TOML file of engine settings (CLI flags override it)")
     m.add_argument("--input", help="input device (index or name; default: system default)")
