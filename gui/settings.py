@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from rtaudio.config import SEPARATORS, EngineConfig
+from rtaudio.config import DEFAULT_RECORD_DIR, SEPARATORS, EngineConfig
 
 ORGANIZATION = "rtaudio"
 APPLICATION = "rtaudio-gui"
@@ -47,7 +47,7 @@ class GuiSettings:
     play: bool = False
     monitor: str = "separated"  # what is played: input | separated | removed
     spectrogram: str = "input"  # what the spectrogram shows: input | voice (when separating)
-    record_dir: str = str(Path.home() / "rtaudio-recordings")
+    record_dir: str = DEFAULT_RECORD_DIR
 
     def engine_config(self, record: bool = False, enroll_save: str | None = None) -> EngineConfig:
         """The engine settings; raises :class:`~rtaudio.config.ConfigError` if inconsistent.

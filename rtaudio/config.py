@@ -15,6 +15,7 @@ SAMPLE_RATE = 16000
 SEPARATORS = ("off", "mitas", "tsenet")
 CLASSIFIERS = ("swishnet", "esresnet")
 RECORD_WHAT = ("input", "output", "both")
+DEFAULT_RECORD_DIR = str(Path.home() / "rtaudio-recordings")  # the window's and the keys' folder
 
 
 class ConfigError(ValueError):

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from rtaudio.classify import SILENCE
-from rtaudio.config import EngineConfig
+from rtaudio.config import DEFAULT_RECORD_DIR, EngineConfig
 from rtaudio.engine import Engine
+from rtaudio.errors import os_message
 from rtaudio.latency import LatencySummary
 from rtaudio.levels import LevelModel
 from rtaudio.outputs import write_all
@@ -276,11 +277,11 @@ def _toggle_recording(engine: Engine, takes: list[dict[str, Path]]) -> None:
     if engine.recording:
         engine.stop_recording()
         return
-    folder = engine.cfg.record_dir or str(Path.home() / "rtaudio-recordings")
+    folder = engine.cfg.record_dir or DEFAULT_RECORD_DIR
     try:
         takes.append(engine.start_recording(folder, engine.cfg.record))
     except OSError as e:
-        engine.status.message = f"cannot record in {folder}: {e.strerror or e}"
+        engine.status.message = f"cannot record: {os_message(e)}"
 
 
 def run_monitor(
