@@ -505,8 +505,9 @@ class _Terminal:
         self.screen = b""
         self.code: int | None = None
 
-    def wait_for(self, text: str, timeout: float = 20) -> str:
-        """The output from the first ``text`` shown after this call on."""
+    def wait_for(self, text: str, timeout: float = 20, through: str = "") -> str:
+        """The output from the first ``text`` shown after this call on, read at least up to the
+        first ``through`` after it (a screen comes in pieces: the rest of its lines)."""
         start = len(self.screen)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -515,7 +516,7 @@ class _Terminal:
                 with contextlib.suppress(OSError):
                     self.screen += os.read(self.fd, 65536)
             tail = self.screen[start:].decode(errors="ignore")
-            if text in tail:
+            if text in tail and through in tail[tail.index(text) :]:
                 return tail[tail.index(text) :]
         raise AssertionError(f"{text!r} not shown; last screen: {self.screen[-1500:]!r}")
 
@@ -552,7 +553,7 @@ def test_keys_switch_what_is_heard_and_q_quits(tmp_path: Path) -> None:
     rec = tmp_path / "rec"
     term = _Terminal(*args, "--jsonl", str(tmp_path / "log.jsonl"), "--record", str(rec))
     try:
-        screen = term.wait_for("playing the separated voice")
+        screen = term.wait_for("playing the separated voice", through="q quit")
         assert "i input  s separated  r removed  space stop recording  q quit" in screen
         assert "REC      rtaudio-" in screen
         term.type(" ")  # stop recording, then a second take
