@@ -124,8 +124,10 @@ def run_from_cli(
 
 def main() -> int:
     """The ``rtaudio-gui`` script: ``rtaudio gui`` with the same options."""
+    from rtaudio import native_stderr
     from rtaudio.cli import main as cli_main
 
+    native_stderr.install()
     return cli_main(["gui", *sys.argv[1:]])
 
 

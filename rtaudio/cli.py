@@ -1345,5 +1345,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def run() -> int:
+    """The ``rtaudio`` script: :func:`main` with the sound libraries' own stderr lines filtered
+    (:mod:`rtaudio.native_stderr`; not in :func:`main`, which tests call in their process)."""
+    from rtaudio import native_stderr
+
+    native_stderr.install()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -417,6 +417,10 @@ def test_monitor_stays_up_while_the_sound_server_restarts(
     assert proc.returncode == 0, err
     text = out.read_text()
     assert "device lost" in text and "resumed" in text
+    # said once, in rtaudio's words; PortAudio's and ALSA's own lines (a dozen per loss) kept
+    # off stderr by rtaudio.native_stderr
+    assert "input device lost" in err
+    assert "Expression '" not in err and "ALSA lib" not in err, err
     assert _strict_wav_frames(wav) > frames_at_loss  # one recording across the gap
 
 
