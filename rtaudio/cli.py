@@ -746,7 +746,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reopened with backoff while the monitor keeps running; recordings stay valid WAVs "
         "even after a crash (at most the last chunk is lost). Exit status: 0 stopped "
         "(--duration, end of --source, q, Ctrl-C), 1 the stream broke while running (e.g. NaN "
-        "samples in --source), 2 bad setup (device, file, setting). Keys in a terminal: i / s "
+        "samples in --source), 2 bad setup (device, file, setting), 141 the reader of its "
+        "output left (`| head`). Keys in a terminal: i / s "
         "/ r play the input / separated voice / what was removed (with --play while "
         "separating), space stops or starts a recording, q quits.",
     )
