@@ -20,6 +20,7 @@ import numpy as np
 
 from rtaudio.audiofile import AudioFileError, probe
 from rtaudio.config import SAMPLE_RATE
+from rtaudio.features import FeatureConfig
 from rtaudio.latency import LatencySummary
 from rtaudio.results import ChunkResult, Label
 
@@ -145,25 +146,36 @@ class SpectrogramModel:
 
     Args:
         frames: frames kept (10 ms each at the engine's feature hop).
-        n_mels: mel bands.
         levels: dB range mapped onto the colour map.
-        hop_s: seconds per frame.
+        features: the analysis the engine computes the frames with (bands, hop, mel scale).
     """
+
+    TICKS_HZ = (200, 500, 1000, 2000, 4000, 6000)
 
     def __init__(
         self,
         frames: int = 600,
-        n_mels: int = 40,
         levels: tuple[float, float] = (-80.0, 10.0),
-        hop_s: float = 0.01,
+        features: FeatureConfig | None = None,
     ) -> None:
-        self.ring = Ring(frames, (n_mels,), fill=levels[0])
-        self.voice_ring = Ring(frames, (n_mels,), fill=levels[0])  # the separated voice's
+        self.features = features or FeatureConfig()
+        self.n_mels = self.features.n_mels
+        self.hop_s = self.features.hop_length / self.features.sample_rate
+        self.ring = Ring(frames, (self.n_mels,), fill=levels[0])
+        self.voice_ring = Ring(frames, (self.n_mels,), fill=levels[0])  # the separated voice's
         self.has_voice = False  # any voice frames since the last clear
         self.levels = levels
-        self.hop_s = hop_s
-        self.n_mels = n_mels
         self.now = 0.0
+
+    def frequency_ticks(self) -> list[tuple[float, str]]:
+        """``(position on the band axis, label)`` for round frequencies within the bands, so
+        the image reads in Hz: ``[(2.2, "200"), ..., (13.1, "1k"), ...]``."""
+        centres = self.features.mel_centres_hz
+        return [
+            (self.features.band_position(hz), f"{hz // 1000}k" if hz >= 1000 else str(hz))
+            for hz in self.TICKS_HZ
+            if centres[0] <= hz <= centres[-1]
+        ]
 
     def update(self, results: list[ChunkResult]) -> None:
         for r in results:

@@ -168,7 +168,7 @@ class WaveformView(pg.PlotWidget):
         super().__init__(background=PLOT_BG)
         _style(self, self.TITLES[False], "")
         self._voice = False
-        self.setYRange(-1.0, 1.0, padding=0.02)
+        self.setYRange(-1.0, 1.0, padding=0.12)
         self.getPlotItem().getAxis("left").setTicks([[(-1.0, "-1"), (0.0, "0"), (1.0, "1")]])
         self.getPlotItem().hideAxis("bottom")  # shares the timeline's time axis
         self.input_curve = self.plot([], [], pen=pg.mkPen("#4fc3f7", width=1))
@@ -206,7 +206,7 @@ class SpectrogramView(pg.PlotWidget):
     def __init__(self) -> None:
         super().__init__(background=PLOT_BG)
         self.title = self.TITLES["input"]
-        _style(self, self.title, "mel")
+        _style(self, self.title, "Hz")
         self.getPlotItem().hideAxis("bottom")  # shares the timeline's time axis
         self.image = pg.ImageItem(axisOrder="col-major")
         self.image.setColorMap(pg.colormap.get("viridis"))
@@ -217,6 +217,10 @@ class SpectrogramView(pg.PlotWidget):
         "input": "Log-mel spectrogram: input",
         "voice": "Log-mel spectrogram: separated voice",
     }
+
+    def set_frequency_ticks(self, ticks: list[tuple[float, str]]) -> None:
+        """Label the band axis in Hz: ``(band position, label)`` pairs."""
+        self.getPlotItem().getAxis("left").setTicks([ticks, []])
 
     def set_image(
         self,

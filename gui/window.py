@@ -384,6 +384,7 @@ class MainWindow(QMainWindow):
         col.setSpacing(4)
         self.waveform_view = WaveformView()
         self.spectrogram_view = SpectrogramView()
+        self.spectrogram_view.set_frequency_ticks(self.spectrogram.frequency_ticks())
         self.timeline_view = TimelineView()
         self.waveform_view.setXLink(self.timeline_view)
         self.spectrogram_view.setXLink(self.timeline_view)

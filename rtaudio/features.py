@@ -82,6 +82,20 @@ class FeatureConfig:
         ).astype(np.float32)
 
     @cached_property
+    def mel_centres_hz(self) -> NDArray[np.float64]:
+        """The centre frequency of each mel band, in Hz (librosa's ``mel_frequencies`` on the
+        Slaney scale, computed here so a process that only draws need not import librosa)."""
+        top = self.fmax if self.fmax is not None else self.sample_rate / 2
+        edges = np.linspace(_hz_to_mel(self.fmin), _hz_to_mel(top), self.n_mels + 2)
+        return _mel_to_hz(edges[1:-1])
+
+    def band_position(self, hz: float) -> float:
+        """Where ``hz`` falls on the band axis of an image whose band ``i`` spans ``[i, i+1)``
+        (its centre at ``i + 0.5``), interpolated on the mel scale."""
+        centres = _hz_to_mel(self.mel_centres_hz)
+        return float(np.interp(_hz_to_mel(hz), centres, np.arange(self.n_mels) + 0.5))
+
+    @cached_property
     def dct_matrix(self) -> F32:
         """Orthonormal DCT-II, ``[n_mfcc, n_mels]`` (scipy's ``dct(type=2, norm="ortho")``)."""
         m = self.n_mels
@@ -90,6 +104,23 @@ class FeatureConfig:
         d = np.cos(np.pi * k * (2 * n + 1) / (2 * m)) * np.sqrt(2.0 / m)
         d[0] /= np.sqrt(2.0)
         return d.astype(np.float32)
+
+
+# the Slaney mel scale (librosa's default, htk=False): linear to 1 kHz, logarithmic above
+_F_SP = 200.0 / 3
+_LOG_HZ, _LOG_MEL, _LOG_STEP = 1000.0, 1000.0 / (200.0 / 3), np.log(6.4) / 27.0
+
+
+def _hz_to_mel(hz: float | NDArray[np.float64]) -> NDArray[np.float64]:
+    f = np.asarray(hz, dtype=np.float64)
+    above = _LOG_MEL + np.log(np.maximum(f, _LOG_HZ) / _LOG_HZ) / _LOG_STEP
+    return np.where(f >= _LOG_HZ, above, f / _F_SP)
+
+
+def _mel_to_hz(mel: NDArray[np.float64]) -> NDArray[np.float64]:
+    m = np.asarray(mel, dtype=np.float64)
+    above = _LOG_HZ * np.exp(_LOG_STEP * (np.maximum(m, _LOG_MEL) - _LOG_MEL))
+    return np.where(m >= _LOG_MEL, above, m * _F_SP)
 
 
 @dataclass(frozen=True)

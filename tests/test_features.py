@@ -96,3 +96,16 @@ def test_reset_restarts_frame_count() -> None:
 def test_bad_config(kw: dict) -> None:
     with pytest.raises(FeatureConfigError):
         FeatureConfig(**kw)
+
+
+@pytest.mark.parametrize(
+    "cfg", [FeatureConfig(), FeatureConfig(n_mels=64, fmin=50.0, fmax=7000.0, n_mfcc=13)]
+)
+def test_mel_band_centres_are_librosas(cfg: FeatureConfig) -> None:
+    """The band centres the window labels its spectrogram with, computed without librosa."""
+    top = cfg.fmax or cfg.sample_rate / 2
+    ref = librosa.mel_frequencies(cfg.n_mels + 2, fmin=cfg.fmin, fmax=top, htk=False)[1:-1]
+    np.testing.assert_allclose(cfg.mel_centres_hz, ref, rtol=1e-9)
+    assert [cfg.band_position(f) for f in cfg.mel_centres_hz[[0, 5, -1]]] == pytest.approx(
+        [0.5, 5.5, cfg.n_mels - 0.5]
+    )

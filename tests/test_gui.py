@@ -106,6 +106,10 @@ def test_window_opens_with_its_controls(window: MainWindow) -> None:
     titles = [b.title() for b in window.findChildren(QGroupBox)]
     assert f"SwishNet: speech / music / noise  ({quality('swishnet')})" in titles
     assert f"ESResNet: top sound events  ({quality('esresnet')})" in titles
+    axis = window.spectrogram_view.getPlotItem().getAxis("left")  # the bands read in Hz
+    assert axis.labelText == "Hz"
+    ticks = [label for _, label in axis._tickLevels[0]]
+    assert ticks == ["200", "500", "1k", "2k", "4k", "6k"]
 
 
 def test_file_source_shows_labels_latency_and_records(

@@ -139,6 +139,25 @@ def test_spectrogram_scrolls_and_ends_at_now() -> None:
     assert x + w == pytest.approx(0.6) and (y, h) == (0.0, 40.0)
 
 
+@pytest.mark.parametrize("hz", [200, 1000, 4000])
+def test_the_spectrograms_frequency_labels_sit_where_a_tone_shows(hz: int) -> None:
+    """A pure tone, through the engine's own features, is brightest at the band the "Hz"
+    axis labels with its frequency."""
+    from rtaudio.features import FeatureExtractor
+
+    sm = SpectrogramModel()
+    ticks = dict((label, y) for y, label in sm.frequency_ticks())
+    assert list(ticks) == ["200", "500", "1k", "2k", "4k", "6k"]
+    assert sorted(ticks.values()) == list(ticks.values())
+    t = np.arange(16000) / 16000
+    frames = FeatureExtractor(sm.features).push(
+        (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    )
+    brightest = float(np.argmax(frames.logmel[50:].mean(axis=0))) + 0.5  # a band's centre
+    label = f"{hz // 1000}k" if hz >= 1000 else str(hz)
+    assert abs(brightest - ticks[label]) < 1.0, (brightest, ticks[label])
+
+
 def test_the_voice_spectrogram_scrolls_in_step_with_the_input() -> None:
     sm = SpectrogramModel(frames=50, levels=(-80.0, 10.0))
     sm.update([result(i) for i in range(10)])  # nothing separated yet: the floor
