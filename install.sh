@@ -71,5 +71,5 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # the CPU build of torch first, so nothing pulls a CUDA build
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -e ".[dev]" -c constraints.txt  # the tested versions
 echo "rtaudio install: done ($(.venv/bin/rtaudio --version 2>/dev/null || echo rtaudio))"
