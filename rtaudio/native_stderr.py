@@ -133,7 +133,9 @@ def _start_filter(real: int) -> subprocess.Popen[bytes]:
 
 def _uninstall() -> None:
     """At exit: stderr back to the real one, and the filter given a moment to pass on the
-    last lines (it ends when every process that inherited the pipe has closed it)."""
+    last lines. It ends within milliseconds once every process that inherited the pipe has
+    closed it; a child still running (the window's engine server, ending after this process)
+    holds it open, and is not waited for."""
     filt = _installed["filter"]
     real = _installed["real"]
     assert isinstance(filt, subprocess.Popen) and isinstance(real, int)
@@ -142,4 +144,4 @@ def _uninstall() -> None:
     with contextlib.suppress(OSError):
         os.dup2(real, 2)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        filt.wait(1.0)
+        filt.wait(0.25)
