@@ -664,10 +664,11 @@ class MainWindow(QMainWindow):
             devices = []
             self.show_message(f"Audio devices unavailable: {e}", "error")
         for d in devices:
+            text = f"{d.name} (sound server)" if d.pulse else d.name
             if d.max_input_channels > 0:
-                self.input_combo.addItem(d.name, d.name)
+                self.input_combo.addItem(text, d.name)
             if d.max_output_channels > 0:
-                self.output_combo.addItem(d.name, d.name)
+                self.output_combo.addItem(text, d.name)
         for combo, name in zip((self.input_combo, self.output_combo), chosen, strict=True):
             self._select_device(combo, str(name or ""))
         if rescan and devices:

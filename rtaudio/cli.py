@@ -178,14 +178,21 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([d.to_json() for d in devs], indent=2))
         return 0 if devs else 1
-    print(f"{'#':>3}  {'name':<32} {'host API':<12} {'in':>3} {'out':>3} {'rate':>7}")
+    width = max([32, *(len(d.name) for d in devs if d.pulse)])  # a server's names are whole
+    print(f"{'#':>3}  {'name':<{width}} {'host API':<12} {'in':>3} {'out':>3} {'rate':>7}")
     for d in devs:
         mark = ("<" if d.default_input else " ") + (">" if d.default_output else " ")
         print(
-            f"{d.index:>3}{mark} {d.name[:32]:<32} {d.hostapi[:12]:<12} "
-            f"{d.max_input_channels:>3} {d.max_output_channels:>3} {d.default_samplerate:>7.0f}"
+            f"{'-' if d.pulse else d.index:>3}{mark} {d.name[:width]:<{width}} "
+            f"{d.hostapi[:12]:<12} {d.max_input_channels:>3} {d.max_output_channels:>3} "
+            f"{d.default_samplerate:>7.0f}"
         )
     print("(< default input, > default output)")
+    if any(d.pulse for d in devs):
+        print(
+            "(-: a source or sink of the sound server (PulseAudio / PipeWire), opened through "
+            "the pulse device; name it: --input NAME, --output NAME)"
+        )
     return 0 if devs else 1
 
 
@@ -918,7 +925,14 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--pydmobilenet-weights", metavar="FILE", help="spectrogram PydMobileNet")
     pa.set_defaults(func=_cmd_parity)
 
-    d = sub.add_parser("devices", help="list audio input and output devices")
+    d = sub.add_parser(
+        "devices",
+        help="list audio input and output devices",
+        description="PortAudio's devices and the sound server's sources and sinks (PulseAudio "
+        "or PipeWire, listed with pactl when PortAudio has ALSA's pulse device): a USB "
+        "microphone beside the built-in one, or the monitor of what the speakers play, to "
+        "label what another program plays.",
+    )
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=_cmd_devices)
 

@@ -1,4 +1,5 @@
-"""Audio devices through PortAudio (sounddevice): listing and resolving with clear errors."""
+"""Audio devices through PortAudio (sounddevice), and the sound server's sources and sinks
+(:mod:`rtaudio.pulse`): listing and resolving with clear errors."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from rtaudio import pulse
 from rtaudio.resample import StreamResampler
 
 log = logging.getLogger(__name__)
@@ -190,12 +192,42 @@ class Device:
     default_samplerate: float
     default_input: bool
     default_output: bool
+    pulse: str = ""  # a sound server's source / sink, opened through its "pulse" device
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def aimed(self, kind: str) -> contextlib.AbstractContextManager[None]:
+        """Around opening a ``kind`` stream on this device: to its source / sink if it is
+        one of the sound server's (:mod:`rtaudio.pulse`), else to what the user's
+        environment names."""
+        return pulse.aimed(kind, self.pulse)
 
-def list_devices() -> list[Device]:
+
+def list_devices(server: bool = True) -> list[Device]:
+    """PortAudio's devices and, with ``server``, the sound server's sources and sinks (when
+    PortAudio has ALSA's "pulse" device to open them with)."""
+    devs = _portaudio_devices()
+    bridge = next((d for d in devs if d.name == "pulse" and d.hostapi == "ALSA"), None)
+    if not server or bridge is None:
+        return devs
+    return devs + [
+        Device(
+            index=bridge.index,
+            name=e.name,
+            hostapi="PulseAudio",
+            max_input_channels=e.channels if e.kind == "input" else 0,
+            max_output_channels=e.channels if e.kind == "output" else 0,
+            default_samplerate=float(e.rate),
+            default_input=False,
+            default_output=False,
+            pulse=e.name,
+        )
+        for e in pulse.endpoints()
+    ]
+
+
+def _portaudio_devices() -> list[Device]:
     sd = portaudio()
     try:
         devs = sd.query_devices()
@@ -219,32 +251,44 @@ def list_devices() -> list[Device]:
 
 
 def resolve(spec: str | int | None, kind: str) -> Device:
-    """The input or output device named by ``spec`` (index, exact or partial name, or None)."""
+    """The input or output device named by ``spec`` (index, exact or partial name, or None).
+    Names are looked up among PortAudio's devices first, then among the sound server's
+    sources / sinks (asked only then: a default or numbered device never waits for it)."""
     if kind not in ("input", "output"):
         raise ValueError(kind)
-    devs = list_devices()
-    usable = [d for d in devs if getattr(d, f"max_{kind}_channels") > 0]
-    if not usable:
+
+    def usable(devs: list[Device]) -> list[Device]:
+        return [d for d in devs if getattr(d, f"max_{kind}_channels") > 0]
+
+    own = usable(list_devices(server=False))
+    if not own:
         raise DeviceError(f"no audio {kind} devices found (is a sound server running?)")
     if spec is None or spec == "":
-        default = [d for d in usable if getattr(d, f"default_{kind}")]
-        return default[0] if default else usable[0]
+        default = [d for d in own if getattr(d, f"default_{kind}")]
+        return default[0] if default else own[0]
     if isinstance(spec, int) or str(spec).isdigit():
         idx = int(spec)
-        for d in usable:
+        for d in own:
             if d.index == idx:
                 return d
         raise DeviceError(f"no {kind} device with index {idx}; see `rtaudio devices`")
-    exact = [d for d in usable if d.name == spec]
+    text = str(spec)
+    exact = [d for d in own if d.name == text]
     if exact:
         return exact[0]
-    partial = [d for d in usable if str(spec).lower() in d.name.lower()]
-    if len(partial) == 1:
-        return partial[0]
-    if len(partial) > 1:
-        names = ", ".join(f"{d.index}: {d.name}" for d in partial)
-        raise DeviceError(f"{kind} device {spec!r} is ambiguous ({names}); use the index")
-    raise DeviceError(f"no {kind} device matches {spec!r}; see `rtaudio devices`")
+    server = [d for d in usable(list_devices()) if d.pulse]
+    exact = [d for d in server if d.name == text]
+    if exact:
+        return exact[0]
+    for devs in (own, server):  # a partial name: PortAudio's devices keep the first say
+        partial = [d for d in devs if text.lower() in d.name.lower()]
+        if len(partial) == 1:
+            return partial[0]
+        if len(partial) > 1:
+            names = ", ".join(d.name if d.pulse else f"{d.index}: {d.name}" for d in partial)
+            how = "the whole name" if devs is server else "the index"
+            raise DeviceError(f"{kind} device {text!r} is ambiguous ({names}); use {how}")
+    raise DeviceError(f"no {kind} device matches {text!r}; see `rtaudio devices`")
 
 
 def refresh(cancel: threading.Event | None = None) -> None:
@@ -291,13 +335,14 @@ def play_clip(audio: np.ndarray, rate: int, spec: str | int | None = None) -> fl
             raise sd.CallbackStop
 
     def opened() -> Any:
-        return sd.OutputStream(
-            device=dev.index,
-            samplerate=out_rate,
-            channels=channels,
-            dtype="float32",
-            callback=callback,
-        )
+        with dev.aimed("output"):
+            return sd.OutputStream(
+                device=dev.index,
+                samplerate=out_rate,
+                channels=channels,
+                dtype="float32",
+                callback=callback,
+            )
 
     try:
         _clip = start_stream(opened, f"cannot play on {dev.name!r}")

@@ -55,13 +55,14 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rtaudio import devices
+from rtaudio import devices, pulse
 from rtaudio.audiofile import (
     READ_ERRORS,
     WAV_MAX_BYTES,
@@ -102,8 +103,7 @@ SAME: Any = object()  # reopen the device in use
 def _open_stream(
     sd: Any,
     kind: str,
-    index: int,
-    name: str,
+    dev: Device,
     channels: int,
     rate: int,
     blocksize: int,
@@ -119,21 +119,68 @@ def _open_stream(
     cls = sd.InputStream if kind == "input" else sd.OutputStream
 
     def opened() -> Any:
-        check(device=index, channels=channels, samplerate=rate, dtype="float32")
-        return cls(
-            device=index,
-            channels=channels,
-            samplerate=rate,
-            blocksize=blocksize,
-            dtype="float32",
-            latency=latency_ms / 1000 if latency_ms > 0 else "low",
-            callback=callback,
-        )
+        with dev.aimed(kind):
+            check(device=dev.index, channels=channels, samplerate=rate, dtype="float32")
+            return cls(
+                device=dev.index,
+                channels=channels,
+                samplerate=rate,
+                blocksize=blocksize,
+                dtype="float32",
+                latency=latency_ms / 1000 if latency_ms > 0 else "low",
+                callback=callback,
+            )
 
+    name = dev.name
     try:
         return devices.start_stream(opened, f"cannot open {kind} {name!r}", cancel)
     except (sd.PortAudioError, ValueError) as e:
         raise DeviceError(f"cannot open {kind} {name!r} at {rate} Hz x {channels}: {e}") from None
+
+
+class _DeviceStream:
+    """A PortAudio stream on a device, opened, watched and closed; its owner sets the fields
+    below and passes its callback (called with the stream's token first: calls from an older
+    stream given up on are refused by comparing it with :attr:`_token`)."""
+
+    kind: str  # "input" or "output"
+    device: Device
+    channels: int
+    rate: int
+    host_latency_ms: float
+    cancel: threading.Event | None
+    _sd: Any
+    _stream: Any = None
+    _token: object | None = None  # the open stream's
+    _presence: pulse.Presence | None = None  # a sound server's source / sink, while open
+
+    def _start(self, blocksize: int, callback: Callable[..., None]) -> None:
+        self._token = token = object()
+        self._stream = _open_stream(
+            self._sd,
+            self.kind,
+            self.device,
+            self.channels,
+            self.rate,
+            blocksize,
+            functools.partial(callback, token),
+            self.host_latency_ms,
+            self.cancel,
+        )
+        if self.device.pulse:  # the server moves a stream whose source goes away, silently
+            self._presence = pulse.Presence(self.kind, self.device.pulse)
+
+    def alive(self) -> bool:
+        gone = self._presence is not None and self._presence.gone
+        return self._stream is not None and bool(self._stream.active) and not gone
+
+    def close(self) -> None:
+        self._token = None
+        if self._presence is not None:
+            self._presence.close()
+            self._presence = None
+        devices.close_stream(self._stream)
+        self._stream = None
 
 
 # ----------------------------------------------------------------------------------- inputs
@@ -162,7 +209,9 @@ class _Input:
         return True
 
 
-class _MicInput(_Input):
+class _MicInput(_DeviceStream, _Input):
+    kind = "input"
+
     def __init__(self, cfg: EngineConfig) -> None:
         super().__init__()
         self._sd = devices.portaudio()
@@ -176,8 +225,6 @@ class _MicInput(_Input):
         self.blocksize = max(1, round(self.rate * cfg.chunk_ms / 1000))
         self.host_latency_ms = cfg.host_latency_ms
         self.ring = RingBuffer(self.rate * 4, 1 if self.pick else self.channels)
-        self._stream: Any = None
-        self._token: object | None = None  # the open stream's; older streams' calls are refused
 
     def _capture(self, dev: Device) -> int:
         """How many channels to capture from ``dev``, or a DeviceError if it has too few. A
@@ -213,22 +260,7 @@ class _MicInput(_Input):
                 self.notify.put_nowait((start, adc_perf))
 
     def open(self) -> None:
-        self._token = token = object()
-        self._stream = _open_stream(
-            self._sd,
-            "input",
-            self.device.index,
-            self.device.name,
-            self.channels,
-            self.rate,
-            0,  # blocksize 0: whatever the host delivers, lowest latency
-            functools.partial(self._callback, token),
-            self.host_latency_ms,
-            self.cancel,
-        )
-
-    def alive(self) -> bool:
-        return self._stream is not None and bool(self._stream.active)
+        self._start(0, self._callback)  # blocksize 0: whatever the host delivers, lowest latency
 
     def reopen(self, spec: str | None) -> None:
         """Close the stream and open ``spec`` (None: the system default) at the same rate
@@ -240,11 +272,6 @@ class _MicInput(_Input):
         self.device = dev
         self.spec = spec
         self.open()
-
-    def close(self) -> None:
-        self._token = None
-        devices.close_stream(self._stream)
-        self._stream = None
 
 
 class _FileInput(_Input):
@@ -335,7 +362,7 @@ def cut_crossfaded(x: np.ndarray, k: int, fade: int) -> np.ndarray:
     return np.concatenate((head.astype(x.dtype), x[k + fade :]))
 
 
-class _Playback:
+class _Playback(_DeviceStream):
     """Mono playback through a PortAudio output stream fed from a ring.
 
     Latency trimming: the host swallows a burst at start and capture can arrive in bursts, so
@@ -345,6 +372,7 @@ class _Playback:
     queues (at most half a chunk per chunk, with a 2 ms crossfade) and counts it.
     """
 
+    kind = "output"
     TRIM_WINDOW_S = 1.0
     TRIM_MIN_MS = 2.0
     TRIM_FADE_MS = 2.0
@@ -372,8 +400,6 @@ class _Playback:
             maxlen=max(2, round(self.TRIM_WINDOW_S * 1000 / cfg.chunk_ms))
         )
         self.dac_ref: tuple[int, float] | None = None  # (ring read position, DAC perf time)
-        self._stream: Any = None
-        self._token: object | None = None  # as _MicInput's
         self.cancel: threading.Event | None = None
         self.resampler = (
             None if self.rate == SAMPLE_RATE else StreamResampler(SAMPLE_RATE, self.rate)
@@ -414,27 +440,12 @@ class _Playback:
         self.dac_ref = (pos, now + (dac - t.currentTime) if dac > 0 else now)
 
     def open(self) -> None:
-        self._token = token = object()
-        self._stream = _open_stream(
-            self._sd,
-            "output",
-            self.device.index,
-            self.device.name,
-            self.channels,
-            self.rate,
-            # lowest latency: the host's preferred block size (8.6 ms instead of 20 ms through
-            # ALSA's pulse plugin); with a host latency asked for, steadier one-chunk blocks
-            0 if self.host_latency_ms == 0 else self.blocksize,
-            functools.partial(self._callback, token),
-            self.host_latency_ms,
-            self.cancel,
-        )
+        # lowest latency: the host's preferred block size (8.6 ms instead of 20 ms through
+        # ALSA's pulse plugin); with a host latency asked for, steadier one-chunk blocks
+        self._start(0 if self.host_latency_ms == 0 else self.blocksize, self._callback)
         self.latency_s = float(self._stream.latency)
         # the host fills its own buffer in a burst at start: queue that much before starting
         self.first_fill = self.prefill + round(2 * self.latency_s * self.rate)
-
-    def alive(self) -> bool:
-        return self._stream is not None and bool(self._stream.active)
 
     def reopen(self, spec: str | None = SAME) -> None:
         """Open the output again with an empty buffer: the same device (by name), or ``spec``
@@ -483,11 +494,6 @@ class _Playback:
         for i in range(len(levels)):  # every later level is k lower than it would have been
             levels[i] -= k
         return cut_crossfaded(x, k, round(self.TRIM_FADE_MS * self.rate / 1000))
-
-    def close(self) -> None:
-        self._token = None
-        devices.close_stream(self._stream)
-        self._stream = None
 
 
 class WavRecorder:

@@ -8,8 +8,11 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "virtual_audio.sh"
@@ -89,9 +92,24 @@ class PrivateCard:
         assert out.returncode == 0, out.stderr
         return out.stdout
 
-    def module(self, name: str) -> str:
+    def module(self, name: str, args: str = "") -> str:
+        """The index of the first module ``name`` loaded (with ``args`` among its arguments)."""
         lines = self.pactl("list", "short", "modules").splitlines()
-        return next(x.split()[0] for x in lines if x.split()[1] == name)
+        return next(x.split()[0] for x in lines if x.split()[1] == name and args in x)
+
+    @contextlib.contextmanager
+    def tone(self, sink: str, hz: float = 440.0, seconds: float = 30.0) -> Iterator[None]:
+        """A 0.5-amplitude sine played into ``sink`` while the block runs."""
+        t = np.arange(int(16000 * seconds)) / 16000
+        raw = self.va_dir / f"tone-{hz:g}.raw"
+        raw.write_bytes((0.5 * np.sin(2 * np.pi * hz * t)).astype("<f4").tobytes())
+        cmd = ["pacat", "-d", sink, "--rate=16000", "--channels=1", "--format=float32le", str(raw)]
+        proc = subprocess.Popen(cmd, env={**os.environ, "PULSE_SERVER": self.server})
+        try:
+            yield
+        finally:
+            proc.kill()
+            proc.wait()
 
     def plug_back(self) -> None:
         """The virtual card's devices again, as scripts/virtual_audio.sh makes them."""

@@ -552,7 +552,7 @@ def test_device_refusing_the_channels_or_rate(tmp_path: Path) -> None:
         Engine(EngineConfig(classifiers=(), input_channel=64)).prepare()
     dev = resolve(None, "input")  # the sound server accepts up to 384 kHz, config's maximum
     with pytest.raises(DeviceError, match=r"cannot open input .* at 400000 Hz x 1"):
-        _open_stream(sd, "input", dev.index, dev.name, 1, 400000, 0, lambda *a: None)
+        _open_stream(sd, "input", dev, 1, 400000, 0, lambda *a: None)
 
 
 def test_output_underflow_is_counted_and_shown(tmp_path: Path) -> None:

@@ -644,6 +644,28 @@ def test_a_lost_device_is_shown_and_the_window_resumes(
     assert window.session is None and window.start_button.isEnabled()
 
 
+def test_a_source_of_the_sound_server_is_listed_and_captured(
+    qtbot: QtBot, window: MainWindow, private_card: object
+) -> None:
+    """A source of the sound server other than its default (the monitor of a second sink here,
+    as a USB microphone beside the built-in one would be) is in the Input list, and Start
+    captures it, not the default."""
+    from audio_server import PrivateCard
+
+    assert isinstance(private_card, PrivateCard)
+    private_card.pactl("load-module", "module-null-sink", "sink_name=second", "channels=2")
+    window.refresh_devices()
+    i = window.input_combo.findData("second.monitor")
+    assert i >= 0 and window.input_combo.itemText(i) == "second.monitor (sound server)"
+    assert window.output_combo.findData("second") >= 0
+    assert window.input_combo.findData("vmic") >= 0  # the default source is listed too
+    window.input_combo.setCurrentIndex(i)
+    with private_card.tone("second"):
+        window.start()
+        qtbot.waitUntil(lambda: window.level.rms_db > -12, timeout=15000)  # 0.5 sine: -9 dBFS
+    window.stop()
+
+
 def test_a_sound_server_that_stops_answering_does_not_freeze_the_window(
     qtbot: QtBot, window: MainWindow, audio: dict[str, Path], private_card: object
 ) -> None:

@@ -1,0 +1,117 @@
+"""The sound server's own sources and sinks (PulseAudio, or PipeWire's PulseAudio service).
+
+PortAudio as Debian builds it has no PulseAudio host API: it sees a sound server as the ALSA
+devices "pulse" and "default", both the server's *default* source and sink. A USB microphone
+beside the built-in one, a second interface, or the monitor of what the speakers play (to
+label what another program plays) are sources of the server's own, out of PortAudio's sight.
+
+libpulse connects a new stream to the source or sink that ``PULSE_SOURCE`` / ``PULSE_SINK``
+name, when set, and ALSA's pulse plugin opens its streams through libpulse. So rtaudio lists the
+server's sources and sinks (``pactl list short``) and opens one by naming it in that variable
+while it opens the "pulse" device (:func:`aimed`). Without pactl or a server the list is empty,
+and everything else works as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+LIST_LIMIT_S = 2.0  # a server that does not answer is not waited for longer
+PRESENCE_PERIOD_S = 1.0  # how often an open source / sink is checked for
+ENV = {"input": "PULSE_SOURCE", "output": "PULSE_SINK"}
+_USERS = {var: os.environ.get(var) for var in ENV.values()}  # as the user started us
+_SPEC = re.compile(r"\S+ (\d+)ch (\d+)Hz")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A source (``kind`` "input") or sink ("output") of the sound server."""
+
+    name: str
+    kind: str
+    channels: int
+    rate: int
+
+
+def endpoints() -> list[Endpoint]:
+    """The server's sources, then its sinks; [] without pactl or an answering server."""
+    sources = _list("input")
+    sinks = _list("output") if sources is not None else None
+    return sources + sinks if sources is not None and sinks is not None else []
+
+
+def _list(kind: str) -> list[Endpoint] | None:
+    """The server's sources (``kind`` "input") or sinks; None if pactl could not say."""
+    what = "sources" if kind == "input" else "sinks"
+    try:
+        out = subprocess.run(
+            ["pactl", "list", "short", what], capture_output=True, text=True, timeout=LIST_LIMIT_S
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return [e for e in (_parse(line, kind) for line in out.stdout.splitlines()) if e]
+
+
+class Presence:
+    """Whether source / sink ``name`` is still on the server, asked every ``period`` s on a
+    thread of its own. When a source goes away (a USB microphone unplugged) the server moves
+    its streams to the default source without a word: rtaudio would go on capturing the
+    built-in microphone under the USB one's name. :attr:`gone` lets the engine treat that as
+    the device lost, and reopen the named one when it is back."""
+
+    def __init__(self, kind: str, name: str, period: float = PRESENCE_PERIOD_S) -> None:
+        self.kind, self.name, self.period = kind, name, period
+        self._gone = threading.Event()
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="rtaudio-presence", daemon=True).start()
+
+    @property
+    def gone(self) -> bool:
+        return self._gone.is_set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            found = _list(self.kind)
+            if found is not None and all(e.name != self.name for e in found):
+                self._gone.set()  # pactl failing says nothing: the stream's own errors will
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _parse(line: str, kind: str) -> Endpoint | None:
+    """One line of ``pactl list short sources|sinks``: index, name, driver, sample spec,
+    state, tab-separated (``s16le 2ch 48000Hz``)."""
+    cols = line.split("\t")
+    m = _SPEC.fullmatch(cols[3].strip()) if len(cols) >= 4 else None
+    if not m or not cols[1]:
+        return None
+    return Endpoint(cols[1], kind, int(m[1]), int(m[2]))
+
+
+@contextlib.contextmanager
+def aimed(kind: str, name: str) -> Iterator[None]:
+    """While a ``kind`` stream opens on the "pulse" device: connect it to source or sink
+    ``name`` ("" for the one the user's environment names, or else the server's default)."""
+    var = ENV[kind]
+    _set(var, name or _USERS[var])
+    try:
+        yield
+    finally:
+        _set(var, _USERS[var])
+
+
+def _set(var: str, value: str | None) -> None:
+    if value:
+        os.environ[var] = value
+    else:
+        os.environ.pop(var, None)

@@ -1,0 +1,183 @@
+"""The sound server's own sources and sinks (PulseAudio / PipeWire) as devices.
+
+Each test runs on a private PulseAudio server with a second null sink "second" beside the
+virtual card's "vsink": its monitor "second.monitor" is a source that PortAudio alone does not
+see, as a USB microphone beside the built-in one would be on a desktop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio_server import PrivateCard
+from rtaudio import pulse
+
+EXE = str(Path(sys.executable).with_name("rtaudio"))
+
+
+@pytest.fixture
+def card(private_card: PrivateCard) -> Iterator[PrivateCard]:
+    private_card.pactl("load-module", "module-null-sink", "sink_name=second", "channels=2")
+    yield private_card
+
+
+def _run(
+    card: PrivateCard, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [EXE, *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={**os.environ, "PULSE_SERVER": card.server, **(env or {})},
+    )
+
+
+def _recorded(folder: Path) -> tuple[np.ndarray, int]:
+    (wav,) = folder.glob("*-input.wav")
+    x, sr = sf.read(str(wav), dtype="float32")
+    return x[sr // 2 :], sr  # past the first half second
+
+
+def _peak_hz(x: np.ndarray, sr: int) -> float:
+    return float(np.argmax(np.abs(np.fft.rfft(x))) * sr / x.size)
+
+
+def test_the_servers_sources_and_sinks_are_listed(card: PrivateCard) -> None:
+    out = _run(card, "devices", "--json")
+    assert out.returncode == 0, out.stderr
+    server = {
+        (d["name"], d["max_input_channels"], d["max_output_channels"]): d
+        for d in json.loads(out.stdout)
+        if d["pulse"]
+    }
+    assert {(n, i, o) for n, i, o in server} >= {
+        ("vmic", 2, 0),
+        ("vsink.monitor", 2, 0),
+        ("second.monitor", 2, 0),
+        ("vsink", 0, 2),
+        ("second", 0, 2),
+    }
+    assert all(d["hostapi"] == "PulseAudio" and d["default_samplerate"] for d in server.values())
+    text = _run(card, "devices").stdout
+    row = next(line for line in text.splitlines() if " second.monitor " in line)
+    assert row.split()[:2] == ["-", "second.monitor"]  # no index: it is picked by name
+    assert "--input NAME" in text
+
+
+def test_the_monitor_captures_the_named_source_not_the_default(
+    card: PrivateCard, tmp_path: Path
+) -> None:
+    with card.tone("second"):
+        quick = ("--classifiers", "", "--duration", "2", "--record")
+        named = _run(card, "monitor", "--input", "second.monitor", *quick, str(tmp_path / "a"))
+        default = _run(card, "monitor", *quick, str(tmp_path / "b"))
+    assert named.returncode == 0 and default.returncode == 0, named.stderr + default.stderr
+    assert named.stdout.startswith("input: second.monitor @ 48000 Hz")
+    x, sr = _recorded(tmp_path / "a")
+    assert np.sqrt(np.mean(x**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)  # the tone, whole
+    assert abs(_peak_hz(x, sr) - 440) < 5
+    x, _ = _recorded(tmp_path / "b")
+    assert np.abs(x).max() < 1e-3  # the default source (vmic) heard nothing
+
+
+def test_the_monitor_plays_into_the_named_sink(card: PrivateCard, tmp_path: Path) -> None:
+    src = tmp_path / "tone.wav"
+    t = np.arange(16000 * 6) / 16000
+    sf.write(src, (0.5 * np.sin(2 * np.pi * 660 * t)).astype(np.float32), 16000)
+    raw = tmp_path / "heard.raw"
+    env = {**os.environ, "PULSE_SERVER": card.server}
+    cmd = ["parec", "-d", "second.monitor", "--rate=16000", "--channels=1", "--format=float32le"]
+    with raw.open("wb") as f:
+        rec = subprocess.Popen(cmd, stdout=f, env=env)
+        try:
+            play = ("--source", str(src), "--play", "--output", "second")
+            out = _run(card, "monitor", *play, "--classifiers", "", "--duration", "4")
+        finally:
+            rec.terminate()
+            rec.wait(10)
+    assert out.returncode == 0, out.stderr
+    heard = np.frombuffer(raw.read_bytes(), "<f4")
+    assert heard.size > 16000 * 2
+    loud = heard[np.abs(heard) > 0.1]
+    assert loud.size > 16000  # more than a second of the file came out of "second"
+    assert abs(_peak_hz(heard, 16000) - 660) < 5
+
+
+def test_channels_and_names_are_checked_against_the_server(card: PrivateCard) -> None:
+    out = _run(card, "monitor", "--input", "second.monitor", "--channel", "3", "--duration", "1")
+    assert out.returncode == 2
+    assert "input device 'second.monitor' has 2 channels, channel 3 requested" in out.stderr
+    out = _run(card, "monitor", "--input", "monitor", "--duration", "1")  # two sources match
+    assert out.returncode == 2
+    assert "ambiguous (vsink.monitor, second.monitor); use the whole name" in out.stderr
+    out = _run(card, "monitor", "--input", "nowhere", "--duration", "1")
+    assert out.returncode == 2 and "no input device matches 'nowhere'" in out.stderr
+
+
+def test_without_pactl_the_portaudio_devices_remain(card: PrivateCard) -> None:
+    out = _run(card, "devices", "--json", env={"PATH": "/nonexistent"})
+    assert out.returncode == 0, out.stderr
+    names = [d["name"] for d in json.loads(out.stdout)]
+    assert "pulse" in names and "second.monitor" not in names
+
+
+def test_a_users_own_pulse_source_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PULSE_SOURCE set by the user still chooses what the default device opens; a named
+    source is set only while its stream opens."""
+    monkeypatch.setitem(pulse._USERS, "PULSE_SOURCE", "their.mic")
+    monkeypatch.setenv("PULSE_SOURCE", "their.mic")
+    with pulse.aimed("input", "second.monitor"):
+        assert os.environ["PULSE_SOURCE"] == "second.monitor"
+    assert os.environ["PULSE_SOURCE"] == "their.mic"
+    with pulse.aimed("input", ""):
+        assert os.environ["PULSE_SOURCE"] == "their.mic"
+    monkeypatch.setitem(pulse._USERS, "PULSE_SINK", None)
+    monkeypatch.delenv("PULSE_SINK", raising=False)
+    with pulse.aimed("output", "second"):
+        assert os.environ["PULSE_SINK"] == "second"
+    assert "PULSE_SINK" not in os.environ
+
+
+def test_a_named_source_that_goes_away_is_reopened_when_it_returns(
+    card: PrivateCard, tmp_path: Path
+) -> None:
+    """A USB microphone unplugged and plugged back: the same source name reappears."""
+    out = tmp_path / "out.txt"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen(
+            [EXE, "monitor", "--input", "second.monitor", "--classifiers", ""],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PULSE_SERVER": card.server},
+        )
+        try:
+            _wait_for(lambda: "[running]" in out.read_text(), 40, "the monitor to run")
+            card.pactl("unload-module", card.module("module-null-sink", "sink_name=second"))
+            # the server moved the stream to its default source; the monitor calls it lost
+            _wait_for(lambda: "input device lost" in out.read_text(), 15, "the loss shown")
+            time.sleep(1.0)
+            card.pactl("load-module", "module-null-sink", "sink_name=second", "channels=2")
+            _wait_for(lambda: "input device back after" in out.read_text(), 20, "it reopened")
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err
+
+
+def _wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.1)
