@@ -941,7 +941,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmarks (one CPU thread) and the real round trip through the engine",
         description="models: each causal model's step time per chunk; pipeline: the "
         "engine's per-chunk code at full speed; loopback: with the output connected back to "
-        "the input (a cable, or the output's monitor as the input on PulseAudio / PipeWire), "
+        "the input (a cable, or on PulseAudio / PipeWire the output's monitor as the input: "
+        "--input SINK.monitor, named in `rtaudio devices`), "
         "the measured time from input through the engine to the output, against the engine's "
         "end-to-end estimate (exit status 1 if nothing came back).",
     )
