@@ -197,6 +197,15 @@ class Device:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def shown(self, kind: str) -> str:
+        """The name to show for this device as a ``kind`` device; for the ALSA devices that
+        stand for the sound server's default source / sink, with the one they reach now:
+        "default (vmic)" (asks the server: call it once a stream is open)."""
+        if self.pulse or self.hostapi != "ALSA" or self.name not in ("default", "pulse"):
+            return self.name
+        target = pulse.default_name(kind)
+        return f"{self.name} ({target})" if target else self.name
+
     def aimed(self, kind: str) -> contextlib.AbstractContextManager[None]:
         """Around opening a ``kind`` stream on this device: to its source / sink if it is
         one of the sound server's (:mod:`rtaudio.pulse`), else to what the user's

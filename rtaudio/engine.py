@@ -153,6 +153,7 @@ class _DeviceStream:
     _stream: Any = None
     _token: object | None = None  # the open stream's
     _presence: pulse.Presence | None = None  # a sound server's source / sink, while open
+    shown = ""  # the device's name as shown, once open: "default (vmic)"
 
     def _start(self, blocksize: int, callback: Callable[..., None]) -> None:
         self._token = token = object()
@@ -169,6 +170,7 @@ class _DeviceStream:
         )
         if self.device.pulse:  # the server moves a stream whose source goes away, silently
             self._presence = pulse.Presence(self.kind, self.device.pulse)
+        self.shown = self.device.shown(self.kind)
 
     def alive(self) -> bool:
         gone = self._presence is not None and self._presence.gone
@@ -582,8 +584,10 @@ class Engine:
         try:
             if self._playback is not None:
                 self._playback.open()
-                self.status.output_name = self._playback.device.name
+                self.status.output_name = self._playback.shown
             self._input.open()
+            if isinstance(self._input, _MicInput):
+                self.status.input_name = self._input.shown
         except BaseException:
             self._close_io()
             raise
@@ -1096,10 +1100,10 @@ class Engine:
         inp, pb = self._input, self._playback
         if pb is not None and "output" in lost:
             pb.reopen()
-            self.status.output_name = pb.device.name
+            self.status.output_name = pb.shown
         if isinstance(inp, _MicInput) and "input" in lost:
             inp.reopen(inp.spec)
-            self.status.input_name = inp.device.name
+            self.status.input_name = inp.shown
 
     def _switch(self, kind: str, spec: str | None) -> None:
         """Reopen the input or output on another device; on failure, back to the old one."""
@@ -1113,7 +1117,7 @@ class Engine:
             with contextlib.suppress(DeviceError):
                 stream.reopen(old)  # back to the previous one (if it is still there)
             return
-        name = stream.device.name
+        name = stream.shown
         if kind == "input":
             self.status.input_name = name
             if self.processor is not None and self.processor.separator is not None:

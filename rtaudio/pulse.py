@@ -60,6 +60,24 @@ def _list(kind: str) -> list[Endpoint] | None:
     return [e for e in (_parse(line, kind) for line in out.stdout.splitlines()) if e]
 
 
+def default_name(kind: str) -> str | None:
+    """The source (``kind`` "input") or sink that a stream opened without a name gets: the
+    one the user's ``PULSE_SOURCE`` / ``PULSE_SINK`` names, else the server's default; None if
+    pactl cannot say."""
+    own = _USERS[ENV[kind]]
+    if own:
+        return own
+    try:
+        out = subprocess.run(
+            ["pactl", "info"], capture_output=True, text=True, timeout=LIST_LIMIT_S
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    key = "Default Source: " if kind == "input" else "Default Sink: "
+    found = [ln[len(key) :].strip() for ln in out.stdout.splitlines() if ln.startswith(key)]
+    return found[0] if out.returncode == 0 and found and found[0] else None
+
+
 class Presence:
     """Whether source / sink ``name`` is still on the server, asked every ``period`` s on a
     thread of its own. When a source goes away (a USB microphone unplugged) the server moves

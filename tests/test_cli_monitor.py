@@ -315,7 +315,7 @@ def test_the_input_rate_is_chosen(tmp_path: Path) -> None:
     for rate in ("16000", "22050"):
         out = _run("monitor", "--rate", rate, "--classifiers", "", "--duration", "0.5")
         assert out.returncode == 0, out.stderr
-        assert out.stdout.startswith(f"input: default @ {rate} Hz; "), out.stdout
+        assert out.stdout.startswith(f"input: default (vmic) @ {rate} Hz; "), out.stdout
     out = _run("monitor", "--source", str(_speech(tmp_path / "in.wav")), "--rate", "16000")
     assert out.returncode == 2 and "a --source file is read at its own" in out.stderr
 

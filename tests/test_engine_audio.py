@@ -459,10 +459,10 @@ def test_input_can_be_switched_while_running(private_card: PrivateCard) -> None:
         n = engine.summary().chunks
         _wait(lambda: engine.summary().chunks > n + 10, 5, "audio from the old device")
         engine.switch_input("pulse")
-        _wait(lambda: "input switched to 'pulse'" in engine.status.message, 5, "the switch")
+        _wait(lambda: "input switched to 'pulse (vmic)'" in engine.status.message, 5, "the switch")
         n = engine.summary().chunks
         _wait(lambda: engine.summary().chunks > n + 10, 5, "audio from the new device")
-        assert engine.status.input_name == "pulse"
+        assert engine.status.input_name == "pulse (vmic)"
     finally:
         engine.stop()
 
@@ -487,7 +487,7 @@ def test_a_picked_channel_is_kept_across_an_input_switch(
     try:
         _wait(lambda: engine.summary().chunks > 10, 10, "audio")
         engine.switch_input("pulse")
-        _wait(lambda: "input switched to 'pulse'" in engine.status.message, 5, "the switch")
+        _wait(lambda: "input switched to 'pulse (vmic)'" in engine.status.message, 5, "the switch")
         subprocess.run(["paplay", str(tmp_path / "stereo.wav")], check=True, env=pa_env())
         time.sleep(0.3)
     finally:
@@ -506,14 +506,16 @@ def test_output_can_be_switched_while_running(private_card: PrivateCard) -> None
         _wait(lambda: engine.summary().chunks > 10, 10, "audio")
         engine.switch_output("no-such-device")
         _wait(lambda: "cannot switch output" in engine.status.message, 5, "the refusal")
-        assert engine.status.output_name == "default"
+        assert engine.status.output_name == "default (vsink)"
         engine.switch_output("pulse")
-        _wait(lambda: "output switched to 'pulse'" in engine.status.message, 5, "the switch")
+        _wait(
+            lambda: "output switched to 'pulse (vsink)'" in engine.status.message, 5, "the switch"
+        )
         pb = engine._playback
         assert pb is not None and pb.device.name == "pulse" and pb.alive()
         n = engine.summary().chunks
         _wait(lambda: engine.summary().chunks > n + 10, 5, "audio after the switch")
-        assert pb.alive() and engine.status.output_name == "pulse"
+        assert pb.alive() and engine.status.output_name == "pulse (vsink)"
     finally:
         engine.stop()
     with pytest.raises(ConfigError, match="play"):

@@ -522,8 +522,12 @@ def test_microphone_start_stop_record_and_ab_switch(
         assert index >= 0
         combo.setCurrentIndex(index)
         combo.activated.emit(index)  # the user picks another device while running
-        qtbot.waitUntil(lambda k=kind: f"{k} switched to 'pulse'" in window.banner.text())
-    assert engine.status.input_name == engine.status.output_name == "pulse"
+        qtbot.waitUntil(lambda k=kind: f"{k} switched to 'pulse (v" in window.banner.text())
+    # the server's default source and sink, named
+    assert (engine.status.input_name, engine.status.output_name) == (
+        "pulse (vmic)",
+        "pulse (vsink)",
+    )
     assert not window.rate_combo.isEnabled()  # what needs a restart stays locked
     window.record_button.setChecked(True)  # live recording
     assert engine.recording

@@ -23,6 +23,7 @@ from audio_server import PrivateCard
 from rtaudio import pulse
 
 EXE = str(Path(sys.executable).with_name("rtaudio"))
+SECOND = {"PULSE_SOURCE": "second.monitor"}
 
 
 @pytest.fixture
@@ -82,11 +83,17 @@ def test_the_monitor_captures_the_named_source_not_the_default(
         quick = ("--classifiers", "", "--duration", "2", "--record")
         named = _run(card, "monitor", "--input", "second.monitor", *quick, str(tmp_path / "a"))
         default = _run(card, "monitor", *quick, str(tmp_path / "b"))
-    assert named.returncode == 0 and default.returncode == 0, named.stderr + default.stderr
+        # the user's own choice of source for the default device is kept
+        theirs = _run(card, "monitor", *quick, str(tmp_path / "c"), env=SECOND)
+    runs = (named, default, theirs)
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
     assert named.stdout.startswith("input: second.monitor @ 48000 Hz")
-    x, sr = _recorded(tmp_path / "a")
-    assert np.sqrt(np.mean(x**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)  # the tone, whole
-    assert abs(_peak_hz(x, sr) - 440) < 5
+    assert default.stdout.startswith("input: default (vmic) @ ")  # what "default" reaches
+    assert theirs.stdout.startswith("input: default (second.monitor) @ ")
+    for folder in ("a", "c"):
+        x, sr = _recorded(tmp_path / folder)
+        assert np.sqrt(np.mean(x**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)  # the tone
+        assert abs(_peak_hz(x, sr) - 440) < 5
     x, _ = _recorded(tmp_path / "b")
     assert np.abs(x).max() < 1e-3  # the default source (vmic) heard nothing
 
