@@ -663,8 +663,12 @@ class MainWindow(QMainWindow):
         except DeviceError as e:
             devices = []
             self.show_message(f"Audio devices unavailable: {e}", "error")
+        shown = [d.description or d.name for d in devices if d.pulse]
         for d in devices:
-            text = f"{d.name} (sound server)" if d.pulse else d.name
+            text = d.name
+            if d.pulse:  # the server's words for it, and its name where those are not enough
+                label = d.description or d.name
+                text = f"{label} ({'sound server' if shown.count(label) == 1 else d.name})"
             if d.max_input_channels > 0:
                 self.input_combo.addItem(text, d.name)
             if d.max_output_channels > 0:

@@ -185,13 +185,14 @@ def _cmd_devices(args: argparse.Namespace) -> int:
         print(
             f"{'-' if d.pulse else d.index:>3}{mark} {d.name[:width]:<{width}} "
             f"{d.hostapi[:12]:<12} {d.max_input_channels:>3} {d.max_output_channels:>3} "
-            f"{d.default_samplerate:>7.0f}"
+            f"{d.default_samplerate:>7.0f}" + (f"  {d.description}" if d.description else "")
         )
     print("(< default input, > default output)")
     if any(d.pulse for d in devs):
         print(
             "(-: a source or sink of the sound server (PulseAudio / PipeWire), opened through "
-            "the pulse device; name it: --input NAME, --output NAME)"
+            "the pulse device; name it, or a part of its name or description: --input NAME, "
+            "--output NAME)"
         )
     return 0 if devs else 1
 

@@ -193,6 +193,7 @@ class Device:
     default_input: bool
     default_output: bool
     pulse: str = ""  # a sound server's source / sink, opened through its "pulse" device
+    description: str = ""  # the server's words for it: "Scarlett 2i2 Analog Stereo"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -231,6 +232,7 @@ def list_devices(server: bool = True) -> list[Device]:
             default_input=False,
             default_output=False,
             pulse=e.name,
+            description=e.description,
         )
         for e in pulse.endpoints()
     ]
@@ -286,11 +288,14 @@ def resolve(spec: str | int | None, kind: str) -> Device:
     if exact:
         return exact[0]
     server = [d for d in usable(list_devices()) if d.pulse]
-    exact = [d for d in server if d.name == text]
-    if exact:
-        return exact[0]
+    for exact in (
+        [d for d in server if d.name == text],
+        [d for d in server if d.description == text],
+    ):
+        if len(exact) == 1:
+            return exact[0]
     for devs in (own, server):  # a partial name: PortAudio's devices keep the first say
-        partial = [d for d in devs if text.lower() in d.name.lower()]
+        partial = [d for d in devs if text.lower() in f"{d.name}\n{d.description}".lower()]
         if len(partial) == 1:
             return partial[0]
         if len(partial) > 1:

@@ -7,7 +7,7 @@ label what another program plays) are sources of the server's own, out of PortAu
 
 libpulse connects a new stream to the source or sink that ``PULSE_SOURCE`` / ``PULSE_SINK``
 name, when set, and ALSA's pulse plugin opens its streams through libpulse. So rtaudio lists the
-server's sources and sinks (``pactl list short``) and opens one by naming it in that variable
+server's sources and sinks (``pactl list``) and opens one by naming it in that variable
 while it opens the "pulse" device (:func:`aimed`). Without pactl or a server the list is empty,
 and everything else works as before.
 """
@@ -27,16 +27,20 @@ PRESENCE_PERIOD_S = 1.0  # how often an open source / sink is checked for
 ENV = {"input": "PULSE_SOURCE", "output": "PULSE_SINK"}
 _USERS = {var: os.environ.get(var) for var in ENV.values()}  # as the user started us
 _SPEC = re.compile(r"\S+ (\d+)ch (\d+)Hz")
+_FIELD = re.compile(r"^\t([A-Z][A-Za-z ]+): (.*)$", re.M)  # a block's top-level fields
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A source (``kind`` "input") or sink ("output") of the sound server."""
+    """A source (``kind`` "input") or sink ("output") of the sound server, by its name (what
+    the server is told) and its description (what desktops show: "Scarlett 2i2 Analog
+    Stereo")."""
 
     name: str
     kind: str
     channels: int
     rate: int
+    description: str = ""
 
 
 def endpoints() -> list[Endpoint]:
@@ -46,18 +50,35 @@ def endpoints() -> list[Endpoint]:
     return sources + sinks if sources is not None and sinks is not None else []
 
 
-def _list(kind: str) -> list[Endpoint] | None:
-    """The server's sources (``kind`` "input") or sinks; None if pactl could not say."""
-    what = "sources" if kind == "input" else "sinks"
+def _pactl(*args: str) -> str | None:
+    """pactl's output in the C locale (its field names are translated otherwise), or None if
+    it is missing, fails or the server does not answer within :data:`LIST_LIMIT_S`."""
     try:
         out = subprocess.run(
-            ["pactl", "list", "short", what], capture_output=True, text=True, timeout=LIST_LIMIT_S
+            ["pactl", *args],
+            capture_output=True,
+            text=True,
+            timeout=LIST_LIMIT_S,
+            env={**os.environ, "LC_ALL": "C"},
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if out.returncode != 0:
+    return out.stdout if out.returncode == 0 else None
+
+
+def _list(kind: str) -> list[Endpoint] | None:
+    """The server's sources (``kind`` "input") or sinks; None if pactl could not say."""
+    text = _pactl("list", "sources" if kind == "input" else "sinks")
+    if text is None:
         return None
-    return [e for e in (_parse(line, kind) for line in out.stdout.splitlines()) if e]
+    found = []
+    for block in re.split(r"^(?:Source|Sink) #\d+$", text, flags=re.M)[1:]:
+        fields = dict(_FIELD.findall(block))
+        spec = _SPEC.fullmatch(fields.get("Sample Specification", "").strip())
+        if fields.get("Name") and spec:
+            desc = fields.get("Description", "").strip()
+            found.append(Endpoint(fields["Name"].strip(), kind, int(spec[1]), int(spec[2]), desc))
+    return found
 
 
 def default_name(kind: str) -> str | None:
@@ -67,15 +88,10 @@ def default_name(kind: str) -> str | None:
     own = _USERS[ENV[kind]]
     if own:
         return own
-    try:
-        out = subprocess.run(
-            ["pactl", "info"], capture_output=True, text=True, timeout=LIST_LIMIT_S
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    text = _pactl("info")
     key = "Default Source: " if kind == "input" else "Default Sink: "
-    found = [ln[len(key) :].strip() for ln in out.stdout.splitlines() if ln.startswith(key)]
-    return found[0] if out.returncode == 0 and found and found[0] else None
+    found = [ln[len(key) :].strip() for ln in (text or "").splitlines() if ln.startswith(key)]
+    return found[0] if found and found[0] else None
 
 
 class Presence:
@@ -104,16 +120,6 @@ class Presence:
 
     def close(self) -> None:
         self._stop.set()
-
-
-def _parse(line: str, kind: str) -> Endpoint | None:
-    """One line of ``pactl list short sources|sinks``: index, name, driver, sample spec,
-    state, tab-separated (``s16le 2ch 48000Hz``)."""
-    cols = line.split("\t")
-    m = _SPEC.fullmatch(cols[3].strip()) if len(cols) >= 4 else None
-    if not m or not cols[1]:
-        return None
-    return Endpoint(cols[1], kind, int(m[1]), int(m[2]))
 
 
 @contextlib.contextmanager

@@ -657,10 +657,11 @@ def test_a_source_of_the_sound_server_is_listed_and_captured(
     from audio_server import PrivateCard
 
     assert isinstance(private_card, PrivateCard)
-    private_card.pactl("load-module", "module-null-sink", "sink_name=second", "channels=2")
+    desc = "sink_properties=device.description=Second"
+    private_card.pactl("load-module", "module-null-sink", "sink_name=second", desc)
     window.refresh_devices()
-    i = window.input_combo.findData("second.monitor")
-    assert i >= 0 and window.input_combo.itemText(i) == "second.monitor (sound server)"
+    i = window.input_combo.findData("second.monitor")  # shown as the server describes it
+    assert i >= 0 and window.input_combo.itemText(i) == "Monitor of Second (sound server)"
     assert window.output_combo.findData("second") >= 0
     assert window.input_combo.findData("vmic") >= 0  # the default source is listed too
     window.input_combo.setCurrentIndex(i)

@@ -28,7 +28,13 @@ SECOND = {"PULSE_SOURCE": "second.monitor"}
 
 @pytest.fixture
 def card(private_card: PrivateCard) -> Iterator[PrivateCard]:
-    private_card.pactl("load-module", "module-null-sink", "sink_name=second", "channels=2")
+    private_card.pactl(
+        "load-module",
+        "module-null-sink",
+        "sink_name=second",
+        "channels=2",
+        "sink_properties=device.description=Second",
+    )
     yield private_card
 
 
@@ -70,9 +76,11 @@ def test_the_servers_sources_and_sinks_are_listed(card: PrivateCard) -> None:
         ("second", 0, 2),
     }
     assert all(d["hostapi"] == "PulseAudio" and d["default_samplerate"] for d in server.values())
+    assert server["second", 0, 2]["description"] == "Second"
     text = _run(card, "devices").stdout
     row = next(line for line in text.splitlines() if " second.monitor " in line)
     assert row.split()[:2] == ["-", "second.monitor"]  # no index: it is picked by name
+    assert row.endswith("  Monitor of Second")  # and the server's description of it
     assert "--input NAME" in text
 
 
@@ -125,9 +133,11 @@ def test_channels_and_names_are_checked_against_the_server(card: PrivateCard) ->
     out = _run(card, "monitor", "--input", "second.monitor", "--channel", "3", "--duration", "1")
     assert out.returncode == 2
     assert "input device 'second.monitor' has 2 channels, channel 3 requested" in out.stderr
-    out = _run(card, "monitor", "--input", "monitor", "--duration", "1")  # two sources match
+    out = _run(card, "monitor", "--input", "monitor", "--duration", "1")  # three match
     assert out.returncode == 2
-    assert "ambiguous (vsink.monitor, second.monitor); use the whole name" in out.stderr
+    assert "ambiguous (vsink.monitor, vmic, second.monitor); use the whole name" in out.stderr
+    out = _run(card, "monitor", "--input", "of second", "--channel", "3", "--duration", "1")
+    assert "input device 'second.monitor' has 2 channels" in out.stderr  # found by description
     out = _run(card, "monitor", "--input", "nowhere", "--duration", "1")
     assert out.returncode == 2 and "no input device matches 'nowhere'" in out.stderr
 
