@@ -70,6 +70,7 @@ from rtaudio.gui.widgets import (
     WaveformView,
 )
 from rtaudio.levels import LevelModel
+from rtaudio.pulse import default_name
 from rtaudio.remote import warm_up
 from rtaudio.weights import quality
 
@@ -653,9 +654,10 @@ class MainWindow(QMainWindow):
             self.input_combo.currentData() or self.settings.input_device,
             self.output_combo.currentData() or self.settings.output_device,
         )
-        for combo in (self.input_combo, self.output_combo):
+        for combo, kind in ((self.input_combo, "input"), (self.output_combo, "output")):
             combo.clear()
-            combo.addItem("system default", "")
+            reached = default_name(kind)  # the sound server's default source / sink, if any
+            combo.addItem(f"system default ({reached})" if reached else "system default", "")
         try:
             if rescan:
                 refresh()

@@ -660,6 +660,8 @@ def test_a_source_of_the_sound_server_is_listed_and_captured(
     desc = "sink_properties=device.description=Second"
     private_card.pactl("load-module", "module-null-sink", "sink_name=second", desc)
     window.refresh_devices()
+    assert window.input_combo.itemText(0) == "system default (vmic)"  # what it reaches
+    assert window.output_combo.itemText(0) == "system default (vsink)"
     i = window.input_combo.findData("second.monitor")  # shown as the server describes it
     assert i >= 0 and window.input_combo.itemText(i) == "Monitor of Second (sound server)"
     assert window.output_combo.findData("second") >= 0
