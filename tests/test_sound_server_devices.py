@@ -32,10 +32,20 @@ def card(private_card: PrivateCard) -> Iterator[PrivateCard]:
         "load-module",
         "module-null-sink",
         "sink_name=second",
+        "rate=48000",
         "channels=2",
         "sink_properties=device.description=Second",
     )
-    yield private_card
+    # an idle null sink renders in 2 s blocks, so a stream's first audio could come up to 2 s
+    # late; a 10 ms reader keeps it at 10 ms, as scripts/virtual_audio.sh does for "vsink"
+    cmd = ["parec", "-d", "second.monitor", "--rate=48000", "--latency-msec=10", "--raw"]
+    env = {**os.environ, "PULSE_SERVER": private_card.server}
+    keep = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
+    try:
+        yield private_card
+    finally:
+        keep.kill()
+        keep.wait()
 
 
 def _run(
@@ -88,7 +98,7 @@ def test_the_monitor_captures_the_named_source_not_the_default(
     card: PrivateCard, tmp_path: Path
 ) -> None:
     with card.tone("second"):
-        quick = ("--classifiers", "", "--duration", "2", "--record")
+        quick = ("--classifiers", "", "--duration", "3", "--record")
         named = _run(card, "monitor", "--input", "second.monitor", *quick, str(tmp_path / "a"))
         default = _run(card, "monitor", *quick, str(tmp_path / "b"))
         # the user's own choice of source for the default device is kept
@@ -185,7 +195,7 @@ def test_a_named_source_that_goes_away_is_reopened_when_it_returns(
             # the server moved the stream to its default source; the monitor calls it lost
             _wait_for(lambda: "input device lost" in out.read_text(), 15, "the loss shown")
             time.sleep(1.0)
-            card.pactl("load-module", "module-null-sink", "sink_name=second", "channels=2")
+            card.pactl("load-module", "module-null-sink", "sink_name=second", "rate=48000")
             _wait_for(lambda: "input device back after" in out.read_text(), 20, "it reopened")
         finally:
             proc.terminate()
