@@ -15,7 +15,6 @@ import sys
 import termios
 import time
 import wave
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import soundfile as sf
 from disks import mounted_tmpfs
 from odd_inputs import stale_header_wav, write_malformed_audio, write_unusual_audio
 from signals import best_alignment, interruptible
+from waiting import wait_until
 
 from audio_server import PrivateCard, pa_env
 from rtaudio.audiofile import read_audio
@@ -341,15 +341,6 @@ def test_one_channel_of_a_source_file_is_taken(tmp_path: Path) -> None:
     assert out.stderr.strip() == f"rtaudio monitor: {mono}: 1 channel, channel 2 requested"
 
 
-def _wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def _stream_time(log: Path) -> float:
     lines = log.read_text().splitlines() if log.exists() else []
     stats = [json.loads(x) for x in lines if '"latency"' in x and x.endswith("}")]
@@ -400,17 +391,17 @@ def test_monitor_stays_up_while_the_sound_server_restarts(
     with out.open("w") as stdout:
         proc = _monitor_on(private_card, stdout, tmp_path)
         try:
-            _wait_for(lambda: _stream_time(log) >= 1.0, 40, "the monitor to capture audio")
+            wait_until(lambda: _stream_time(log) >= 1.0, 40, "the monitor to capture audio")
             private_card.stop()  # every device gone at once
-            _wait_for(lambda: "[reconnecting]" in out.read_text(), 15, "the loss to be shown")
+            wait_until(lambda: "[reconnecting]" in out.read_text(), 15, "the loss to be shown")
             (wav,) = rec.glob("*input.wav")
             frames_at_loss = _strict_wav_frames(wav)  # already a valid WAV
             time.sleep(1.0)
             assert proc.poll() is None  # still up
             private_card.start()
-            _wait_for(lambda: "back after" in out.read_text(), 20, "the devices to return")
+            wait_until(lambda: "back after" in out.read_text(), 20, "the devices to return")
             t = _stream_time(log)
-            _wait_for(lambda: _stream_time(log) >= t + 1.0, 20, "audio after the restart")
+            wait_until(lambda: _stream_time(log) >= t + 1.0, 20, "audio after the restart")
         finally:
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=30)
@@ -436,15 +427,15 @@ def test_monitor_survives_a_sound_server_that_stops_answering(
     with out.open("w") as stdout:
         proc = _monitor_on(private_card, stdout, tmp_path, "--play")
         try:
-            _wait_for(lambda: _stream_time(log) >= 1.0, 40, "the monitor to capture audio")
+            wait_until(lambda: _stream_time(log) >= 1.0, 40, "the monitor to capture audio")
             private_card.freeze()
-            _wait_for(lambda: "[reconnecting]" in out.read_text(), 15, "the stall to be shown")
+            wait_until(lambda: "[reconnecting]" in out.read_text(), 15, "the stall to be shown")
             time.sleep(4.0)  # a reconnection attempt closes the frozen stream, and gives up
             if thaw:
                 private_card.freeze(False)
-                _wait_for(lambda: "back after" in out.read_text(), 20, "the devices to return")
+                wait_until(lambda: "back after" in out.read_text(), 20, "the devices to return")
                 t = _stream_time(log)
-                _wait_for(lambda: _stream_time(log) >= t + 1.0, 20, "audio after the thaw")
+                wait_until(lambda: _stream_time(log) >= t + 1.0, 20, "audio after the thaw")
             stopped = time.monotonic()
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=30)
@@ -608,7 +599,7 @@ def test_kill_9_while_recording_loses_at_most_a_chunk(tmp_path: Path) -> None:
         env=pa_env(),
         preexec_fn=interruptible,
     )
-    _wait_for(lambda: _stream_time(log) >= 1.5, 40, "1.5 s of stream")
+    wait_until(lambda: _stream_time(log) >= 1.5, 40, "1.5 s of stream")
     t = _stream_time(log)
     proc.kill()  # SIGKILL: no cleanup at all
     proc.wait(10)

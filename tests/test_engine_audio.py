@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 import wave
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from signals import best_alignment
+from waiting import wait_until
 
 from audio_server import PrivateCard, pa_env
 from rtaudio import devices
@@ -192,7 +192,7 @@ def test_live_separation_through_the_microphone(tmp_path: Path) -> None:
     engine = Engine(cfg)
     engine.start()
     try:
-        _wait(lambda: engine.summary().chunks > 20, 10, "audio")
+        wait_until(lambda: engine.summary().chunks > 20, 10, "audio")
         subprocess.run(["paplay", str(tmp_path / "mix.wav")], check=True, env=pa_env())
         time.sleep(0.5)
     finally:
@@ -405,15 +405,6 @@ def test_clean_shutdown_leaves_no_threads_or_streams(tmp_path: Path) -> None:
 # --------------------------------------------------------------- device faults (issue 7)
 
 
-def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def _wav_is_consistent(path: Path) -> int:
     """Frames of a 16-bit mono WAV, read with the strict stdlib reader; the header must
     account for every byte of the file (what a crash-safe writer promises)."""
@@ -428,9 +419,9 @@ def test_input_device_vanishes_and_comes_back(private_card: PrivateCard, tmp_pat
     engine = Engine(EngineConfig(classifiers=(), record_dir=str(tmp_path), record="input"))
     engine.start()
     try:
-        _wait(lambda: engine.summary().chunks > 30, 10, "audio from the virtual mic")
+        wait_until(lambda: engine.summary().chunks > 30, 10, "audio from the virtual mic")
         private_card.pactl("unload-module", private_card.module("module-null-sink"))  # unplug
-        _wait(lambda: engine.status.state == "reconnecting", 10, "the loss to be noticed")
+        wait_until(lambda: engine.status.state == "reconnecting", 10, "the loss to be noticed")
         assert "input device lost" in engine.status.message
         before = engine.summary().chunks
         wav = engine.recordings["input"]
@@ -440,9 +431,9 @@ def test_input_device_vanishes_and_comes_back(private_card: PrivateCard, tmp_pat
         assert engine.status.state == "reconnecting" and engine.error is None
         assert "retry" in engine.status.message
         private_card.plug_back()
-        _wait(lambda: engine.status.state == "running", 15, "the device to be reopened")
+        wait_until(lambda: engine.status.state == "running", 15, "the device to be reopened")
         assert "back after" in engine.status.message
-        _wait(lambda: engine.summary().chunks > before + 30, 10, "audio after the return")
+        wait_until(lambda: engine.summary().chunks > before + 30, 10, "audio after the return")
     finally:
         engine.stop()
     assert engine.reconnects == 1 and engine.error is None
@@ -453,15 +444,16 @@ def test_input_can_be_switched_while_running(private_card: PrivateCard) -> None:
     engine = Engine(EngineConfig(classifiers=(), input_device="default"))
     engine.start()
     try:
-        _wait(lambda: engine.summary().chunks > 10, 10, "audio")
+        wait_until(lambda: engine.summary().chunks > 10, 10, "audio")
         engine.switch_input("no-such-device")
-        _wait(lambda: "cannot switch input" in engine.status.message, 5, "the refusal")
+        wait_until(lambda: "cannot switch input" in engine.status.message, 5, "the refusal")
         n = engine.summary().chunks
-        _wait(lambda: engine.summary().chunks > n + 10, 5, "audio from the old device")
+        wait_until(lambda: engine.summary().chunks > n + 10, 5, "audio from the old device")
         engine.switch_input("pulse")
-        _wait(lambda: "input switched to 'pulse (vmic)'" in engine.status.message, 5, "the switch")
+        switched = "input switched to 'pulse (vmic)'"
+        wait_until(lambda: switched in engine.status.message, 5, "the switch")
         n = engine.summary().chunks
-        _wait(lambda: engine.summary().chunks > n + 10, 5, "audio from the new device")
+        wait_until(lambda: engine.summary().chunks > n + 10, 5, "audio from the new device")
         assert engine.status.input_name == "pulse (vmic)"
     finally:
         engine.stop()
@@ -485,9 +477,10 @@ def test_a_picked_channel_is_kept_across_an_input_switch(
     engine = Engine(cfg)
     engine.start()
     try:
-        _wait(lambda: engine.summary().chunks > 10, 10, "audio")
+        wait_until(lambda: engine.summary().chunks > 10, 10, "audio")
         engine.switch_input("pulse")
-        _wait(lambda: "input switched to 'pulse (vmic)'" in engine.status.message, 5, "the switch")
+        switched = "input switched to 'pulse (vmic)'"
+        wait_until(lambda: switched in engine.status.message, 5, "the switch")
         subprocess.run(["paplay", str(tmp_path / "stereo.wav")], check=True, env=pa_env())
         time.sleep(0.3)
     finally:
@@ -503,18 +496,18 @@ def test_output_can_be_switched_while_running(private_card: PrivateCard) -> None
     )
     engine.start()
     try:
-        _wait(lambda: engine.summary().chunks > 10, 10, "audio")
+        wait_until(lambda: engine.summary().chunks > 10, 10, "audio")
         engine.switch_output("no-such-device")
-        _wait(lambda: "cannot switch output" in engine.status.message, 5, "the refusal")
+        wait_until(lambda: "cannot switch output" in engine.status.message, 5, "the refusal")
         assert engine.status.output_name == "default (vsink)"
         engine.switch_output("pulse")
-        _wait(
+        wait_until(
             lambda: "output switched to 'pulse (vsink)'" in engine.status.message, 5, "the switch"
         )
         pb = engine._playback
         assert pb is not None and pb.device.name == "pulse" and pb.alive()
         n = engine.summary().chunks
-        _wait(lambda: engine.summary().chunks > n + 10, 5, "audio after the switch")
+        wait_until(lambda: engine.summary().chunks > n + 10, 5, "audio after the switch")
         assert pb.alive() and engine.status.output_name == "pulse (vsink)"
     finally:
         engine.stop()

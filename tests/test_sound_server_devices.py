@@ -12,12 +12,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from waiting import wait_until
 
 from audio_server import PrivateCard
 from rtaudio import pulse
@@ -190,21 +191,14 @@ def test_a_named_source_that_goes_away_is_reopened_when_it_returns(
             env={**os.environ, "PULSE_SERVER": card.server},
         )
         try:
-            _wait_for(lambda: "[running]" in out.read_text(), 40, "the monitor to run")
+            wait_until(lambda: "[running]" in out.read_text(), 40, "the monitor to run")
             card.pactl("unload-module", card.module("module-null-sink", "sink_name=second"))
             # the server moved the stream to its default source; the monitor calls it lost
-            _wait_for(lambda: "input device lost" in out.read_text(), 15, "the loss shown")
+            wait_until(lambda: "input device lost" in out.read_text(), 15, "the loss shown")
             time.sleep(1.0)
             card.pactl("load-module", "module-null-sink", "sink_name=second", "rate=48000")
-            _wait_for(lambda: "input device back after" in out.read_text(), 20, "it reopened")
+            wait_until(lambda: "input device back after" in out.read_text(), 20, "it reopened")
         finally:
             proc.terminate()
             _, err = proc.communicate(timeout=30)
     assert "Traceback" not in err
-
-
-def _wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.1)
