@@ -172,9 +172,13 @@ class _DeviceStream:
             self._presence = pulse.Presence(self.kind, self.device.pulse)
         self.shown = self.device.shown(self.kind)
 
+    def moved(self) -> bool:
+        """The sound server's source / sink this stream was opened on went away: the server
+        has moved the stream to its default one."""
+        return self._presence is not None and self._presence.gone
+
     def alive(self) -> bool:
-        gone = self._presence is not None and self._presence.gone
-        return self._stream is not None and bool(self._stream.active) and not gone
+        return self._stream is not None and bool(self._stream.active) and not self.moved()
 
     def close(self) -> None:
         self._token = None
@@ -247,6 +251,8 @@ class _MicInput(_DeviceStream, _Input):
         # PortAudio thread: copy, timestamp, return. Nothing else.
         if token is not self._token:  # a stream given up on (closing) still delivering
             raise self._sd.CallbackAbort
+        if self.moved():
+            return  # another source's audio, under this one's name
         if self.pick:
             indata = indata[:, self.pick - 1 : self.pick]
         ring = self.ring
@@ -414,6 +420,9 @@ class _Playback(_DeviceStream):
         if token is not self._token:
             outdata.fill(0)
             raise self._sd.CallbackAbort
+        if self.moved():
+            outdata.fill(0)  # not out of another sink (the speakers for a headset)
+            return
         now = time.perf_counter()
         pos = self.ring.read_pos
         mono = (
@@ -568,6 +577,7 @@ class Engine:
         self._requests: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         # device faults (worker only): when the streams were lost, next retry, retries so far
         self._lost_since: float | None = None
+        self._arrivals: pulse.Arrivals | None = None  # while a sound server's device is lost
         self._retry_at = 0.0
         self._retries = 0
         self.reconnects = 0  # times the streams came back after a loss
@@ -823,6 +833,7 @@ class Engine:
             self.status.state = "error"
             self.status.message = f"{type(e).__name__}: {e}"
         finally:
+            self._forget_arrivals()
             self._close_io()
             self.stop_recording()
             self.enrollment = None
@@ -1041,6 +1052,9 @@ class Engine:
             self._retries = 0
             self._retry_at = now + RETRY_MIN_S
             self.status.state = "reconnecting"
+            streams = (inp if isinstance(inp, _MicInput) else None, pb)
+            if any(st is not None and st.device.pulse for st in streams):
+                self._arrivals = pulse.Arrivals()  # plugged back: try at once
             why = f" (no audio for {STALL_S:.0f} s)" if stalled and inp and inp.alive() else ""
             self.status.message = (
                 f"{' and '.join(lost)} device lost{why}; "
@@ -1048,7 +1062,8 @@ class Engine:
             )
             log.warning("%s", self.status.message)
             return False
-        if now < self._retry_at or self._stop.is_set():
+        back = self._arrivals is not None and self._arrivals.take()
+        if (now < self._retry_at and not back) or self._stop.is_set():
             return False
         try:
             self._reopen(lost)
@@ -1064,10 +1079,16 @@ class Engine:
         self._resumed(" and ".join(lost), running_state)
         return True
 
+    def _forget_arrivals(self) -> None:
+        if self._arrivals is not None:
+            self._arrivals.close()
+            self._arrivals = None
+
     def _resumed(self, what: str, running_state: str) -> None:
         assert self._lost_since is not None
         gap = time.perf_counter() - self._lost_since
         self._lost_since = None
+        self._forget_arrivals()
         self.reconnects += 1
         if self.processor is not None and self.processor.separator is not None:
             # the audio has a gap: restart its history (the same device: keep its level)

@@ -94,34 +94,121 @@ def default_name(kind: str) -> str | None:
     return found[0] if found and found[0] else None
 
 
-class Presence:
-    """Whether source / sink ``name`` is still on the server, asked every ``period`` s on a
-    thread of its own. When a source goes away (a USB microphone unplugged) the server moves
-    its streams to the default source without a word: rtaudio would go on capturing the
-    built-in microphone under the USB one's name. :attr:`gone` lets the engine treat that as
-    the device lost, and reopen the named one when it is back."""
+class _Events:
+    """The server's events (``pactl subscribe``: "Event 'remove' on source #3"), each handed
+    to :meth:`_heard` on a thread of their own until it returns True or :meth:`close`."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        try:
+            self._proc: subprocess.Popen | None = subprocess.Popen(
+                ["pactl", "subscribe"],  # its lines come unbuffered
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, "LC_ALL": "C"},
+            )
+        except OSError:
+            self._proc = None
+        else:
+            threading.Thread(target=self._listen, name="rtaudio-events", daemon=True).start()
+
+    def _listen(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        with self._proc.stdout as lines:
+            if not self._subscribed():
+                return
+            for line in lines:
+                if self._heard(line.strip()):
+                    return
+
+    def _subscribed(self) -> bool:
+        """Once subscribed (what happens from now on is heard): go on listening?"""
+        return True
+
+    def _heard(self, event: str) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            self._proc.wait()
+
+
+class Presence(_Events):
+    """Whether source / sink ``name`` is still on the server. When a source goes away (a USB
+    microphone unplugged) the server moves its streams to the default source without a word:
+    rtaudio would go on capturing the built-in microphone under the USB one's name (and play a
+    headset's sound out of the speakers). :attr:`gone` says so within milliseconds - the
+    server's ``remove`` event for it - so that the streams can drop what comes after and the
+    engine treat it as the device lost, and reopen the named one when it is back. A listing
+    every ``period`` s stands in where no event comes (pactl without ``subscribe``, a server
+    that restarted)."""
 
     def __init__(self, kind: str, name: str, period: float = PRESENCE_PERIOD_S) -> None:
         self.kind, self.name, self.period = kind, name, period
+        self._what = "sources" if kind == "input" else "sinks"
         self._gone = threading.Event()
-        self._stop = threading.Event()
+        self._removal = ""
+        super().__init__()
         threading.Thread(target=self._run, name="rtaudio-presence", daemon=True).start()
 
     @property
     def gone(self) -> bool:
         return self._gone.is_set()
 
+    def _listed(self) -> dict[str, int] | None:
+        """The server's sources / sinks by name, with their indices (never reused while it
+        runs); None if pactl could not say."""
+        text = _pactl("list", "short", self._what)  # a tenth of the full listing
+        if text is None:
+            return None
+        cells = [line.split("\t") for line in text.splitlines()]
+        return {c[1]: int(c[0]) for c in cells if len(c) > 1 and c[0].isdigit()}
+
+    def _subscribed(self) -> bool:
+        listed = self._listed()
+        if listed is None:
+            return False  # the listing every period watches it alone
+        if self.name not in listed:
+            self._gone.set()
+            return False
+        self._removal = f"Event 'remove' on {self._what[:-1]} #{listed[self.name]}"
+        return True
+
+    def _heard(self, event: str) -> bool:
+        if event == self._removal:
+            self._gone.set()
+        return self.gone
+
     def _run(self) -> None:
-        what = "sources" if self.kind == "input" else "sinks"
-        while not self._stop.wait(self.period):
-            text = _pactl("list", "short", what)  # names only: a tenth of the full listing
-            names = {ln.split("\t")[1] for ln in (text or "").splitlines() if "\t" in ln}
-            if text is not None and self.name not in names:
+        while not self._stop.wait(self.period) and not self._gone.is_set():
+            listed = self._listed()
+            if listed is not None and self.name not in listed:
                 self._gone.set()  # pactl failing says nothing: the stream's own errors will
                 return
 
-    def close(self) -> None:
-        self._stop.set()
+
+class Arrivals(_Events):
+    """Whether a source or sink has appeared on the server since :meth:`take` last asked (a
+    USB microphone plugged back): reconnecting can try at once instead of at its next turn."""
+
+    def __init__(self) -> None:
+        self._new = threading.Event()
+        super().__init__()
+
+    def _heard(self, event: str) -> bool:
+        if event.startswith(("Event 'new' on source #", "Event 'new' on sink #")):
+            self._new.set()
+        return False
+
+    def take(self) -> bool:
+        new = self._new.is_set()
+        self._new.clear()
+        return new
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -65,6 +66,12 @@ def _recorded(folder: Path) -> tuple[np.ndarray, int]:
     (wav,) = folder.glob("*-input.wav")
     x, sr = sf.read(str(wav), dtype="float32")
     return x[sr // 2 :], sr  # past the first half second
+
+
+def _clock(out: Path) -> float:
+    """The monitor's stream time: its last "t 12.3 s" line."""
+    found = re.findall(r"^t +([0-9.]+) s ", out.read_text().replace("\r", "\n"), re.M)
+    return float(found[-1]) if found else 0.0
 
 
 def _peak_hz(x: np.ndarray, sr: int) -> float:
@@ -180,11 +187,15 @@ def test_a_users_own_pulse_source_is_kept(monkeypatch: pytest.MonkeyPatch) -> No
 def test_a_named_source_that_goes_away_is_reopened_when_it_returns(
     card: PrivateCard, tmp_path: Path
 ) -> None:
-    """A USB microphone unplugged and plugged back: the same source name reappears."""
+    """A USB microphone unplugged and plugged back: the same source name reappears. The
+    server moves the stream to its default source meanwhile: nothing of that source may be
+    heard, recorded or labelled under the named one's name."""
     out = tmp_path / "out.txt"
-    with out.open("w") as stdout:
+    rec = tmp_path / "rec"
+    args = ["monitor", "--input", "second.monitor", "--classifiers", "", "--record", str(rec)]
+    with card.tone("vsink", 880), out.open("w") as stdout:  # the default source hears a tone
         proc = subprocess.Popen(
-            [EXE, "monitor", "--input", "second.monitor", "--classifiers", ""],
+            [EXE, *args],
             stdout=stdout,
             stderr=subprocess.PIPE,
             text=True,
@@ -192,13 +203,57 @@ def test_a_named_source_that_goes_away_is_reopened_when_it_returns(
         )
         try:
             wait_until(lambda: "[running]" in out.read_text(), 40, "the monitor to run")
-            card.pactl("unload-module", card.module("module-null-sink", "sink_name=second"))
-            # the server moved the stream to its default source; the monitor calls it lost
-            wait_until(lambda: "input device lost" in out.read_text(), 15, "the loss shown")
             time.sleep(1.0)
+            card.pactl("unload-module", card.module("module-null-sink", "sink_name=second"))
+            wait_until(lambda: "input device lost" in out.read_text(), 15, "the loss shown")
+            time.sleep(4.5)  # retries 0.25, 0.75, 1.75 and 3.75 s after the loss failed
             card.pactl("load-module", "module-null-sink", "sink_name=second", "rate=48000")
             wait_until(lambda: "input device back after" in out.read_text(), 20, "it reopened")
+            back = _clock(out)  # an idle null sink renders 2 s blocks: its audio comes late
+            wait_until(lambda: _clock(out) > back + 1.0, 20, "a second captured after")
         finally:
             proc.terminate()
             _, err = proc.communicate(timeout=30)
     assert "Traceback" not in err
+    # the server's "new source" event, not the next retry (7.75 s after the loss), reopened it
+    (gap,) = re.findall(r"input device back after ([0-9.]+) s", out.read_text())
+    assert float(gap) < 6.5
+    (wav,) = rec.glob("*-input.wav")
+    x, sr = sf.read(str(wav), dtype="float32")
+    assert x.size > 1.5 * sr  # the named (silent) source, before and after
+    heard = np.count_nonzero(np.abs(x) > 0.05) / sr  # the default source's tone
+    assert heard < 0.05, f"{heard:.3f} s of the default source recorded as second.monitor"
+
+
+def test_a_named_sink_that_goes_away_plays_nothing_elsewhere(
+    card: PrivateCard, tmp_path: Path
+) -> None:
+    """A headset unplugged: the server moves its streams to the default sink (the speakers);
+    the voice meant for the headset must not come out of them."""
+    src = tmp_path / "tone.wav"
+    t = np.arange(16000 * 30) / 16000
+    sf.write(src, (0.5 * np.sin(2 * np.pi * 660 * t)).astype(np.float32), 16000)
+    out, raw = tmp_path / "out.txt", tmp_path / "speakers.raw"
+    env = {**os.environ, "PULSE_SERVER": card.server}
+    listen = ["parec", "-d", "vsink.monitor", "--rate=16000", "--channels=1"]
+    args = ["monitor", "--source", str(src), "--play", "--output", "second", "--classifiers", ""]
+    with raw.open("wb") as speakers, out.open("w") as stdout:
+        rec = subprocess.Popen([*listen, "--format=float32le"], stdout=speakers, env=env)
+        proc = subprocess.Popen(
+            [EXE, *args], stdout=stdout, stderr=subprocess.PIPE, text=True, env=env
+        )
+        try:
+            wait_until(lambda: _clock(out) > 1.0, 40, "the monitor to play")
+            card.pactl("unload-module", card.module("module-null-sink", "sink_name=second"))
+            wait_until(lambda: "output device lost" in out.read_text(), 15, "the loss shown")
+            time.sleep(1.5)
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+            rec.terminate()
+            rec.wait(10)
+    assert "Traceback" not in err
+    heard = np.frombuffer(raw.read_bytes(), "<f4")
+    assert heard.size > 16000 * 2
+    loud = np.count_nonzero(np.abs(heard) > 0.05) / 16000
+    assert loud < 0.05, f"{loud:.3f} s of the voice came out of the default sink"
