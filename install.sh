@@ -53,20 +53,55 @@ if [ "$DATA" -eq 1 ]; then
   done
 fi
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# A PipeWire machine keeps PipeWire: apt would remove pipewire-audio / pipewire-alsa to install
+# the pulseaudio package. rtaudio itself talks to PipeWire's PulseAudio service as to
+# PulseAudio; only the tests' virtual sound card needs the pulseaudio daemon, so it is unpacked
+# into .venv/pulseaudio (scripts/virtual_audio.sh finds it there) and only its libraries are
+# installed.
+PIPEWIRE=0
+if ! installed pulseaudio; then
+  for p in pipewire-audio pipewire-alsa pipewire-pulse; do installed "$p" && PIPEWIRE=1; done
+fi
+PULSE_DEB=""
+if [ "$PIPEWIRE" -eq 1 ]; then
+  kept=()
+  for p in "${APT_PACKAGES[@]}"; do [ "$p" = pulseaudio ] || kept+=("$p"); done
+  APT_PACKAGES=("${kept[@]}")
+fi
+if [ "$PIPEWIRE" -eq 1 ] && [ ! -x .venv/pulseaudio/usr/bin/pulseaudio ]; then
+  echo "rtaudio install: PipeWire is the sound server here: kept; pulseaudio is unpacked" \
+    "into .venv/pulseaudio for the tests' virtual sound card, not installed"
+  debs=$(mktemp -d)
+  (cd "$debs" && { apt-get download -q pulseaudio 2>/dev/null ||
+    { $SUDO apt-get update -q && apt-get download -q pulseaudio; }; })
+  PULSE_DEB=$(echo "$debs"/pulseaudio_*.deb)
+  # its Depends, less versions and alternatives: "libc6 (>= 2.34), a | b" -> libc6 a
+  for p in $(dpkg-deb -f "$PULSE_DEB" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/:any//'); do
+    APT_PACKAGES+=("$p")
+  done
+fi
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "rtaudio install: apt packages ${missing[*]}"
   $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # --no-remove: apt stops rather than take a package of the machine's away for one of these
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+    --no-remove "${missing[@]}"
 fi
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "rtaudio install: creating .venv with $($PY --version)"
   $PY -m venv .venv
+fi
+if [ -n "$PULSE_DEB" ]; then
+  dpkg-deb -x "$PULSE_DEB" .venv/pulseaudio && rm -rf "$(dirname "$PULSE_DEB")"
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 # the CPU build of torch first, so nothing pulls a CUDA build

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -19,17 +18,30 @@ SCRIPT = ROOT / "scripts" / "virtual_audio.sh"
 VA_DIR = "/tmp/rtaudio-va-tests"
 
 
+def available() -> bool:
+    """Whether there is a pulseaudio daemon to start: the system's, or on a PipeWire machine
+    the one install.sh unpacked into .venv."""
+    return subprocess.run(["bash", str(SCRIPT), "available"], check=False).returncode == 0
+
+
+def exports(stdout: str) -> dict[str, str]:
+    """The variables that ``virtual_audio.sh start`` prints (``export NAME=value`` lines):
+    PULSE_SERVER, and ALSA_CONFIG_PATH pointing ALSA's "default" device at the card."""
+    lines = [ln.removeprefix("export ") for ln in stdout.splitlines() if ln.startswith("export ")]
+    return dict(ln.split("=", 1) for ln in lines)
+
+
 def start() -> str:
-    """Start the server (idempotent); returns PULSE_SERVER. Raises RuntimeError if impossible."""
-    if shutil.which("pulseaudio") is None:
+    """Start the server (idempotent) and make it the process's sound server; returns
+    PULSE_SERVER. Raises RuntimeError if impossible."""
+    if not available():
         raise RuntimeError("pulseaudio is not installed (bash install.sh installs it)")
     env = {**os.environ, "VA_DIR": VA_DIR}
     out = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"virtual sound card failed: {out.stderr.strip()}")
-    server = out.stdout.strip().split("=", 1)[1]
-    os.environ["PULSE_SERVER"] = server
-    return server
+    os.environ.update(exports(out.stdout))
+    return os.environ["PULSE_SERVER"]
 
 
 def stop() -> None:
@@ -46,6 +58,7 @@ class PrivateCard:
 
     va_dir: Path
     server: str = ""
+    alsa_config: str = ""  # ALSA_CONFIG_PATH: ALSA's "default" device to this card
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "VA_DIR": str(self.va_dir)}
@@ -55,7 +68,9 @@ class PrivateCard:
             ["bash", str(SCRIPT), "start"], env=self._env(), capture_output=True, text=True
         )
         assert out.returncode == 0, out.stderr
-        self.server = out.stdout.strip().split("=", 1)[1]
+        found = exports(out.stdout)
+        self.server = found["PULSE_SERVER"]
+        self.alsa_config = found.get("ALSA_CONFIG_PATH", "")
         return self.server
 
     def stop(self) -> None:

@@ -44,22 +44,26 @@ def private_card() -> Iterator[Any]:
     import audio_server
     from rtaudio import devices
 
-    if shutil.which("pulseaudio") is None:
+    if not audio_server.available():
         if os.environ.get("RTAUDIO_REQUIRE_AUDIO") == "1":
             pytest.fail("no pulseaudio for a private virtual sound card")
         pytest.skip("pulseaudio is not installed")
     card = audio_server.PrivateCard(Path(tempfile.mkdtemp(prefix="rtaudio-va-", dir="/tmp")))
-    old = os.environ.get("PULSE_SERVER")
+    names = ("PULSE_SERVER", "ALSA_CONFIG_PATH")
+    old = {name: os.environ.get(name) for name in names}
     try:
         os.environ["PULSE_SERVER"] = card.start()
+        if card.alsa_config:
+            os.environ["ALSA_CONFIG_PATH"] = card.alsa_config
         devices.refresh()
         yield card
     finally:
         card.stop()
-        if old is None:
-            os.environ.pop("PULSE_SERVER", None)
-        else:
-            os.environ["PULSE_SERVER"] = old
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         devices.refresh()
         shutil.rmtree(card.va_dir, ignore_errors=True)
 
