@@ -25,7 +25,7 @@ daemon() {
   local lib mods
   lib=$(echo "$UNPACKED"/lib/*/pulseaudio); mods=$(echo "$UNPACKED"/lib/pulse-*/modules)
   [ -x "$UNPACKED/bin/pulseaudio" ] && [ -d "$lib" ] && [ -d "$mods" ] || return 1
-  PA_CMD=(env "LD_LIBRARY_PATH=$lib" "$UNPACKED/bin/pulseaudio" "--dl-search-path=$mods")
+  PA_CMD=(env "LD_LIBRARY_PATH=$lib:$mods" "$UNPACKED/bin/pulseaudio" "--dl-search-path=$mods")
 }
 
 # ALSA's "default" device to the virtual card, whatever the machine's ALSA configuration
