@@ -70,7 +70,7 @@ from rtaudio.gui.widgets import (
     WaveformView,
 )
 from rtaudio.levels import LevelModel
-from rtaudio.pulse import default_name
+from rtaudio.pulse import Changes, default_name
 from rtaudio.remote import warm_up
 from rtaudio.weights import quality
 
@@ -160,6 +160,7 @@ class MainWindow(QMainWindow):
         self.latency = LatencyModel(self.settings.chunk_ms)
         self._build()
         self._load_widgets()
+        self.server_changes = Changes(all_changes=True)  # the pickers follow the sound server
         self.refresh_devices(rescan=False)
         self._sync_enabled()
         self._redraw()
@@ -647,8 +648,9 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------- devices
     @guarded
     def refresh_devices(self, rescan: bool = True) -> None:
-        """Fill the device pickers (``rescan``: ask PortAudio to look for new devices)."""
-        if self.session is not None:
+        """Fill the device pickers, keeping what is picked (``rescan``: ask PortAudio to look
+        for new devices; not while running, as that closes every stream)."""
+        if self.session is not None and rescan:
             return
         chosen = (
             self.input_combo.currentData() or self.settings.input_device,
@@ -679,6 +681,14 @@ class MainWindow(QMainWindow):
             self._select_device(combo, str(name or ""))
         if rescan and devices:
             self.statusBar().showMessage(f"{len(devices)} audio devices found", 4000)
+
+    def _follow_server(self) -> None:
+        """A source / sink of the sound server came or went, or a default changed: the pickers
+        show it within a tick, while running too (not under the user's hand: a list they have
+        open is refilled once it closes)."""
+        combos = (self.input_combo, self.output_combo)
+        if not any(c.view().isVisible() for c in combos) and self.server_changes.take():
+            self.refresh_devices(rescan=False)
 
     def _select_device(self, combo: QComboBox, name: str) -> None:
         i = combo.findData(name)
@@ -1043,6 +1053,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ tick
     def _tick(self) -> None:
         try:
+            self._follow_server()
             self._poll()
         except Exception as e:  # a view bug must never take the window down
             log.exception("GUI update failed")
@@ -1148,6 +1159,7 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- close
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()
+        self.server_changes.close()
         if self.session is not None:
             self.stop()
         with contextlib.suppress(DeviceError):

@@ -577,7 +577,7 @@ class Engine:
         self._requests: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         # device faults (worker only): when the streams were lost, next retry, retries so far
         self._lost_since: float | None = None
-        self._arrivals: pulse.Arrivals | None = None  # while a sound server's device is lost
+        self._arrivals: pulse.Changes | None = None  # while a sound server's device is lost
         self._retry_at = 0.0
         self._retries = 0
         self.reconnects = 0  # times the streams came back after a loss
@@ -1054,7 +1054,7 @@ class Engine:
             self.status.state = "reconnecting"
             streams = (inp if isinstance(inp, _MicInput) else None, pb)
             if any(st is not None and st.device.pulse for st in streams):
-                self._arrivals = pulse.Arrivals()  # plugged back: try at once
+                self._arrivals = pulse.Changes()  # plugged back: try at once
             why = f" (no audio for {STALL_S:.0f} s)" if stalled and inp and inp.alive() else ""
             self.status.message = (
                 f"{' and '.join(lost)} device lost{why}; "

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 
 LIST_LIMIT_S = 2.0  # a server that does not answer is not waited for longer
 PRESENCE_PERIOD_S = 1.0  # how often an open source / sink is checked for
+RESUBSCRIBE_S = 2.0  # how often a subscription to the server's events that ended is made again
 ENV = {"input": "PULSE_SOURCE", "output": "PULSE_SINK"}
+_ENDPOINTS = ("source", "sink")  # as the server's events name them
 _USERS = {var: os.environ.get(var) for var in ENV.values()}  # as the user started us
 _SPEC = re.compile(r"\S+ (\d+)ch (\d+)Hz")
 _FIELD = re.compile(r"^\t([A-Z][A-Za-z ]+): (.*)$", re.M)  # a block's top-level fields
@@ -96,46 +98,67 @@ def default_name(kind: str) -> str | None:
 
 class _Events:
     """The server's events (``pactl subscribe``: "Event 'remove' on source #3"), each handed
-    to :meth:`_heard` on a thread of their own until it returns True or :meth:`close`."""
+    to :meth:`_heard` on a thread of their own until it returns True or :meth:`close`. With
+    ``resubscribe``, a subscription that ends (the server stopped or restarted) is made again
+    every :data:`RESUBSCRIBE_S` s."""
 
-    def __init__(self) -> None:
+    def __init__(self, resubscribe: bool = False) -> None:
         self._stop = threading.Event()
-        try:
-            self._proc: subprocess.Popen | None = subprocess.Popen(
-                ["pactl", "subscribe"],  # its lines come unbuffered
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                env={**os.environ, "LC_ALL": "C"},
-            )
-        except OSError:
-            self._proc = None
-        else:
-            threading.Thread(target=self._listen, name="rtaudio-events", daemon=True).start()
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._resubscribe = resubscribe
+        threading.Thread(target=self._listen, name="rtaudio-events", daemon=True).start()
+
+    def _start(self) -> subprocess.Popen | None:
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            try:
+                self._proc = subprocess.Popen(
+                    ["pactl", "subscribe"],  # its lines come unbuffered
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                    env={**os.environ, "LC_ALL": "C"},
+                )
+            except OSError:
+                self._proc = None
+            return self._proc
 
     def _listen(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        with self._proc.stdout as lines:
-            if not self._subscribed():
-                return
-            for line in lines:
-                if self._heard(line.strip()):
+        while True:
+            proc = self._start()
+            if proc is None:
+                return  # closed, or no pactl
+            assert proc.stdout is not None
+            with proc.stdout as lines:
+                if self._subscribed() and any(self._heard(line.strip()) for line in lines):
                     return
+            if not self._resubscribe or self._stop.wait(RESUBSCRIBE_S):
+                return
+            self._kill(proc)
 
     def _subscribed(self) -> bool:
-        """Once subscribed (what happens from now on is heard): go on listening?"""
+        """Once subscribed (what happens from now on is heard; the server may not answer):
+        go on listening?"""
         return True
 
     def _heard(self, event: str) -> bool:
         raise NotImplementedError
 
+    @staticmethod
+    def _kill(proc: subprocess.Popen) -> None:
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.wait()
+
     def close(self) -> None:
-        self._stop.set()
-        if self._proc is not None:
-            with contextlib.suppress(OSError):
-                self._proc.kill()
-            self._proc.wait()
+        with self._lock:
+            self._stop.set()
+            proc = self._proc
+        if proc is not None:
+            self._kill(proc)
 
 
 class Presence(_Events):
@@ -192,23 +215,37 @@ class Presence(_Events):
                 return
 
 
-class Arrivals(_Events):
-    """Whether a source or sink has appeared on the server since :meth:`take` last asked (a
-    USB microphone plugged back): reconnecting can try at once instead of at its next turn."""
+class Changes(_Events):
+    """Whether the server's sources / sinks have changed since :meth:`take` last asked: one
+    appeared (a USB microphone plugged in: reconnecting can try at once instead of at its next
+    turn) or, with ``all_changes``, one went away or the default source / sink changed (device
+    pickers follow)."""
 
-    def __init__(self) -> None:
-        self._new = threading.Event()
-        super().__init__()
+    def __init__(self, all_changes: bool = False) -> None:
+        self._seen = threading.Event()
+        kinds = ("new", "remove") if all_changes else ("new",)
+        self._events_of = tuple(f"Event '{k}' on {what} #" for k in kinds for what in _ENDPOINTS)
+        if all_changes:
+            self._events_of += ("Event 'change' on server",)  # the defaults
+        self._up = True  # the server answered when last asked
+        super().__init__(resubscribe=True)
+
+    def _subscribed(self) -> bool:
+        up = _pactl("info") is not None
+        if up != self._up:  # the server went away (its devices with it) or is back
+            self._up = up
+            self._seen.set()
+        return True
 
     def _heard(self, event: str) -> bool:
-        if event.startswith(("Event 'new' on source #", "Event 'new' on sink #")):
-            self._new.set()
+        if event.startswith(self._events_of):
+            self._seen.set()
         return False
 
     def take(self) -> bool:
-        new = self._new.is_set()
-        self._new.clear()
-        return new
+        seen = self._seen.is_set()
+        self._seen.clear()
+        return seen
 
 
 @contextlib.contextmanager

@@ -673,6 +673,53 @@ def test_a_source_of_the_sound_server_is_listed_and_captured(
     window.stop()
 
 
+def test_the_device_pickers_follow_the_sound_server(
+    qtbot: QtBot, private_card: object, window: MainWindow
+) -> None:
+    """A USB microphone plugged in or out, the desktop's default source changed: the pickers
+    show it within moments, while running too, and what is picked stays picked."""
+    from audio_server import PrivateCard
+
+    assert isinstance(private_card, PrivateCard)
+    window.start()
+    qtbot.waitUntil(
+        lambda: window.session is not None and window.session.state == "running", timeout=15000
+    )
+    desc = "sink_properties=device.description=Third"
+    private_card.pactl("load-module", "module-null-sink", "sink_name=third", desc)
+    qtbot.waitUntil(lambda: window.input_combo.findData("third.monitor") >= 0, timeout=3000)
+    i = window.input_combo.findData("third.monitor")
+    assert window.input_combo.itemText(i) == "Monitor of Third (sound server)"
+    assert window.output_combo.findData("third") >= 0
+    assert window.input_combo.currentData() == ""  # still the default, as started
+    assert window.session is not None and window.session.state == "running"
+    private_card.pactl("set-default-source", "third.monitor")
+    qtbot.waitUntil(
+        lambda: window.input_combo.itemText(0) == "system default (third.monitor)", timeout=3000
+    )
+    private_card.pactl("unload-module", private_card.module("module-null-sink", "sink_name=third"))
+    qtbot.waitUntil(lambda: window.input_combo.findData("third.monitor") < 0, timeout=3000)
+    assert window.output_combo.findData("third") < 0
+    window.stop()
+
+
+def test_the_device_pickers_follow_a_sound_server_that_restarts(
+    qtbot: QtBot, private_card: object, window: MainWindow
+) -> None:
+    """The sound server killed and started again (a desktop's audio restarted): its devices
+    leave the pickers and come back, without Refresh."""
+    from audio_server import PrivateCard
+
+    assert isinstance(private_card, PrivateCard)
+    assert window.input_combo.findData("vmic") >= 0
+    private_card.stop()
+    qtbot.waitUntil(lambda: window.input_combo.findData("vmic") < 0, timeout=8000)
+    assert window.input_combo.itemText(0) == "system default"  # it reaches nothing known
+    private_card.start()
+    qtbot.waitUntil(lambda: window.input_combo.findData("vmic") >= 0, timeout=8000)
+    assert window.input_combo.itemText(0) == "system default (vmic)"
+
+
 def test_a_sound_server_that_stops_answering_does_not_freeze_the_window(
     qtbot: QtBot, window: MainWindow, audio: dict[str, Path], private_card: object
 ) -> None:
