@@ -198,14 +198,17 @@ class Device:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    def shown(self, kind: str) -> str:
-        """The name to show for this device as a ``kind`` device; for the ALSA devices that
-        stand for the sound server's default source / sink, with the one they reach now:
-        "default (vmic)" (asks the server: call it once a stream is open)."""
-        if self.pulse or self.hostapi != "ALSA" or self.name not in ("default", "pulse"):
-            return self.name
-        target = pulse.default_name(kind)
+    def reaching(self, target: str | None) -> str:
+        """The name to show for this device, with the source / sink of the sound server it
+        reaches when it stands for the server's default (:attr:`follows_default`, asked with
+        :func:`pulse.default_name` once a stream is open): "default (vmic)"."""
         return f"{self.name} ({target})" if target else self.name
+
+    @property
+    def follows_default(self) -> bool:
+        """Whether this is an ALSA device that stands for the sound server's default source /
+        sink (and so reaches another one when the desktop's default changes)."""
+        return not self.pulse and self.hostapi == "ALSA" and self.name in ("default", "pulse")
 
     def aimed(self, kind: str) -> contextlib.AbstractContextManager[None]:
         """Around opening a ``kind`` stream on this device: to its source / sink if it is

@@ -153,6 +153,7 @@ class _DeviceStream:
     _stream: Any = None
     _token: object | None = None  # the open stream's
     _presence: pulse.Presence | None = None  # a sound server's source / sink, while open
+    _default: pulse.DefaultFollower | None = None  # the server's default one, while open
     shown = ""  # the device's name as shown, once open: "default (vmic)"
 
     def _start(self, blocksize: int, callback: Callable[..., None]) -> None:
@@ -170,7 +171,18 @@ class _DeviceStream:
         )
         if self.device.pulse:  # the server moves a stream whose source goes away, silently
             self._presence = pulse.Presence(self.kind, self.device.pulse)
-        self.shown = self.device.shown(self.kind)
+        target = pulse.default_name(self.kind) if self.device.follows_default else None
+        self.shown = self.device.reaching(target)
+        if target:
+            self._default = pulse.DefaultFollower(self.kind, target)
+
+    def renamed(self) -> bool:
+        """The server moved this stream to its new default source / sink (the desktop's
+        default changed): :attr:`shown` names that one now."""
+        new = self._default.take() if self._default is not None else None
+        if new:
+            self.shown = self.device.reaching(new)
+        return bool(new)
 
     def moved(self) -> bool:
         """The sound server's source / sink this stream was opened on went away: the server
@@ -182,9 +194,10 @@ class _DeviceStream:
 
     def close(self) -> None:
         self._token = None
-        if self._presence is not None:
-            self._presence.close()
-            self._presence = None
+        for watch in (self._presence, self._default):
+            if watch is not None:
+                watch.close()
+        self._presence = self._default = None
         devices.close_stream(self._stream)
         self._stream = None
 
@@ -1036,6 +1049,10 @@ class Engine:
         """Detect lost streams and reopen them with backoff (worker thread). Returns True
         when the streams came back during this call."""
         inp, pb = self._input, self._playback
+        for st in (inp if isinstance(inp, _MicInput) else None, pb):
+            if st is not None and st.renamed():  # the desktop's default changed
+                setattr(self.status, f"{st.kind}_name", st.shown)
+                log.info("%s: now %s (the system default changed)", st.kind, st.shown)
         lost = []
         if isinstance(inp, _MicInput) and (stalled or not inp.alive()):
             lost.append("input")

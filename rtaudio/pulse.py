@@ -248,6 +248,33 @@ class Changes(_Events):
         return seen
 
 
+class DefaultFollower(_Events):
+    """Where a ``kind`` stream opened without a name is now. The server moves such streams
+    when the desktop's default source / sink changes (PulseAudio 15 and later, PipeWire): what
+    was shown as "default (vmic)" is then on another one. :meth:`take` gives its name once,
+    after such a change; never while the user's ``PULSE_SOURCE`` / ``PULSE_SINK`` pins it."""
+
+    def __init__(self, kind: str, current: str) -> None:
+        self.kind = kind
+        self._current = current
+        self._new: str | None = None
+        super().__init__(resubscribe=True)
+
+    def _subscribed(self) -> bool:
+        return not _USERS[ENV[self.kind]]
+
+    def _heard(self, event: str) -> bool:
+        if event.startswith("Event 'change' on server"):
+            name = default_name(self.kind)
+            if name and name != self._current:
+                self._current = self._new = name
+        return False
+
+    def take(self) -> str | None:
+        new, self._new = self._new, None
+        return new
+
+
 @contextlib.contextmanager
 def aimed(kind: str, name: str) -> Iterator[None]:
     """While a ``kind`` stream opens on the "pulse" device: connect it to source or sink

@@ -257,3 +257,35 @@ def test_a_named_sink_that_goes_away_plays_nothing_elsewhere(
     assert heard.size > 16000 * 2
     loud = np.count_nonzero(np.abs(heard) > 0.05) / 16000
     assert loud < 0.05, f"{loud:.3f} s of the voice came out of the default sink"
+
+
+def test_a_new_desktop_default_is_named_where_the_server_moved_the_streams(
+    card: PrivateCard, tmp_path: Path
+) -> None:
+    """Another default source / sink chosen on the desktop: the server moves the streams opened
+    on "default" there, and the monitor says so instead of naming the old one."""
+    out = tmp_path / "out.txt"
+    args = ["monitor", "--classifiers", "", "--play", "--record", str(tmp_path / "rec")]
+    with card.tone("second"), out.open("w") as stdout:
+        proc = subprocess.Popen(
+            [EXE, *args],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PULSE_SERVER": card.server},
+        )
+        try:
+            wait_until(lambda: _clock(out) > 1.0, 40, "the monitor to run")
+            assert "input: default (vmic) @ " in out.read_text()
+            card.pactl("set-default-source", "second.monitor")
+            card.pactl("set-default-sink", "second")
+            said = "input: default (second.monitor) @ 44100 Hz; output: default (second);"
+            wait_until(lambda: said in out.read_text(), 5, "the new default named")
+            moved = _clock(out)
+            wait_until(lambda: _clock(out) > moved + 1.5, 20, "more captured")
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err
+    x, sr = _recorded(tmp_path / "rec")
+    assert np.abs(x[-sr:]).max() > 0.3  # and what it captured is the new default's: the tone
