@@ -7,6 +7,7 @@ see, as a USB microphone beside the built-in one would be on a desktop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -60,6 +61,26 @@ def _run(
         timeout=90,
         env={**os.environ, "PULSE_SERVER": card.server, **(env or {})},
     )
+
+
+@contextlib.contextmanager
+def _monitor(card: PrivateCard, out: Path, *args: str) -> Iterator[None]:
+    """``rtaudio monitor ARGS`` on ``card`` while the block runs, its screen (a log) in
+    ``out``; it must stop on SIGTERM without a traceback."""
+    with out.open("w") as stdout:
+        proc = subprocess.Popen(
+            [EXE, "monitor", *args],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PULSE_SERVER": card.server},
+        )
+        try:
+            yield
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err
 
 
 def _recorded(folder: Path) -> tuple[np.ndarray, int]:
@@ -192,29 +213,17 @@ def test_a_named_source_that_goes_away_is_reopened_when_it_returns(
     heard, recorded or labelled under the named one's name."""
     out = tmp_path / "out.txt"
     rec = tmp_path / "rec"
-    args = ["monitor", "--input", "second.monitor", "--classifiers", "", "--record", str(rec)]
-    with card.tone("vsink", 880), out.open("w") as stdout:  # the default source hears a tone
-        proc = subprocess.Popen(
-            [EXE, *args],
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PULSE_SERVER": card.server},
-        )
-        try:
-            wait_until(lambda: "[running]" in out.read_text(), 40, "the monitor to run")
-            time.sleep(1.0)
-            card.pactl("unload-module", card.module("module-null-sink", "sink_name=second"))
-            wait_until(lambda: "input device lost" in out.read_text(), 15, "the loss shown")
-            time.sleep(4.5)  # retries 0.25, 0.75, 1.75 and 3.75 s after the loss failed
-            card.pactl("load-module", "module-null-sink", "sink_name=second", "rate=48000")
-            wait_until(lambda: "input device back after" in out.read_text(), 20, "it reopened")
-            back = _clock(out)  # an idle null sink renders 2 s blocks: its audio comes late
-            wait_until(lambda: _clock(out) > back + 1.0, 20, "a second captured after")
-        finally:
-            proc.terminate()
-            _, err = proc.communicate(timeout=30)
-    assert "Traceback" not in err
+    args = ["--input", "second.monitor", "--classifiers", "", "--record", str(rec)]
+    with card.tone("vsink", 880), _monitor(card, out, *args):  # the default source: a tone
+        wait_until(lambda: "[running]" in out.read_text(), 40, "the monitor to run")
+        time.sleep(1.0)
+        card.pactl("unload-module", card.module("module-null-sink", "sink_name=second"))
+        wait_until(lambda: "input device lost" in out.read_text(), 15, "the loss shown")
+        time.sleep(4.5)  # retries 0.25, 0.75, 1.75 and 3.75 s after the loss failed
+        card.pactl("load-module", "module-null-sink", "sink_name=second", "rate=48000")
+        wait_until(lambda: "input device back after" in out.read_text(), 20, "it reopened")
+        back = _clock(out)  # an idle null sink renders 2 s blocks: its audio comes late
+        wait_until(lambda: _clock(out) > back + 1.0, 20, "a second captured after")
     # the server's "new source" event, not the next retry (7.75 s after the loss), reopened it
     (gap,) = re.findall(r"input device back after ([0-9.]+) s", out.read_text())
     assert float(gap) < 6.5
@@ -236,23 +245,18 @@ def test_a_named_sink_that_goes_away_plays_nothing_elsewhere(
     out, raw = tmp_path / "out.txt", tmp_path / "speakers.raw"
     env = {**os.environ, "PULSE_SERVER": card.server}
     listen = ["parec", "-d", "vsink.monitor", "--rate=16000", "--channels=1"]
-    args = ["monitor", "--source", str(src), "--play", "--output", "second", "--classifiers", ""]
-    with raw.open("wb") as speakers, out.open("w") as stdout:
+    args = ["--source", str(src), "--play", "--output", "second", "--classifiers", ""]
+    with raw.open("wb") as speakers:
         rec = subprocess.Popen([*listen, "--format=float32le"], stdout=speakers, env=env)
-        proc = subprocess.Popen(
-            [EXE, *args], stdout=stdout, stderr=subprocess.PIPE, text=True, env=env
-        )
         try:
-            wait_until(lambda: _clock(out) > 1.0, 40, "the monitor to play")
-            card.pactl("unload-module", card.module("module-null-sink", "sink_name=second"))
-            wait_until(lambda: "output device lost" in out.read_text(), 15, "the loss shown")
-            time.sleep(1.5)
+            with _monitor(card, out, *args):
+                wait_until(lambda: _clock(out) > 1.0, 40, "the monitor to play")
+                card.pactl("unload-module", card.module("module-null-sink", "sink_name=second"))
+                wait_until(lambda: "output device lost" in out.read_text(), 15, "the loss shown")
+                time.sleep(1.5)
         finally:
-            proc.terminate()
-            _, err = proc.communicate(timeout=30)
             rec.terminate()
             rec.wait(10)
-    assert "Traceback" not in err
     heard = np.frombuffer(raw.read_bytes(), "<f4")
     assert heard.size > 16000 * 2
     loud = np.count_nonzero(np.abs(heard) > 0.05) / 16000
@@ -265,27 +269,15 @@ def test_a_new_desktop_default_is_named_where_the_server_moved_the_streams(
     """Another default source / sink chosen on the desktop: the server moves the streams opened
     on "default" there, and the monitor says so instead of naming the old one."""
     out = tmp_path / "out.txt"
-    args = ["monitor", "--classifiers", "", "--play", "--record", str(tmp_path / "rec")]
-    with card.tone("second"), out.open("w") as stdout:
-        proc = subprocess.Popen(
-            [EXE, *args],
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PULSE_SERVER": card.server},
-        )
-        try:
-            wait_until(lambda: _clock(out) > 1.0, 40, "the monitor to run")
-            assert "input: default (vmic) @ " in out.read_text()
-            card.pactl("set-default-source", "second.monitor")
-            card.pactl("set-default-sink", "second")
-            said = "input: default (second.monitor) @ 44100 Hz; output: default (second);"
-            wait_until(lambda: said in out.read_text(), 5, "the new default named")
-            moved = _clock(out)
-            wait_until(lambda: _clock(out) > moved + 1.5, 20, "more captured")
-        finally:
-            proc.terminate()
-            _, err = proc.communicate(timeout=30)
-    assert "Traceback" not in err
+    args = ["--classifiers", "", "--play", "--record", str(tmp_path / "rec")]
+    with card.tone("second"), _monitor(card, out, *args):
+        wait_until(lambda: _clock(out) > 1.0, 40, "the monitor to run")
+        assert "input: default (vmic) @ " in out.read_text()
+        card.pactl("set-default-source", "second.monitor")
+        card.pactl("set-default-sink", "second")
+        said = "input: default (second.monitor) @ 44100 Hz; output: default (second);"
+        wait_until(lambda: said in out.read_text(), 5, "the new default named")
+        moved = _clock(out)
+        wait_until(lambda: _clock(out) > moved + 1.5, 20, "more captured")
     x, sr = _recorded(tmp_path / "rec")
     assert np.abs(x[-sr:]).max() > 0.3  # and what it captured is the new default's: the tone
