@@ -757,7 +757,8 @@ def build_parser() -> argparse.ArgumentParser:
         "samples in --source), 2 bad setup (device, file, setting), 141 the reader of its "
         "output left (`| head`). Keys in a terminal: i / s "
         "/ r play the input / separated voice / what was removed (with --play while "
-        "separating), space stops or starts a recording, q quits.",
+        "separating), space stops or starts a recording, d takes the next input device, "
+        "q quits.",
     )
     m.add_argument("--config", help="TOML file of engine settings (CLI flags override it)")
     m.add_argument("--input", help="input device (index or name; default: system default)")

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from rtaudio.classify import SILENCE
 from rtaudio.config import DEFAULT_RECORD_DIR, EngineConfig
+from rtaudio.devices import DeviceError, list_devices
 from rtaudio.engine import Engine
 from rtaudio.errors import os_message
 from rtaudio.latency import LatencySummary
@@ -73,6 +74,18 @@ PLAYED = {  # ChunkResult.played, as the view says it
 
 
 HEAR_KEYS = {"i": "input", "s": "separated", "r": "removed"}
+
+
+def _next_input(current: str | None) -> str | None:
+    """The input device after ``current`` (None: the system default) in `rtaudio devices`'
+    order, the system default after the last; ``current`` itself if none can be listed."""
+    try:
+        found = [d.name for d in list_devices() if d.max_input_channels > 0]
+    except DeviceError:
+        return current
+    names: list[str | None] = [None, *(n for n in found if n != "default")]
+    i = names.index(current) if current in names else 0
+    return names[(i + 1) % len(names)]
 
 
 def _switchable(cfg: EngineConfig) -> bool:
@@ -221,7 +234,8 @@ class TerminalView:
         if self.keys:
             hear = "  ".join(f"{k} {v}" for k, v in HEAR_KEYS.items())
             rec = "space stop recording" if self.engine.recording else "space record"
-            lines.append(f"keys     {hear + '  ' if _switchable(cfg) else ''}{rec}  q quit")
+            device = "" if cfg.source else "d next input  "
+            lines.append(f"keys     {hear + '  ' if _switchable(cfg) else ''}{device}{rec}  q quit")
         if st.message:
             lines.append(f"note: {st.message}")
         if self.log is not None and self.log.note:
@@ -296,7 +310,7 @@ def run_monitor(
     """Run until ``duration`` elapses, a file source ends, ``q`` is pressed or Ctrl-C.
     Returns an exit code. ``hear``: what is played while separating (:meth:`Engine.set_monitor`;
     keys ``i`` / ``s`` / ``r`` switch it live when ``keys_from`` is the terminal the view is
-    shown on)."""
+    shown on; ``d`` takes the next input device, space starts / stops recording)."""
     out = out or sys.stdout
     engine = Engine(cfg)
     engine.set_monitor(hear)
@@ -307,6 +321,7 @@ def run_monitor(
     keys = KeyReader(keys_from if view.tty else None)
     view.keys = keys.fd is not None
     takes = [dict(engine.recordings)] if engine.recordings else []  # each recording made
+    device = None if cfg.input_device is None else str(cfg.input_device)  # key d: the next
     t0 = time.monotonic()
     next_stat = t0 + 1.0
     interrupted = False
@@ -320,6 +335,9 @@ def run_monitor(
                     engine.set_monitor(HEAR_KEYS[key])
                 elif key == " ":
                     _toggle_recording(engine, takes)
+                elif key == "d" and not cfg.source:
+                    device = _next_input(device)
+                    engine.switch_input(device)
             results = channel.drain()
             view.update(results)
             if log is not None:

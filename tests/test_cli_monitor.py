@@ -575,6 +575,36 @@ def test_keys_switch_what_is_heard_and_q_quits(tmp_path: Path) -> None:
     assert all(_strict_wav_frames(p) > 1600 for p in sorted(rec.glob("*.wav")))
 
 
+def _note(term: _Terminal) -> str:
+    """What the next screen says the input was switched to: "'vmic'" (its line read whole:
+    on to the next screen's keys)."""
+    screen = term.wait_for("input switched to ", through="q quit")
+    return screen.split("input switched to ", 1)[1].split("\n", 1)[0].strip()
+
+
+def test_key_d_moves_the_capture_to_the_next_input_device(sound_card: str) -> None:
+    """d in a terminal: the next input device of `rtaudio devices` (then the system default
+    again), without stopping; the view names each."""
+    term = _Terminal("--classifiers", "")
+    try:
+        screen = term.wait_for("[running]", through="q quit")
+        assert "input: default (vmic) @ " in screen and "d next input  space record" in screen
+        shown = [""]
+        for _ in range(5):  # pulse, vsink.monitor, vmic, the default again (and one spare)
+            term.type("d")
+            while shown[-1] == (said := _note(term)):
+                pass  # a screen drawn before this switch
+            shown.append(said)
+            if said.startswith("'default"):
+                break
+        assert shown[1:] == ["'pulse (vmic)'", "'vsink.monitor'", "'vmic'", "'default (vmic)'"]
+        assert "[running]" in term.wait_for("rtaudio monitor", through="q quit")
+        term.type("q")
+        assert term.exit_status() == 0
+    finally:
+        term.close()
+
+
 def test_kill_9_while_recording_loses_at_most_a_chunk(tmp_path: Path) -> None:
     src = tmp_path / "talk.wav"
     sf.write(src, 0.3 * np.sin(np.arange(16000 * 20) * 0.05).astype(np.float32), 16000)
