@@ -90,10 +90,16 @@ def default_name(kind: str) -> str | None:
     own = _USERS[ENV[kind]]
     if own:
         return own
-    text = _pactl("info")
+    return _default_in(_pactl("info") or "", kind)
+
+
+def _default_in(info: str, kind: str) -> str | None:
+    """The default source / sink that ``pactl info`` names; None where there is none (PipeWire
+    says "@DEFAULT_SOURCE@", PulseAudio "n/a" or nothing)."""
     key = "Default Source: " if kind == "input" else "Default Sink: "
-    found = [ln[len(key) :].strip() for ln in (text or "").splitlines() if ln.startswith(key)]
-    return found[0] if found and found[0] else None
+    found = [ln[len(key) :].strip() for ln in info.splitlines() if ln.startswith(key)]
+    name = found[0] if found else ""
+    return None if not name or name == "n/a" or name.startswith("@") else name
 
 
 class _Events:

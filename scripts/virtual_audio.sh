@@ -4,6 +4,7 @@
 #                                                    # ALSA_CONFIG_PATH=...
 #   bash scripts/virtual_audio.sh stop
 #   bash scripts/virtual_audio.sh available            # exit status 0: pulseaudio is there
+#   bash scripts/virtual_audio.sh alsa                 # prints ALSA_CONFIG_PATH=... alone
 # Devices: sink "vsink" (speakers, the default output) and source "vmic" = vsink's monitor
 # (the default input): whatever is played to vsink comes back on vmic.
 # PortAudio reaches PulseAudio through ALSA's pulse plugin (libasound2-plugins): the ALSA
@@ -96,6 +97,7 @@ stop() {
 case "${1:-start}" in
   start) start ;;
   available) daemon ;;  # exit status 0: a pulseaudio daemon to start
+  alsa) mkdir -p "$VA_DIR"; alsa_config ;;  # only the ALSA configuration (another server)
   stop) stop ;;
-  *) echo "usage: $0 start|stop|available" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|available|alsa" >&2; exit 2 ;;
 esac

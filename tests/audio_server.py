@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,8 @@ class PrivateCard:
     va_dir: Path
     server: str = ""
     alsa_config: str = ""  # ALSA_CONFIG_PATH: ALSA's "default" device to this card
+    # a stereo source captured in mono: PulseAudio averages the channels
+    mono_gain: float = 1.0
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "VA_DIR": str(self.va_dir)}
@@ -109,8 +112,10 @@ class PrivateCard:
 
     def module(self, name: str, args: str = "") -> str:
         """The index of the first module ``name`` loaded (with ``args`` among its arguments)."""
-        lines = self.pactl("list", "short", "modules").splitlines()
-        return next(x.split()[0] for x in lines if x.split()[1] == name and args in x)
+        rows = [x.split("\t") for x in self.pactl("list", "short", "modules").splitlines()]
+        # PipeWire's own modules have arguments over several lines: rows start with an index
+        modules = [r for r in rows if len(r) > 2 and r[0].isdigit()]
+        return next(r[0] for r in modules if r[1] == name and args in r[2])
 
     @contextlib.contextmanager
     def tone(self, sink: str, hz: float = 440.0, seconds: float = 30.0) -> Iterator[None]:
@@ -132,3 +137,95 @@ class PrivateCard:
         self.pactl("load-module", "module-remap-source", "master=vsink.monitor", "source_name=vmic")
         self.pactl("set-default-sink", "vsink")
         self.pactl("set-default-source", "vmic")
+
+
+PIPEWIRE = ("dbus-daemon", "pipewire", "wireplumber", "pipewire-pulse")
+# the private WirePlumber leaves the machine's sound cards, cameras and Bluetooth alone (0.4's
+# Lua configuration, 0.5's SPA-JSON): only the null sinks made here are its devices
+_WIREPLUMBER_04 = "alsa_monitor.enabled = false\nv4l2_monitor.enabled = false\n"
+_WIREPLUMBER_05 = """wireplumber.profiles = {
+  main = {
+    monitor.alsa = disabled
+    monitor.alsa-midi = disabled
+    monitor.bluez = disabled
+    monitor.v4l2 = disabled
+    monitor.libcamera = disabled
+  }
+}
+"""
+
+
+def pipewire_available() -> bool:
+    return all(shutil.which(cmd) for cmd in PIPEWIRE)
+
+
+@dataclass
+class PrivatePipeWire(PrivateCard):
+    """A PipeWire of the test's own (PipeWire, WirePlumber and PipeWire's PulseAudio service,
+    on a D-Bus session bus of their own, in ``va_dir``) with the virtual card's devices: the
+    sound server most Linux desktops run now, for the tests that must hold on both."""
+
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    mono_gain: float = 2**0.5  # PipeWire adds them at -3 dB: the same tone in both, +3 dB
+
+    def start(self) -> str:
+        run, home = self.va_dir / "run", self.va_dir / "home"
+        run.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for folder, name, text in (
+            ("main.lua.d", "51-rtaudio-tests.lua", _WIREPLUMBER_04),
+            ("bluetooth.lua.d", "51-rtaudio-tests.lua", "bluez_monitor.enabled = false\n"),
+            ("wireplumber.conf.d", "51-rtaudio-tests.conf", _WIREPLUMBER_05),
+        ):
+            conf = home / ".config" / "wireplumber" / folder
+            conf.mkdir(parents=True, exist_ok=True)
+            (conf / name).write_text(text)
+        env = {k: v for k, v in os.environ.items() if k not in ("PULSE_SERVER", "PIPEWIRE_REMOTE")}
+        env.update(
+            XDG_RUNTIME_DIR=str(run),
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            XDG_STATE_HOME=str(home / ".state"),
+            DBUS_SESSION_BUS_ADDRESS=f"unix:path={run / 'bus'}",
+        )
+        log = (self.va_dir / "pipewire.log").open("ab")
+        steps = (
+            (["dbus-daemon", "--session", "--nofork", f"--address=unix:path={run / 'bus'}"], "bus"),
+            (["pipewire"], "pipewire-0"),
+            (["wireplumber"], ""),
+            (["pipewire-pulse"], "pulse/native"),
+        )
+        for cmd, ready in steps:
+            self.procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=log))
+            if ready:
+                _wait(lambda r=ready: (run / r).exists(), f"{cmd[0]} to start", self.va_dir)
+        self.server = f"unix:{run / 'pulse' / 'native'}"
+        _wait(lambda: self._answers(), "PipeWire's PulseAudio service", self.va_dir)
+        self.plug_back()
+        _wait(lambda: "Default Source: vmic" in self.pactl("info"), "the defaults", self.va_dir)
+        out = subprocess.run(
+            ["bash", str(SCRIPT), "alsa"], env=self._env(), capture_output=True, text=True
+        )
+        self.alsa_config = exports(out.stdout).get("ALSA_CONFIG_PATH", "")
+        return self.server
+
+    def _answers(self) -> bool:
+        env = {**os.environ, "PULSE_SERVER": self.server}
+        return subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0
+
+    def stop(self) -> None:
+        """Every process of it dies at once (SIGKILL, as in a crash)."""
+        for proc in reversed(self.procs):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
+        self.procs.clear()
+
+
+def _wait(ready: Callable[[], bool], what: str, va_dir: Path, limit: float = 20.0) -> None:
+    end = time.monotonic() + limit
+    while not ready():
+        if time.monotonic() > end:
+            log = va_dir / "pipewire.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"timed out waiting for {what}; log:\n{tail}")
+        time.sleep(0.05)

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import shutil
 import tempfile
@@ -42,13 +43,39 @@ def private_card() -> Iterator[Any]:
     """A PulseAudio server of this test's own (skips without pulseaudio, like sound_card),
     made the process's sound server while the test runs: for injecting device faults."""
     import audio_server
-    from rtaudio import devices
 
     if not audio_server.available():
         if os.environ.get("RTAUDIO_REQUIRE_AUDIO") == "1":
             pytest.fail("no pulseaudio for a private virtual sound card")
         pytest.skip("pulseaudio is not installed")
-    card = audio_server.PrivateCard(Path(tempfile.mkdtemp(prefix="rtaudio-va-", dir="/tmp")))
+    folder = Path(tempfile.mkdtemp(prefix="rtaudio-va-", dir="/tmp"))
+    with _the_sound_server(audio_server.PrivateCard(folder)) as card:
+        yield card
+
+
+@pytest.fixture
+def private_pipewire() -> Iterator[Any]:
+    """A PipeWire of this test's own with the virtual card's devices, made the process's sound
+    server while the test runs (skips without PipeWire, WirePlumber, pipewire-pulse and
+    dbus-daemon; fails with RTAUDIO_REQUIRE_PIPEWIRE=1, as CI sets)."""
+    import audio_server
+
+    if not audio_server.pipewire_available():
+        missing = [cmd for cmd in audio_server.PIPEWIRE if shutil.which(cmd) is None]
+        if os.environ.get("RTAUDIO_REQUIRE_PIPEWIRE") == "1":
+            pytest.fail(f"PipeWire is required here; missing: {', '.join(missing)}")
+        pytest.skip(f"PipeWire is not installed (missing: {', '.join(missing)})")
+    folder = Path(tempfile.mkdtemp(prefix="rtaudio-pw-", dir="/tmp"))
+    with _the_sound_server(audio_server.PrivatePipeWire(folder)) as card:
+        yield card
+
+
+@contextlib.contextmanager
+def _the_sound_server(card: Any) -> Iterator[Any]:
+    """``card`` started and made the process's sound server (PULSE_SERVER, and ALSA's default
+    device) until the block ends; then stopped and removed."""
+    from rtaudio import devices
+
     names = ("PULSE_SERVER", "ALSA_CONFIG_PATH")
     old = {name: os.environ.get(name) for name in names}
     try:

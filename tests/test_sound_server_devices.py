@@ -1,6 +1,7 @@
 """The sound server's own sources and sinks (PulseAudio / PipeWire) as devices.
 
-Each test runs on a private PulseAudio server with a second null sink "second" beside the
+Each test runs on a private sound server - PulseAudio, and PipeWire (with WirePlumber and
+its PulseAudio service) where it is installed - with a second null sink "second" beside the
 virtual card's "vsink": its monitor "second.monitor" is a source that PortAudio alone does not
 see, as a USB microphone beside the built-in one would be on a desktop.
 """
@@ -29,8 +30,10 @@ EXE = str(Path(sys.executable).with_name("rtaudio"))
 SECOND = {"PULSE_SOURCE": "second.monitor"}
 
 
-@pytest.fixture
-def card(private_card: PrivateCard) -> Iterator[PrivateCard]:
+@pytest.fixture(params=["pulseaudio", "pipewire"])
+def card(request: pytest.FixtureRequest) -> Iterator[PrivateCard]:
+    fixture = "private_card" if request.param == "pulseaudio" else "private_pipewire"
+    private_card: PrivateCard = request.getfixturevalue(fixture)
     private_card.pactl(
         "load-module",
         "module-null-sink",
@@ -139,7 +142,8 @@ def test_the_monitor_captures_the_named_source_not_the_default(
     assert theirs.stdout.startswith("input: default (second.monitor) @ ")
     for folder in ("a", "c"):
         x, sr = _recorded(tmp_path / folder)
-        assert np.sqrt(np.mean(x**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)  # the tone
+        tone = card.mono_gain * 0.5 / np.sqrt(2)  # mixed down by the server
+        assert np.sqrt(np.mean(x**2)) == pytest.approx(tone, rel=0.05)
         assert abs(_peak_hz(x, sr) - 440) < 5
     x, _ = _recorded(tmp_path / "b")
     assert np.abs(x).max() < 1e-3  # the default source (vmic) heard nothing
@@ -203,6 +207,16 @@ def test_a_users_own_pulse_source_is_kept(monkeypatch: pytest.MonkeyPatch) -> No
     with pulse.aimed("output", "second"):
         assert os.environ["PULSE_SINK"] == "second"
     assert "PULSE_SINK" not in os.environ
+
+
+def test_no_default_source_or_sink_is_none() -> None:
+    """A server without a default (PipeWire with no sink: "@DEFAULT_SINK@") reaches none: the
+    pickers say "system default", not "system default (@DEFAULT_SINK@)"."""
+    pipewire = "Server Name: PulseAudio (on PipeWire 0.3.65)\nDefault Sink: @DEFAULT_SINK@\n"
+    assert pulse._default_in(pipewire, "output") is None
+    assert pulse._default_in("Default Source: n/a\n", "input") is None
+    assert pulse._default_in("Default Source: vmic\nDefault Sink: vsink\n", "input") == "vmic"
+    assert pulse._default_in("Default Source: vmic\nDefault Sink: vsink\n", "output") == "vsink"
 
 
 def test_a_named_source_that_goes_away_is_reopened_when_it_returns(
