@@ -1049,8 +1049,9 @@ class Engine:
         """Detect lost streams and reopen them with backoff (worker thread). Returns True
         when the streams came back during this call."""
         inp, pb = self._input, self._playback
-        for st in (inp if isinstance(inp, _MicInput) else None, pb):
-            if st is not None and st.renamed():  # the desktop's default changed
+        streams = [st for st in (inp, pb) if isinstance(st, _DeviceStream)]
+        for st in streams:
+            if st.renamed():  # the desktop's default changed
                 setattr(self.status, f"{st.kind}_name", st.shown)
                 log.info("%s: now %s (the system default changed)", st.kind, st.shown)
         lost = []
@@ -1069,8 +1070,7 @@ class Engine:
             self._retries = 0
             self._retry_at = now + RETRY_MIN_S
             self.status.state = "reconnecting"
-            streams = (inp if isinstance(inp, _MicInput) else None, pb)
-            if any(st is not None and st.device.pulse for st in streams):
+            if any(st.device.pulse for st in streams):
                 self._arrivals = pulse.Changes()  # plugged back: try at once
             why = f" (no audio for {STALL_S:.0f} s)" if stalled and inp and inp.alive() else ""
             self.status.message = (
