@@ -70,6 +70,14 @@ def private_pipewire() -> Iterator[Any]:
         yield card
 
 
+@pytest.fixture(params=["pulseaudio", "pipewire"])
+def private_server(request: pytest.FixtureRequest) -> Any:
+    """:func:`private_card`, then :func:`private_pipewire`: for a test that must hold on both
+    sound servers."""
+    pipewire = request.param == "pipewire"
+    return request.getfixturevalue("private_pipewire" if pipewire else "private_card")
+
+
 @contextlib.contextmanager
 def _the_sound_server(card: Any) -> Iterator[Any]:
     """``card`` started and made the process's sound server (PULSE_SERVER, and ALSA's default

@@ -30,10 +30,9 @@ EXE = str(Path(sys.executable).with_name("rtaudio"))
 SECOND = {"PULSE_SOURCE": "second.monitor"}
 
 
-@pytest.fixture(params=["pulseaudio", "pipewire"])
-def card(request: pytest.FixtureRequest) -> Iterator[PrivateCard]:
-    fixture = "private_card" if request.param == "pulseaudio" else "private_pipewire"
-    private_card: PrivateCard = request.getfixturevalue(fixture)
+@pytest.fixture
+def card(private_server: PrivateCard) -> Iterator[PrivateCard]:
+    private_card = private_server
     private_card.pactl(
         "load-module",
         "module-null-sink",
