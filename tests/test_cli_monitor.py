@@ -428,6 +428,7 @@ def test_monitor_survives_a_sound_server_that_stops_answering(
         proc = _monitor_on(private_card, stdout, tmp_path, "--play")
         try:
             wait_until(lambda: _stream_time(log) >= 1.0, 40, "the monitor to capture audio")
+            captured = _stream_time(log)  # what it had processed, by its own log
             private_card.freeze()
             wait_until(lambda: "[reconnecting]" in out.read_text(), 15, "the stall to be shown")
             time.sleep(4.0)  # a reconnection attempt closes the frozen stream, and gives up
@@ -450,7 +451,9 @@ def test_monitor_survives_a_sound_server_that_stops_answering(
     assert "did not close within 2 s; left to close on its own" in err
     assert "Traceback" not in err
     (wav,) = rec.glob("*input.wav")
-    assert _strict_wav_frames(wav) > 16000  # the recording is whole
+    # the recording is whole: all the log said was captured (the server may freeze right at
+    # that chunk's end: nothing more need come)
+    assert _strict_wav_frames(wav) >= round(captured * 16000) >= 16000
 
 
 def test_a_frozen_sound_server_at_start_is_one_clear_error(private_card: PrivateCard) -> None:
