@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -28,6 +29,10 @@ RESUBSCRIBE_S = 2.0  # how often a subscription to the server's events that ende
 ENV = {"input": "PULSE_SOURCE", "output": "PULSE_SINK"}
 _ENDPOINTS = ("source", "sink")  # as the server's events name them
 _USERS = {var: os.environ.get(var) for var in ENV.values()}  # as the user started us
+# the events' pactl dies with the thread that started it, even when this process is killed
+# (SIGKILL, a crash) and the server is quiet: it would otherwise wait for the next event to
+# find nobody reading (util-linux's setpriv; without it, pactl alone)
+_WITH_US = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
 _SPEC = re.compile(r"\S+ (\d+)ch (\d+)Hz")
 _FIELD = re.compile(r"^\t([A-Z][A-Za-z ]+): (.*)$", re.M)  # a block's top-level fields
 
@@ -106,7 +111,7 @@ class _Events:
     """The server's events (``pactl subscribe``: "Event 'remove' on source #3"), each handed
     to :meth:`_heard` on a thread of their own until it returns True or :meth:`close`. With
     ``resubscribe``, a subscription that ends (the server stopped or restarted) is made again
-    every :data:`RESUBSCRIBE_S` s."""
+    every :data:`RESUBSCRIBE_S` s. Each pactl ends with the thread that listens to it."""
 
     def __init__(self, resubscribe: bool = False) -> None:
         self._stop = threading.Event()
@@ -121,7 +126,7 @@ class _Events:
                 return None
             try:
                 self._proc = subprocess.Popen(
-                    ["pactl", "subscribe"],  # its lines come unbuffered
+                    [*_WITH_US, "pactl", "subscribe"],  # its lines come unbuffered
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,

@@ -294,3 +294,44 @@ def test_a_new_desktop_default_is_named_where_the_server_moved_the_streams(
         wait_until(lambda: _clock(out) > moved + 1.5, 20, "more captured")
     x, sr = _recorded(tmp_path / "rec")
     assert np.abs(x[-sr:]).max() > 0.3  # and what it captured is the new default's: the tone
+
+
+def _pactl_children(pid: int) -> list[int]:
+    """The running ``pactl`` processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            comm, rest = stat.read_text().rsplit(")", 1)
+            state, ppid = rest.split()[:2]
+            if comm.endswith("(pactl") and int(ppid) == pid and state != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_servers_event_listeners_end_with_a_killed_rtaudio(card: PrivateCard) -> None:
+    """rtaudio killed (SIGKILL, a crash) while the sound server is quiet: the pactl processes
+    that listened for its events end with it, not at the server's next event."""
+    code = (
+        "import time; from rtaudio import pulse; "
+        "watch = [pulse.Changes(all_changes=True), pulse.DefaultFollower('input', 'vmic')]; "
+        "print('watching', flush=True); time.sleep(120)"
+    )
+    env = {**os.environ, "PULSE_SERVER": card.server}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "watching"
+        wait_until(lambda: len(_pactl_children(proc.pid)) == 2, 10, "both to subscribe")
+        listeners = _pactl_children(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    wait_until(lambda: not any(map(_running, listeners)), 3, "the listeners to end")
