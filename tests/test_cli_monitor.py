@@ -295,12 +295,15 @@ def test_one_channel_of_the_microphone_is_taken(tmp_path: Path, channel: int) ->
     """``--channel N`` (a microphone on one input of an interface): the other channel is not
     mixed in. The card's microphone hears the stereo file played to its speakers."""
     speech, tone = _speech_left_tone_right(tmp_path / "stereo.wav")
-    rec = tmp_path / "rec"
+    rec, log = tmp_path / "rec", tmp_path / "log.jsonl"
     args = ["monitor", "--channel", str(channel), "--classifiers", "", "--record", str(rec)]
     proc = subprocess.Popen(
-        [EXE, *args, "--duration", "6"], stderr=subprocess.PIPE, text=True, env=pa_env()
+        [EXE, *args, "--jsonl", str(log), "--duration", "6"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=pa_env(),
     )
-    time.sleep(2.0)
+    wait_until(lambda: _stream_time(log) > 0, 40, "the monitor to capture audio")
     subprocess.run(["paplay", str(tmp_path / "stereo.wav")], check=True, env=pa_env())
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
