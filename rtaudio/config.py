@@ -30,7 +30,8 @@ class EngineConfig:
         input_device / output_device: PortAudio device index or (part of a) name; None for
             the system default.
         input_rate / output_rate: device sample rates; None for the device's default.
-        input_channels: channels to capture (mixed down to mono by averaging); None: 1.
+        input_channels: channels to capture (mixed down to mono by averaging); None: two of
+            a stereo device, one of a mono one.
         input_channel: take this one channel (1-based) of the input device or source file
             instead of a mixdown (a microphone on input 2 of an audio interface).
         source: a sound file played through the engine instead of the microphone.

@@ -239,19 +239,23 @@ class _MicInput(_DeviceStream, _Input):
         self.device = dev
         self.rate = int(cfg.input_rate or dev.default_samplerate)
         self.pick = cfg.input_channel  # one channel, kept as it comes in (the ring is mono)
-        self.wanted = cfg.input_channels or 1  # without a pick: channels mixed by the worker
+        # without a pick: the configured channels, else a stereo device's two, averaged by the
+        # worker; a sound server asked for one channel of a stereo source mixes them itself,
+        # PipeWire 3 dB louder than PulseAudio
+        self.wanted = cfg.input_channels
         self.channels = self._capture(dev)
         self.blocksize = max(1, round(self.rate * cfg.chunk_ms / 1000))
         self.host_latency_ms = cfg.host_latency_ms
-        self.ring = RingBuffer(self.rate * 4, 1 if self.pick else self.channels)
+        self.ring = RingBuffer(self.rate * 4, 1 if self.pick else self.wanted or 2)
 
     def _capture(self, dev: Device) -> int:
         """How many channels to capture from ``dev``, or a DeviceError if it has too few. A
         picked channel N: the first N, two at least (a sound server asked for one channel of a
-        stereo source gives their mix)."""
-        pick = self.pick
-        n = max(pick, min(2, dev.max_input_channels)) if pick else self.wanted
-        if n > dev.max_input_channels:
+        stereo source gives their mix). Otherwise the configured count, or two where the
+        device has them (a mono device's one fills both of the ring's)."""
+        pick, most = self.pick, dev.max_input_channels
+        n = max(pick, min(2, most)) if pick else self.wanted or max(1, min(2, most))
+        if n > most:
             raise DeviceError(
                 f"input device {dev.name!r} has {dev.max_input_channels} channels, "
                 + (f"channel {pick} requested" if pick else f"{n} requested")
@@ -266,10 +270,12 @@ class _MicInput(_DeviceStream, _Input):
             raise self._sd.CallbackAbort
         if self.moved():
             return  # another source's audio, under this one's name
-        if self.pick:
-            indata = indata[:, self.pick - 1 : self.pick]
         ring = self.ring
         assert ring is not None
+        if self.pick:
+            indata = indata[:, self.pick - 1 : self.pick]
+        elif indata.shape[1] < ring.channels:  # a mono device where two are averaged
+            indata = np.broadcast_to(indata, (frames, ring.channels))
         if status:
             self.status_flags += 1
         now = time.perf_counter()

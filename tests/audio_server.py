@@ -60,8 +60,6 @@ class PrivateCard:
     va_dir: Path
     server: str = ""
     alsa_config: str = ""  # ALSA_CONFIG_PATH: ALSA's "default" device to this card
-    # a stereo source captured in mono: PulseAudio averages the channels
-    mono_gain: float = 1.0
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "VA_DIR": str(self.va_dir)}
@@ -166,7 +164,6 @@ class PrivatePipeWire(PrivateCard):
     sound server most Linux desktops run now, for the tests that must hold on both."""
 
     procs: list[subprocess.Popen] = field(default_factory=list)
-    mono_gain: float = 2**0.5  # PipeWire adds them at -3 dB: the same tone in both, +3 dB
 
     def start(self) -> str:
         run, home = self.va_dir / "run", self.va_dir / "home"
