@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 TARGET_DB = -25.0  # inside both separators' good range (see above)
 
@@ -170,6 +169,8 @@ class OutputScale:
         """``y`` (the output for the input samples ``x``, aligned) brought to ``x``'s scale."""
         if y.size == 0:  # (lfilter would return its state as zeros)
             return y.astype(np.float32)
+        from scipy.signal import lfilter  # here: importing it costs every start ~1 s
+
         b, a = [1.0 - self.decay], [1.0, -self.decay]
         x64, y64 = x.astype(np.float64), y.astype(np.float64)
         xy, self._xy = lfilter(b, a, x64 * y64, zi=self._xy)

@@ -57,12 +57,6 @@ def _positive(name: str, value: float | None, maximum: float = float("inf")) -> 
         )
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from rtaudio.errors import user_errors
-
-    return (CliError, *user_errors())
-
-
 def _cmd_bench(args: argparse.Namespace) -> int:
     from rtaudio import bench
     from rtaudio import models as models
@@ -1343,7 +1337,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    errors = _user_errors()
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -1353,12 +1346,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE
-    except errors as e:
-        print(f"rtaudio {args.command}: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # a file or folder the system refused: name it, no traceback
-        from rtaudio.errors import describe
+    except Exception as e:
+        # a user error, or a file or folder the system refused: one line naming it, no
+        # traceback (only what the command imported is checked: a bare `rtaudio devices`
+        # loads no torch)
+        from rtaudio.errors import describe, is_user_error
 
+        if not (isinstance(e, CliError) or is_user_error(e)):
+            raise
         print(f"rtaudio {args.command}: {describe(e)}", file=sys.stderr)
         return 2
 

@@ -6,7 +6,6 @@ bug and keeps its traceback.
 
 from __future__ import annotations
 
-import importlib
 import os
 import stat
 import sys
@@ -26,21 +25,18 @@ _USER_ERRORS = (
 )
 
 
-def user_errors(loaded_only: bool = False) -> tuple[type[BaseException], ...]:
-    """The user-error classes. ``loaded_only``: only those of modules already imported (an
-    exception can only be an instance of a class that exists, and importing the others, torch
-    among them, just to say no would stall a window for a second)."""
-    out = []
-    for module, name in _USER_ERRORS:
-        if loaded_only and module not in sys.modules:
-            continue
-        out.append(getattr(importlib.import_module(module), name))
-    return tuple(out)
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The user-error classes of the modules already imported: an exception can only be an
+    instance of a class that exists, and importing the others, torch among them, just to say
+    no would stall a window or a command for a second."""
+    return tuple(
+        getattr(sys.modules[module], name) for module, name in _USER_ERRORS if module in sys.modules
+    )
 
 
 def is_user_error(e: BaseException) -> bool:
     """A user error or an OS error (files, devices): its message is for the user."""
-    return isinstance(e, (*user_errors(loaded_only=True), OSError))
+    return isinstance(e, (*user_errors(), OSError))
 
 
 def os_message(e: OSError) -> str:

@@ -26,7 +26,7 @@ name, args, kwargs)`` (``id`` None: no answer wanted) and ``("stop",)``. Child t
 id, ok, value, snapshot)``; ``("stopped",)``.
 
 Start method: ``forkserver`` where the platform has it (children fork from a server process that
-imported torch, the engine and librosa once: a start, models loaded, takes ~0.15 s instead of
+imported torch and the engine once: a start, models loaded, takes ~0.15 s instead of
 ~1.3 s), else ``spawn``. PortAudio is initialised in the child only (sounddevice is imported
 lazily), and the child takes the parent's environment as it is at each start, since the sound
 server (e.g. ``PULSE_SERVER``) may have changed since the fork server started. Programs that
@@ -76,9 +76,8 @@ CONTROLS = frozenset(
 )
 
 
-# imported once by the fork server: torch and the engine, and librosa's filters (scipy), which
-# the feature extractor would otherwise import on every start (~1 s)
-PRELOAD = ["rtaudio.engine", "librosa.filters"]
+# imported once by the fork server: torch and the engine
+PRELOAD = ["rtaudio.engine"]
 
 
 def _context() -> Any:

@@ -109,3 +109,26 @@ def test_mel_band_centres_are_librosas(cfg: FeatureConfig) -> None:
     assert [cfg.band_position(f) for f in cfg.mel_centres_hz[[0, 5, -1]]] == pytest.approx(
         [0.5, 5.5, cfg.n_mels - 0.5]
     )
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        FeatureConfig(),
+        FeatureConfig(n_mels=64, fmin=50.0, fmax=7000.0, n_mfcc=13),
+        FeatureConfig(sample_rate=22050, n_fft=2048, win_length=2048, n_mels=128),
+    ],
+)
+def test_the_mel_filterbank_is_librosas(cfg: FeatureConfig) -> None:
+    """Built without librosa, to the bit: the shipped models' inputs do not move."""
+    ref = librosa.filters.mel(
+        sr=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        n_mels=cfg.n_mels,
+        fmin=cfg.fmin,
+        fmax=cfg.fmax,
+        htk=False,
+        norm="slaney",
+    )
+    assert cfg.mel_basis.dtype == np.float32
+    np.testing.assert_array_equal(cfg.mel_basis, ref)

@@ -9,7 +9,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
+
+from audio_server import pa_env
 
 ROOT = Path(__file__).resolve().parents[1]
 STDLIB = set(sys.stdlib_module_names)
@@ -37,6 +41,36 @@ def test_engine_never_imports_the_gui() -> None:
     assert out.stdout.strip() == "False"
     for path in (ROOT / "rtaudio").rglob("*.py"):
         assert not {"PySide6", "pyqtgraph"} & _imports(path), path
+
+
+def _loaded_by(args: list[str], heavy: tuple[str, ...]) -> list[str]:
+    """Which of ``heavy`` ``rtaudio ARGS`` has imported by its end (it must succeed)."""
+    code = (
+        "import sys; from rtaudio.cli import main; status = main(sys.argv[1:]); "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules)); sys.exit(status)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=pa_env(),
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+@pytest.mark.usefixtures("sound_card")
+def test_commands_import_only_what_they_use(tmp_path: Path) -> None:
+    """Each start pays for its imports: a device list needs no torch (1.2 s), and the live
+    engine - features, classifiers, separator, level control - neither librosa nor scipy
+    (1.4 s together), which only tests and training use."""
+    assert _loaded_by(["devices", "--json"], ("torch", "scipy", "librosa")) == []
+    talk = tmp_path / "talk.wav"
+    noise = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    sf.write(talk, noise, 16000)
+    args = ["monitor", "--source", str(talk), "--separate", "mitas", "--duration", "0.5"]
+    assert _loaded_by(args, ("torch", "scipy", "librosa")) == ["torch"]
 
 
 @pytest.mark.slow
