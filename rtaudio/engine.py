@@ -914,7 +914,8 @@ class Engine:
             if avail == 0 and not eof:
                 continue
             idle_since = time.perf_counter()
-            block = self._sanitised(inp.ring.read(avail))
+            # the channels the device gave (a mono device's one, not the ring's copy of it)
+            block = self._sanitised(inp.ring.read(avail)[:, : inp.channels])
             self.clipped += int(np.count_nonzero(np.abs(block) >= CLIP_LEVEL))
             x = mixdown(block)
             native_read += block.shape[0]

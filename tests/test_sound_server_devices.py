@@ -25,6 +25,8 @@ from waiting import wait_until
 
 from audio_server import PrivateCard
 from rtaudio import pulse
+from rtaudio.config import EngineConfig
+from rtaudio.engine import Engine
 
 EXE = str(Path(sys.executable).with_name("rtaudio"))
 SECOND = {"PULSE_SOURCE": "second.monitor"}
@@ -160,6 +162,24 @@ def test_a_mono_source_is_captured_at_its_level(card: PrivateCard, tmp_path: Pat
     x, sr = _recorded(tmp_path / "a")
     assert np.sqrt(np.mean(x**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
     assert abs(_peak_hz(x, sr) - 440) < 5
+
+
+def test_a_mono_source_at_full_scale_is_counted_once(card: PrivateCard) -> None:
+    """Its one channel fills both of the capture's, but each clipped sample is one."""
+    card.pactl("load-module", "module-null-sink", "sink_name=solo", "rate=48000", "channels=1")
+    raw = card.va_dir / "full.raw"
+    raw.write_bytes(np.ones(24000, "<f4").tobytes())  # 0.5 s at full scale
+    play = ["pacat", "-d", "solo", "--rate=48000", "--channels=1", "--format=float32le", str(raw)]
+    engine = Engine(EngineConfig(input_device="solo.monitor", classifiers=()))
+    engine.start()
+    try:
+        wait_until(lambda: engine.status.state == "running", 20, "the engine to run")
+        time.sleep(0.3)
+        subprocess.run(play, check=True, env={**os.environ, "PULSE_SERVER": card.server})
+        time.sleep(0.5)
+    finally:
+        engine.stop()
+    assert engine.clipped == pytest.approx(24000, rel=0.05)
 
 
 def test_the_monitor_plays_into_the_named_sink(card: PrivateCard, tmp_path: Path) -> None:
