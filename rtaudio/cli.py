@@ -1354,7 +1354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if not (isinstance(e, CliError) or is_user_error(e)):
             raise
-        print(f"rtaudio {args.command}: {describe(e)}", file=sys.stderr)
+        print(
+            f"rtaudio {args.command}: {e if isinstance(e, CliError) else describe(e)}",
+            file=sys.stderr,
+        )
         return 2
 
 

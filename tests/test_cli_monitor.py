@@ -227,12 +227,15 @@ def _umask() -> int:
         (["--source", "/nonexistent.wav"], "no such file"),
         (["--chunk-ms", "0.01"], "chunk_ms"),
         (["--host-latency-ms", "-1"], "host_latency_ms"),
+        (["--duration", "0"], "--duration must be positive"),
     ],
 )
 def test_monitor_bad_setup_is_one_clear_line(args: list[str], message: str) -> None:
     out = _run("monitor", "--duration", "1", *args)
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("rtaudio monitor: ") and "Error:" not in line, line  # no class name
 
 
 def test_a_missing_weights_folder_is_an_error_not_untrained_models(tmp_path: Path) -> None:
