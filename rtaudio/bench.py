@@ -180,7 +180,7 @@ def format_table(rows: Sequence[StepTiming]) -> str:
     lines = [machine_line(machine()), head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.model:<15} {r.params:>10,} {r.macs_per_second / 1e9:>8.3f} {r.chunk_ms:>5.0f}ms "
+            f"{r.model:<15} {r.params:>10,} {r.macs_per_second / 1e9:>8.3f} {r.chunk_ms:>5g}ms "
             f"{r.median_ms:>7.3f}ms {r.p95_ms:>7.3f}ms {r.rtf:>7.3f}"
         )
     return "\n".join(lines)

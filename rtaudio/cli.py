@@ -66,6 +66,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise CliError("--calls must be 1..1000000")
     for c in args.chunk_ms:
         _positive("--chunk-ms", c, 1000)
+        if abs(c * 16 - round(c * 16)) > 1e-9:  # 16 samples per ms at 16 kHz
+            raise CliError(f"--chunk-ms {c:g} is not a whole number of 16 kHz samples")
     if args.what == "loopback":
         from rtaudio import config
         from rtaudio.bench_loopback import LoopbackError, format_report, measure
@@ -106,6 +108,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in models.list_models()]
     if unknown:
         raise CliError(f"unknown model(s) {', '.join(unknown)}")
+    other = [n for n in names if n not in bench.CAUSAL_AUDIO_MODELS]
+    if other:
+        raise CliError(
+            f"{', '.join(other)}: not a causal audio model (`bench models` times the step of "
+            f"{', '.join(bench.CAUSAL_AUDIO_MODELS)}; ESResNet is timed in `bench pipeline`, "
+            "SliceNet in `bench g2p`)"
+        )
     rows = bench.bench_models(names, args.chunk_ms, calls=args.calls)
     print(bench.to_json(rows) if args.json else bench.format_table(rows))
     return 0

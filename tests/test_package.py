@@ -138,3 +138,12 @@ def test_cli_lists_models_and_benchmarks_json() -> None:
         [str(exe), "bench", "models", "--model", "nope"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "unknown model" in bad.stderr
+    window = subprocess.run(
+        [str(exe), "bench", "models", "--model", "esresnet"], capture_output=True, text=True
+    )
+    assert window.returncode == 2 and "Traceback" not in window.stderr
+    assert "esresnet: not a causal audio model" in window.stderr
+    odd = subprocess.run(
+        [str(exe), "bench", "models", "--chunk-ms", "7.3"], capture_output=True, text=True
+    )
+    assert odd.returncode == 2 and "not a whole number of 16 kHz samples" in odd.stderr
