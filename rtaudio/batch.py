@@ -19,6 +19,9 @@ for (separation added, ``--stems removed`` added) is processed again (the same s
 same labels). A folder holding results
 made with other settings is refused, naming the first file and what differs, rather than mixing
 two configurations or writing over results the user has: ``--overwrite`` redoes everything.
+So is a folder holding files rtaudio did not make under names this run would write (the
+user's own ``summary.csv``, voice file or label track). Files processed into a folder of
+earlier results join them: ``summary.csv`` keeps the other files' rows.
 
 Trust and failure rules: a file that cannot be used (unreadable, NaN / infinite samples...) is
 one ``summary.csv`` row with ``status=error`` and a one-line ``error`` naming the file and the
@@ -564,12 +567,75 @@ class FileProcessor:
         return out
 
 
+def label_track_name(stem: Path, model: str) -> Path:
+    """``NAME.MODEL.txt`` (relative to ``--out``): a classifier's Audacity label track."""
+    return stem.with_name(f"{stem.name}.{model}.txt")
+
+
 def label_track_files(stem: Path, doc: dict[str, Any]) -> dict[str, bytes]:
     """``NAME.MODEL.txt`` for each classifier in a ``labels.json`` document."""
     return {
-        str(stem.with_name(f"{stem.name}.{model}.txt")): label_track(segs).encode()
+        str(label_track_name(stem, model)): label_track(segs).encode()
         for model, segs in doc["segments"].items()
     }
+
+
+def _ours(path: Path) -> dict[str, Any] | None:
+    """The ``labels.json`` document at ``path`` if rtaudio wrote it (it records the settings
+    that made it), else None."""
+    try:
+        doc = json.loads(path.read_text())
+        _recorded_settings(doc)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def not_ours(job: Job, out: Path, cfg: EngineConfig, spec: StemSpec, tracks: bool) -> Path | None:
+    """The first file that processing ``job`` would write which is in ``out`` already but
+    no run of rtaudio made (the user's own), or None: those are never replaced without
+    ``--overwrite``. rtaudio's are its ``labels.json`` and the stems and label tracks made
+    with it."""
+    writes = [job.labels]
+    if cfg.separate != "off":
+        writes += [job.output(stem, spec.format) for stem in spec.names]
+    if tracks:
+        writes += [label_track_name(job.stem, model) for model in cfg.classifiers]
+    doc = _ours(out / job.labels)
+    made: set[Path] = set()
+    if doc is not None:
+        made = {job.labels, *(Path(doc[s]) for s in STEMS if doc.get(s))}
+        made |= {label_track_name(job.stem, model) for model in doc.get("segments", {})}
+    for rel in writes:
+        dest = out / rel
+        if rel not in made and (dest.exists() or dest.is_symlink()):
+            return dest
+    return None
+
+
+def earlier_rows(out: Path, jobs: Sequence[Job], overwrite: bool) -> list[dict[str, Any]]:
+    """The rows of ``out/summary.csv`` (made by an earlier run) for files other than ``jobs``:
+    kept, so processing one more file into a folder does not drop the others' rows. A
+    ``summary.csv`` that rtaudio did not write is refused (replaced with ``overwrite``)."""
+    path = out / "summary.csv"
+    if not (path.exists() or path.is_symlink()):
+        return []
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            fields = reader.fieldnames or []
+    except (OSError, ValueError, csv.Error):
+        rows, fields = [], []
+    if list(fields[:3]) != list(SUMMARY_FIELDS[:3]):
+        if overwrite:
+            return []
+        raise BatchError(
+            f"{path} is not a summary rtaudio wrote: nothing was changed; move it, use "
+            "another --out, or --overwrite to replace it"
+        )
+    mine = {str(j.rel) for j in jobs}
+    return [r for r in rows if r.get("path") not in mine]
 
 
 def summary_row(rel: Path, doc: dict[str, Any] | None, error: str = "") -> dict[str, Any]:
@@ -847,6 +913,15 @@ def _run_batch(
             f"{j.labels}: {diff}): nothing was changed; use another --out, or --overwrite to "
             "redo them"
         )
+    earlier = earlier_rows(out, jobs, overwrite)
+    theirs = [] if overwrite else [not_ours(j, out, cfg, stems, label_tracks) for j in todo]
+    found = [p for p in theirs if p is not None]
+    if found:
+        raise BatchError(
+            f"{found[0]} is not rtaudio's, and this run would write it ({len(found)} of "
+            f"{len(todo)} files have such outputs): nothing was changed; move them, use "
+            "another --out, or --overwrite to replace them"
+        )
     for j in finished:
         _add_label_tracks(j, out)
     spool = _spool_dir(out)
@@ -879,7 +954,7 @@ def _run_batch(
         # never past the total (float sums in another order), which tqdm would warn about
         bar.update(min(seconds[job], bar.total - bar.n))
         with space_checked(out):
-            write_summary(out, rows)
+            write_summary(out, [*earlier, *rows])
 
     failing = False
     try:
@@ -929,7 +1004,7 @@ def _run_batch(
     finally:
         bar.close()
         try:
-            write_summary(out, rows)
+            write_summary(out, [*earlier, *rows])
         except OSError:
             if not failing:  # else the error on its way out says more
                 raise

@@ -168,6 +168,51 @@ def test_resume_skips_done_files_and_overwrite_redoes_them(tree: Path, tmp_path:
     assert a.stat().st_mtime_ns != a_time
 
 
+def test_one_more_file_keeps_the_other_files_rows(tree: Path, tmp_path: Path) -> None:
+    """A file processed into a folder of earlier results: summary.csv still lists them."""
+    out = tmp_path / "out"
+    cfg = EngineConfig(classifiers=("swishnet",))
+    run_batch([tree / "sub"], out, cfg, progress=False)
+    before = _rows(out)
+    assert set(before) == {"b.flac", "c.wav", "broken.wav"}
+    rows = run_batch([tree / "a.wav"], out, cfg, progress=False)
+    assert [r["path"] for r in rows] == ["a.wav"]  # what this run did
+    after = _rows(out)
+    assert set(after) == {"a.wav", *before} and all(after[k] == before[k] for k in before)
+    run_batch([tree / "sub" / "c.wav"], out, cfg, progress=False, overwrite=True)
+    assert _rows(out).keys() == after.keys()  # redone: its row replaced, not added
+
+
+def test_files_the_user_has_in_out_are_never_replaced(tree: Path, tmp_path: Path) -> None:
+    """Outputs rtaudio did not make (a summary, a voice, labels of the user's own under the
+    names this run would write) are refused before anything runs; --overwrite replaces them."""
+    wdir = save_tiny_weights(tmp_path / "weights", ["mitas", "swishnet"])
+    cfg = EngineConfig(separate="mitas", classifiers=(), weights_dir=str(wdir))
+    theirs = {
+        "summary.csv": b"my,own,csv\n",
+        "a.voice.wav": (tree / "a.wav").read_bytes(),
+        "a.labels.json": b"my notes",
+    }
+    for name, data in theirs.items():
+        out = tmp_path / name
+        out.mkdir()
+        (out / name).write_bytes(data)
+        with pytest.raises(BatchError, match=rf"{name} is not.* nothing was changed"):
+            run_batch([tree / "a.wav"], out, cfg, progress=False)
+        assert [p.name for p in out.iterdir()] == [name] and (out / name).read_bytes() == data
+        run_batch([tree / "a.wav"], out, cfg, progress=False, overwrite=True)
+        assert (out / name).read_bytes() != data
+    # the user's own label track where --label-tracks would write one
+    out = tmp_path / "tracks"
+    out.mkdir()
+    mine = out / "a.swishnet.txt"
+    mine.write_text("0\t1\tmy label\n")
+    with_tracks = cfg.replace(classifiers=("swishnet",))
+    with pytest.raises(BatchError, match=r"a\.swishnet\.txt is not rtaudio's"):
+        run_batch([tree / "a.wav"], out, with_tracks, progress=False, label_tracks=True)
+    assert mine.read_text() == "0\t1\tmy label\n"
+
+
 def _snapshot(out: Path) -> dict[str, tuple[int, bytes]]:
     return {
         str(p.relative_to(out)): (p.stat().st_mtime_ns, p.read_bytes())
