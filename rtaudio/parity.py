@@ -152,7 +152,9 @@ def run_parity(
             with torch.inference_mode():
                 idx = clf.model(torch.stack(xs)).argmax(-1).tolist()
             preds.extend(clf.classes[i] for i in idx)
-        cols = sorted(set(clf.classes) | set(preds), key=lambda c: (c not in sw_classes, c))
+        # SwishNet's classes in its order (the diagonal: agreement), then any others
+        rank = {c: i for i, c in enumerate(sw_classes)}
+        cols = sorted(set(clf.classes) | set(preds), key=lambda c: (rank.get(c, len(rank)), c))
         m = np.zeros((len(sw_classes), len(cols)), int)
         for (sw, _), p in zip(windows, preds, strict=True):
             if sw in sw_classes:

@@ -230,7 +230,8 @@ class Processor:
                     )
                 )
         need = max([t.history_needed for t in self.taggers], default=cfg.chunk_samples)
-        self.history = AudioHistory(need + 2 * cfg.chunk_samples)
+        self.history_capacity = need + 2 * cfg.chunk_samples  # what the taggers' windows need
+        self.history = AudioHistory(self.history_capacity)
         self.separator: SeparatorStream | None = None
         self._sep_model: nn.Module | None = None
         if cfg.separate != "off":
@@ -271,7 +272,8 @@ class Processor:
         self.features.reset()
         if self.voice_features is not None:
             self.voice_features.reset()
-        self.history = AudioHistory(self.history.capacity)
+        # (not the last history's size: a whole-file pass replaces it with one the file's size)
+        self.history = AudioHistory(self.history_capacity)
         for tagger in self.taggers:
             tagger.reset()
         if self.separator is not None:

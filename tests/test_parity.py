@@ -23,6 +23,9 @@ def test_parity_report(tmp_path: Path) -> None:
     t = np.arange(int(2.2 * 16000)) / 16000
     sf.write(audio / "a.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
     sf.write(audio / "b.wav", (0.1 * rng.standard_normal(t.size)).astype(np.float32), 16000)
+    # first: a file shorter than a label window (its whole-file pass once left the next
+    # file's stream a history of its own size: half the labels, and the report failed)
+    sf.write(audio / "0.wav", (0.1 * rng.standard_normal(800)).astype(np.float32), 16000)
     torch.manual_seed(0)
     w = tmp_path / "w"
     for name in ("swishnet", "esresnet", "mitas"):
@@ -55,6 +58,7 @@ def test_parity_report(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     rep = json.loads((out / "parity.json").read_text())
+    assert [f["path"] for f in rep["files"] if "error" not in f] == ["0.wav", "a.wav", "b.wav"]
     so = rep["streaming_vs_offline"]
     assert set(so) == {"swishnet", "esresnet", "mitas"}
     assert so["swishnet"]["max_abs_score_diff"] < 1e-4 and so["swishnet"]["label_agreement"] == 1.0
@@ -65,6 +69,8 @@ def test_parity_report(tmp_path: Path) -> None:
         v = rep["image_agreement"][kind]
         assert 0.0 <= v["agreement"] <= 1.0
         assert sum(map(sum, v["confusion"]["matrix"])) == v["windows"] > 0
+        # the classes in the same order both ways: the diagonal is where they agree
+        assert v["confusion"]["cols"] == v["confusion"]["rows"] == ["speech", "music", "noise"]
         assert (out / v["png"]).stat().st_size > 1000
     md = (out / "parity.md").read_text()
     assert "Streaming vs offline" in md and "confusion_mobilenet.png" in md
