@@ -55,7 +55,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ from rtaudio.labeltrack import LabelTrackWriter
 from rtaudio.latency import LatencyStats, LatencySummary
 from rtaudio.pipeline import Processor
 from rtaudio.resample import StreamResampler
-from rtaudio.results import Bus, Channel, ChunkResult, EngineStatus, LatencyRecord
+from rtaudio.results import Bus, Channel, ChunkResult, EngineStatus, Label, LatencyRecord
 from rtaudio.ring import RingBuffer
 
 log = logging.getLogger(__name__)
@@ -1016,6 +1016,11 @@ class Engine:
                 if lab.start < end_s - 1e-9
             )
             if labels:
+                with self._rec_lock:  # the recording's tracks end where the file did
+                    try:
+                        self._track(labels)
+                    except OSError as e:
+                        self._recording_failed(e)
                 self.results.publish(
                     dataclasses.replace(
                         result,
@@ -1026,6 +1031,25 @@ class Engine:
                         counters=self._counters(),
                     )
                 )
+
+    def _track(self, labels: Iterable[Label]) -> None:
+        """Labels into the recording's label tracks (with ``_rec_lock`` held)."""
+        for lab in labels:
+            track = self._tracks.get(lab.model)
+            if track is not None:
+                track.add(lab.start, lab.end, lab.label)
+
+    def _recording_failed(self, e: OSError) -> None:
+        """Disk full, folder removed...: stop recording, keep running (``_rec_lock`` held)."""
+        failed: list[WavRecorder | LabelTrackWriter] = [
+            *self._recorders.values(),
+            *self._tracks.values(),
+        ]
+        self._recorders, self._tracks, self._track_paths = {}, {}, {}
+        for r in failed:
+            with contextlib.suppress(OSError):
+                r.close()
+        self.status.message = f"recording stopped ({e.strerror or e}); what was written is kept"
 
     def _counters(self) -> dict[str, int]:
         s = self.summary()
@@ -1211,22 +1235,9 @@ class Engine:
                 if self._track_paths:  # the first recorded chunk: its start is the tracks' 0
                     paths, self._track_paths = self._track_paths, {}
                     self._tracks = {m: LabelTrackWriter(p, result.start) for m, p in paths.items()}
-                for lab in result.labels:
-                    track = self._tracks.get(lab.model)
-                    if track is not None:
-                        track.add(lab.start, lab.end, lab.label)
-            except OSError as e:  # disk full, folder removed...: stop recording, keep running
-                failed: list[WavRecorder | LabelTrackWriter] = [
-                    *self._recorders.values(),
-                    *self._tracks.values(),
-                ]
-                self._recorders, self._tracks, self._track_paths = {}, {}, {}
-                for r in failed:
-                    with contextlib.suppress(OSError):
-                        r.close()
-                self.status.message = (
-                    f"recording stopped ({e.strerror or e}); what was written is kept"
-                )
+                self._track(result.labels)
+            except OSError as e:
+                self._recording_failed(e)
         rec = result.latency
         delay = (proc.separator.latency / SAMPLE_RATE) if proc.separator else 0.0
         e2e = None if dac is None else (dac - rec.adc_time + delay) * 1000
