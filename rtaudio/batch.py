@@ -282,33 +282,36 @@ class _Aligner:
             self.sink(v)
 
 
-def file_labels(segments: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """SwishNet: the label covering most non-silent time; ESResNet: events by mean score."""
+def file_labels(segments: dict[str, list[dict[str, Any]]], models: Iterable[str]) -> dict[str, Any]:
+    """For each of ``models`` that ran: SwishNet, the label covering most non-silent time;
+    ESResNet, events by mean score."""
     out: dict[str, Any] = {}
-    sw = [s for s in segments.get("swishnet", []) if s["label"] != SILENCE]
-    if sw:
-        time_by: dict[str, float] = defaultdict(float)
-        score_by: dict[str, list[float]] = defaultdict(list)
-        for s in sw:
-            time_by[s["label"]] += s["end"] - s["start"]
-            score_by[s["label"]].append(s["scores"][s["label"]])
-        best = max(time_by, key=lambda k: time_by[k])
-        out["swishnet"] = {
-            "label": best,
-            "score": round(float(np.mean(score_by[best])), 4),
-            "seconds": {k: round(v, 3) for k, v in time_by.items()},
-        }
-    else:
-        out["swishnet"] = {"label": SILENCE, "score": 1.0, "seconds": {}}
-    es = [s for s in segments.get("esresnet", []) if s["label"] != SILENCE]
-    if es:
-        names = list(es[0]["scores"])
-        mean = {k: float(np.mean([s["scores"][k] for s in es])) for k in names}
-        top = sorted(mean.items(), key=lambda kv: -kv[1])[:5]
-        out["esresnet"] = {"top_events": [{"label": k, "score": round(v, 4)} for k, v in top]}
-    else:
-        out["esresnet"] = {"top_events": []}
+    for model in models:
+        spans = [s for s in segments.get(model, []) if s["label"] != SILENCE]
+        if model == "swishnet":
+            out[model] = _main_label(spans)
+        elif model == "esresnet":
+            names = list(spans[0]["scores"]) if spans else []
+            mean = {k: float(np.mean([s["scores"][k] for s in spans])) for k in names}
+            top = sorted(mean.items(), key=lambda kv: -kv[1])[:5]
+            out[model] = {"top_events": [{"label": k, "score": round(v, 4)} for k, v in top]}
     return out
+
+
+def _main_label(spans: list[dict[str, Any]]) -> dict[str, Any]:
+    if not spans:
+        return {"label": SILENCE, "score": 1.0, "seconds": {}}
+    time_by: dict[str, float] = defaultdict(float)
+    score_by: dict[str, list[float]] = defaultdict(list)
+    for s in spans:
+        time_by[s["label"]] += s["end"] - s["start"]
+        score_by[s["label"]].append(s["scores"][s["label"]])
+    best = max(time_by, key=lambda k: time_by[k])
+    return {
+        "label": best,
+        "score": round(float(np.mean(score_by[best])), 4),
+        "seconds": {k: round(v, 3) for k, v in time_by.items()},
+    }
 
 
 def _ms(x: float) -> float:
@@ -537,7 +540,7 @@ class FileProcessor:
             "mode": "offline" if offline else "streaming",
             "settings": self.settings[offline],
             "segments": dict(segments),
-            "file_label": file_labels(segments),
+            "file_label": file_labels(segments, (t.name for t in proc.taggers)),
             "latency": {
                 "chunks": int(arr.size),
                 "p50_ms": round(float(np.percentile(arr, 50)), 4) if arr.size else 0.0,
@@ -641,15 +644,16 @@ def earlier_rows(out: Path, jobs: Sequence[Job], overwrite: bool) -> list[dict[s
 def summary_row(rel: Path, doc: dict[str, Any] | None, error: str = "") -> dict[str, Any]:
     if doc is None:
         return {"path": str(rel), "status": "error", "error": error}
-    fl = doc["file_label"]
-    top = fl["esresnet"]["top_events"][:1]
+    fl = doc["file_label"]  # a classifier that did not run leaves its columns empty
+    sw = fl.get("swishnet", {"label": "", "score": ""})
+    top = fl.get("esresnet", {"top_events": []})["top_events"][:1]
     return {
         "path": str(rel),
         "status": "ok",
         "error": "",
         "duration_s": doc["duration"],
-        "label": fl["swishnet"]["label"],
-        "label_score": fl["swishnet"]["score"],
+        "label": sw["label"],
+        "label_score": sw["score"],
         "top_event": top[0]["label"] if top else "",
         "top_event_score": top[0]["score"] if top else "",
         "rtf": doc["latency"]["rtf"],

@@ -213,6 +213,18 @@ def test_files_the_user_has_in_out_are_never_replaced(tree: Path, tmp_path: Path
     assert mine.read_text() == "0\t1\tmy label\n"
 
 
+def test_a_classifier_that_did_not_run_has_no_file_label(tree: Path, tmp_path: Path) -> None:
+    """Without SwishNet a file is not "silence 1.0": its summary columns stay empty."""
+    for classifiers, labelled in (((), set()), (("esresnet",), {"esresnet"})):
+        out = tmp_path / f"out{len(classifiers)}"
+        run_batch([tree / "a.wav"], out, EngineConfig(classifiers=classifiers), progress=False)
+        doc = json.loads((out / "a.labels.json").read_text())
+        assert set(doc["file_label"]) == labelled
+        row = _rows(out)["a.wav"]
+        assert row["status"] == "ok" and row["label"] == row["label_score"] == ""
+        assert bool(row["top_event"]) == ("esresnet" in labelled)
+
+
 def _snapshot(out: Path) -> dict[str, tuple[int, bytes]]:
     return {
         str(p.relative_to(out)): (p.stat().st_mtime_ns, p.read_bytes())
