@@ -591,6 +591,7 @@ class Engine:
         self.round_trip: dict[str, Any] | None = None
         self.round_trips = 0  # measurements finished (a front end sees a new one come in)
         self.enrollment: tuple[float, float] | None = None  # (seconds collected, needed)
+        self.enrollment_cut: tuple[float, float] | None = None  # as it was when the run ended
         self.enrollment_saved: Path | None = None  # the last enrollment kept (enroll_save)
         self._rec_lock = threading.Lock()
         self._requests: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
@@ -630,6 +631,13 @@ class Engine:
         enrollment = read_audio(cfg.enroll) if cfg.enroll else None
         self._input = _FileInput(cfg) if cfg.source else _MicInput(cfg)
         self._input.cancel = self._stop  # the worker stops waiting for a device when stopped
+        if isinstance(self._input, _FileInput) and cfg.separate == "tsenet":
+            lasts = self._input.info.duration
+            if cfg.enroll_seconds > lasts + 1e-6:
+                raise ConfigError(
+                    f"{cfg.source} lasts {lasts:.2f} s, less than the {cfg.enroll_seconds:g} s "
+                    "enrollment taken from its start: nothing would be separated"
+                )
         in_rate = self._input.rate
         if cfg.play:
             self._playback = _Playback(cfg)
@@ -855,7 +863,7 @@ class Engine:
             self._forget_arrivals()
             self._close_io()
             self.stop_recording()
-            self.enrollment = None
+            self.enrollment_cut, self.enrollment = self.enrollment, None
             if self.processor is not None:
                 self.processor.close()
             self.results.close()

@@ -13,6 +13,8 @@ import tty
 from pathlib import Path
 from typing import IO, Any
 
+import soundfile as sf
+
 from rtaudio.classify import SILENCE
 from rtaudio.config import DEFAULT_RECORD_DIR, EngineConfig
 from rtaudio.devices import DeviceError, list_devices
@@ -298,6 +300,14 @@ def _toggle_recording(engine: Engine, takes: list[dict[str, Path]]) -> None:
         engine.status.message = f"cannot record: {os_message(e)}"
 
 
+def _frames(path: Path) -> int | None:
+    """Samples in a recording; None if it cannot be read."""
+    try:
+        return sf.info(str(path)).frames
+    except (OSError, RuntimeError):
+        return None
+
+
 def run_monitor(
     cfg: EngineConfig,
     duration: float | None = None,
@@ -377,9 +387,18 @@ def run_monitor(
         + (f", {engine.nonfinite} NaN / infinite input samples" if engine.nonfinite else ""),
         file=sys.stderr,
     )
+    if engine.enrollment_cut is not None:  # stopped while taking the target from the input
+        got, need = engine.enrollment_cut
+        first = engine.processor is None or not engine.processor.enrolled
+        print(
+            f"rtaudio monitor: the enrollment was not complete ({got:.1f} of {need:g} s of "
+            "input): " + ("nothing was separated" if first else "the previous target was kept"),
+            file=sys.stderr,
+        )
     for take in takes:
         for kind, path in take.items():
-            print(f"recorded {kind}: {path}", file=sys.stderr)
+            empty = " (empty)" if _frames(path) == 0 else ""
+            print(f"recorded {kind}: {path}{empty}", file=sys.stderr)
     for model, path in engine.label_tracks.items():
         if path.exists():
             print(f"labels of {model} (Audacity label track): {path}", file=sys.stderr)

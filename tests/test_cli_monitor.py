@@ -213,6 +213,22 @@ def test_an_enrollment_from_the_input_is_kept_and_used_again(tmp_path: Path) -> 
     assert kept.read_bytes() == before and not (tmp_path / "other.wav").exists()
 
 
+def test_an_enrollment_that_cannot_complete_is_said(tmp_path: Path) -> None:
+    """A --source shorter than the enrollment taken from it is refused at once; a monitor
+    stopped before the enrollment was complete says so, and that nothing was separated."""
+    src = _speech(tmp_path / "in.wav")  # about 3 s
+    tsenet = ("--separate", "tsenet", "--classifiers", "")
+    out = _run("monitor", "--source", str(src), *tsenet, "--enroll-seconds", "10")
+    assert out.returncode == 2 and "less than the 10 s enrollment" in out.stderr, out.stderr
+    rec = tmp_path / "rec"
+    out = _run("monitor", *tsenet, "--enroll-seconds", "5", "--duration", "1", "--record", str(rec))
+    assert out.returncode == 0, out.stderr
+    said = r"the enrollment was not complete \([0-9.]+ of 5 s of input\): nothing was separated"
+    assert re.search(said, out.stderr), out.stderr
+    assert re.search(r"recorded output: \S+-voice\.wav \(empty\)", out.stderr), out.stderr
+    assert re.search(r"recorded input: \S+-input\.wav\n", out.stderr), out.stderr
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
