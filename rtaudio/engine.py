@@ -642,8 +642,10 @@ class Engine:
         if cfg.play:
             self._playback = _Playback(cfg)
             self._playback.cancel = self._stop
-        # algorithmic latency as the issue defines it: chunk + encoder window + lookahead; the
-        # resamplers' 2.9 ms each way (at 44.1 / 48 kHz devices) shows in the end-to-end time
+        # algorithmic latency (Processor.algorithmic_ms): chunk + the separator's encoder
+        # window, what is played waits for (the separators look ahead 0; a label's delay is its
+        # lookahead, carried with it); the resamplers' 2.9 ms each way (at 44.1 / 48 kHz
+        # devices) shows in the end-to-end time
         # ESResNet in a thread of its own keeps the chunk path short in real time; a file read
         # as fast as it is consumed has no such need, and inline its labels come out with
         # the same chunks every run (as in `rtaudio process`)
