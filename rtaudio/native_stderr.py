@@ -35,6 +35,10 @@ NOISE = "|".join(
         r"Cannot connect to server (socket|request channel).*",  # JACK's client library
         r"jack server is not running or cannot be started",
         r"JackShmReadWritePtr::.*",
+        # libmpg123 (MP3 through libsndfile) on a damaged file; rtaudio says what is wrong
+        r"Note: (Illegal Audio-MPEG-Header|Trying to resync|Skipped \d+ bytes in input"
+        r"|Hit end of \(available\) data during resync).*",
+        r"\[src/libmpg123/.*\] (error|warning): .*",
     ]
 )
 

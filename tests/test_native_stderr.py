@@ -26,6 +26,13 @@ JACK = [
     "jack server is not running or cannot be started",
     "JackShmReadWritePtr::~JackShmReadWritePtr - Init not done for -1, skipping unlock",
 ]
+MPG123 = [  # a damaged MP3 (libsndfile's MP3 decoder)
+    "Note: Illegal Audio-MPEG-Header 0x00000000 at offset 19996.",
+    "Note: Trying to resync...",
+    "Note: Skipped 1024 bytes in input.",
+    "Note: Hit end of (available) data during resync.",
+    "[src/libmpg123/layer3.c:INT123_do_layer3():1801] error: dequantization failed!",
+]
 
 
 def _run(body: str, env: dict[str, str] | None = None, **kw: object) -> subprocess.CompletedProcess:
@@ -42,7 +49,7 @@ def _run(body: str, env: dict[str, str] | None = None, **kw: object) -> subproce
 
 def _lines(noise: bool) -> str:
     """A child writing the libraries' lines between its own, as C code does."""
-    lines = [PORTAUDIO, ALSA + "\n", *JACK] if noise else []
+    lines = [PORTAUDIO, ALSA + "\n", *JACK, *MPG123] if noise else []
     writes = [f"os.write(2, {(line + chr(10)).encode()!r})" for line in lines]
     return "\n".join(
         [
