@@ -910,12 +910,19 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--no-progress", action="store_true")
     im.set_defaults(func=_cmd_images)
 
-    sp = sub.add_parser("spectrogram", help="write the log-mel images the image models take")
+    sp = sub.add_parser(
+        "spectrogram",
+        help="write the log-mel images the image models take",
+        description="One 128x128 8-bit log-mel PNG (NAME.t<ms>.png) per whole window of each "
+        "file (a file shorter than a window: one, zero-padded), and an index, "
+        "spectrograms.json. Images already there are kept (rerun to complete an interrupted "
+        "run); a folder of images made with another window or hop is refused.",
+    )
     sp.add_argument("inputs", nargs="+", metavar="INPUT", help="sound files and folders")
-    sp.add_argument("--out", required=True, metavar="DIR")
-    sp.add_argument("--window-s", type=float, default=1.0, help="seconds per image")
-    sp.add_argument("--hop-s", type=float, default=1.0, help="seconds between images")
-    sp.add_argument("--overwrite", action="store_true")
+    sp.add_argument("--out", required=True, metavar="DIR", help="output folder (mirrors inputs)")
+    sp.add_argument("--window-s", type=float, default=1.0, help="seconds per image (default 1)")
+    sp.add_argument("--hop-s", type=float, default=1.0, help="seconds between images (default 1)")
+    sp.add_argument("--overwrite", action="store_true", help="redraw images already there")
     sp.set_defaults(func=_cmd_spectrogram)
 
     pa = sub.add_parser(

@@ -301,18 +301,32 @@ def write_spectrograms(
     hop_s: float = 1.0,
     overwrite: bool = False,
 ) -> list[dict[str, Any]]:
-    """Log-mel PNGs (``NAME.t<ms>.png``, 8-bit grayscale) of every window of every file.
+    """Log-mel PNGs (``NAME.t<ms>.png``, 8-bit grayscale) of every whole window of every file.
 
     Files are streamed (memory does not grow with their length); a file shorter than one
     window gives one zero-padded image; existing images are kept unless ``overwrite``; every
     PNG is written atomically, so an interrupted run leaves no partial image and the next run
-    completes it; nothing is written outside ``out``.
+    completes it; nothing is written outside ``out``. The index ``spectrograms.json`` lists
+    each file's images and the window and hop that made them, files of earlier runs too; an
+    ``out`` holding images made with another window or hop is refused (their names would
+    stay, their pictures not match) unless ``overwrite``.
     """
     from rtaudio.spectrogram_image import logmel_image
 
     if not (0.1 <= window_s <= 60 and 0.01 <= hop_s <= 3600):
         raise BatchError("--window-s must be 0.1..60 and --hop-s 0.01..3600 seconds")
     out = Path(out)
+    index = out / "spectrograms.json"
+    settings = {"window_s": window_s, "hop_s": hop_s}
+    earlier = _index_rows(index, overwrite)
+    other = [r for r in earlier if any(r.get(k, v) != v for k, v in settings.items())]
+    if other and not overwrite:
+        r = other[0]
+        raise BatchError(
+            f"{out} holds images made with other settings ({len(other)} files; {r['path']}: "
+            f"--window-s {r.get('window_s')} --hop-s {r.get('hop_s')}): nothing was changed; "
+            "use another --out, or --overwrite to redo them"
+        )
     rows: list[dict[str, Any]] = []
     win, hop = max(1, round(window_s * SAMPLE_RATE)), max(1, round(hop_s * SAMPLE_RATE))
     for job in discover(inputs):
@@ -342,9 +356,34 @@ def write_spectrograms(
                 why = f"{job.src}: {why}"
             rows.append({"path": str(job.rel), "status": "error", "error": " ".join(why.split())})
             continue
-        rows.append({"path": str(job.rel), "status": "ok", "images": images})
-    _atomic_write(inside(out, "spectrograms.json"), json.dumps(rows, indent=1).encode())
+        rows.append({"path": str(job.rel), "status": "ok", **settings, "images": images})
+    done = {r["path"] for r in rows}
+    listed = sorted([*(r for r in earlier if r.get("path") not in done), *rows], key=_path_of)
+    _atomic_write(inside(out, index.name), json.dumps(listed, indent=1).encode())
     return rows
+
+
+def _path_of(row: dict[str, Any]) -> str:
+    return str(row.get("path", ""))
+
+
+def _index_rows(index: Path, overwrite: bool) -> list[dict[str, Any]]:
+    """The rows of an earlier run's ``spectrograms.json``; one that rtaudio did not write is
+    refused (replaced with ``overwrite``)."""
+    if not (index.exists() or index.is_symlink()):
+        return []
+    try:
+        rows = json.loads(index.read_text())
+    except (OSError, ValueError):
+        rows = None
+    if isinstance(rows, list) and all(isinstance(r, dict) and "path" in r for r in rows):
+        return rows
+    if overwrite:
+        return []
+    raise BatchError(
+        f"{index} is not an index rtaudio wrote: nothing was changed; move it, use another "
+        "--out, or --overwrite to replace it"
+    )
 
 
 def _windows(blocks: Iterator[np.ndarray], win: int, hop: int) -> Iterator[tuple[int, np.ndarray]]:

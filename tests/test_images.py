@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import pickle
 import struct
 import subprocess
@@ -315,3 +316,39 @@ def test_spectrograms_stay_inside_out_and_stream_long_files(
     assert len(list(out.glob("a.t*.png"))) == 5  # 3 s, 1 s windows every 0.5 s
     assert main(["spectrogram", str(audio), "--out", str(out), "--window-s", "0.001"]) == 2
     assert "--window-s must be" in capsys.readouterr().err
+
+
+def test_spectrograms_of_other_settings_are_not_mixed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second run with another window would have kept the first run's pictures under the
+    same names: refused; runs with the same settings add their files to the index."""
+    from rtaudio.cli import main
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    x = (0.1 * np.random.default_rng(0).standard_normal(16000 * 2)).astype(np.float32)
+    for name in ("a", "b"):
+        sf.write(audio / f"{name}.wav", x, 16000)
+    out = tmp_path / "spec"
+    index = out / "spectrograms.json"
+    assert main(["spectrogram", str(audio / "a.wav"), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["spectrogram", str(audio / "a.wav"), "--out", str(out), "--window-s", "0.5"]) == 2
+    assert "made with other settings" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main(["spectrogram", str(audio / "b.wav"), "--out", str(out)]) == 0
+    listed = json.loads(index.read_text())
+    assert [(r["path"], r["window_s"], len(r["images"])) for r in listed] == [
+        ("a.wav", 1.0, 2),
+        ("b.wav", 1.0, 2),
+    ]
+    args = ["spectrogram", str(audio / "a.wav"), "--out", str(out), "--window-s", "0.5"]
+    assert main([*args, "--overwrite"]) == 0
+    a = Image.open(out / "a.t0000000ms.png")
+    assert a.size == (128, 128)  # redrawn from 0.5 s (the same size, other content)
+    assert (out / "a.t0000000ms.png").read_bytes() != before["a.t0000000ms.png"]
+    index.write_text("my notes")
+    assert main(["spectrogram", str(audio / "b.wav"), "--out", str(out)]) == 2
+    assert "is not an index rtaudio wrote" in capsys.readouterr().err
+    assert index.read_text() == "my notes"
