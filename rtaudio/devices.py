@@ -196,7 +196,9 @@ class Device:
     description: str = ""  # the server's words for it: "Scarlett 2i2 Analog Stereo"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Its fields; a sound server's source / sink has no index of its own (it is opened
+        through the pulse device's, and named, not numbered, on the command line)."""
+        return {**asdict(self), "index": None if self.pulse else self.index}
 
     def reaching(self, target: str | None) -> str:
         """The name to show for this device, with the source / sink of the sound server it

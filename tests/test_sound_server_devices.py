@@ -119,6 +119,7 @@ def test_the_servers_sources_and_sinks_are_listed(card: PrivateCard) -> None:
         ("second", 0, 2),
     }
     assert all(d["hostapi"] == "PulseAudio" and d["default_samplerate"] for d in server.values())
+    assert all(d["index"] is None for d in server.values())  # picked by name, as in the table
     assert server["second", 0, 2]["description"] == "Second"
     text = _run(card, "devices").stdout
     row = next(line for line in text.splitlines() if " second.monitor " in line)
