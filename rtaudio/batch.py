@@ -41,6 +41,7 @@ from __future__ import annotations
 import array
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -84,6 +85,8 @@ STEM_FORMATS = {"wav": "WAV", "flac": "FLAC"}  # file extension -> libsndfile fo
 # changes, so that stems made before are not mixed with new ones: 2 = the output scale,
 # 3 = a calibrated output scale in the weights replaces the running one
 SEPARATION_PROCESSING = 3
+PROGRESS_S = 2.0  # how often (in audio) a long file moves the progress bar on
+
 SUMMARY_FIELDS = (
     "path",
     "status",
@@ -460,13 +463,15 @@ class FileProcessor:
         src: Path,
         offline: bool = False,
         sinks: Mapping[str, Callable[[np.ndarray], object]] | None = None,
+        progress: Callable[[float], object] | None = None,
     ) -> tuple[dict[str, Any], np.ndarray | None]:
         """Process one file: ``(labels document, separated voice)``.
 
         With ``sinks`` (stem -> callable, stems among :data:`STEMS`) each stem, aligned with
         the input, is handed to its sink piece by piece as it is computed (and None is returned
         in place of the voice), so memory does not grow with the file's length; labels are kept
-        as compact segments (a few hundred bytes per label).
+        as compact segments (a few hundred bytes per label). ``progress`` is told the seconds
+        of audio streamed, every :data:`PROGRESS_S` s of it.
         """
         info = probe(src)
         cfg = self.cfg
@@ -505,10 +510,13 @@ class FileProcessor:
                     aligned["removed"](np.concatenate((late, padded - whole)))
             times.append(time.perf_counter() - t0)
         else:
-            for chunk in chunks:
+            every = max(1, round(PROGRESS_S * SAMPLE_RATE / n))
+            for i, chunk in enumerate(chunks, 1):
                 t0 = time.perf_counter()
                 result, v = proc.process(chunk, adc_time=t0, dequeued=t0)
                 times.append(time.perf_counter() - t0)
+                if progress is not None and i % every == 0:
+                    progress(every * n / SAMPLE_RATE)
                 for m, segs in _segments_by_model(result.labels, duration).items():
                     segments[m].extend(segs)
                 if v is not None and proc.separator is not None:
@@ -666,7 +674,11 @@ Outputs = dict[str, bytes | Path]
 
 
 def compute_one(
-    fp: FileProcessor, job: Job, offline: bool = False, spool: Path | None = None
+    fp: FileProcessor,
+    job: Job,
+    offline: bool = False,
+    spool: Path | None = None,
+    progress: Callable[[float], object] | None = None,
 ) -> tuple[dict[str, Any], Outputs]:
     """Process one file: its summary row (errors included) and its output files.
 
@@ -693,7 +705,7 @@ def compute_one(
                     raise
         sinks = {stem: _sink(tmp, w) for stem, (tmp, w) in temps.items()}
         try:
-            doc, _ = fp.run(job.src, offline, sinks=sinks or None)
+            doc, _ = fp.run(job.src, offline, sinks=sinks or None, progress=progress)
         except AudioFileError as e:
             return summary_row(job.rel, None, _one_line(str(e))), {}
         except DiskFullError:
@@ -940,6 +952,15 @@ def _run_batch(
         bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]",
     )
 
+    moved: dict[Job, float] = defaultdict(float)  # seconds shown of a file still running
+
+    def advance(job: Job, secs: float) -> None:
+        """The bar moved on within a long file (never past its share)."""
+        secs = min(secs, seconds[job] - moved[job], bar.total - bar.n)
+        if secs > 0:
+            moved[job] += secs
+            bar.update(secs)
+
     def done(job: Job, row: dict[str, Any], files: Outputs) -> None:
         labels = str(job.labels)
         if label_tracks and labels in files:  # written before the labels file (it marks done)
@@ -956,7 +977,7 @@ def _run_batch(
             row = summary_row(job.rel, None, str(e))
         rows.append(row)
         # never past the total (float sums in another order), which tqdm would warn about
-        bar.update(min(seconds[job], bar.total - bar.n))
+        bar.update(max(0.0, min(seconds[job] - moved.pop(job, 0.0), bar.total - bar.n)))
         with space_checked(out):
             write_summary(out, [*earlier, *rows])
 
@@ -970,7 +991,7 @@ def _run_batch(
             torch.set_num_threads(1)
             fp = FileProcessor(cfg, enrollment, stems)
             for j in todo:
-                done(j, *compute_one(fp, j, offline, spool))
+                done(j, *compute_one(fp, j, offline, spool, functools.partial(advance, j)))
         else:
             cfg_json = json.dumps(asdict(cfg))
             with ProcessPoolExecutor(

@@ -6,6 +6,7 @@ import csv
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,12 +20,13 @@ from odd_inputs import write_malformed_audio, write_unusual_audio
 from signals import interruptible
 from tiny_weights import save_tiny_weights
 
-from rtaudio import models
+from rtaudio import batch, models
 from rtaudio.agc import Leveller, OutputScale
 from rtaudio.audiofile import read_audio
 from rtaudio.batch import (
     SEPARATION_PROCESSING,
     BatchError,
+    FileProcessor,
     _differences,
     batch_settings,
     run_batch,
@@ -630,6 +632,24 @@ def test_progress_ends_at_the_total_for_short_files(
     err = capfd.readouterr().err
     assert "TqdmWarning" not in err and not [w for w in recwarn if "frac" in str(w.message)]
     assert "100%" in err and "0.7/0.7 s audio" in err, err
+
+
+def test_progress_moves_within_a_long_file(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One long recording: the bar moves on as it is processed, not from 0 to 100 % at its
+    end, and ends at its length."""
+    src = tmp_path / "long.wav"
+    sf.write(src, _tone(30.0, 440, 0), SR)
+    shown: list[float] = []
+    fp = FileProcessor(EngineConfig(classifiers=()))
+    fp.run(src, progress=shown.append)
+    assert len(shown) == 15 and all(s == batch.PROGRESS_S for s in shown)  # every 2 s of audio
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")  # every step drawn, however fast
+    run_batch([src], tmp_path / "out", EngineConfig(classifiers=()), progress=True)
+    err = capfd.readouterr().err
+    done = [float(x) for x in re.findall(r"\| ([0-9.]+)/30\.0 s audio", err)]
+    assert done[-1] == 30.0 and any(0 < x < 30 for x in done), err
 
 
 def test_outputs_never_leave_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
