@@ -403,7 +403,10 @@ def _cmd_process(args: argparse.Namespace) -> int:
         overrides["swishnet_lookahead_ms"] = overrides["esresnet_lookahead_ms"] = args.lookahead_ms
     if args.no_level:
         overrides["level_separator"] = False
+    if args.separate == "tsenet" and not (args.enroll or args.config):
+        raise CliError("--separate tsenet needs --enroll FILE: a clip of the target speaker")
     cfg = config.load(args.config, **{k: v for k, v in overrides.items() if v is not None})
+    _target_needs_tsenet(cfg, {"--enroll": args.enroll})
     if not 1 <= args.workers <= MAX_WORKERS:
         raise CliError(f"--workers must be 1..{MAX_WORKERS}")
     enrollment = read_audio(cfg.enroll) if cfg.enroll else None
@@ -715,7 +718,24 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 
     if args.rate and args.source:
         raise CliError("--rate sets the input device's rate; a --source file is read at its own")
+    if args.separate == "tsenet" and not (args.enroll or args.enroll_seconds or args.config):
+        raise CliError(
+            "--separate tsenet needs the target speaker: --enroll FILE (a clip of their voice) "
+            "or --enroll-seconds N (the first N s of the input)"
+        )
     cfg = config.load(args.config, **_engine_overrides(args))
+    _target_needs_tsenet(
+        cfg,
+        {
+            "--enroll": args.enroll,
+            "--enroll-seconds": args.enroll_seconds,
+            "--save-enrollment": args.save_enrollment,
+        },
+    )
+    if args.hear is not None and not cfg.play:
+        raise CliError("--hear chooses what --play plays: give --play too")
+    if args.hear not in (None, "input") and cfg.separate == "off":
+        raise CliError(f"--hear {args.hear}: give --separate mitas or tsenet")
     _positive("--duration", args.duration, 1e9)
     if args.jsonl and Path(args.jsonl).exists() and not args.overwrite:
         raise CliError(f"{args.jsonl} exists; pass --overwrite to replace it")
@@ -732,9 +752,17 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         if Path(cfg.enroll_save).exists():
             raise CliError(f"{cfg.enroll_save} exists; choose another name for --save-enrollment")
         writable_folder(Path(cfg.enroll_save).parent, "--save-enrollment")
+    hear = args.hear or "separated"
     return run_monitor(
-        cfg, duration=args.duration, jsonl=args.jsonl, hear=args.hear, keys_from=sys.stdin
+        cfg, duration=args.duration, jsonl=args.jsonl, hear=hear, keys_from=sys.stdin
     )
+
+
+def _target_needs_tsenet(cfg: Any, flags: dict[str, object]) -> None:
+    """Refuse a target speaker's options where no TseNet would use them."""
+    given = [flag for flag, value in flags.items() if value]
+    if given and cfg.separate != "tsenet":
+        raise CliError(f"{', '.join(given)}: the target speaker is for --separate tsenet")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -798,7 +826,6 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--hear",
         choices=["input", "separated", "removed"],
-        default="separated",
         help="what --play plays while separating: the input, the separated voice (default) or "
         "what the separator removed (the input minus the voice)",
     )

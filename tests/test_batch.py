@@ -405,6 +405,24 @@ def test_bad_batch_arguments(tree: Path, tmp_path: Path) -> None:
         run_batch([empty], tmp_path / "o", EngineConfig(), progress=False)
 
 
+def test_target_speaker_options_are_checked(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--enroll without TseNet would be ignored, TseNet without it cannot run: one line each,
+    in the command's own words."""
+    from rtaudio.cli import main
+
+    clip, out = str(tree / "a.wav"), str(tmp_path / "out")
+    for args, said in (
+        (["--enroll", clip], "--enroll: the target speaker is for --separate tsenet"),
+        (["--separate", "tsenet"], "--separate tsenet needs --enroll FILE"),
+    ):
+        assert main(["process", clip, "--out", out, *args]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "config:" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_offline_mode_equals_streaming(tree: Path, tmp_path: Path) -> None:
     torch.manual_seed(0)
     wdir = tmp_path / "weights"

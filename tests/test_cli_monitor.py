@@ -244,6 +244,10 @@ def _umask() -> int:
         (["--chunk-ms", "0.01"], "chunk_ms"),
         (["--host-latency-ms", "-1"], "host_latency_ms"),
         (["--duration", "0"], "--duration must be positive"),
+        # options that would do nothing are refused, not ignored
+        (["--enroll-seconds", "2"], "--enroll-seconds: the target speaker is for --separate"),
+        (["--hear", "removed", "--play"], "--hear removed: give --separate mitas or tsenet"),
+        (["--separate", "mitas", "--hear", "input"], "--hear chooses what --play plays"),
     ],
 )
 def test_monitor_bad_setup_is_one_clear_line(args: list[str], message: str) -> None:
