@@ -178,7 +178,10 @@ def discover(inputs: Sequence[str | Path]) -> list[Job]:
     seen: dict[Path, Path] = {}
     for j in jobs:
         if j.stem in seen and seen[j.stem] != j.src:
-            raise BatchError(f"{j.src} and {seen[j.stem]} would write the same outputs")
+            raise BatchError(
+                f"{j.src} and {seen[j.stem]} would write the same outputs (the output folder "
+                "mirrors each input folder's contents): process them into different --out folders"
+            )
         seen[j.stem] = j.src
     return jobs
 

@@ -848,7 +848,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser(
         "process",
         help="label (and separate) sound files and folders with the live pipeline",
-        description="Every file gets a row in summary.csv; a file that cannot be used "
+        description="Every audio file (in folders: those with a sound file's extension; "
+        "any file named) gets a row in summary.csv; a file that cannot be used "
         "(unreadable, NaN / infinite samples...) is refused with a one-line error there and the "
         "batch goes on. A file already processed with the same settings is skipped (rerun to "
         "resume); an --out holding results made with other settings is refused, naming what "

@@ -52,7 +52,7 @@ def read_header_metadata(path: Path) -> dict[str, str]:
 def quality(name: str, weights_dir: str | Path | None = None) -> str:
     """How good the weights the engine would load are, in one line, from the held-out metrics
     their training recorded: ``"94.2 % right on held-out sources"``, ``"58.6 % per class
-    (balanced) on held-out sources"``, ``"+6.2 dB median SI-SNR on held-out mixtures"``,
+    (balanced) on held-out sources"``, ``"+6.2 dB median SI-SNRi on held-out mixtures"``,
     ``"5.1 % phoneme errors on held-out words"``;
     ``"untrained"`` without a weights file."""
     path = weights_path(name, weights_dir)
@@ -72,7 +72,7 @@ def quality(name: str, weights_dir: str | Path | None = None) -> str:
         if "per" in test:
             return f"{100 * float(test['per']):.1f} % phoneme errors on held-out words"
         if "median_si_snri" in test:
-            return f"{float(test['median_si_snri']):+.1f} dB median SI-SNR on held-out mixtures"
+            return f"{float(test['median_si_snri']):+.1f} dB median SI-SNRi on held-out mixtures"
         if "balanced_accuracy" in test and len(test.get("labels", [])) > 3:
             ba = 100 * float(test["balanced_accuracy"])
             return f"{ba:.1f} % per class (balanced) on held-out sources"

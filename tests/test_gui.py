@@ -97,7 +97,7 @@ def test_window_opens_with_its_controls(window: MainWindow) -> None:
     assert window.level_check.isEnabled()
     # each model's held-out result, as its card states it
     assert window.separation_quality.text() == quality("tsenet") != "untrained"
-    assert window.separation_quality.text().endswith("dB median SI-SNR on held-out mixtures")
+    assert window.separation_quality.text().endswith("dB median SI-SNRi on held-out mixtures")
     window.set_separation("off")
     assert not window.hear_separated.isEnabled() and not window.level_check.isEnabled()
     assert not window.show_voice_spec.isEnabled()  # no separated voice to show

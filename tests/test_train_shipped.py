@@ -168,7 +168,7 @@ def test_the_quality_line_states_the_cards_held_out_number(name: str) -> None:
     metric, value = m.group(1), float(m.group(2))
     line = quality(name)
     if metric == "median_si_snri":
-        assert line == f"{value:+.1f} dB median SI-SNR on held-out mixtures"
+        assert line == f"{value:+.1f} dB median SI-SNRi on held-out mixtures"
     elif metric == "per":
         assert line == f"{100 * value:.1f} % phoneme errors on held-out words"
     else:
