@@ -1,11 +1,12 @@
 """Remake ``docs/gui.png``: the window on real recordings of the repo's evaluation set.
 
-    .venv/bin/python scripts/gui_screenshot.py [--out docs/gui.png] [--seconds 11.5]
+    .venv/bin/python scripts/gui_screenshot.py [--out docs/gui.png] [--seconds 10.6]
 
 The source is put together from held-out clips in ``tests/data/eval`` (so the shipped models
 never trained on it): a French prompt voice, a game music track, then a German voice over rain;
-the window plays it in real time with MiTAS separating the voice, and the PNG is taken at the
-end. Runs without a display (Qt's offscreen platform).
+the window plays it in real time with MiTAS separating the voice, and the PNG is taken just
+before its end (the window starting in about 1 s). Runs without a display (Qt's offscreen
+platform).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def source() -> np.ndarray:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "gui.png"))
-    ap.add_argument("--seconds", type=float, default=11.5, help="when to take the picture")
+    ap.add_argument("--seconds", type=float, default=10.6, help="when to take the picture")
     args = ap.parse_args()
     from rtaudio.gui.app import run_gui
 
