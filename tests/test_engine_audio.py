@@ -148,13 +148,18 @@ def test_the_end_of_a_file_is_not_an_underflow(tmp_path: Path) -> None:
     counts = []
     for _ in range(3):  # one underflow of a busy machine is forgiven, not one per file
         engine = Engine(EngineConfig(source=str(wav), play=True))
+        results = engine.subscribe(10_000)
         engine.start()
         try:
             assert engine.wait(30)
         finally:
             engine.stop()
         assert engine.status.state == "finished" and engine.error is None
-        counts.append(engine.summary().underflows)
+        # those counted after the last chunk of the file was played out: the end's (a callback
+        # late mid-file on a busy 2-core machine - the GIL held - is counted before it, and
+        # is another matter)
+        last = [r for r in results.drain() if r.audio is not None][-1]
+        counts.append(engine.summary().underflows - last.counters["underflows"])
     assert sum(counts) <= 1, counts
 
 
