@@ -84,11 +84,21 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError) as e:
             raise models.WeightsError(f"{path}: not a readable safetensors file ({e})") from None
     try:
+        with path.open("rb") as f:
+            head = f.read(2)
+    except OSError as e:
+        raise models.WeightsError(os_message(e)) from None
+    if head != b"PK" and head[:1] != b"\x80":  # a zip archive or a pickle, as torch.save writes
+        raise models.WeightsError(
+            f"{path}: not a weights file (neither safetensors nor a PyTorch checkpoint)"
+        )
+    try:
         with warnings.catch_warnings():  # our error says it; torch's warning would only add noise
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for foreign / malicious files
-        raise models.WeightsError(f"{path}: not a plain tensor checkpoint ({e})") from None
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise models.WeightsError(f"{path}: not a plain tensor checkpoint ({why})") from None
     for key in ("state_dict", "model", "state_dict_ema"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

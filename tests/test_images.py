@@ -139,6 +139,9 @@ def test_timm_checkpoints_convert_on_load_and_pickles_are_refused(
     with pytest.raises(models.WeightsError, match="not a plain tensor checkpoint"):
         load_classifier("mobilenet", tmp_path / "evil.pth")
     assert not [w for w in recwarn if "pickle" in str(w.message)]  # our error, no torch noise
+    sf.write(tmp_path / "talk.wav", np.zeros(1600, np.float32), 16000)  # the wrong file given
+    with pytest.raises(models.WeightsError, match=r"talk\.wav: not a weights file \(neither"):
+        load_classifier("mobilenet", tmp_path / "talk.wav")
     with pytest.raises(models.WeightsError, match=r"not a mobilenet|holds a"):
         load_classifier(
             "mobilenet", models.save(models.create("xception_tiny"), tmp_path / "x.safetensors")
