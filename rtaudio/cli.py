@@ -60,13 +60,14 @@ def _positive(name: str, value: float | None, maximum: float = float("inf")) -> 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from rtaudio import bench
     from rtaudio import models as models
+    from rtaudio.config import whole_samples
 
     _positive("--seconds", args.seconds, 3600)
     if not 1 <= args.calls <= 1_000_000:
         raise CliError("--calls must be 1..1000000")
     for c in args.chunk_ms:
         _positive("--chunk-ms", c, 1000)
-        if abs(c * 16 - round(c * 16)) > 1e-9:  # 16 samples per ms at 16 kHz
+        if not whole_samples(c):
             raise CliError(f"--chunk-ms {c:g} is not a whole number of 16 kHz samples")
     if args.what == "loopback":
         from rtaudio import config

@@ -22,6 +22,12 @@ class ConfigError(ValueError):
     """An engine setting is out of range or inconsistent; the message says which and why."""
 
 
+def whole_samples(ms: float) -> bool:
+    """Whether ``ms`` milliseconds are a whole number of 16 kHz samples (a chunk length)."""
+    n = ms * SAMPLE_RATE / 1000
+    return abs(n - round(n)) <= 1e-9
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Settings of the streaming engine (all times in milliseconds unless named otherwise).
@@ -111,8 +117,7 @@ class EngineConfig:
             if isinstance(v, float) and not math.isfinite(v):
                 raise bad(f"{f.name}={v} must be a finite number")
 
-        n = self.chunk_ms * SAMPLE_RATE / 1000
-        if not 1 <= self.chunk_ms <= 1000 or abs(n - round(n)) > 1e-9:
+        if not 1 <= self.chunk_ms <= 1000 or not whole_samples(self.chunk_ms):
             raise bad(f"chunk_ms={self.chunk_ms} must be 1..1000 and a whole number of samples")
         if self.separate not in SEPARATORS:
             raise bad(f"separate={self.separate!r}; choose one of {', '.join(SEPARATORS)}")
