@@ -972,10 +972,11 @@ class Engine:
             if eof:
                 if self._playback is not None:  # from here on, running dry is the end
                     self._playback.draining = True
+                    # played out first: the tail's labels are a burst of computing that
+                    # would starve the output's callbacks while the end of the file plays
+                    self._drain_playback()
                 self._label_tail(audio_end)
                 self.status.state = "finished"
-                if self._playback is not None:
-                    self._drain_playback()
                 return
 
     def _enroll(self, audio: np.ndarray, what: str, from_input: bool = False) -> None:
