@@ -963,6 +963,9 @@ class MainWindow(QMainWindow):
         self._sync_enabled()
         self._show_enrollment()
         self._show_status()
+        cut = session.engine.enrollment_note()  # stopped while taking the target from the mic
+        if cut:
+            self.show_message(cut[0].upper() + cut[1:], "warning")
 
     def _sync_enabled(self) -> None:
         idle = self.session is None

@@ -830,6 +830,17 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def enrollment_note(self) -> str | None:
+        """After a run stopped while taking the target speaker from the input: what happened
+        (how much was collected, and that the previous target stays or nothing was separated)."""
+        if self.enrollment_cut is None:
+            return None
+        got, need = self.enrollment_cut
+        first = self.processor is None or not self.processor.enrolled
+        return f"the enrollment was not complete ({got:.1f} of {need:g} s of input): " + (
+            "nothing was separated" if first else "the previous target was kept"
+        )
+
     def summary(self) -> LatencySummary:
         inp, pb = self._input, self._playback
         overflows = (inp.ring.overflows if inp and inp.ring else 0) + (

@@ -387,14 +387,9 @@ def run_monitor(
         + (f", {engine.nonfinite} NaN / infinite input samples" if engine.nonfinite else ""),
         file=sys.stderr,
     )
-    if engine.enrollment_cut is not None:  # stopped while taking the target from the input
-        got, need = engine.enrollment_cut
-        first = engine.processor is None or not engine.processor.enrolled
-        print(
-            f"rtaudio monitor: the enrollment was not complete ({got:.1f} of {need:g} s of "
-            "input): " + ("nothing was separated" if first else "the previous target was kept"),
-            file=sys.stderr,
-        )
+    cut = engine.enrollment_note()  # stopped while taking the target from the input
+    if cut:
+        print(f"rtaudio monitor: {cut}", file=sys.stderr)
     for take in takes:
         for kind, path in take.items():
             empty = " (empty)" if _frames(path) == 0 else ""

@@ -105,6 +105,7 @@ class Snapshot:
     status: EngineStatus = field(default_factory=EngineStatus)
     enrollment: tuple[float, float] | None = None
     enrollment_saved: Path | None = None
+    enrollment_note: str | None = None  # a live enrollment cut short by the end of the run
     measuring: bool = False
     round_trip: dict[str, Any] | None = None
     round_trips: int = 0
@@ -124,6 +125,7 @@ def _snapshot(engine: Any) -> Snapshot:
         status=dataclasses.replace(st, trained=dict(st.trained)),
         enrollment=engine.enrollment,
         enrollment_saved=engine.enrollment_saved,
+        enrollment_note=engine.enrollment_note(),
         measuring=engine.measuring,
         round_trip=engine.round_trip,
         round_trips=engine.round_trips,
@@ -452,6 +454,9 @@ class RemoteEngine:
     @property
     def enrollment_saved(self) -> Path | None:
         return self.snapshot.enrollment_saved
+
+    def enrollment_note(self) -> str | None:
+        return self.snapshot.enrollment_note
 
     @property
     def measuring(self) -> bool:

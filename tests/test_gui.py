@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -370,6 +371,28 @@ def test_live_enrollment_counts_down_then_separates(
     assert window.session is not None
     assert window.session.cfg.enroll == str(kept) and window.session.cfg.enroll_seconds == 0
     window.stop()
+
+
+def test_an_enrollment_cut_by_stop_is_said(
+    qtbot: QtBot,
+    window: MainWindow,
+    audio: dict[str, Path],
+) -> None:
+    """Stop while the target is still being recorded: the window says how much was taken and
+    that nothing was separated (it used to clear the countdown and say nothing)."""
+    window.set_separation("tsenet")
+    window.enroll_seconds_spin.setValue(3.0)
+    assert window.open_source(str(audio["both"]))
+    qtbot.mouseClick(window.enroll_record_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "s left" in window.enroll_label.text(), timeout=10000)
+    window.stop()
+    said = window.banner.text()
+    assert re.fullmatch(
+        r"The enrollment was not complete \([0-9.]+ of 3 s of input\): nothing was separated",
+        said,
+    ), said
+    assert window.banner_level == "warning" and not window.enroll_label.isVisible()
+    assert window.settings.enroll_wav == ""  # nothing kept
 
 
 def test_kept_enrollments_are_listed_chosen_and_forgotten(
