@@ -85,9 +85,9 @@ class SequentialSoundFile(sf.SoundFile):
 def _libsndfile_reason(e: BaseException, path: Path) -> str:
     """libsndfile's message, minus the path (already named) and its misleading parts (an
     existing file it cannot parse as MP3 is reported as 'does not exist or is not a regular
-    file')."""
+    file'); a format it does not recognise is said in the words FFmpeg's reader uses."""
     msg = str(e)
-    if "does not exist or is not a regular file" in msg:
+    if "does not exist or is not a regular file" in msg or "Format not recognised" in msg:
         return "format not recognised or data corrupt"
     for prefix in ("Error opening ", f"{str(path)!r}: ", f"{path!s}: "):
         msg = msg.replace(prefix, "")

@@ -224,3 +224,19 @@ def test_sound_ffmpeg_cannot_give_is_one_clear_line(speech: np.ndarray, tmp_path
             assert str(e).startswith(str(damaged)) and "\n" not in str(e)
             refused += 1
     assert refused > 0
+
+
+def test_a_file_no_reader_recognises_is_said_one_way(tmp_path: Path) -> None:
+    """Notes saved as .wav, random bytes as .flac / .ogg / .mp3: the same reason whichever
+    reader gave up (libsndfile said 'Format not recognised.', FFmpeg's reader 'format not
+    recognised or data corrupt')."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "notes.wav").write_text("meeting notes, not audio\n" * 20)
+    for ext in ("flac", "ogg", "mp3"):
+        (tmp_path / f"noise.{ext}").write_bytes(rng.bytes(3000))
+    for p in sorted(tmp_path.iterdir()):
+        with pytest.raises(AudioFileError) as e:
+            probe(p)
+        assert str(e.value) == (
+            f"{p}: not a readable audio file (format not recognised or data corrupt)"
+        )
