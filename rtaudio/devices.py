@@ -212,6 +212,14 @@ class Device:
         sink (and so reaches another one when the desktop's default changes)."""
         return not self.pulse and self.hostapi == "ALSA" and self.name in ("default", "pulse")
 
+    @property
+    def mono_out_channels(self) -> int:
+        """The channels to open to play a mono signal here: one to the sound server, which
+        copies it to each of its sink's (both servers do; two equal channels into a mono sink
+        PipeWire adds up at -3 dB, +3 dB in all, where PulseAudio averages them); up to two
+        on a device of its own."""
+        return 1 if self.follows_default else max(1, min(2, self.max_output_channels))
+
     def aimed(self, kind: str) -> contextlib.AbstractContextManager[None]:
         """Around opening a ``kind`` stream on this device: to its source / sink if it is
         one of the sound server's (:mod:`rtaudio.pulse`), else to what the user's
@@ -331,8 +339,8 @@ def refresh(cancel: threading.Event | None = None) -> None:
 
 def play_clip(audio: np.ndarray, rate: int, spec: str | int | None = None) -> float:
     """Play a mono clip on an output device (``spec`` as :func:`resolve`; None: the default)
-    without waiting, at the device's own rate and on up to two channels; a clip still playing
-    is stopped first. Returns the clip's length in seconds."""
+    without waiting, at the device's own rate, on :attr:`Device.mono_out_channels`; a clip
+    still playing is stopped first. Returns the clip's length in seconds."""
     global _clip
     sd = portaudio()
     dev = resolve(spec, "output")
@@ -340,7 +348,7 @@ def play_clip(audio: np.ndarray, rate: int, spec: str | int | None = None) -> fl
     x = np.ascontiguousarray(audio, np.float32).reshape(-1)
     if out_rate != rate:
         x = StreamResampler(rate, out_rate).process(x, last=True)
-    channels = max(1, min(2, dev.max_output_channels))
+    channels = dev.mono_out_channels
     stop_clip()
     played = 0
 

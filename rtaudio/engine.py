@@ -408,7 +408,7 @@ class _Playback(_DeviceStream):
         self._sd = devices.portaudio()
         self.device = resolve(cfg.output_device, "output")
         self.rate = int(cfg.output_rate or self.device.default_samplerate)
-        self.channels = min(2, self.device.max_output_channels)
+        self.channels = self.device.mono_out_channels
         self.blocksize = max(1, round(self.rate * cfg.chunk_ms / 1000))
         self.host_latency_ms = cfg.host_latency_ms
         self.ring = RingBuffer(self.rate * 2, 1)
@@ -479,15 +479,11 @@ class _Playback(_DeviceStream):
 
     def reopen(self, spec: str | None = SAME) -> None:
         """Open the output again with an empty buffer: the same device (by name), or ``spec``
-        (None: the system default) at the same rate and channel count."""
+        (None: the system default) at the same rate."""
         self.close()
         dev = resolve(self.device.name if spec is SAME else spec, "output")
-        if self.channels > dev.max_output_channels:
-            raise DeviceError(
-                f"output device {dev.name!r} has {dev.max_output_channels} channels, "
-                f"{self.channels} needed"
-            )
         self.device = dev
+        self.channels = dev.mono_out_channels
         self.ring.skip(self.ring.available())
         self.primed = False
         self.dac_ref = None

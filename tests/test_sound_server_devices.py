@@ -206,6 +206,41 @@ def test_the_monitor_plays_into_the_named_sink(card: PrivateCard, tmp_path: Path
     assert abs(_peak_hz(heard, 16000) - 660) < 5
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_default_output_plays_at_the_files_level(
+    card: PrivateCard, tmp_path: Path, channels: int
+) -> None:
+    """A 0.5-amplitude tone played to the default output comes out of a mono or a stereo
+    sink at its level, 0.354 RMS in each channel, on both servers."""
+    card.pactl(
+        "load-module", "module-null-sink", "sink_name=solo", "rate=48000", f"channels={channels}"
+    )
+    card.pactl("set-default-sink", "solo")
+    src = tmp_path / "tone.wav"
+    t = np.arange(16000 * 6) / 16000
+    sf.write(src, (0.5 * np.sin(2 * np.pi * 660 * t)).astype(np.float32), 16000)
+    raw = tmp_path / "heard.raw"
+    env = {**os.environ, "PULSE_SERVER": card.server}
+    # 10 ms blocks: an idle null sink's 2 s ones would leave the end unrecorded at terminate
+    cmd = ["parec", "-d", "solo.monitor", "--rate=48000", f"--channels={channels}"]
+    with raw.open("wb") as f:
+        rec = subprocess.Popen([*cmd, "--latency-msec=10", "--format=float32le"], stdout=f, env=env)
+        try:
+            play = ("--source", str(src), "--play", "--classifiers", "", "--duration", "4")
+            out = _run(card, "monitor", *play)
+            time.sleep(0.3)
+        finally:
+            rec.terminate()
+            rec.wait(10)
+    assert out.returncode == 0, out.stderr
+    heard = np.frombuffer(raw.read_bytes(), "<f4").reshape(-1, channels)
+    loud = np.flatnonzero(np.abs(heard).max(axis=1) > 0.1)
+    assert loud.size > 48000 * 2, loud.size
+    middle = heard[loud[0] + 24000 : loud[-1] - 24000]  # past the fades of start and end
+    rms = np.sqrt(np.mean(middle**2, axis=0))
+    np.testing.assert_allclose(rms, 0.5 / np.sqrt(2), rtol=0.05)
+
+
 def test_channels_and_names_are_checked_against_the_server(card: PrivateCard) -> None:
     out = _run(card, "monitor", "--input", "second.monitor", "--channel", "3", "--duration", "1")
     assert out.returncode == 2
