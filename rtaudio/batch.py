@@ -530,6 +530,7 @@ class FileProcessor:
         arr = np.asarray(times, np.float64) * 1000
         doc: dict[str, Any] = {
             "path": str(src),
+            "source_bytes": src.stat().st_size,  # with the name: the same file, moved
             "duration": round(duration, 4),
             "sample_rate": SAMPLE_RATE,
             "source_sample_rate": info.sample_rate,
@@ -603,6 +604,29 @@ def _ours(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def made_from(doc: dict[str, Any], src: Path) -> bool:
+    """Whether a ``labels.json`` document holds the results of ``src``: the file at the path
+    it records, or (that path gone: the folder moved, or run from elsewhere) a file of the
+    same name and size."""
+    recorded = Path(str(doc.get("path", "")))
+    try:
+        if recorded.exists():
+            return os.path.samefile(recorded, src)
+        size = doc.get("source_bytes")  # older results do not record it: the name alone
+        return recorded.name == src.name and (size is None or int(size) == src.stat().st_size)
+    except (OSError, TypeError, ValueError):
+        return False
+
+
+def earlier_source(job: Job, out: Path) -> str | None:
+    """The input whose results are where ``job``'s would go, when it is another file (its
+    path as recorded), else None."""
+    doc = _ours(out / job.labels)
+    if doc is None or made_from(doc, job.src):
+        return None
+    return str(doc.get("path", "another file"))
 
 
 def not_ours(job: Job, out: Path, cfg: EngineConfig, spec: StemSpec, tracks: bool) -> Path | None:
@@ -915,6 +939,15 @@ def _run_batch(
     settings = batch_settings(cfg, enrollment, offline)
     other: list[tuple[Job, str]] = []  # results made with other settings
     finished: list[Job] = []  # done by an earlier run, label tracks wanted
+    if not overwrite:  # the same name in another folder, or with another extension
+        foreign = [(j, src) for j in jobs if (src := earlier_source(j, out)) is not None]
+        if foreign:
+            j, src = foreign[0]
+            raise BatchError(
+                f"{out / j.labels} holds the results of {src}, not of {j.src} ({len(foreign)} "
+                f"of {len(jobs)} files): nothing was changed; use another --out, or "
+                "--overwrite to replace them"
+            )
     for j in jobs:
         row, diff = (None, "") if overwrite else resume_state(j, out, settings, stems)
         if diff:

@@ -185,6 +185,38 @@ def test_one_more_file_keeps_the_other_files_rows(tree: Path, tmp_path: Path) ->
     assert _rows(out).keys() == after.keys()  # redone: its row replaced, not added
 
 
+def test_another_file_of_the_same_name_is_not_taken_for_done(tree: Path, tmp_path: Path) -> None:
+    """s1/a.wav processed, then s2/a.flac or another s2/a.wav into the same --out: their
+    outputs would go where a.wav's are. They used to be skipped as done, with a.wav's results
+    in their summary row; now refused, nothing changed. The same file, moved, still resumes."""
+    wdir = save_tiny_weights(tmp_path / "weights", ["swishnet"])
+    cfg = EngineConfig(classifiers=("swishnet",), weights_dir=str(wdir))
+    s1, s2, out = tmp_path / "s1", tmp_path / "s2", tmp_path / "out"
+    s1.mkdir()
+    s2.mkdir()
+    sf.write(s1 / "a.wav", _tone(1.0, 440, 0), SR)
+    run_batch([s1 / "a.wav"], out, cfg, progress=False)
+    before = _snapshot(out)
+    sf.write(s2 / "a.flac", _tone(2.0, 300, 1), SR)
+    sf.write(s2 / "a.wav", _tone(1.0, 300, 2), SR)  # the same size as s1/a.wav
+    for other in (s2 / "a.flac", s2 / "a.wav"):
+        with pytest.raises(BatchError) as e:
+            run_batch([other], out, cfg, progress=False)
+        assert str(e.value) == (
+            f"{out / 'a.labels.json'} holds the results of {s1 / 'a.wav'}, not of {other} "
+            "(1 of 1 files): nothing was changed; use another --out, or --overwrite to "
+            "replace them"
+        )
+        assert _snapshot(out) == before
+    # the same file, its folder moved: done already
+    (s1 / "a.wav").rename(tmp_path / "a.wav")
+    rows = run_batch([tmp_path / "a.wav"], out, cfg, progress=False)
+    assert [r["status"] for r in rows] == ["ok"]
+    assert (out / "a.labels.json").read_bytes() == before["a.labels.json"][1]
+    rows = run_batch([s2 / "a.flac"], out, cfg, progress=False, overwrite=True)
+    assert json.loads((out / "a.labels.json").read_text())["path"] == str(s2 / "a.flac")
+
+
 def test_files_the_user_has_in_out_are_never_replaced(tree: Path, tmp_path: Path) -> None:
     """Outputs rtaudio did not make (a summary, a voice, labels of the user's own under the
     names this run would write) are refused before anything runs; --overwrite replaces them."""
