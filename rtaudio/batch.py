@@ -606,15 +606,15 @@ def _ours(path: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def made_from(doc: dict[str, Any], src: Path) -> bool:
-    """Whether a ``labels.json`` document holds the results of ``src``: the file at the path
-    it records, or (that path gone: the folder moved, or run from elsewhere) a file of the
-    same name and size."""
-    recorded = Path(str(doc.get("path", "")))
+def made_from(path: str, size: Any, src: Path) -> bool:
+    """Whether results recorded as made from ``path`` (as it was given), of ``size`` bytes,
+    are ``src``'s: the file at that path, or (that path gone: the folder moved, or run from
+    elsewhere) a file of the same name and size (``size`` None: results that did not record
+    it, the name alone)."""
+    recorded = Path(path)
     try:
         if recorded.exists():
             return os.path.samefile(recorded, src)
-        size = doc.get("source_bytes")  # older results do not record it: the name alone
         return recorded.name == src.name and (size is None or int(size) == src.stat().st_size)
     except (OSError, TypeError, ValueError):
         return False
@@ -624,7 +624,7 @@ def earlier_source(job: Job, out: Path) -> str | None:
     """The input whose results are where ``job``'s would go, when it is another file (its
     path as recorded), else None."""
     doc = _ours(out / job.labels)
-    if doc is None or made_from(doc, job.src):
+    if doc is None or made_from(str(doc.get("path", "")), doc.get("source_bytes"), job.src):
         return None
     return str(doc.get("path", "another file"))
 

@@ -944,8 +944,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the log-mel images the image models take",
         description="One 128x128 8-bit log-mel PNG (NAME.t<ms>.png) per whole window of each "
         "file (a file shorter than a window: one, zero-padded), and an index, "
-        "spectrograms.json. Images already there are kept (rerun to complete an interrupted "
-        "run); a folder of images made with another window or hop is refused.",
+        "spectrograms.json. A file's images already there are kept (rerun to complete an "
+        "interrupted run); a folder of images made with another window or hop, or images "
+        "under its names that are another file's or not rtaudio's, is refused.",
     )
     sp.add_argument("inputs", nargs="+", metavar="INPUT", help="sound files and folders")
     sp.add_argument("--out", required=True, metavar="DIR", help="output folder (mirrors inputs)")

@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import math
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from torch import nn
 
 import rtaudio.models as models
 from rtaudio.audiofile import iter_blocks
-from rtaudio.batch import BatchError, _atomic_write, discover, files_in, inside
+from rtaudio.batch import BatchError, Job, _atomic_write, discover, files_in, inside, made_from
 from rtaudio.config import SAMPLE_RATE
 from rtaudio.errors import missing, not_a_file, os_message
 from rtaudio.outputs import DiskFullError, space_checked
@@ -337,9 +338,17 @@ def write_spectrograms(
             f"--window-s {r.get('window_s')} --hop-s {r.get('hop_s')}): nothing was changed; "
             "use another --out, or --overwrite to redo them"
         )
+    jobs = discover(inputs)
+    if not overwrite:
+        owners = {img: r for r in earlier for img in r.get("images", [])}
+        clash = next((c for j in jobs if (c := _images_not_of(j, out, owners))), None)
+        if clash is not None:
+            raise BatchError(
+                f"{clash}: nothing was changed; use another --out, or --overwrite to replace them"
+            )
     rows: list[dict[str, Any]] = []
     win, hop = max(1, round(window_s * SAMPLE_RATE)), max(1, round(hop_s * SAMPLE_RATE))
-    for job in discover(inputs):
+    for job in jobs:
         images: list[str] = []
         try:
             for start, audio in _windows(iter_blocks(job.src), win, hop):
@@ -366,11 +375,44 @@ def write_spectrograms(
                 why = f"{job.src}: {why}"
             rows.append({"path": str(job.rel), "status": "error", "error": " ".join(why.split())})
             continue
-        rows.append({"path": str(job.rel), "status": "ok", **settings, "images": images})
+        rows.append(
+            {
+                "path": str(job.rel),
+                "source": str(job.src),
+                "source_bytes": job.src.stat().st_size,  # with the name: the same file, moved
+                "status": "ok",
+                **settings,
+                "images": images,
+            }
+        )
     done = {r["path"] for r in rows}
-    listed = sorted([*(r for r in earlier if r.get("path") not in done), *rows], key=_path_of)
+    drawn = {img for r in rows for img in r.get("images", [])}  # another file's, replaced
+    kept = [
+        r for r in earlier if r.get("path") not in done and drawn.isdisjoint(r.get("images", []))
+    ]
+    listed = sorted([*kept, *rows], key=_path_of)
     _atomic_write(inside(out, index.name), json.dumps(listed, indent=1).encode())
     return rows
+
+
+def _images_not_of(job: Job, out: Path, owners: dict[str, dict[str, Any]]) -> str | None:
+    """Why images already in ``out`` under ``job``'s names (``NAME.t<ms>.png``) must not be
+    kept as its own: the user's (no index lists them), or another input's (``a.flac``'s
+    where ``a.wav``'s would go; the same name in another folder), else None."""
+    folder = out / job.stem.parent
+    name = re.compile(re.escape(job.stem.name) + r"\.t\d{7,}ms\.png")
+    found = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    for p in (p for p in found if name.fullmatch(p.name)):
+        row = owners.get(str(job.stem.parent / p.name))
+        if row is None:
+            return f"{p} is not rtaudio's, and {job.src} would have an image of that name"
+        if "source" in row:
+            same = made_from(str(row["source"]), row.get("source_bytes"), job.src)
+        else:  # an index that did not record its sources: the path below the input
+            same = row.get("path") == str(job.rel)
+        if not same:
+            return f"{p} is an image of {row.get('source', row.get('path'))}, not of {job.src}"
+    return None
 
 
 def _path_of(row: dict[str, Any]) -> str:

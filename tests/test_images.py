@@ -355,3 +355,38 @@ def test_spectrograms_of_other_settings_are_not_mixed(
     assert main(["spectrogram", str(audio / "b.wav"), "--out", str(out)]) == 2
     assert "is not an index rtaudio wrote" in capsys.readouterr().err
     assert index.read_text() == "my notes"
+
+
+def test_spectrograms_of_another_file_or_the_users_are_not_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """a.flac drawn, then a.wav into the same --out: a.wav's images would have the names of
+    a.flac's, which were kept and listed as a.wav's. Refused now, as are pictures of the
+    user's own under those names; the same file drawn again keeps its images."""
+    from rtaudio.cli import main
+
+    rng = np.random.default_rng(0)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(audio / "a.flac", (0.1 * rng.standard_normal(16000 * 2)).astype(np.float32), 16000)
+    sf.write(audio / "a.wav", (0.3 * rng.standard_normal(16000 * 2)).astype(np.float32), 16000)
+    out = tmp_path / "spec"
+    assert main(["spectrogram", str(audio / "a.flac"), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["spectrogram", str(audio / "a.wav"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    first = out / "a.t0000000ms.png"
+    assert f"{first} is an image of {audio / 'a.flac'}, not of {audio / 'a.wav'}" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main(["spectrogram", str(audio / "a.flac"), "--out", str(out)]) == 0  # its own
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "a.t0001000ms.png").write_bytes(b"my photo")
+    assert main(["spectrogram", str(audio / "a.wav"), "--out", str(mine)]) == 2
+    assert "a.t0001000ms.png is not rtaudio's" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["a.t0001000ms.png"]
+    assert main(["spectrogram", str(audio / "a.wav"), "--out", str(out), "--overwrite"]) == 0
+    assert first.read_bytes() != before[first.name]
+    listed = json.loads((out / "spectrograms.json").read_text())  # a.flac's row is gone
+    assert [(r["path"], r["source"]) for r in listed] == [("a.wav", str(audio / "a.wav"))]
