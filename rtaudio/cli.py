@@ -448,13 +448,17 @@ def _stems(arg: str | None) -> tuple[str, ...] | None:
 def _cmd_images(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rtaudio.images import classify_images, load_classifier, write_csv
+    from rtaudio.images import classify_images, image_files, load_classifier, write_csv
     from rtaudio.outputs import writable_folder
 
     if not (1 <= args.topk <= 1000 and 1 <= args.batch <= 4096):
         raise CliError("--topk must be 1..1000 and --batch 1..4096")
     if Path(args.out).is_dir():
         raise CliError(f"--out {args.out} is a folder; give the CSV file to write")
+    if Path(args.out).exists() and any(
+        p.exists() and os.path.samefile(p, args.out) for p in image_files(args.inputs)
+    ):  # --overwrite or not: the CSV would replace the picture it describes
+        raise CliError(f"--out {args.out} is one of the input images; give another file")
     if Path(args.out).exists() and not args.overwrite:
         raise CliError(f"{args.out} exists; pass --overwrite to replace it")
     writable_folder(Path(args.out).parent, "--out")  # before the images, not after

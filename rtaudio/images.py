@@ -231,7 +231,8 @@ def preprocess(img: Image.Image, cfg: Any) -> torch.Tensor:
     return torch.from_numpy((arr - mean) / std)
 
 
-def _image_jobs(inputs: Sequence[str | Path]) -> list[Path]:
+def image_files(inputs: Sequence[str | Path]) -> list[Path]:
+    """The image files among ``inputs`` (files, or folders searched recursively)."""
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
@@ -257,7 +258,7 @@ def classify_images(
     image."""
     from tqdm import tqdm
 
-    paths = _image_jobs(inputs)
+    paths = image_files(inputs)
     cfg = clf.config
     k = max(1, min(topk, len(clf.classes)))
     with tqdm(total=len(paths), unit="img", desc="images", disable=not progress) as bar:

@@ -94,6 +94,21 @@ def test_images_cli_handles_odd_and_broken_files(images: Path, tmp_path: Path) -
         assert float(ranked[0]["score"]) >= float(ranked[1]["score"])
 
 
+def test_an_input_image_is_never_the_csv(images: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--out naming one of the images it reads (with --overwrite too) would replace that
+    picture with the CSV: refused, the image as it was."""
+    from rtaudio.cli import main
+
+    target = images / "rgb.jpg"
+    before = target.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        args = ["images", str(images), "--model", "mobilenet", "--out", str(target), *extra]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert f"--out {target} is one of the input images; give another file" in err
+        assert target.read_bytes() == before
+
+
 def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
     side = int(MAX_PIXELS**0.5) + 64
     Image.new("L", (side, side)).save(tmp_path / "huge.png", optimize=True)
