@@ -668,6 +668,71 @@ def test_cli_train_errors_are_one_line(
     assert rc == 2 and "manifest.csv" in capsys.readouterr().err
 
 
+def test_a_damaged_corpus_is_one_line(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clip deleted or overwritten since the corpus was built, a manifest row that is not
+    one: a line naming it, exit 2 (tracebacks from sox and float() before)."""
+
+    def damaged(name: str) -> tuple[Path, list[dict[str, str]]]:
+        d = tmp_path / name
+        shutil.copytree(tiny, d)
+        with (d / "manifest.csv").open(newline="") as f:
+            return d, list(csv.DictReader(f))
+
+    gone, rows = damaged("gone")
+    (gone / rows[0]["path"]).unlink()
+    junk, rows = damaged("junk")
+    clip = next(r["path"] for r in rows if r["split"] == "test" and r["kind"] == "speech")
+    (junk / clip).write_bytes(b"not audio any more")
+    bad_row, _ = damaged("bad_row")
+    text = (bad_row / "manifest.csv").read_text().splitlines()
+    fields = text[1].split(",")
+    fields[text[0].split(",").index("duration")] = "abc"
+    text[1] = ",".join(fields)
+    (bad_row / "manifest.csv").write_text("\n".join(text) + "\n")
+    evaluate = ["evaluate", "swishnet", "--png", "", "--no-live", "--data"]
+    out = ["--out", str(tmp_path / "m.safetensors"), "--steps", "1"]
+    for argv, said in (
+        (
+            [*evaluate, str(gone)],
+            f"{gone}: 1 of the {len(rows)} clips its manifest lists are "
+            f"missing ({rows[0]['path']}): restore them, or build the corpus again",
+        ),
+        (["train", "swishnet", "--data", str(gone), *out], "clips its manifest lists are missing"),
+        ([*evaluate, str(junk)], f"{junk}: clip {clip} cannot be read ("),
+        (
+            [*evaluate, str(bad_row)],
+            f"{bad_row / 'manifest.csv'}, line 2: not a corpus "
+            "manifest's row (could not convert string to float: 'abc')",
+        ),
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1 or argv[0] == "train", err
+
+
+@pytest.mark.parametrize(
+    ("device", "said"),
+    [
+        ("tpu", "--device 'tpu': choose auto, cpu, cuda or cuda:N"),
+        ("nonsense", "--device 'nonsense': choose auto, cpu, cuda or cuda:N"),
+        ("cuda", "--device cuda: no CUDA GPU here"),
+    ],
+)
+def test_train_on_a_device_that_is_not_here_is_one_line(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], device: str, said: str
+) -> None:
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is here")
+    out = str(tmp_path / "m.safetensors")
+    argv = ["train", "swishnet", "--data", str(tiny), "--out", out, "--device", device]
+    assert main([*argv, "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err, err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

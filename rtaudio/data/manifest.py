@@ -181,12 +181,20 @@ def manifest_splits(path: str | Path) -> dict[str, str]:
 
 
 def read_manifest(root: str | Path) -> list[dict[str, Any]]:
-    """Rows of ``root/manifest.csv`` as dicts (``duration`` float, ``real`` int)."""
-    with open(Path(root) / "manifest.csv", newline="", encoding="utf-8") as f:
+    """Rows of ``root/manifest.csv`` as dicts (``duration`` float, ``real`` int); ValueError
+    naming the line for one that is not a manifest's."""
+    p = Path(root) / "manifest.csv"
+    with open(p, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    for r in rows:
-        r["duration"] = float(r["duration"])
-        r["real"] = int(r["real"])
+    for line, r in enumerate(rows, 2):
+        try:
+            r["duration"] = float(r["duration"])
+            r["real"] = int(r["real"])
+            if not (r["path"] and r["split"] and r["kind"]):
+                raise ValueError("no path, split or kind")
+        except (KeyError, TypeError, ValueError) as e:
+            why = f"no {e} column" if isinstance(e, KeyError) else str(e)
+            raise ValueError(f"{p}, line {line}: not a corpus manifest's row ({why})") from None
     return rows
 
 

@@ -12,6 +12,7 @@ step never touches the disk.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import sys
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from rtaudio.data.audio import SR, load_audio
+from rtaudio.data.audio import SR, AudioError, load_audio, split_member
 from rtaudio.data.augment import (
     CODECS,
     clip,
@@ -98,9 +99,19 @@ class Corpus:
             raise CorpusError(
                 f"{manifest} not found: build a corpus with `rtaudio data build --out {root}`"
             )
-        self.rows: list[Row] = read_manifest(self.root)
+        try:
+            self.rows: list[Row] = read_manifest(self.root)
+        except (OSError, UnicodeDecodeError, csv.Error, ValueError) as e:
+            raise CorpusError(str(e) if isinstance(e, ValueError) else f"{manifest}: {e}") from None
         if not self.rows:
             raise CorpusError(f"{manifest} lists no clips")
+        gone = [r["path"] for r in self.rows if not self._file(str(r["path"])).is_file()]
+        if gone:
+            raise CorpusError(
+                f"{root}: {len(gone)} of the {len(self.rows)} clips its manifest lists are "
+                f"missing ({gone[0]}{', ...' if len(gone) > 1 else ''}): restore them, or build "
+                "the corpus again into a new folder"
+            )
         self.manifest_sha256 = hashlib.sha256(manifest.read_bytes()).hexdigest()
         self._audio: dict[str, np.ndarray] = {}
         self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
@@ -129,6 +140,10 @@ class Corpus:
             self._audio[rel] = x
         return x
 
+    def _file(self, rel: str) -> Path:
+        """The file a manifest path is in (``container::member``: the container)."""
+        return self.root / split_member(rel)[0]
+
     def _read(self, rel: str) -> np.ndarray:
         path = self.root / rel
         try:
@@ -138,7 +153,14 @@ class Corpus:
                 return np.ascontiguousarray(data, dtype=np.int16)
         except (sf.LibsndfileError, RuntimeError):
             pass
-        y = load_audio(path, SR)
+        try:
+            y = load_audio(path, SR)
+        except AudioError as e:  # damaged since it was built
+            why = str(e).splitlines()[0]
+            raise CorpusError(
+                f"{self.root}: clip {rel} cannot be read ({why}): restore it, or build the "
+                "corpus again into a new folder"
+            ) from None
         return np.clip(np.rint(y * 32767.0), -32768, 32767).astype(np.int16)
 
     def float_audio(self, row: Row) -> np.ndarray:

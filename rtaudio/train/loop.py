@@ -105,9 +105,26 @@ class TrainResult:
 
 
 def pick_device(name: str) -> torch.device:
+    """``--device``: auto (CUDA if present), cpu, cuda or cuda:N; TrainError for one that
+    does not exist here."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise TrainError(f"--device {name!r}: choose auto, cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise TrainError(
+                f"--device {name}: no CUDA GPU here (or this torch is built without CUDA); "
+                "use --device cpu"
+            )
+        if device.index is not None and device.index >= count:
+            raise TrainError(f"--device {name}: there are {count} CUDA GPU(s), cuda:0..")
+    return device
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
