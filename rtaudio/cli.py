@@ -380,11 +380,12 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
     except (CorpusImportError, DatasetLayoutError) as e:
         raise CliError(str(e)) from None
     print(f"rtaudio data import: {result.line()}")
-    for msg in result.unreadable[:SHOW_UNREADABLE]:
-        print(f"  unreadable: {msg}")
-    if len(result.unreadable) > SHOW_UNREADABLE:
-        print(f"  ... and {len(result.unreadable) - SHOW_UNREADABLE} more unreadable file(s)")
-    return 1 if result.unreadable else 0
+    for what, found in (("unreadable", result.unreadable), ("missing", result.missing)):
+        for msg in found[:SHOW_UNREADABLE]:
+            print(f"  {what}: {msg}")
+        if len(found) > SHOW_UNREADABLE:
+            print(f"  ... and {len(found) - SHOW_UNREADABLE} more {what} file(s)")
+    return 1 if result.unreadable or result.missing else 0
 
 
 def _cmd_process(args: argparse.Namespace) -> int:

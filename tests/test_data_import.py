@@ -197,6 +197,52 @@ def test_unreadable_file_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(_rows(out)) == 7
 
 
+def test_files_listed_but_missing_are_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One file of the metadata deleted: said and listed, exit 1 (it was silently dropped);
+    every file gone, or a layout with no audio: exit 2 and no corpus written (exit 0, '0
+    imported', and an empty corpus before)."""
+    root, out = _esc50(tmp_path / "ESC-50"), tmp_path / "corpus"
+    (root / "audio" / "1-1000-A-0.wav").unlink()
+    assert _import("esc50", root, out) == 1
+    text = capsys.readouterr().out
+    assert "7 imported" in text and "1 listed but missing" in text
+    assert f"missing: {root / 'audio' / '1-1000-A-0.wav'}" in text
+    for f in (root / "audio").iterdir():
+        f.unlink()
+    out2 = tmp_path / "corpus2"
+    assert _import("esc50", root, out2) == 2
+    err = capsys.readouterr().err
+    assert f"esc50: none of the 10 files its metadata lists is under {root}" in err
+    musan = tmp_path / "musan"
+    _wav(musan / "music" / "song.wav", 0)  # no collection folder
+    assert _import("musan", musan, out2) == 2
+    assert "MUSAN: no music/ <collection>/*.wav under" in capsys.readouterr().err
+    assert not out2.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("manifest.json", '{"mine": true}'),
+        ("summary.json", "my summary, not JSON"),
+        ("manifest.csv", "a,b\n"),
+        ("manifest.csv", "a,b\n1,2\n"),
+    ],
+)
+def test_the_users_own_files_in_out_are_never_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str
+) -> None:
+    root, out = _esc50(tmp_path / "ESC-50"), tmp_path / "corpus"
+    out.mkdir()
+    (out / name).write_text(text)
+    assert _import("esc50", root, out) == 2
+    err = capsys.readouterr().err
+    assert f"{out / name} is not a corpus's, and an import writes it: nothing was changed" in err
+    assert [p.name for p in out.iterdir()] == [name] and (out / name).read_text() == text
+
+
 def test_interrupted_import_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -21,6 +21,7 @@ dataset's directory is written.
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 import time
@@ -37,6 +38,7 @@ from rtaudio.audiofile import AudioFileError, read_audio
 
 from .audio import SR, normalize, write_text_atomic, write_wav
 from .manifest import (
+    FIELDS,
     IMPORT_DIR,
     ClipRecord,
     hours_by,
@@ -126,6 +128,7 @@ class ImportResult:
     variants: int = 0  # other copies of an imported utterance / noise
     silent: int = 0
     unreadable: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # listed by the metadata, not on disk
     hours: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
@@ -136,6 +139,8 @@ class ImportResult:
             f"{sum(self.unmapped.values())} skipped unmapped",
             f"{len(self.unreadable)} unreadable",
         ]
+        if self.missing:
+            parts.append(f"{len(self.missing)} listed but missing")
         if self.mixtures:
             parts.append(f"{self.mixtures} mixtures skipped")
         if self.variants:
@@ -200,13 +205,39 @@ def _strip_padding(x: np.ndarray) -> np.ndarray:
     return x[on[0] : on[-1] + 1] if on.size else x[:0]
 
 
+def _theirs(out: Path) -> Path | None:
+    """The first of the files an import writes in ``out`` that is there already but is not
+    a corpus's (the user's own: never replaced), or None."""
+    manifest = out / "manifest.csv"
+    if manifest.exists() or manifest.is_symlink():
+        try:
+            with manifest.open(newline="", encoding="utf-8") as f:
+                header = next(csv.reader(f), [])
+        except (OSError, UnicodeDecodeError, csv.Error):
+            header = []
+        if tuple(header) != FIELDS:
+            return manifest
+    for name, keys in (("manifest.json", {"summary", "clips"}), ("summary.json", {"clips"})):
+        path = out / name
+        if not (path.exists() or path.is_symlink()):
+            continue
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            doc = None
+        if not (isinstance(doc, dict) and keys <= set(doc)):
+            return path
+    return None
+
+
 def _load_records(out: Path) -> list[ClipRecord]:
     if not (out / "manifest.csv").is_file():
         return []
     try:
         return [ClipRecord(**r) for r in read_manifest(out)]
     except (TypeError, KeyError, ValueError) as e:
-        raise CorpusImportError(f"{out / 'manifest.csv'}: not a corpus manifest ({e})") from None
+        why = str(e) if isinstance(e, ValueError) else f"{out / 'manifest.csv'}: {e}"
+        raise CorpusImportError(why) from None
 
 
 def _load_summary(out: Path) -> dict[str, Any]:
@@ -266,6 +297,8 @@ def _plan(
             result.unmapped[e.label] += 1
         elif str(Path(e.path).resolve()) in origins or _item(e) in items:
             result.present += 1
+        elif not Path(e.path).is_file():
+            result.missing.append(e.path)
         elif _item(e):
             variants[_item(e)].append((e, *kl))
         else:
@@ -299,14 +332,29 @@ def import_dataset(
         raise CorpusImportError(f"{root}: not a directory")
     if _inside(out_p, root_p) or _inside(root_p, out_p / IMPORT_DIR):
         raise CorpusImportError(f"the corpus {out} and the dataset {root} must not overlap")
+    theirs = _theirs(out_p)
+    if theirs is not None:
+        raise CorpusImportError(
+            f"{theirs} is not a corpus's, and an import writes it: nothing was changed; move "
+            "it, or import into another --out"
+        )
     records = {r.path: r for r in _load_records(out_p)}
     summary = _load_summary(out_p)
     result = ImportResult(dataset)
-    todo = _plan(_entries(dataset, root_p), labels, out_p, records, result)
+    entries = _entries(dataset, root_p)
+    if not entries:
+        raise DatasetLayoutError(f"{dataset}: no audio files found under {root}")
+    if not any(Path(e.path).is_file() for e in entries):
+        raise DatasetLayoutError(
+            f"{dataset}: none of the {len(entries)} files its metadata lists is under {root} "
+            f"({entries[0].path}, ...)"
+        )
+    todo = _plan(entries, labels, out_p, records, result)
     imports = summary.setdefault("imported", {})
     imports[dataset] = {"root": str(root_p), "labels": labels}
     log(f"rtaudio data: {dataset}: {len(todo)} file(s) to import into {out_p}")
-    out_p.mkdir(parents=True, exist_ok=True)
+    if todo:
+        out_p.mkdir(parents=True, exist_ok=True)
     bar = tqdm(
         todo,
         unit="file",
@@ -356,7 +404,7 @@ def import_dataset(
                 saved, dirty = time.monotonic(), False
     finally:
         bar.close()
-        if dirty or not (out_p / "manifest.csv").is_file():
+        if dirty:
             imports[dataset]["clips"] = sum(r.package == dataset for r in records.values())
             _save(out_p, records, summary)
     result.hours = hours_by([r for r in records.values() if r.package == dataset], "kind", "split")

@@ -84,9 +84,7 @@ def read_esc50(
     _need(meta, "ESC-50 metadata")
     with open(meta, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            p = root / "audio" / row["filename"]
-            if not p.exists():
-                continue
+            p = root / "audio" / row["filename"]  # listed but not there: the importer says so
             yield Entry(
                 str(p),
                 row["category"],
@@ -109,8 +107,6 @@ def read_urbansound8k(
         for row in csv.DictReader(f):
             fold = int(row["fold"])
             p = root / "audio" / f"fold{fold}" / row["slice_file_name"]
-            if not p.exists():
-                continue
             yield Entry(
                 str(p),
                 row["class"],
@@ -155,6 +151,7 @@ def read_musan(
     parts = [p for p in ("music", "speech", "noise") if (root / p).is_dir()]
     if not parts:
         raise DatasetLayoutError(f"MUSAN: no music/, speech/ or noise/ under {root}")
+    found = False
     for part in parts:
         for coll in sorted(d for d in (root / part).iterdir() if d.is_dir()):
             ann = _annotations(coll / "ANNOTATIONS")
@@ -172,6 +169,7 @@ def read_musan(
                     source = f"musan:music:artist:{' '.join(a[2:]).lower()}"
                 elif part == "speech" and a:
                     extra.update(annotation=" ".join(a))
+                found = True
                 yield Entry(
                     str(p),
                     part,
@@ -181,6 +179,11 @@ def read_musan(
                     "musan",
                     extra,
                 )
+    if not found:
+        raise DatasetLayoutError(
+            f"MUSAN: no {'/, '.join(parts)}/ <collection>/*.wav under {root} (MUSAN keeps its "
+            "files in collections: music/fma/, noise/free-sound/...)"
+        )
 
 
 _LIBRIMIX_SPLITS = {
