@@ -25,7 +25,7 @@ import torch
 
 from rtaudio.audiofile import read_audio
 from rtaudio.bench import machine, machine_line
-from rtaudio.config import SAMPLE_RATE, EngineConfig
+from rtaudio.config import SAMPLE_RATE, ConfigError, EngineConfig
 from rtaudio.pipeline import Processor
 
 
@@ -51,6 +51,12 @@ def bench_pipeline(
 ) -> dict[str, Any]:
     torch.set_num_threads(1)
     audio = read_audio(source) if source else _test_signal(seconds)
+    longest = max(chunks_ms, default=0.0)
+    if audio.size < round(longest * SAMPLE_RATE / 1000):
+        raise ConfigError(
+            f"{source}: {audio.size / SAMPLE_RATE * 1000:.1f} ms of audio, shorter than a "
+            f"{longest:g} ms chunk: nothing to time; give a longer --source"
+        )
     out: list[dict[str, Any]] = []
     for chunk_ms in chunks_ms:
         cfg = EngineConfig(chunk_ms=chunk_ms, separate=separate, classifiers=classifiers)

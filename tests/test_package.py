@@ -147,3 +147,21 @@ def test_cli_lists_models_and_benchmarks_json() -> None:
         [str(exe), "bench", "models", "--chunk-ms", "7.3"], capture_output=True, text=True
     )
     assert odd.returncode == 2 and "not a whole number of 16 kHz samples" in odd.stderr
+
+
+def test_bench_pipeline_on_a_source_shorter_than_a_chunk_is_one_line(tmp_path: Path) -> None:
+    """19 ms of audio, 20 ms chunks: nothing to time (numpy's IndexError before)."""
+    import numpy as np
+    import soundfile as sf
+
+    short = tmp_path / "short.wav"
+    sf.write(short, np.full(304, 0.1, np.float32), 16000)
+    exe = Path(sys.executable).with_name("rtaudio")
+    out = subprocess.run(
+        [str(exe), "bench", "pipeline", "--source", str(short)], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.strip() == (
+        f"rtaudio bench: {short}: 19.0 ms of audio, shorter than a 20 ms chunk: nothing to "
+        "time; give a longer --source"
+    )
