@@ -1410,3 +1410,22 @@ def test_a_full_disk_stops_training_with_a_clear_error(tiny: Path, small_disk: P
     assert f"cannot write the checkpoint {small_disk / 'sw.ckpt'}: no space left" in msg
     assert "run the same command again" in msg
     assert not list(small_disk.iterdir())
+
+
+def test_eval_set_clips_cut_to_the_same_name_keep_their_own_files() -> None:
+    """Two clips whose names share their first 60 characters once got one file (the second
+    overwrote the first, which the set then scored twice)."""
+    from rtaudio.train.evalset import _clip_name
+
+    long = "speech-real-asterisk_armelle-asterisk-prompt-fr-armelle-0000"
+    a = {"path": f"speech/test/x/{long}_004.wav", "kind": "speech"}
+    b = {"path": f"speech/test/x/{long}_010.wav", "kind": "speech"}
+    used: set[str] = set()
+    names = []
+    for row in (a, b):
+        names.append(_clip_name(row, used))
+        used.add(names[-1])
+    assert len(set(names)) == 2 and all(n.startswith("speech/speech-real-") for n in names)
+    short = {"path": "music/test/y/tune.wav", "kind": "music"}
+    assert _clip_name(short, set()) == "music/tune.flac"
+    assert _clip_name(short, {"music/tune.flac"}) != "music/tune.flac"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -141,10 +142,11 @@ def build_eval_set(
         else:
             kept.append(r)
     rows_out: list[dict[str, str]] = list(kept)
+    used = {r["path"] for r in kept}
     for row, secs in picked:
         x = _take(corpus, row, secs)
-        name = Path(str(row["path"])).stem[:60]
-        rel = f"{row['kind']}/{name}.flac"
+        rel = _clip_name(row, used)
+        used.add(rel)
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         sf.write(out / rel, np.clip(x, -1, 1), SR, subtype="PCM_16", format="FLAC")
         details = {"from": str(row["path"]), "corpus_manifest_sha256": corpus.manifest_sha256}
@@ -161,6 +163,19 @@ def build_eval_set(
         w.writeheader()
         w.writerows(rows_out)
     return rows_out
+
+
+def _clip_name(row: Row, used: set[str]) -> str:
+    """``KIND/NAME.flac`` for a corpus clip: its name, shortened past 60 characters with a
+    hash of the whole (two clips cut to the same 60 once shared a file: one overwrote the
+    other, which was then scored twice), never one of ``used``."""
+    stem = Path(str(row["path"])).stem
+    digest = hashlib.sha1(str(row["path"]).encode()).hexdigest()
+    name = stem if len(stem) <= 60 else f"{stem[:51]}-{digest[:8]}"
+    rel = f"{row['kind']}/{name}.flac"
+    if rel in used:
+        rel = f"{row['kind']}/{name}-{digest[:8]}.flac"
+    return rel
 
 
 def main() -> None:
