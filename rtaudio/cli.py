@@ -570,6 +570,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise CliError("--mixup must be >= 0 (e.g. 0.3; 0 turns it off)")
     if args.distill is not None and not 0.0 < args.distill <= 1.0:
         raise CliError("--distill must be in (0, 1] (e.g. 0.5)")
+    if args.steps == 0 and not (args.resume or args.export_only or args.init):
+        raise CliError(
+            "--steps 0 on a new run would write untrained weights: give the steps to train "
+            "(or --init / --resume / --export-only to export weights as they are)"
+        )
     opts = TrainOptions(
         model=args.model,
         data=Path(args.data),

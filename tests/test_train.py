@@ -665,7 +665,55 @@ def test_cli_train_errors_are_one_line(
             str(tmp_path / "y.safetensors"),
         ]
     )
-    assert rc == 2 and "manifest.csv" in capsys.readouterr().err
+    assert rc == 2 and f"{tmp_path / 'nowhere'}: no such folder" in capsys.readouterr().err
+
+
+def test_train_refusals_come_before_the_training_and_say_what_is_wrong(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--test-data that is not there was found only after the training; --steps 0 wrote
+    untrained weights; --export-only without a checkpoint spoke of --resume; a corpus with
+    no train split said 'no clips for any of the classes'; a file as --data was
+    'FILE/manifest.csv not found'."""
+    out = tmp_path / "m.safetensors"
+    base = ["train", "swishnet", "--data", str(tiny), "--out", str(out)]
+    cases = [
+        (
+            [*base, "--steps", "2", "--test-data", str(tmp_path / "gone")],
+            f"{tmp_path / 'gone'}: no such folder",
+        ),
+        (
+            [*base, "--steps", "0"],
+            "--steps 0 on a new run would write untrained weights",
+        ),
+        ([*base, "--export-only"], "--export-only: no checkpoint at "),
+        (
+            ["train", "swishnet", "--data", str(tiny / "manifest.csv"), "--out", str(out)],
+            f"{tiny / 'manifest.csv'}: not a folder",
+        ),
+    ]
+    only_test = tmp_path / "only_test"
+    shutil.copytree(tiny, only_test)
+    with (only_test / "manifest.csv").open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == "test"]
+        fields = list(rows[0])
+    with (only_test / "manifest.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    cases.append(
+        (
+            ["train", "swishnet", "--data", str(only_test), "--out", str(out), "--steps", "2"],
+            f"{only_test}: no clips of the classes speech, music, noise to draw from here (0 "
+            f"clips of the split; the corpus has {len(rows)} test)",
+        )
+    )
+    for argv, said in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err, err
+        assert "step 1/" not in err, err  # refused before any training
+        assert not out.exists()
 
 
 def test_a_damaged_corpus_is_one_line(

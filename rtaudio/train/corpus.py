@@ -16,7 +16,7 @@ import csv
 import hashlib
 import json
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ from rtaudio.data.augment import (
     room_impulse_response,
 )
 from rtaudio.data.manifest import read_manifest
+from rtaudio.errors import missing
 
 Row = dict[str, Any]
 CLASSES3 = ("speech", "music", "noise")
@@ -95,6 +96,12 @@ class Corpus:
     def __init__(self, root: str | Path, log: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
         manifest = self.root / "manifest.csv"
+        if not self.root.is_dir():
+            raise CorpusError(
+                missing(self.root, "folder")
+                if not self.root.exists()
+                else f"{root}: not a folder (give the corpus's folder, which holds manifest.csv)"
+            )
         if not manifest.is_file():
             raise CorpusError(
                 f"{manifest} not found: build a corpus with `rtaudio data build --out {root}`"
@@ -300,7 +307,13 @@ class WindowSampler:
                 g = group_of(r) if group_of is not None else ""
                 by[self.classes.index(lab)][g][str(r["source"])].append(r)
         if not by:
-            raise CorpusError(f"no clips for any of the classes {', '.join(self.classes)}")
+            has = Counter(str(r["split"]) for r in corpus.rows)
+            raise CorpusError(
+                f"{corpus.root}: no clips of the classes {', '.join(self.classes)} to draw "
+                f"from here ({len(rows)} clips of the split; the corpus has "
+                + ", ".join(f"{n} {split}" for split, n in sorted(has.items()))
+                + ")"
+            )
         self.by_class = {
             c: {g: dict(sorted(s.items())) for g, s in sorted(v.items())}
             for c, v in sorted(by.items())

@@ -448,6 +448,8 @@ def _train(opts: TrainOptions) -> TrainResult:
     if device.type == "cuda":  # TF32 matmuls and tuned conv kernels: same results within 1e-3
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
+    if opts.export_only and not ckpt_path.is_file():
+        raise TrainError(f"--export-only: no checkpoint at {ckpt_path} to export")
     ck = load_checkpoint(ckpt_path) if (opts.resume or opts.export_only) else None
     if ck is not None and opts.config:
         raise TrainError("--config applies to a new run: the checkpoint holds its own config")
@@ -459,6 +461,13 @@ def _train(opts: TrainOptions) -> TrainResult:
     task: Task = make_task(
         opts.model, corpus, seed, log, train=True, classes=ck["classes"] if ck else None
     )
+    tested: tuple[Task, Any] | None = None  # --test-data: opened now, not after the training
+    if opts.test and opts.test_data is not None:
+        test_corpus = task_class(opts.model).open_data(opts.test_data, log)
+        test_task = make_task(
+            opts.model, test_corpus, seed, log, train=False, classes=task.labels() or None
+        )
+        tested = (test_task, test_corpus)
     hp = dict(ck["hparams"]) if ck else {}
     if ck is None and opts.config:  # the run's --config KEY=VALUE fields (the card repeats them)
         hp["config"] = dict(opts.config)
@@ -609,11 +618,8 @@ def _train(opts: TrainOptions) -> TrainResult:
     if opts.test:
         log(f"[{opts.model}] evaluating the best weights (step {state['best_step']}) on test")
         test_task = task
-        if opts.test_data is not None:
-            test_corpus = task_class(opts.model).open_data(opts.test_data, log)
-            test_task = make_task(
-                opts.model, test_corpus, seed, log, train=False, classes=task.labels() or None
-            )
+        if tested is not None:
+            test_task, test_corpus = tested
             metrics["test_data"] = {
                 "corpus": str(opts.test_data),
                 "manifest_sha256": test_corpus.manifest_sha256,
