@@ -186,6 +186,19 @@ def discover(inputs: Sequence[str | Path]) -> list[Job]:
     return jobs
 
 
+def audio_bar(total_s: float, desc: str, enabled: bool) -> Any:
+    """A progress bar on stderr counting seconds of audio (tqdm)."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total_s,
+        unit="s",
+        desc=desc,
+        disable=not enabled,
+        bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]",
+    )
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -977,16 +990,8 @@ def _run_batch(
     for j in finished:
         _add_label_tracks(j, out)
     spool = _spool_dir(out)
-    from tqdm import tqdm
-
     seconds = {j: duration_estimate(j.src) for j in todo}
-    bar = tqdm(
-        total=math.fsum(seconds.values()),
-        unit="s",
-        desc="processing",
-        disable=not progress,
-        bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]",
-    )
+    bar = audio_bar(math.fsum(seconds.values()), "processing", progress)
 
     moved: dict[Job, float] = defaultdict(float)  # seconds shown of a file still running
 

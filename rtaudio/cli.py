@@ -479,7 +479,12 @@ def _cmd_spectrogram(args: argparse.Namespace) -> int:
 
     try:
         rows = write_spectrograms(
-            args.inputs, args.out, args.window_s, args.hop_s, overwrite=args.overwrite
+            args.inputs,
+            args.out,
+            args.window_s,
+            args.hop_s,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
         )
     except DiskFullError as e:  # not a bad argument: the run went and stopped
         print(f"rtaudio spectrogram: {e}", file=sys.stderr)
@@ -963,6 +968,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--window-s", type=float, default=1.0, help="seconds per image (default 1)")
     sp.add_argument("--hop-s", type=float, default=1.0, help="seconds between images (default 1)")
     sp.add_argument("--overwrite", action="store_true", help="redraw images already there")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
     sp.set_defaults(func=_cmd_spectrogram)
 
     pa = sub.add_parser(

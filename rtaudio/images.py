@@ -35,8 +35,17 @@ from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 import rtaudio.models as models
-from rtaudio.audiofile import iter_blocks
-from rtaudio.batch import BatchError, Job, _atomic_write, discover, files_in, inside, made_from
+from rtaudio.audiofile import duration_estimate, iter_blocks
+from rtaudio.batch import (
+    BatchError,
+    Job,
+    _atomic_write,
+    audio_bar,
+    discover,
+    files_in,
+    inside,
+    made_from,
+)
 from rtaudio.config import SAMPLE_RATE
 from rtaudio.errors import missing, not_a_file, os_message
 from rtaudio.outputs import DiskFullError, space_checked
@@ -312,8 +321,10 @@ def write_spectrograms(
     window_s: float = 1.0,
     hop_s: float = 1.0,
     overwrite: bool = False,
+    progress: bool = False,
 ) -> list[dict[str, Any]]:
-    """Log-mel PNGs (``NAME.t<ms>.png``, 8-bit grayscale) of every whole window of every file.
+    """Log-mel PNGs (``NAME.t<ms>.png``, 8-bit grayscale) of every whole window of every file
+    (``progress``: a bar on stderr, in seconds of audio).
 
     Files are streamed (memory does not grow with their length); a file shorter than one
     window gives one zero-padded image; existing images are kept unless ``overwrite``; every
@@ -328,6 +339,8 @@ def write_spectrograms(
     if not (0.1 <= window_s <= 60 and 0.01 <= hop_s <= 3600):
         raise BatchError("--window-s must be 0.1..60 and --hop-s 0.01..3600 seconds")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BatchError(f"--out {out} is a file; give the folder to write the images in")
     index = out / "spectrograms.json"
     settings = {"window_s": window_s, "hop_s": hop_s}
     earlier = _index_rows(index, overwrite)
@@ -349,10 +362,16 @@ def write_spectrograms(
             )
     rows: list[dict[str, Any]] = []
     win, hop = max(1, round(window_s * SAMPLE_RATE)), max(1, round(hop_s * SAMPLE_RATE))
+    seconds = {job: duration_estimate(job.src) for job in jobs}
+    bar = audio_bar(math.fsum(seconds.values()), "drawing", progress)
     for job in jobs:
         images: list[str] = []
+        shown = 0.0  # seconds of this file the bar has been moved by
         try:
             for start, audio in _windows(iter_blocks(job.src), win, hop):
+                now = min(seconds[job], (start + hop) / SAMPLE_RATE)
+                bar.update(max(0.0, now - shown))
+                shown = max(shown, now)
                 name = f"{job.stem.name}.t{round(start / SAMPLE_RATE * 1000):07d}ms.png"
                 rel = job.stem.parent / name
                 dest = inside(out, rel)
@@ -365,6 +384,7 @@ def write_spectrograms(
                 with space_checked(out):
                     _atomic_write(dest, buf.getvalue())
         except DiskFullError as e:  # every later file would fail too: stop, keep what is done
+            bar.close()
             done = sum(r["status"] == "ok" for r in rows)
             raise DiskFullError(
                 f"{out}: {e}; stopped at {job.src} with {done} files done (kept): free some "
@@ -376,6 +396,8 @@ def write_spectrograms(
                 why = f"{job.src}: {why}"
             rows.append({"path": str(job.rel), "status": "error", "error": " ".join(why.split())})
             continue
+        finally:
+            bar.update(max(0.0, seconds[job] - shown))
         rows.append(
             {
                 "path": str(job.rel),
@@ -386,6 +408,7 @@ def write_spectrograms(
                 "images": images,
             }
         )
+    bar.close()
     done = {r["path"] for r in rows}
     drawn = {img for r in rows for img in r.get("images", [])}  # another file's, replaced
     kept = [

@@ -405,3 +405,24 @@ def test_spectrograms_of_another_file_or_the_users_are_not_kept(
     assert first.read_bytes() != before[first.name]
     listed = json.loads((out / "spectrograms.json").read_text())  # a.flac's row is gone
     assert [(r["path"], r["source"]) for r in listed] == [("a.wav", str(audio / "a.wav"))]
+
+
+def test_spectrogram_shows_progress_and_refuses_a_file_as_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user waits while hours of audio are drawn: a bar in seconds of audio (there was
+    none), --no-progress without; a file as --out is a line, not 'File exists'."""
+    from rtaudio.cli import main
+
+    src = tmp_path / "a.wav"
+    sf.write(
+        src, (0.1 * np.random.default_rng(0).standard_normal(16000 * 3)).astype(np.float32), 16000
+    )
+    assert main(["spectrogram", str(src), "--out", str(tmp_path / "s1")]) == 0
+    err = capsys.readouterr().err
+    assert "drawing: 100%" in err and "3.0/3.0 s audio" in err
+    assert main(["spectrogram", str(src), "--out", str(tmp_path / "s2"), "--no-progress"]) == 0
+    assert "drawing" not in capsys.readouterr().err
+    assert main(["spectrogram", str(src), "--out", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {src} is a file; give the folder to write the images in" in err
