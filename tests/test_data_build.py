@@ -631,3 +631,22 @@ def test_a_full_disk_stops_the_build_with_a_clear_error(
     assert last.startswith(f"rtaudio data: {out}: no space left on the disk"), err
     assert "run the same command again" in last and "Traceback" not in err
     assert "failed" not in err  # stopped at the first job the disk refused
+
+
+def test_packages_not_installed_are_told_in_one_line() -> None:
+    """57 lines of 'X not installed (... missing)' came before the progress bar: one line,
+    each package once; other notices stay as they are."""
+    from rtaudio.data.build import shown_notices
+
+    notices = [
+        "0ad-data not installed (/usr/share/games/0ad missing)",
+        "speech: espeak-ng excluded (--exclude)",
+        "0ad-data not installed (/usr/share/games/0ad/mods missing)",
+        "xmoto-data not installed (/usr/share/xmoto missing)",
+    ]
+    assert shown_notices(notices) == [
+        "2 source packages not installed, skipped: 0ad-data, xmoto-data (`bash install.sh "
+        "--data` installs them)",
+        "speech: espeak-ng excluded (--exclude)",
+    ]
+    assert shown_notices(notices[1:2]) == notices[1:2]

@@ -26,6 +26,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import re
 import sys
 import time
 from collections import defaultdict
@@ -1192,11 +1193,28 @@ def build(cfg: BuildConfig) -> BuildResult:
         return _build(cfg, out, bdir, t0)
 
 
+_ABSENT = re.compile(r"(\S+) not installed \(.* missing\)")
+
+
+def shown_notices(notices: list[str]) -> list[str]:
+    """The plan's notices as told to the user: the packages that are not installed in one
+    line (one line each was a screenful before the progress bar), the others as they are."""
+    absent = {m.group(1) for n in notices if (m := _ABSENT.fullmatch(n))}
+    rest = [n for n in notices if not _ABSENT.fullmatch(n)]
+    if not absent:
+        return rest
+    return [
+        f"{len(absent)} source packages not installed, skipped: {', '.join(sorted(absent))} "
+        "(`bash install.sh --data` installs them)",
+        *rest,
+    ]
+
+
 def _build(cfg: BuildConfig, out: Path, bdir: Path, t0: float) -> BuildResult:
     for stale in out.rglob(".*.part"):  # temporary files of an interrupted run
         stale.unlink(missing_ok=True)
     plan = make_plan(cfg)
-    for n in plan.notices:
+    for n in shown_notices(plan.notices):
         cfg.log(f"rtaudio data: {n}")
     ctx = dict(plan.context)
     personas = [v for v in ctx.pop("espeak_personas", [])]
