@@ -156,6 +156,7 @@ class TerminalView:
         self.nonfinite = 0  # NaN / infinite input samples so far (replaced with silence)
         self._said = ("", "")  # (state, message) last written (non-terminal output)
         self._setup_said = ""  # the devices and models last written (non-terminal output)
+        self._line = ""  # the status line last written (non-terminal output)
         self.keys = False  # keys are read: the view lists them
 
     def update(self, results: list[ChunkResult]) -> None:
@@ -278,13 +279,21 @@ class TerminalView:
                 self.out.write(f"[{st.state}] {message}".rstrip() + "\n")
             keep = ("level", "CLIPPING", "BAD INPUT", "output", "latency", "xruns")
             lines = [self.label_line(), *(x for x in text.splitlines() if x.startswith(keep))]
-            self.out.write("   ".join(" ".join(x.split()) for x in lines if x) + "\n")
+            line = "   ".join(" ".join(x.split()) for x in lines if x)
+            if line != self._line:  # the same again (no audio: a device lost) is not news
+                self._line = line
+                self.out.write(line + "\n")
         self.out.flush()
 
 
 def _stats(s: LatencySummary, view: TerminalView, engine: Engine) -> dict[str, object]:
     """A ``--jsonl`` latency record: the summary, and the input's faults so far."""
     return {**s.to_json(view.stream_time), "clipped": engine.clipped, "nonfinite": engine.nonfinite}
+
+
+def _status(engine: Engine) -> dict[str, object]:
+    """A ``--jsonl`` status record (written when it changes): the engine's state and message."""
+    return {"type": "status", "state": engine.status.state, "message": engine.status.message}
 
 
 def _toggle_recording(engine: Engine, takes: list[dict[str, Path]]) -> None:
@@ -334,6 +343,7 @@ def run_monitor(
     device = None if cfg.input_device is None else str(cfg.input_device)  # key d: the next
     t0 = time.monotonic()
     next_stat = t0 + 1.0
+    said: dict[str, object] = {}  # the last status record of the log
     interrupted = False
     try:
         while True:
@@ -354,6 +364,10 @@ def run_monitor(
                 for r in results:
                     for lab in r.labels:
                         log.write(lab.to_json())
+                status = _status(engine)
+                if status != said:  # a device lost and back, an enrollment...: in the log too
+                    said = status
+                    log.write({**status, "t": round(view.stream_time, 3), "wall": time.time()})
             now = time.monotonic()
             s = engine.summary()
             if now >= next_stat:
@@ -378,6 +392,8 @@ def run_monitor(
                 for lab in r.labels:
                     log.write(lab.to_json())
             log.write(_stats(s, view, engine))
+            if _status(engine) != said:
+                log.write({**_status(engine), "t": round(view.stream_time, 3), "wall": time.time()})
             log.close()
     print(
         f"stopped{' (Ctrl-C)' if interrupted else ''}: {s.chunks} chunks, p50 {s.p50_ms:.2f} ms, "

@@ -100,11 +100,12 @@ def default_name(kind: str) -> str | None:
 
 def _default_in(info: str, kind: str) -> str | None:
     """The default source / sink that ``pactl info`` names; None where there is none (PipeWire
-    says "@DEFAULT_SOURCE@", PulseAudio "n/a" or nothing)."""
+    says "@DEFAULT_SOURCE@", PulseAudio "n/a", "(null)" once every source is gone, or
+    nothing)."""
     key = "Default Source: " if kind == "input" else "Default Sink: "
     found = [ln[len(key) :].strip() for ln in info.splitlines() if ln.startswith(key)]
     name = found[0] if found else ""
-    return None if not name or name == "n/a" or name.startswith("@") else name
+    return None if not name or name in ("n/a", "(null)") or name.startswith("@") else name
 
 
 class _Events:

@@ -179,7 +179,8 @@ def test_monitor_ctrl_c_stops_cleanly_and_flushes(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "Ctrl-C" in err
     lines = (tmp_path / "log.jsonl").read_text().splitlines()
-    assert json.loads(lines[-1])["type"] == "latency"  # the final summary was written
+    last = [json.loads(x) for x in lines[-2:]]  # the final summary, then how it ended
+    assert [x["type"] for x in last] == ["latency", "status"] and last[1]["state"] == "stopped"
     (wav,) = (tmp_path / "rec").glob("*input.wav")
     info = sf.info(str(wav))  # a valid header: the file was closed properly
     assert info.duration > 1.0
@@ -288,7 +289,7 @@ def test_a_full_disk_stops_the_jsonl_log_not_the_monitor(tmp_path: Path) -> None
         assert out.returncode == 0, out.stderr
         assert f"--jsonl {log} stopped after" in out.stderr and "No space left" in out.stderr
         lines = log.read_text().splitlines()
-        assert all(json.loads(x)["type"] in ("label", "latency") for x in lines)
+        assert all(json.loads(x)["type"] in ("label", "latency", "status") for x in lines)
         assert len(lines) > 10 and log.stat().st_size <= 8192
     assert "stopped: " in out.stderr  # ran on to its normal end
     assert "[finished]" in out.stdout
@@ -439,6 +440,14 @@ def test_monitor_stays_up_while_the_sound_server_restarts(
     assert "input device lost" in err
     assert "Expression '" not in err and "ALSA lib" not in err, err
     assert _strict_wav_frames(wav) > frames_at_loss  # one recording across the gap
+    # the log tells the gap too (it had labels and latency only, its stream time running on
+    # as if nothing happened), and the screen's log does not repeat a frozen status line
+    states = [r for r in map(json.loads, log.read_text().splitlines()) if r["type"] == "status"]
+    lost = next(r for r in states if r["state"] == "reconnecting" and "lost" in r["message"])
+    back = next(r for r in states if "back after" in r["message"])
+    assert back["wall"] - lost["wall"] >= 1.0 and back["t"] >= lost["t"], states
+    lines = text.splitlines()
+    assert all(a != b for a, b in itertools.pairwise(lines)), text
 
 
 @pytest.mark.parametrize("thaw", [False, True], ids=["ctrl-c-while-frozen", "thawed"])

@@ -284,6 +284,8 @@ def test_no_default_source_or_sink_is_none() -> None:
     pipewire = "Server Name: PulseAudio (on PipeWire 0.3.65)\nDefault Sink: @DEFAULT_SINK@\n"
     assert pulse._default_in(pipewire, "output") is None
     assert pulse._default_in("Default Source: n/a\n", "input") is None
+    # PulseAudio with every source unloaded: the monitor said "input: default ((null))"
+    assert pulse._default_in("Default Source: (null)\n", "input") is None
     assert pulse._default_in("Default Source: vmic\nDefault Sink: vsink\n", "input") == "vmic"
     assert pulse._default_in("Default Source: vmic\nDefault Sink: vsink\n", "output") == "vsink"
 
