@@ -123,10 +123,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     if args.shipped:
-        return _shipped_models()
+        return _shipped_models(args.model)
     import rtaudio.models as models
 
     names = args.model or models.list_models()
+    for name in names:  # every name checked before the first line is printed
+        models.get_variant(name)
     if args.markdown:
         print("| name | family | what it is | params | MACs |\n|---|---|---|---:|---:|")
     for name in names:
@@ -149,9 +151,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shipped_models() -> int:
-    """The weights that ship with rtaudio: size, held-out result, whether it meets its target
-    (from the model card beside it)."""
+def _shipped_models(only: list[str] | None = None) -> int:
+    """The weights that ship with rtaudio (``only``: those of these names): size, held-out
+    result, whether it meets its target (from the model card beside it)."""
     from rtaudio.weights import quality, shipped_weights_dir
 
     folder = shipped_weights_dir()
@@ -159,6 +161,14 @@ def _shipped_models() -> int:
     if not files:
         print(f"rtaudio models: no weights in {folder}", file=sys.stderr)
         return 1
+    if only:
+        unknown = sorted(set(only) - {f.stem for f in files})
+        if unknown:
+            raise CliError(
+                f"no shipped weights for {', '.join(unknown)} (shipped: "
+                f"{', '.join(f.stem for f in files)})"
+            )
+        files = [f for f in files if f.stem in only]
     print(f"trained weights in {folder} (each with its model card, NAME.md):")
     for f in files:
         card = f.with_suffix(".md")

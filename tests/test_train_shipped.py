@@ -215,3 +215,12 @@ def test_models_shipped_lists_every_weights_file_with_its_result(
         met = "target **met**" in card.split("| held-out test split |")[1].split("\n")[0]
         assert quality(name) in line
         assert line.endswith("target met" if met else "target not met")
+    # --model picks among them (it was ignored: all nine listed); a name not shipped is a line
+    assert main(["models", "--shipped", "--model", "mitas", "--model", "swishnet"]) == 0
+    picked = capsys.readouterr().out.splitlines()[1:]
+    assert [line.split()[0] for line in picked] == ["mitas", "swishnet"]
+    assert main(["models", "--shipped", "--model", "conv_tasnet"]) == 2
+    assert "no shipped weights for conv_tasnet (shipped: esresnet, " in capsys.readouterr().err
+    # an unknown name is refused before the Markdown table's header is printed
+    assert main(["models", "--markdown", "--model", ""]) == 2
+    assert capsys.readouterr().out == ""
