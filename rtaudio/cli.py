@@ -1147,10 +1147,10 @@ def build_parser() -> argparse.ArgumentParser:
         "taken off. Words are letters a-z (any case) with apostrophes: contractions ('s, n't, "
         "'ll, 'd, 've, 're, 'm) and O' (O'Brien) are read by rule, other apostrophes dropped; "
         "capitals without a vowel letter (HTML, PDFs) are spelled out. "
-        "Numbers are spelled out (21st -> twenty first, 3.5 -> three point five), letters and "
-        "digits read run by run (mp3 -> MP three); accents are folded away (café -> "
-        "/kˌæfˈeɪ/, approximate: named on stderr). Words with other signs are named on "
-        "stderr and the exit status is 1.",
+        "Numbers are spelled out (21st -> twenty first, 3.5 -> three point five, -5 -> minus "
+        "five), letters and digits read run by run (mp3 -> MP three); accents are folded away "
+        "(café -> /kˌæfˈeɪ/, approximate: named on stderr). Words with other signs are named "
+        "on stderr and the exit status is 1 (2 when no word could be read).",
     )
     gp.add_argument("words", nargs="*", metavar="WORD", help="words or text")
     gp.add_argument(

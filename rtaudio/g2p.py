@@ -84,6 +84,7 @@ _SIBILANTS = frozenset({"s", "z", "ʃ", "ʒ", "tʃ", "dʒ"})
 _VOICELESS = frozenset({"p", "t", "k", "f", "θ"})
 _EDGE = "\"'.,;:!?()[]{}<>«»“”‘’„…*_`"  # punctuation taken off a word's ends
 _JOINERS = re.compile(r"[-‐‑–—/]+")  # hyphens, dashes and slashes part words
+_NEGATIVE = re.compile(r"[-−][0-9]")  # a minus sign before a number (-5, −3.5)
 _LETTER_ID = {c: i + 1 for i, c in enumerate(LETTERS)}
 _TOKEN_ID = {t: i + 3 for i, t in enumerate(TOKENS)}
 
@@ -240,11 +241,15 @@ def with_s(tokens: Sequence[str]) -> list[str]:
 def words_of(text: str) -> list[str]:
     """The words of running text: split at white space, hyphens, dashes and slashes, with the
     punctuation around each taken off ("Hello, world!" -> Hello, world; "well-known" -> well,
-    known), numbers spelled out (:func:`rtaudio.numbers.spell`: "21st" -> twenty, first) and
+    known), numbers spelled out (:func:`rtaudio.numbers.spell`: "21st" -> twenty, first; "-5"
+    -> minus, five) and
     words mixing letters and digits read run by run ("mp3" -> MP, three). What is left is
     :func:`parse`'s to read or refuse (accents, other signs, numbers too long to read)."""
     words = []
     for chunk in text.split():
+        if _NEGATIVE.match(chunk):  # "-5": a minus, not a hyphen joining nothing to five
+            words.append("minus")
+            chunk = chunk[1:]
         for part in _JOINERS.split(chunk):
             w = part.strip(_EDGE)
             try:

@@ -629,6 +629,17 @@ def test_words_mixing_letters_and_digits_are_read_in_runs() -> None:
     assert g2p.words_of("python3") == ["python", "three"]
     assert g2p.words_of("the 1990s") == ["the", "nineteen", "hundred", "ninety's"]
     assert g2p.words_of("21st 3.5") == ["twenty", "first", "three", "point", "five"]
+    # a minus sign is read (it was dropped as a hyphen joining nothing: "-5" -> five)
+    assert g2p.words_of("-5 \u22123.5 5-4") == [
+        "minus",
+        "five",
+        "minus",
+        "three",
+        "point",
+        "five",
+        "five",
+        "four",
+    ]
     words, refs = _labelled("g2p_mixed.tsv")
     model = g2p.G2P()
     said = [[t for ts in model.transcribe(g2p.words_of(w)) for t in ts] for w in words]
