@@ -164,13 +164,19 @@ def load_image(path: Path, in_chans: int) -> Image.Image:
             img = Image.open(path)
             w, h = img.size
             if w * h > MAX_PIXELS:
-                raise ImageFileError(f"{path}: {w}x{h} pixels is over the {MAX_PIXELS:,} limit")
+                raise ImageFileError(
+                    f"{path}: image too large ({w}x{h} pixels; the limit is {MAX_PIXELS:,})"
+                )
             if w < 1 or h < 1:
                 raise ImageFileError(f"{path}: {w}x{h} image has no pixels")
             img.seek(0)  # animated: the first frame
             img.load()
+    except ImageFileError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageFileError(f"{path}: image too large (decompression bomb guard)") from None
+        raise ImageFileError(
+            f"{path}: image too large (over {MAX_PIXELS:,} pixels: the limit)"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageFileError(f"{path}: not a readable image ({e})") from None
     except MemoryError:
