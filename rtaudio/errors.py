@@ -77,3 +77,14 @@ def not_a_file(path: Path) -> str:
     else:
         return f"{path}: not a regular file"
     return f"{path}: not a regular file ({kind}; save it to a file first)"
+
+
+def torch_load_reason(e: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in a line: not torch's
+    paragraph (which advises loading it unsafely) nor its C++ internals."""
+    text = str(e).strip()
+    if "Weights only load failed" in text:
+        return "it holds Python objects besides tensors, and a pickle could run code"
+    if "inline_container" in text or "PytorchStreamReader" in text:
+        return "a zip archive, but not one torch.save wrote"
+    return text.splitlines()[0] if text else type(e).__name__

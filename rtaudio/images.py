@@ -47,7 +47,7 @@ from rtaudio.batch import (
     made_from,
 )
 from rtaudio.config import SAMPLE_RATE
-from rtaudio.errors import missing, not_a_file, os_message
+from rtaudio.errors import missing, not_a_file, os_message, torch_load_reason
 from rtaudio.outputs import DiskFullError, space_checked
 from rtaudio.spectrogram_image import IMAGE_FAMILIES
 from rtaudio.weights import shipped_weights_dir
@@ -107,7 +107,7 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for foreign / malicious files
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        why = torch_load_reason(e)
         raise models.WeightsError(f"{path}: not a plain tensor checkpoint ({why})") from None
     for key in ("state_dict", "model", "state_dict_ema"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):

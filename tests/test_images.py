@@ -156,8 +156,12 @@ def test_timm_checkpoints_convert_on_load_and_pickles_are_refused(
             return (print, ("pwned",))
 
     (tmp_path / "evil.pth").write_bytes(pickle.dumps({"x": Evil()}))
-    with pytest.raises(models.WeightsError, match="not a plain tensor checkpoint"):
+    with pytest.raises(models.WeightsError) as e:
         load_classifier("mobilenet", tmp_path / "evil.pth")
+    assert str(e.value) == (  # not torch's advice to load it with weights_only=False
+        f"{tmp_path / 'evil.pth'}: not a plain tensor checkpoint (it holds Python objects "
+        "besides tensors, and a pickle could run code)"
+    )
     assert not [w for w in recwarn if "pickle" in str(w.message)]  # our error, no torch noise
     sf.write(tmp_path / "talk.wav", np.zeros(1600, np.float32), 16000)  # the wrong file given
     with pytest.raises(models.WeightsError, match=r"talk\.wav: not a weights file \(neither"):

@@ -1477,3 +1477,22 @@ def test_eval_set_clips_cut_to_the_same_name_keep_their_own_files() -> None:
     short = {"path": "music/test/y/tune.wav", "kind": "music"}
     assert _clip_name(short, set()) == "music/tune.flac"
     assert _clip_name(short, {"music/tune.flac"}) != "music/tune.flac"
+
+
+def test_foreign_checkpoints_are_refused_in_rtaudios_words(tmp_path: Path) -> None:
+    """A zip that torch.save did not write, and a pickle of objects: a line of rtaudio's, not
+    torch's C++ internals ('[enforce fail at inline_container.cc:180]') nor its advice to load
+    the file with weights_only=False."""
+
+    foreign = tmp_path / "foreign.ckpt"
+    with zipfile.ZipFile(foreign, "w") as z:
+        z.writestr("notes.txt", "hello")
+    objects = tmp_path / "objects.ckpt"
+    torch.save({"x": Path("/tmp")}, objects)  # an object of a class: pickled as one
+    for path, why in (
+        (foreign, "a zip archive, but not one torch.save wrote"),
+        (objects, "it holds Python objects besides tensors, and a pickle could run code"),
+    ):
+        with pytest.raises(TrainError) as e:
+            load_checkpoint(path)
+        assert str(e.value) == f"{path}: not a readable training checkpoint ({why})"

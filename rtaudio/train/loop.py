@@ -34,6 +34,7 @@ from torch import nn
 
 import rtaudio.models as models
 from rtaudio import __version__
+from rtaudio.errors import torch_load_reason
 from rtaudio.models.registry import config_from_dict, config_to_json, family_of_config
 from rtaudio.outputs import FILE_MODE, DiskFullError, exclusive, space_checked, writable_folder
 from rtaudio.train import provenance
@@ -184,8 +185,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a foreign or corrupt file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TrainError(f"{path}: not a readable training checkpoint ({first})") from None
+        why = torch_load_reason(e)
+        raise TrainError(f"{path}: not a readable training checkpoint ({why})") from None
     if not isinstance(ck, dict) or ck.get("version") != CHECKPOINT_VERSION:
         raise TrainError(f"{path}: not an rtaudio training checkpoint (version mismatch)")
     return ck
