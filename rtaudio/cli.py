@@ -760,6 +760,14 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     )
     if args.hear is not None and not cfg.play:
         raise CliError("--hear chooses what --play plays: give --play too")
+    for flag, value in (("--input", args.input), ("--output", args.output)):
+        if value is not None and not value.strip():  # '' took the default without a word
+            raise CliError(
+                f"{flag} '': give a device's name or index, or leave {flag} out for "
+                "the system default"
+            )
+    if args.output is not None and not cfg.play:  # it was ignored: nothing played, exit 0
+        raise CliError(f"--output {args.output} is where --play plays: give --play too")
     if args.hear not in (None, "input") and cfg.separate == "off":
         raise CliError(f"--hear {args.hear}: give --separate mitas or tsenet")
     _positive("--duration", args.duration, 1e9)

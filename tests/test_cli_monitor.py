@@ -249,6 +249,8 @@ def _umask() -> int:
         (["--enroll-seconds", "2"], "--enroll-seconds: the target speaker is for --separate"),
         (["--hear", "removed", "--play"], "--hear removed: give --separate mitas or tsenet"),
         (["--separate", "mitas", "--hear", "input"], "--hear chooses what --play plays"),
+        (["--output", "nosuch"], "--output nosuch is where --play plays: give --play too"),
+        (["--input", ""], "--input '': give a device's name or index, or leave --input out"),
     ],
 )
 def test_monitor_bad_setup_is_one_clear_line(args: list[str], message: str) -> None:
