@@ -68,7 +68,7 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
     "argv, expected",
     [
         (["data", "build", "--out", "{b}/c", "--hours", "0.01"], "{b}/c: Not a directory"),
-        (["spectrogram", "{wav}", "--out", "{b}/spec"], "Not a directory"),
+        (["spectrogram", "{wav}", "--out", "{b}/spec", "--no-progress"], "Not a directory"),
         (["parity", "{wav}", "--out", "{b}/parity"], "{b}/parity: Not a directory"),
         (["monitor", "--source", "{wav}", "--jsonl", "{b}/log.jsonl"], "--jsonl: {b} is a file"),
         (["images", "{tmp}", "--model", "mobilenet", "--out", "{b}/x.csv"], "--out: {b} is a file"),
@@ -206,7 +206,7 @@ def test_a_full_disk_stops_the_spectrograms(
         sf.write(src / f"f{i}.wav", (0.1 * rng.standard_normal(3 * 16000)).astype("float32"), 16000)
     with mounted_tmpfs(tmp_path / "disk", "48k") as disk:
         out = disk / "spec"
-        rc, err = _run(["spectrogram", str(src), "--out", str(out)], capsys)
+        rc, err = _run(["spectrogram", str(src), "--out", str(out), "--no-progress"], capsys)
         assert rc == 1, err
         assert f"{out}: no space left on the disk" in err and "stopped at" in err, err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err

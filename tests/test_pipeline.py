@@ -297,9 +297,10 @@ def test_enrollment_pauses_are_left_out_of_the_embedding() -> None:
 
 def test_a_live_enrollment_that_runs_on_after_the_speaker_stopped() -> None:
     """2 s of quiet room after each enrollment clip (as when the user stops talking before the
-    countdown ends): the shipped TseNet separates as well as from the clip alone, which it
-    does not when the pause is averaged into the speaker embedding (measured on 100
-    mixtures: 3.45 against 2.51 dB)."""
+    countdown ends): the shipped TseNet separates better with the pause left out of the
+    speaker embedding than averaged into it. Measured on 200 mixtures of the repository set:
+    mean SI-SDR improvement 1.29 against 0.52 dB, median 3.27 against 2.26 (the median of 100
+    swings with the draw: +0.31, -0.10 on two; the mean held at +0.45..+0.78)."""
     from rtaudio.modelstore import load_model
     from rtaudio.pipeline import embed_enrollment
     from rtaudio.train.corpus import Corpus
@@ -309,10 +310,10 @@ def test_a_live_enrollment_that_runs_on_after_the_speaker_stopped() -> None:
     model, trained = load_model("tsenet")
     assert trained
     task = make_task("tsenet", Corpus(Path(__file__).parent / "data" / "eval"), train=False)
-    exs = task.mixtures("test", 100, 1234)
+    exs = task.mixtures("test", 200, 1234)
     rng = np.random.default_rng(12)
 
-    def median_improvement(trim: bool) -> float:
+    def mean_improvement(trim: bool) -> float:
         imp = []
         for e in exs:
             room = (rng.standard_normal(2 * SR) * 10 ** (-70 / 20)).astype(np.float32)
@@ -327,10 +328,10 @@ def test_a_live_enrollment_that_runs_on_after_the_speaker_stopped() -> None:
             t = torch.from_numpy(e["target"])[None]
             mix = torch.from_numpy(e["mixture"])[None]
             imp.append(float(si_snr(y, t)[0] - si_snr(mix, t)[0]))
-        return float(np.median(imp))
+        return float(np.mean(imp))
 
-    plain, trimmed = median_improvement(False), median_improvement(True)
-    assert trimmed > plain + 0.5, (plain, trimmed)
+    plain, trimmed = mean_improvement(False), mean_improvement(True)
+    assert trimmed > plain + 0.4, (plain, trimmed)
 
 
 # ------------------------------------------------------------------ hardening (issue 7)
