@@ -253,18 +253,21 @@ def test_click_round_trip_latency(tmp_path: Path) -> None:
             engine.stop()
         x, sr = sf.read(engine.recordings["input"], dtype="float32")
         onsets = _clicks(x, sr, 0.2)
+        measured = float(np.median(np.diff(onsets[:6]) * 1000)) if len(onsets) >= 2 else 0.0
         # the playback buffer trimmed or starved while the click went round (the documented
-        # trade for low latency: samples are dropped) can take the click out: play it again
+        # trade for low latency: samples are dropped) can take the click out, and each output
+        # underrun before it lengthens the loop (a busy machine: 445 ms once, with the engine
+        # estimating 298): measure again with a new engine
         disturbed = {
             k: (getattr(before, k), getattr(summary, k))
             for k in ("trimmed_ms", "underflows", "overflows", "dropped")
             if getattr(summary, k) != getattr(before, k)
         }
-        if len(onsets) >= 2 or not disturbed:
+        if summary.underflows:
+            disturbed["underflows since the start"] = (0, summary.underflows)
+        if (len(onsets) >= 2 and measured < 250) or not disturbed:
             break
     assert len(onsets) >= 2, f"the click did not come back (onsets {onsets}; {disturbed})"
-    gaps = np.diff(onsets[:6]) * 1000
-    measured = float(np.median(gaps))
     report = {
         "measured_round_trip_ms": round(measured, 2),
         "engine_estimate_ms": summary.end_to_end_ms,
@@ -275,15 +278,18 @@ def test_click_round_trip_latency(tmp_path: Path) -> None:
     assert summary.end_to_end_ms is not None and summary.end_to_end_ms > summary.algorithmic_ms
     # `rtaudio bench loopback` times one chirp per pass (the pass-through muted) and must
     # find the same round trip as the click going round and round
-    out = subprocess.run(
-        [EXE, "bench", "loopback", "--json", "--chirps", "4"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=pa_env(),
-    )
+    for _attempt in range(2):  # again after a run the machine disturbed (output underruns)
+        out = subprocess.run(
+            [EXE, "bench", "loopback", "--json", "--chirps", "4"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=pa_env(),
+        )
+        bench = json.loads(out.stdout) if out.returncode == 0 else {}
+        if out.returncode == 0 and (bench["returned"] == 4 or not bench["underflows"]):
+            break
     assert out.returncode == 0, out.stderr
-    bench = json.loads(out.stdout)
     assert bench["returned"] == 4, bench
     # (two engines, seconds apart: an output underrun in between moves the loop by up to a
     # chunk or so, measured 44 vs 52 ms once)
