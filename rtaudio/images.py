@@ -23,6 +23,7 @@ import json
 import math
 import re
 import warnings
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -361,7 +362,8 @@ def write_spectrograms(
     jobs = discover(inputs)
     if not overwrite:
         owners = {img: r for r in earlier for img in r.get("images", [])}
-        clash = next((c for j in jobs if (c := _images_not_of(j, out, owners))), None)
+        there = _images_in(out, {j.stem.parent for j in jobs})
+        clash = next((c for j in jobs if (c := _images_not_of(j, out, owners, there))), None)
         if clash is not None:
             raise BatchError(
                 f"{clash}: nothing was changed; use another --out, or --overwrite to replace them"
@@ -425,15 +427,32 @@ def write_spectrograms(
     return rows
 
 
-def _images_not_of(job: Job, out: Path, owners: dict[str, dict[str, Any]]) -> str | None:
-    """Why images already in ``out`` under ``job``'s names (``NAME.t<ms>.png``) must not be
-    kept as its own: the user's (no index lists them), or another input's (``a.flac``'s
-    where ``a.wav``'s would go; the same name in another folder), else None."""
-    folder = out / job.stem.parent
-    name = re.compile(re.escape(job.stem.name) + r"\.t\d{7,}ms\.png")
-    found = sorted(folder.glob("*.png")) if folder.is_dir() else []
-    for p in (p for p in found if name.fullmatch(p.name)):
-        row = owners.get(str(job.stem.parent / p.name))
+_IMAGE_NAME = re.compile(r"(.+)\.t\d{7,}ms\.png")  # NAME.t<ms>.png
+
+
+def _images_in(out: Path, folders: set[Path]) -> dict[Path, list[str]]:
+    """The images named as this command names them in ``folders`` (relative to ``out``), by
+    the stem they were drawn for (``sub/a`` -> its files' names): each folder listed once,
+    however many files a batch has."""
+    found: dict[Path, list[str]] = defaultdict(list)
+    for rel in folders:
+        if (out / rel).is_dir():
+            for p in (out / rel).iterdir():
+                if m := _IMAGE_NAME.fullmatch(p.name):
+                    found[rel / m.group(1)].append(p.name)
+    return found
+
+
+def _images_not_of(
+    job: Job, out: Path, owners: dict[str, dict[str, Any]], there: dict[Path, list[str]]
+) -> str | None:
+    """Why images already in ``out`` under ``job``'s names (``NAME.t<ms>.png``; ``there``:
+    :func:`_images_in`) must not be kept as its own: the user's (no index lists them), or
+    another input's (``a.flac``'s where ``a.wav``'s would go; the same name in another
+    folder), else None."""
+    for name in sorted(there.get(job.stem, [])):
+        p = out / job.stem.parent / name
+        row = owners.get(str(job.stem.parent / name))
         if row is None:
             return f"{p} is not rtaudio's, and {job.src} would have an image of that name"
         if "source" in row:
