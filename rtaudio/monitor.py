@@ -392,8 +392,9 @@ def run_monitor(
                 for lab in r.labels:
                     log.write(lab.to_json())
             log.write(_stats(s, view, engine))
-            if _status(engine) != said:
-                log.write({**_status(engine), "t": round(view.stream_time, 3), "wall": time.time()})
+            status = _status(engine)  # how the run ended
+            if status != said:
+                log.write({**status, "t": round(view.stream_time, 3), "wall": time.time()})
             log.close()
     print(
         f"stopped{' (Ctrl-C)' if interrupted else ''}: {s.chunks} chunks, p50 {s.p50_ms:.2f} ms, "
